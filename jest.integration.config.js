@@ -1,0 +1,8 @@
+/** Integration tier: one service or lib against real PostgreSQL, NATS and Docker. */
+module.exports = {
+  ...require('./jest.preset.js'),
+  displayName: 'integration',
+  testMatch: ['<rootDir>/{apps,libs}/*/src/**/*.int.spec.ts'],
+  maxWorkers: 2,
+  testTimeout: 60_000,
+};

@@ -1,0 +1,5 @@
+export * from './errors';
+export * from './caller';
+export * from './workload';
+export * from './agent';
+export * from './subjects';

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { CallerSchema } from './caller';
+
+/** Workload names: DNS labels, so they can become hostnames and container names. */
+export const WorkloadNameSchema = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and "-", at most 63 characters');
+
+/**
+ * An image reference as Docker understands it: `[registry[:port]/]path[:tag][@sha256:digest]`,
+ * lowercase path components. Anything else is rejected at the boundary.
+ */
+export const ImageRefSchema = z
+  .string()
+  .max(255)
+  .regex(
+    /^(?:(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
+    'must be an image reference such as "gureum/busybox:latest"',
+  );
+
+export const ResourcesSchema = z
+  .object({
+    /** CPU in millicores; 1000 = one full core. Enforced as a CFS quota. */
+    cpuMillis: z.number().int().min(10).max(1_024_000),
+    /** Memory in MiB, no extra swap. Docker refuses less than 6 MiB. */
+    memoryMiB: z.number().int().min(6).max(4_194_304),
+    /** Maximum number of processes/threads in the workload. */
+    pids: z.number().int().min(1).max(4_194_304).default(256),
+  })
+  .strict();
+export type Resources = z.output<typeof ResourcesSchema>;
+
+const EnvSchema = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/, 'must be a shell variable name'), z.string().max(32_768))
+  .refine((env) => Object.keys(env).length <= 128, 'at most 128 variables');
+
+export const WorkloadSpecSchema = z
+  .object({
+    name: WorkloadNameSchema,
+    /** Only containers for now; `vm` arrives with the VM-host agent. */
+    kind: z.literal('container'),
+    image: ImageRefSchema,
+    command: z.array(z.string().max(4096)).max(64).optional(),
+    env: EnvSchema.optional(),
+    resources: ResourcesSchema,
+  })
+  .strict();
+export type WorkloadSpec = z.output<typeof WorkloadSpecSchema>;
+
+export const WORKLOAD_STATES = [
+  'pending',
+  'scheduled',
+  'starting',
+  'running',
+  'paused',
+  'stopping',
+  'stopped',
+  'migrating',
+  'failed',
+  'lost',
+  'deleted',
+] as const;
+export const WorkloadStateSchema = z.enum(WORKLOAD_STATES);
+export type WorkloadState = z.infer<typeof WorkloadStateSchema>;
+
+export const DesiredStateSchema = z.enum(['running', 'stopped', 'deleted']);
+export type DesiredState = z.infer<typeof DesiredStateSchema>;
+
+export const WorkloadViewSchema = z.object({
+  id: z.uuid(),
+  tenantId: z.uuid(),
+  name: z.string(),
+  kind: z.literal('container'),
+  image: z.string(),
+  command: z.array(z.string()).nullable(),
+  env: z.record(z.string(), z.string()).nullable(),
+  resources: ResourcesSchema,
+  state: WorkloadStateSchema,
+  desiredState: DesiredStateSchema,
+  /** Why the workload is in its state (e.g. `oom_killed`, `no host has room`); null when unremarkable. */
+  reason: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  hostId: z.string().nullable(),
+  generation: z.number().int(),
+  createdAt: z.iso.datetime({ offset: true }),
+  updatedAt: z.iso.datetime({ offset: true }),
+});
+export type WorkloadView = z.infer<typeof WorkloadViewSchema>;
+
+const WorkloadIdSchema = z.uuid({ message: 'must be a workload id (a UUID)' });
+
+export const CreateWorkloadRequestSchema = z
+  .object({
+    caller: CallerSchema,
+    /** Client-chosen key: the same key and tenant return the first result instead of a second workload. */
+    idempotencyKey: z.string().min(1).max(255).optional(),
+    spec: WorkloadSpecSchema,
+  })
+  .strict();
+
+export const WorkloadRefRequestSchema = z.object({ caller: CallerSchema, workloadId: WorkloadIdSchema }).strict();
+
+export const ListWorkloadsRequestSchema = z
+  .object({
+    caller: CallerSchema,
+    limit: z.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(512).optional(),
+    includeDeleted: z.boolean().default(false),
+  })
+  .strict();
+
+export const WorkloadPageSchema = z.object({
+  items: z.array(WorkloadViewSchema),
+  nextCursor: z.string().nullable(),
+});
+export type WorkloadPage = z.infer<typeof WorkloadPageSchema>;
+
+/** Fact published (via the outbox) on every state transition. */
+export const WorkloadStateChangedSchema = z.object({
+  eventId: z.uuid(),
+  workloadId: z.uuid(),
+  tenantId: z.uuid(),
+  hostId: z.string().nullable(),
+  from: WorkloadStateSchema.nullable(),
+  to: WorkloadStateSchema,
+  reason: z.string().nullable(),
+  generation: z.number().int(),
+  at: z.iso.datetime({ offset: true }),
+});
+export type WorkloadStateChanged = z.infer<typeof WorkloadStateChangedSchema>;

@@ -1,0 +1,5 @@
+export * from './connection';
+export * from './bus';
+export * from './nest';
+export * from './jetstream';
+export * from './outbox';
