@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import type { Assignment, Heartbeat, ObservedTask } from '@gureum/contracts';
+import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
+import type { Logger } from 'pino';
+import type { DriverFingerprint, WorkloadDriver } from './driver';
+import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
+
+export interface AgentOptions {
+  nodeId: string;
+  nats: { url: string; user?: string; password?: string };
+  heartbeatMs: number;
+  reconcileMs: number;
+  stopTimeoutSeconds: number;
+  labels: Record<string, string>;
+  capacityOverrides: { cpuMillis?: number; memoryMiB?: number; pids?: number };
+  version: string;
+}
+
+/** Re-fingerprinting (engine info, image list) is slower than a heartbeat; do it less often. */
+const FINGERPRINT_EVERY_MS = 10_000;
+/** Even with nothing changed, the full observed state is re-sent this often (level-triggered). */
+const FULL_REPORT_EVERY_MS = 30_000;
+
+/**
+ * The compute-node daemon: heartbeats its capacity, pulls its assignments, makes the node
+ * match them through the driver, and reports what it observes. It holds no authority of its
+ * own: if the scheduler is unreachable it keeps what runs running and changes nothing.
+ */
+export class Agent {
+  private nc: NatsConnection | null = null;
+  private bus: Bus | null = null;
+  private readonly bootId = randomUUID();
+  private readonly reconciler: Reconciler;
+  private fingerprint: DriverFingerprint | null = null;
+  private fingerprintAt = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private reconciling: Promise<void> | null = null;
+  private reconcileAgain = false;
+  private lastReport = '';
+  private lastReportAt = 0;
+  private readonly waiting = new Set<string>();
+  private stopped = false;
+
+  constructor(
+    private readonly options: AgentOptions,
+    private readonly driver: WorkloadDriver,
+    applied: AppliedGenerations,
+    private readonly logger: Logger,
+  ) {
+    this.reconciler = new Reconciler(options.nodeId, driver, applied, logger, options.stopTimeoutSeconds);
+  }
+
+  async start(): Promise<void> {
+    const { nodeId } = this.options;
+    this.nc = await connectNats({
+      url: this.options.nats.url,
+      name: `agent-${nodeId}`,
+      ...(this.options.nats.user ? { user: this.options.nats.user, password: this.options.nats.password ?? '' } : {}),
+      inboxPrefix: `_INBOX.agent-${nodeId}`,
+    });
+    this.bus = new Bus(this.nc, 10_000);
+    this.bus.onSignal('agent.*.cmd.reconcile.v1', () => this.kick('nudged by scheduler'), {
+      nodeId,
+      onInvalid: (error, subject) => this.logger.warn({ err: error, subject }, 'ignored invalid reconcile signal'),
+    });
+    await this.heartbeat();
+    this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
+    this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));
+    this.kick('startup');
+    this.logger.info({ nodeId, bootId: this.bootId }, 'agent started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    await this.reconciling;
+    await this.nc?.drain().catch(() => undefined);
+    // Workloads keep running: an agent going away must not take tenants' containers with it.
+  }
+
+  /** Runs a reconcile pass now, or right after the one in progress. */
+  kick(reason: string): void {
+    if (this.stopped) return;
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = this.reconcileOnce(reason)
+      .catch((error: unknown) => this.logger.warn({ err: error, reason }, 'reconcile pass failed; will retry'))
+      .finally(() => {
+        this.reconciling = null;
+        if (this.reconcileAgain) {
+          this.reconcileAgain = false;
+          this.kick('queued');
+        }
+      });
+  }
+
+  private async reconcileOnce(reason: string): Promise<void> {
+    const bus = this.requireBus();
+    const { nodeId } = this.options;
+    // Only act on a successful answer: without one we cannot tell "unassigned" from "unknown".
+    const reply = await bus.request('agent.*.req.assignments.v1', { nodeId }, { nodeId });
+    const result = await this.reconciler.reconcile(reply.assignments);
+    this.logger.debug({ reason, assignments: reply.assignments.length, orphans: result.removedOrphans.length }, 'reconciled');
+    for (const task of result.running) this.waitForExit(task.handleId);
+    await this.report(result.observed, reply.assignments);
+  }
+
+  private async report(observed: ObservedTask[], assignments: Assignment[]): Promise<void> {
+    const snapshot = JSON.stringify(observed);
+    const now = Date.now();
+    if (snapshot === this.lastReport && now - this.lastReportAt < FULL_REPORT_EVERY_MS) return;
+    const { nodeId } = this.options;
+    const reply = await this.requireBus().request('agent.*.req.report.v1', { nodeId, observed }, { nodeId });
+    this.lastReport = snapshot;
+    this.lastReportAt = now;
+    if (reply.applied > 0) this.logger.info({ applied: reply.applied, assignments: assignments.length }, 'reported observed state');
+  }
+
+  /** An exit is an edge we want to report promptly, not at the next timer tick. */
+  private waitForExit(handleId: string): void {
+    if (this.waiting.has(handleId)) return;
+    this.waiting.add(handleId);
+    this.driver
+      .wait(handleId)
+      .then(() => this.kick('task exited'))
+      .catch((error: unknown) => this.logger.debug({ err: error, handleId }, 'wait ended without exit'))
+      .finally(() => this.waiting.delete(handleId));
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      const now = Date.now();
+      if (!this.fingerprint || now - this.fingerprintAt > FINGERPRINT_EVERY_MS) {
+        this.fingerprint = await this.driver.fingerprint();
+        this.fingerprintAt = now;
+      }
+      const { cpuMillis, memoryMiB, pids } = this.options.capacityOverrides;
+      const capacity = {
+        cpuMillis: cpuMillis ?? this.fingerprint.capacity.cpuMillis,
+        memoryMiB: memoryMiB ?? this.fingerprint.capacity.memoryMiB,
+        pids: pids ?? this.fingerprint.capacity.pids,
+      };
+      const heartbeat: Heartbeat = {
+        nodeId: this.options.nodeId,
+        bootId: this.bootId,
+        sentAt: new Date().toISOString(),
+        agentVersion: this.options.version,
+        labels: this.options.labels,
+        drivers: [{ ...this.fingerprint, detail: this.fingerprint.detail.slice(0, 1024), capacity }],
+      };
+      this.requireBus().signal('agent.*.evt.heartbeat.v1', heartbeat, { nodeId: this.options.nodeId });
+    } catch (error) {
+      this.fingerprint = null;
+      this.logger.warn({ err: error }, 'heartbeat failed');
+    }
+  }
+
+  private requireBus(): Bus {
+    if (!this.bus) throw new Error('agent not started');
+    return this.bus;
+  }
+}

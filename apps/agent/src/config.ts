@@ -1,0 +1,53 @@
+import os from 'node:os';
+import path from 'node:path';
+import { NodeIdSchema } from '@gureum/contracts';
+import { env, loadConfig } from '@gureum/runtime';
+import { z } from 'zod';
+
+const LabelsSchema = z
+  .string()
+  .default('')
+  .transform((text, ctx) => {
+    const labels: Record<string, string> = {};
+    for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const match = /^([a-z0-9][a-z0-9._/-]{0,62})=([A-Za-z0-9._-]{0,255})$/.exec(pair);
+      if (!match) {
+        ctx.addIssue({ code: 'custom', message: `label "${pair}" must be key=value` });
+        return z.NEVER;
+      }
+      labels[match[1] as string] = match[2] as string;
+    }
+    return labels;
+  });
+
+const optionalInt = z.coerce.number().int().positive().optional();
+
+export const AgentConfigSchema = z.object({
+  GUREUM_NATS_URL: env.url(['nats']),
+  GUREUM_NATS_USER: z.string().min(1).optional(),
+  GUREUM_NATS_PASSWORD: z.string().optional(),
+  GUREUM_AGENT_NODE_ID: NodeIdSchema.default(os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63)),
+  GUREUM_AGENT_STATE_DIR: z.string().min(1).default(path.resolve('.gureum/agent')),
+  GUREUM_AGENT_HEARTBEAT_MS: env.positiveInt(2000),
+  GUREUM_AGENT_RECONCILE_MS: env.positiveInt(3000),
+  GUREUM_AGENT_STOP_TIMEOUT_S: env.positiveInt(10),
+  GUREUM_AGENT_LABELS: LabelsSchema,
+  /** Capacity offered to the scheduler; defaults to what the engine reports. */
+  GUREUM_AGENT_CPU_MILLIS: optionalInt,
+  GUREUM_AGENT_MEMORY_MIB: optionalInt,
+  GUREUM_AGENT_PIDS: optionalInt,
+  GUREUM_LOG_LEVEL: env.logLevel(),
+});
+export type AgentConfig = z.output<typeof AgentConfigSchema>;
+
+export function loadAgentConfig(environment: NodeJS.ProcessEnv = process.env): AgentConfig {
+  return loadConfig(AgentConfigSchema, environment);
+}
+
+/** `--driver docker` (the only driver so far; `vm` comes with the VM-host issue). */
+export function parseDriverArg(argv: string[]): 'docker' {
+  const index = argv.indexOf('--driver');
+  const value = index >= 0 ? argv[index + 1] : (argv.find((a) => a.startsWith('--driver='))?.split('=')[1] ?? 'docker');
+  if (value !== 'docker') throw new Error(`unsupported --driver ${String(value)}: this agent offers "docker"`);
+  return value;
+}

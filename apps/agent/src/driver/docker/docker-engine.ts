@@ -1,0 +1,103 @@
+/**
+ * The slice of the Docker Engine API the driver uses, in the engine's own JSON vocabulary
+ * (so the mapping stays recognisable) but with our own types: dockerode stays behind
+ * DockerodeEngine, and unit tests drive the driver with a fake.
+ */
+
+export interface ContainerHostConfig {
+  CpuPeriod: number;
+  CpuQuota: number;
+  Memory: number;
+  MemorySwap: number;
+  PidsLimit: number;
+  CapDrop: string[];
+  SecurityOpt: string[];
+  Privileged: boolean;
+  ReadonlyRootfs: boolean;
+  RestartPolicy: { Name: 'no' };
+  NetworkMode: string;
+}
+
+export interface ContainerCreateRequest {
+  name: string;
+  Image: string;
+  Cmd?: string[];
+  Env: string[];
+  Labels: Record<string, string>;
+  HostConfig: ContainerHostConfig;
+}
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  status: ContainerStatus;
+  exitCode: number;
+  oomKilled: boolean;
+  /** 0 when not running. */
+  pid: number;
+  /** RFC 3339; Docker's zero time (0001-01-01T00:00:00Z) when never. */
+  startedAt: string;
+  finishedAt: string;
+}
+
+export interface NetworkCreateRequest {
+  Name: string;
+  Driver: 'bridge';
+  CheckDuplicate: true;
+  Labels: Record<string, string>;
+}
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface EngineInfo {
+  serverVersion: string;
+  ncpu: number;
+  memTotalBytes: number;
+  cgroupVersion: string;
+  cgroupDriver: string;
+}
+
+export interface DockerEngine {
+  ping(): Promise<void>;
+  info(): Promise<EngineInfo>;
+  /** repo:tag of every local image, without `<none>:<none>`. */
+  listImageTags(): Promise<string[]>;
+  imageExists(reference: string): Promise<boolean>;
+  /** null when no container has this id or name. */
+  inspectContainer(idOrName: string): Promise<ContainerRecord | null>;
+  /** Ids of all containers (running or not) carrying every `key=value` label. */
+  listContainerIds(labels: string[]): Promise<string[]>;
+  /** Returns the new id; EngineError `conflict` when the name is taken. */
+  createContainer(request: ContainerCreateRequest): Promise<string>;
+  /** Succeeds for a container that already runs. */
+  startContainer(id: string): Promise<void>;
+  /** Succeeds for a container that is not running. */
+  stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  /** Force-removes (killing it if it runs); succeeds when it is gone already. */
+  removeContainer(id: string): Promise<void>;
+  /** Resolves once the container is not running. */
+  waitContainer(id: string): Promise<void>;
+  inspectNetwork(name: string): Promise<NetworkRecord | null>;
+  /** EngineError `conflict` when a network of that name exists. */
+  createNetwork(request: NetworkCreateRequest): Promise<void>;
+}
+
+export type EngineErrorKind = 'not_found' | 'conflict' | 'unavailable' | 'failure';
+
+export class EngineError extends Error {
+  constructor(
+    readonly kind: EngineErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'EngineError';
+  }
+}

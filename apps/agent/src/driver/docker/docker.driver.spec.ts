@@ -1,0 +1,403 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { CgroupSnapshot } from '@gureum/cgroups';
+
+import { DriverError, type TaskSpec } from '../driver';
+import { InMemoryTaskStateStore } from '../task-state.store';
+import { DockerDriver, type CgroupReader } from './docker.driver';
+import { FakeDockerEngine } from './testing/fake-docker-engine';
+
+const IMAGE = 'gureum/busybox:latest';
+const TENANT = '0b7c1f7e-3a52-4c39-9d7e-2f6d8c1a9e01';
+const WORKLOAD = '5f0a6a8e-8d3b-4d0e-b1f4-6c2b7a9d3e11';
+const NODE = 'node-a';
+
+function spec(overrides: Partial<TaskSpec> = {}): TaskSpec {
+  return {
+    workloadId: WORKLOAD,
+    tenantId: TENANT,
+    nodeId: NODE,
+    generation: 1,
+    image: IMAGE,
+    command: ['sleep', '300'],
+    env: { GREETING: 'hello world' },
+    resources: { cpuMillis: 500, memoryMiB: 64, pids: 64 },
+    ...overrides,
+  };
+}
+
+function rejectsWith(code: DriverError['code']) {
+  return expect.objectContaining({ name: 'DriverError', code });
+}
+
+describe('DockerDriver', () => {
+  let engine: FakeDockerEngine;
+  let store: InMemoryTaskStateStore;
+  let driver: DockerDriver;
+  const cgroupReads: number[] = [];
+  const cgroups: CgroupReader = {
+    async readForPid(pid: number): Promise<CgroupSnapshot> {
+      cgroupReads.push(pid);
+      return {
+        version: 1,
+        cpu: { quotaUs: 50_000, periodUs: 100_000, usageNs: 123n },
+        memory: { limitBytes: 67108864, usageBytes: 4096, peakBytes: 8192, oomKills: 0 },
+        pids: { max: 64, current: 1 },
+        hostPaths: { cpu: '/c', cpuacct: '/a', memory: '/m', pids: '/p' },
+      };
+    },
+  };
+
+  beforeEach(() => {
+    engine = new FakeDockerEngine();
+    engine.images.add(IMAGE);
+    store = new InMemoryTaskStateStore();
+    cgroupReads.length = 0;
+    driver = new DockerDriver(engine, { stateStore: store, cgroups });
+  });
+
+  describe('start', () => {
+    it('maps resources and the security posture onto HostConfig', async () => {
+      const status = await driver.start(spec());
+
+      expect(engine.requestOf(status.handleId).HostConfig).toEqual({
+        CpuPeriod: 100_000,
+        CpuQuota: 50_000,
+        Memory: 67108864,
+        MemorySwap: 67108864,
+        PidsLimit: 64,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Privileged: false,
+        ReadonlyRootfs: false,
+        RestartPolicy: { Name: 'no' },
+        NetworkMode: `gureum-t-${TENANT}`,
+      });
+    });
+
+    it('names and labels the container with its owners and passes command and environment', async () => {
+      const status = await driver.start(spec({ generation: 3 }));
+
+      expect(engine.requestOf(status.handleId)).toMatchObject({
+        name: `gureum-${WORKLOAD}`,
+        Image: IMAGE,
+        Cmd: ['sleep', '300'],
+        Env: ['GREETING=hello world'],
+        Labels: {
+          'io.gureum.managed': 'true',
+          'io.gureum.node': NODE,
+          'io.gureum.workload': WORKLOAD,
+          'io.gureum.tenant': TENANT,
+          'io.gureum.generation': '3',
+        },
+      });
+      expect(status).toMatchObject({ workloadId: WORKLOAD, tenantId: TENANT, generation: 3, state: 'running', exitCode: null, finishedAt: null });
+      expect(status.pid).toBeGreaterThan(0);
+    });
+
+    it('leaves the image command alone when the spec has none', async () => {
+      const status = await driver.start(spec({ command: undefined }));
+      expect(engine.requestOf(status.handleId)).not.toHaveProperty('Cmd');
+    });
+
+    it('creates one labelled bridge network per tenant and reuses it', async () => {
+      await driver.start(spec());
+      await driver.start(spec({ workloadId: 'second-workload' }));
+      await driver.start(spec({ workloadId: 'third-workload', tenantId: 'other-tenant' }));
+
+      expect(engine.callsStartingWith('createNetwork')).toEqual([`createNetwork gureum-t-${TENANT}`, 'createNetwork gureum-t-other-tenant']);
+      expect(engine.networks.get(`gureum-t-${TENANT}`)?.request).toEqual({
+        Name: `gureum-t-${TENANT}`,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: { 'io.gureum.managed': 'true', 'io.gureum.tenant': TENANT },
+      });
+    });
+
+    it('tolerates the tenant network being created concurrently by someone else', async () => {
+      engine.beforeNextCreate = () => engine.addNetwork(`gureum-t-${TENANT}`, { 'io.gureum.managed': 'true', 'io.gureum.tenant': TENANT });
+      await expect(driver.start(spec())).resolves.toMatchObject({ state: 'running' });
+    });
+
+    it('refuses a network of the tenant name that Gureum did not create', async () => {
+      engine.addNetwork(`gureum-t-${TENANT}`, {});
+      await expect(driver.start(spec())).rejects.toEqual(rejectsWith('driver_failure'));
+      expect(engine.containers.size).toBe(0);
+    });
+
+    it('fails with image_not_found, creating nothing, when the image is not local', async () => {
+      await expect(driver.start(spec({ image: 'gureum/absent:1' }))).rejects.toEqual(rejectsWith('image_not_found'));
+      expect(engine.containers.size).toBe(0);
+      expect(engine.networks.size).toBe(0);
+    });
+
+    it('is idempotent per workload and generation, also once the task has exited', async () => {
+      const first = await driver.start(spec());
+      const again = await driver.start(spec());
+      expect(again.handleId).toBe(first.handleId);
+
+      engine.exit(first.handleId, 0);
+      const afterExit = await driver.start(spec());
+      expect(afterExit).toMatchObject({ handleId: first.handleId, state: 'exited', exitCode: 0 });
+      expect(engine.callsStartingWith('createContainer')).toHaveLength(1);
+      expect(engine.callsStartingWith('startContainer')).toHaveLength(1);
+    });
+
+    it('starts a container that was created but never started (agent died in between)', async () => {
+      engine.addNetwork(`gureum-t-${TENANT}`, { 'io.gureum.managed': 'true', 'io.gureum.tenant': TENANT });
+      const id = engine.addContainer(`gureum-${WORKLOAD}`, labels(1), 'created');
+
+      await expect(driver.start(spec())).resolves.toMatchObject({ handleId: id, state: 'running' });
+      expect(engine.callsStartingWith('createContainer')).toHaveLength(0);
+    });
+
+    it('serialises concurrent starts of one workload into one container', async () => {
+      const [a, b] = await Promise.all([driver.start(spec()), driver.start(spec())]);
+      expect(a.handleId).toBe(b.handleId);
+      expect(engine.containers.size).toBe(1);
+    });
+
+    it('adopts a container another process created for the same start between inspect and create', async () => {
+      engine.addNetwork(`gureum-t-${TENANT}`, { 'io.gureum.managed': 'true', 'io.gureum.tenant': TENANT });
+      let racedId = '';
+      engine.beforeNextCreate = () => (racedId = engine.addContainer(`gureum-${WORKLOAD}`, labels(1), 'created'));
+
+      const status = await driver.start(spec());
+      expect(status).toMatchObject({ handleId: racedId, state: 'running' });
+      expect(engine.containers.size).toBe(1);
+    });
+
+    it('replaces a stopped task with a fresh container for a newer generation', async () => {
+      const first = await driver.start(spec());
+      engine.exit(first.handleId, 1);
+
+      const second = await driver.start(spec({ generation: 2, resources: { cpuMillis: 250, memoryMiB: 32, pids: 8 } }));
+      expect(second.handleId).not.toBe(first.handleId);
+      expect(second).toMatchObject({ generation: 2, state: 'running' });
+      expect(engine.requestOf(second.handleId).HostConfig).toMatchObject({ CpuQuota: 25_000, Memory: 32 * 1024 * 1024, PidsLimit: 8 });
+      expect(await driver.inspect(first.handleId)).toBeNull();
+    });
+
+    it('records a newer generation for a task that is still running, without a second container', async () => {
+      const first = await driver.start(spec());
+      const second = await driver.start(spec({ generation: 2 }));
+
+      expect(second).toMatchObject({ handleId: first.handleId, generation: 2, state: 'running' });
+      expect(store.get(first.handleId)).toBe(2);
+      expect(engine.containers.size).toBe(1);
+    });
+
+    it('refuses a generation older than the one the task carries', async () => {
+      await driver.start(spec({ generation: 5 }));
+      await expect(driver.start(spec({ generation: 4 }))).rejects.toEqual(rejectsWith('stale_generation'));
+    });
+
+    it('refuses to take over a container of the same name that is not this workload', async () => {
+      engine.addContainer(`gureum-${WORKLOAD}`, { unrelated: 'yes' });
+      await expect(driver.start(spec())).rejects.toEqual(rejectsWith('driver_failure'));
+      engine.containers.clear();
+      engine.addContainer(`gureum-${WORKLOAD}`, { ...labels(1), 'io.gureum.node': 'node-b' });
+      await expect(driver.start(spec())).rejects.toEqual(rejectsWith('driver_failure'));
+    });
+
+    it.each<[string, Partial<TaskSpec>]>([
+      ['a workload id with a slash', { workloadId: 'a/b' }],
+      ['an empty tenant id', { tenantId: '' }],
+      ['a fractional generation', { generation: 1.5 }],
+      ['a quota below the 1 ms CFS minimum', { resources: { cpuMillis: 5, memoryMiB: 64, pids: 64 } }],
+      ['memory below the 6 MiB Docker minimum', { resources: { cpuMillis: 500, memoryMiB: 4, pids: 64 } }],
+      ['zero pids', { resources: { cpuMillis: 500, memoryMiB: 64, pids: 0 } }],
+      ['an environment name with "="', { env: { 'A=B': 'x' } }],
+      ['an image with whitespace', { image: 'busy box' }],
+    ])('rejects %s as invalid_spec before calling the engine', async (_case, overrides) => {
+      await expect(driver.start(spec(overrides))).rejects.toEqual(rejectsWith('invalid_spec'));
+      expect(engine.calls).toEqual([]);
+    });
+
+    it('reports an unreachable engine as engine_unavailable', async () => {
+      engine.unavailable = true;
+      await expect(driver.start(spec())).rejects.toEqual(rejectsWith('engine_unavailable'));
+    });
+  });
+
+  describe('restart', () => {
+    it('starts the stopped task again under the same handle and records the generation', async () => {
+      const first = await driver.start(spec());
+      engine.exit(first.handleId, 137);
+
+      const restarted = await driver.restart(first.handleId, 2);
+      expect(restarted).toMatchObject({ handleId: first.handleId, generation: 2, state: 'running', exitCode: null });
+      expect(store.get(first.handleId)).toBe(2);
+    });
+
+    it('does not run a generation twice and refuses an older one', async () => {
+      const first = await driver.start(spec());
+      engine.exit(first.handleId, 0);
+      await driver.restart(first.handleId, 2);
+      engine.exit(first.handleId, 0);
+
+      await expect(driver.restart(first.handleId, 2)).resolves.toMatchObject({ state: 'exited', generation: 2 });
+      await expect(driver.restart(first.handleId, 1)).rejects.toEqual(rejectsWith('stale_generation'));
+      expect(engine.callsStartingWith('startContainer')).toHaveLength(2);
+    });
+
+    it('only records a newer generation for a task that is still running', async () => {
+      const task = await driver.start(spec());
+      await expect(driver.restart(task.handleId, 2)).resolves.toMatchObject({ handleId: task.handleId, state: 'running', generation: 2 });
+      expect(engine.callsStartingWith('startContainer')).toHaveLength(1);
+    });
+
+    it('keeps the older generation when the start fails, so a retry starts again', async () => {
+      const first = await driver.start(spec());
+      engine.exit(first.handleId, 0);
+      engine.unavailable = true;
+      await expect(driver.restart(first.handleId, 2)).rejects.toEqual(rejectsWith('engine_unavailable'));
+      engine.unavailable = false;
+
+      expect(store.get(first.handleId)).toBeUndefined();
+      await expect(driver.restart(first.handleId, 2)).resolves.toMatchObject({ state: 'running', generation: 2 });
+    });
+
+    it('fails with task_not_found for an unknown or unmanaged handle', async () => {
+      const foreign = engine.addContainer('someone-else', {});
+      await expect(driver.restart('f'.repeat(64), 2)).rejects.toEqual(rejectsWith('task_not_found'));
+      await expect(driver.restart(foreign, 2)).rejects.toEqual(rejectsWith('task_not_found'));
+      expect(engine.callsStartingWith('startContainer')).toEqual([]);
+    });
+  });
+
+  describe('recover', () => {
+    it('returns every managed task of the node, exited ones too, without starting anything', async () => {
+      const running = await driver.start(spec());
+      const exited = await driver.start(spec({ workloadId: 'exited-one' }));
+      engine.exit(exited.handleId, 3);
+      await driver.start(spec({ workloadId: 'elsewhere', nodeId: 'node-b' }));
+      engine.addContainer('unmanaged', { 'io.gureum.node': NODE });
+      const startsBefore = engine.callsStartingWith('startContainer').length;
+
+      const recovered = await driver.recover(NODE);
+      expect(recovered.map((task) => [task.handleId, task.state]).sort()).toEqual(
+        [[running.handleId, 'running'], [exited.handleId, 'exited']].sort(),
+      );
+      expect(engine.callsStartingWith('startContainer')).toHaveLength(startsBefore);
+    });
+
+    it('reports the stored generation over the label', async () => {
+      const task = await driver.start(spec());
+      await store.set(task.handleId, 7);
+      expect((await driver.recover(NODE))[0]?.generation).toBe(7);
+    });
+  });
+
+  describe('stop, wait, destroy, inspect', () => {
+    it('stops a running task with the given timeout and tolerates stopping it again', async () => {
+      const task = await driver.start(spec());
+      await driver.stop(task.handleId, 3);
+      await driver.stop(task.handleId, 3);
+
+      expect(engine.callsStartingWith('stopContainer')).toEqual([`stopContainer ${task.handleId} 3`, `stopContainer ${task.handleId} 3`]);
+      expect(await driver.inspect(task.handleId)).toMatchObject({ state: 'exited', exitCode: 143, pid: null });
+    });
+
+    it('fails to stop a task that does not exist', async () => {
+      await expect(driver.stop('f'.repeat(64), 1)).rejects.toEqual(rejectsWith('task_not_found'));
+    });
+
+    it('resolves wait when the task exits, reporting an OOM kill', async () => {
+      const task = await driver.start(spec());
+      const waiting = driver.wait(task.handleId);
+      engine.exit(task.handleId, 137, { oomKilled: true });
+
+      await expect(waiting).resolves.toMatchObject({ handleId: task.handleId, state: 'exited', exitCode: 137, oomKilled: true });
+    });
+
+    it('removes a task, forgets its generation and tolerates it being gone', async () => {
+      const task = await driver.start(spec());
+      await store.set(task.handleId, 4);
+      await driver.destroy(task.handleId);
+      await driver.destroy(task.handleId);
+
+      expect(await driver.inspect(task.handleId)).toBeNull();
+      expect(store.get(task.handleId)).toBeUndefined();
+    });
+
+    it('never removes a container it does not manage', async () => {
+      const foreign = engine.addContainer('someone-else', { 'io.gureum.workload': 'x' }, 'running');
+      await driver.destroy(foreign);
+      expect(engine.containers.has(foreign)).toBe(true);
+      expect(await driver.inspect(foreign)).toBeNull();
+    });
+
+    it('maps Docker\'s zero times to null', async () => {
+      engine.addNetwork(`gureum-t-${TENANT}`, { 'io.gureum.managed': 'true', 'io.gureum.tenant': TENANT });
+      const id = engine.addContainer(`gureum-${WORKLOAD}`, labels(1), 'created');
+      expect(await driver.inspect(id)).toMatchObject({ state: 'created', startedAt: null, finishedAt: null, exitCode: null, pid: null });
+    });
+  });
+
+  describe('stats', () => {
+    it('reads the cgroups of the task\'s process', async () => {
+      const task = await driver.start(spec());
+      const stats = await driver.stats(task.handleId);
+
+      expect(cgroupReads).toEqual([task.pid]);
+      expect(stats).toEqual({
+        cpuUsageNs: 123n,
+        memoryBytes: 4096,
+        memoryPeakBytes: 8192,
+        pids: 1,
+        limits: { cpuQuotaUs: 50_000, cpuPeriodUs: 100_000, memoryBytes: 67108864, pidsMax: 64 },
+      });
+    });
+
+    it('fails with task_not_running for a stopped task', async () => {
+      const task = await driver.start(spec());
+      engine.exit(task.handleId, 0);
+      await expect(driver.stats(task.handleId)).rejects.toEqual(rejectsWith('task_not_running'));
+    });
+  });
+
+  describe('fingerprint', () => {
+    let directory: string;
+    beforeEach(async () => {
+      directory = await mkdtemp(join(tmpdir(), 'gureum-driver-'));
+      await writeFile(join(directory, 'pid_max'), '4194304\n');
+    });
+    afterEach(() => rm(directory, { recursive: true, force: true }));
+
+    it('reports capacity from the engine and the kernel, and the local images', async () => {
+      engine.images.add('alpine:3');
+      driver = new DockerDriver(engine, { stateStore: store, cgroups, pidMaxPath: join(directory, 'pid_max') });
+
+      expect(await driver.fingerprint()).toEqual({
+        driver: 'docker',
+        healthy: true,
+        detail: 'docker 20.10.24, cgroup v1 (cgroupfs), 2 CPUs',
+        capacity: { cpuMillis: 2000, memoryMiB: 4096, pids: 4194304 },
+        images: ['alpine:3', IMAGE],
+      });
+    });
+
+    it('applies capacity overrides field by field', async () => {
+      driver = new DockerDriver(engine, { stateStore: store, cgroups, capacity: { memoryMiB: 1024 }, pidMaxPath: join(directory, 'pid_max') });
+      expect((await driver.fingerprint()).capacity).toEqual({ cpuMillis: 2000, memoryMiB: 1024, pids: 4194304 });
+    });
+
+    it('reports an unreachable engine as unhealthy with no capacity instead of throwing', async () => {
+      engine.unavailable = true;
+      expect(await driver.fingerprint()).toMatchObject({ healthy: false, capacity: { cpuMillis: 0, memoryMiB: 0, pids: 0 }, images: [] });
+    });
+  });
+});
+
+function labels(generation: number): Record<string, string> {
+  return {
+    'io.gureum.managed': 'true',
+    'io.gureum.node': NODE,
+    'io.gureum.workload': WORKLOAD,
+    'io.gureum.tenant': TENANT,
+    'io.gureum.generation': String(generation),
+  };
+}

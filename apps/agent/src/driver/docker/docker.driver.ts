@@ -1,0 +1,349 @@
+import { readFile } from 'node:fs/promises';
+
+import { CgroupError, createCgroupManager, type CgroupManager } from '@gureum/cgroups';
+
+import {
+  DriverError,
+  type DriverFingerprint,
+  type TaskResources,
+  type TaskSpec,
+  type TaskStats,
+  type TaskStatus,
+  type WorkloadDriver,
+} from '../driver';
+import type { TaskStateStore } from '../task-state.store';
+import { EngineError, type ContainerRecord, type DockerEngine } from './docker-engine';
+import {
+  assertGeneration,
+  assertId,
+  containerName,
+  isManaged,
+  labelGeneration,
+  LABELS,
+  tenantNetworkName,
+  toContainerCreate,
+  toTaskStatus,
+  validateSpec,
+} from './docker.mapping';
+
+const MiB = 1024 * 1024;
+
+/** Reads the cgroups of a host pid; `@gureum/cgroups`' manager fits. */
+export type CgroupReader = Pick<CgroupManager, 'readForPid'>;
+
+export interface DockerDriverOptions {
+  stateStore: TaskStateStore;
+  /** default: a `@gureum/cgroups` manager for this host, created on first use */
+  cgroups?: CgroupReader;
+  /** Replaces what the engine and kernel report, per field. */
+  capacity?: Partial<TaskResources>;
+  /** default /proc/sys/kernel/pid_max */
+  pidMaxPath?: string;
+}
+
+/**
+ * Runs tasks as Docker containers. Everything it creates is labelled with its owners, and it
+ * only ever touches containers carrying `io.gureum.managed=true`: a handle to anything else
+ * reads as gone. Container pids and cgroups are read on this host, so the agent must run
+ * on the engine's host, in its pid namespace.
+ */
+export class DockerDriver implements WorkloadDriver {
+  readonly name = 'docker' as const;
+  private cgroups: Promise<CgroupReader> | undefined;
+  /** Per workload, so two starts of one workload never race each other in this process. */
+  private readonly workloadQueues = new Map<string, Promise<unknown>>();
+  private readonly pendingNetworks = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly engine: DockerEngine,
+    private readonly options: DockerDriverOptions,
+  ) {
+    if (options.cgroups) this.cgroups = Promise.resolve(options.cgroups);
+  }
+
+  async fingerprint(): Promise<DriverFingerprint> {
+    try {
+      await this.engine.ping();
+      const info = await this.engine.info();
+      const images = await this.engine.listImageTags();
+      const overrides = this.options.capacity ?? {};
+      return {
+        driver: 'docker',
+        healthy: true,
+        detail: `docker ${info.serverVersion}, cgroup v${info.cgroupVersion} (${info.cgroupDriver}), ${info.ncpu} CPUs`,
+        capacity: {
+          cpuMillis: overrides.cpuMillis ?? info.ncpu * 1000,
+          memoryMiB: overrides.memoryMiB ?? Math.floor(info.memTotalBytes / MiB),
+          pids: overrides.pids ?? (await this.readPidMax()),
+        },
+        images: [...new Set(images)].sort(),
+      };
+    } catch (error) {
+      return {
+        driver: 'docker',
+        healthy: false,
+        detail: `docker engine unusable: ${error instanceof Error ? error.message : String(error)}`,
+        capacity: { cpuMillis: 0, memoryMiB: 0, pids: 0 },
+        images: [],
+      };
+    }
+  }
+
+  async start(spec: TaskSpec): Promise<TaskStatus> {
+    validateSpec(spec);
+    return this.serialized(spec.workloadId, () => this.guard(() => this.startSerialized(spec)));
+  }
+
+  async restart(handleId: string, generation: number): Promise<TaskStatus> {
+    assertGeneration(generation);
+    const found = await this.guard(() => this.requireTask(handleId));
+    const workloadId = found.labels[LABELS.workload]!;
+    return this.serialized(workloadId, () =>
+      this.guard(async () => {
+        const record = await this.requireTask(handleId);
+        const current = this.generationOf(record);
+        if (generation < current) {
+          throw new DriverError('stale_generation', `task ${handleId} already started for generation ${current}, not ${generation}`);
+        }
+        if (isLive(record) || (generation === current && record.status !== 'created')) {
+          // Alive already, or this generation already ran: only remember the newer generation.
+          if (generation > current) await this.options.stateStore.set(record.id, generation);
+          return this.statusOf(record);
+        }
+        await this.engine.startContainer(record.id);
+        // Recorded after the start: if the start fails, a retry still sees an older generation.
+        if (generation > current) await this.options.stateStore.set(record.id, generation);
+        return this.statusOf(await this.requireTask(record.id));
+      }),
+    );
+  }
+
+  async recover(nodeId: string): Promise<TaskStatus[]> {
+    assertId('nodeId', nodeId);
+    return this.guard(async () => {
+      const ids = await this.engine.listContainerIds([`${LABELS.managed}=true`, `${LABELS.node}=${nodeId}`]);
+      const statuses: TaskStatus[] = [];
+      for (const id of ids) {
+        const record = await this.engine.inspectContainer(id);
+        // Removed between the list and the inspect: not a task any more.
+        if (record && isManaged(record)) statuses.push(this.statusOf(record));
+      }
+      return statuses;
+    });
+  }
+
+  wait(handleId: string): Promise<TaskStatus> {
+    return this.guard(async () => {
+      const record = await this.requireTask(handleId);
+      await this.engine.waitContainer(record.id);
+      return this.statusOf(await this.requireTask(record.id));
+    });
+  }
+
+  async stop(handleId: string, timeoutSeconds: number): Promise<void> {
+    if (!Number.isSafeInteger(timeoutSeconds) || timeoutSeconds < 0) {
+      throw new DriverError('invalid_spec', `stop timeout must be a non-negative integer, got ${timeoutSeconds}`);
+    }
+    return this.guard(async () => {
+      const record = await this.requireTask(handleId);
+      await this.engine.stopContainer(record.id, timeoutSeconds);
+    });
+  }
+
+  destroy(handleId: string): Promise<void> {
+    return this.guard(async () => {
+      const record = await this.findTask(handleId);
+      if (record) await this.engine.removeContainer(record.id);
+      await this.options.stateStore.delete(record?.id ?? handleId);
+    });
+  }
+
+  inspect(handleId: string): Promise<TaskStatus | null> {
+    return this.guard(async () => {
+      const record = await this.findTask(handleId);
+      return record ? this.statusOf(record) : null;
+    });
+  }
+
+  stats(handleId: string): Promise<TaskStats> {
+    return this.guard(async () => {
+      const record = await this.requireTask(handleId);
+      if (record.status !== 'running' || record.pid <= 0) {
+        throw new DriverError('task_not_running', `task ${handleId} is ${record.status}: it has no process to measure`);
+      }
+      const cgroups = await this.cgroupReader();
+      try {
+        const snapshot = await cgroups.readForPid(record.pid);
+        return {
+          cpuUsageNs: snapshot.cpu.usageNs,
+          memoryBytes: snapshot.memory.usageBytes,
+          memoryPeakBytes: snapshot.memory.peakBytes,
+          pids: snapshot.pids.current,
+          limits: {
+            cpuQuotaUs: snapshot.cpu.quotaUs,
+            cpuPeriodUs: snapshot.cpu.periodUs,
+            memoryBytes: snapshot.memory.limitBytes,
+            pidsMax: snapshot.pids.max,
+          },
+        };
+      } catch (error) {
+        if (error instanceof CgroupError && error.code === 'not_found') {
+          throw new DriverError('task_not_running', `task ${handleId} exited while being measured`, { cause: error });
+        }
+        throw new DriverError('driver_failure', `cannot read the cgroups of task ${handleId}: ${String(error)}`, { cause: error });
+      }
+    });
+  }
+
+  private async startSerialized(spec: TaskSpec): Promise<TaskStatus> {
+    let record = await this.engine.inspectContainer(containerName(spec.workloadId));
+    if (record) {
+      this.assertOwnedBy(record, spec);
+      const current = this.generationOf(record);
+      if (spec.generation < current) {
+        throw new DriverError('stale_generation', `workload ${spec.workloadId} already started for generation ${current}, not ${spec.generation}`);
+      }
+      if (spec.generation === current && record.status !== 'created') return this.statusOf(record);
+      if (spec.generation > current && isLive(record)) {
+        await this.options.stateStore.set(record.id, spec.generation);
+        return this.statusOf(record);
+      }
+      if (spec.generation > current) {
+        // A stopped task from an older start: run the new spec in a fresh container.
+        await this.engine.removeContainer(record.id);
+        await this.options.stateStore.delete(record.id);
+        record = null;
+      }
+    }
+    const id = record ? record.id : await this.createContainer(spec);
+    await this.engine.startContainer(id);
+    return this.statusOf(await this.requireTask(id));
+  }
+
+  private async createContainer(spec: TaskSpec): Promise<string> {
+    if (!(await this.engine.imageExists(spec.image))) {
+      throw new DriverError('image_not_found', `image ${spec.image} is not on this node`);
+    }
+    const network = await this.ensureTenantNetwork(spec.tenantId);
+    try {
+      return await this.engine.createContainer(toContainerCreate(spec, network));
+    } catch (error) {
+      if (!(error instanceof EngineError && error.kind === 'conflict')) throw error;
+      // Another agent process created it between our inspect and create: adopt it if it is
+      // the same start, otherwise let the caller retry against what is there now.
+      const winner = await this.engine.inspectContainer(containerName(spec.workloadId));
+      if (winner && isManaged(winner) && this.generationOf(winner) === spec.generation) {
+        this.assertOwnedBy(winner, spec);
+        return winner.id;
+      }
+      throw new DriverError('driver_failure', `container ${containerName(spec.workloadId)} was created concurrently`, { cause: error });
+    }
+  }
+
+  private ensureTenantNetwork(tenantId: string): Promise<string> {
+    const name = tenantNetworkName(tenantId);
+    let pending = this.pendingNetworks.get(name);
+    if (!pending) {
+      pending = this.createTenantNetwork(tenantId, name).finally(() => this.pendingNetworks.delete(name));
+      this.pendingNetworks.set(name, pending);
+    }
+    return pending;
+  }
+
+  private async createTenantNetwork(tenantId: string, name: string): Promise<string> {
+    const existing = await this.engine.inspectNetwork(name);
+    if (existing) {
+      if (existing.labels[LABELS.managed] !== 'true' || existing.labels[LABELS.tenant] !== tenantId) {
+        throw new DriverError('driver_failure', `network ${name} exists but is not Gureum's network for tenant ${tenantId}`);
+      }
+      return name;
+    }
+    try {
+      await this.engine.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        // Without it Docker happily creates a second network with the same name.
+        CheckDuplicate: true,
+        Labels: { [LABELS.managed]: 'true', [LABELS.tenant]: tenantId },
+      });
+    } catch (error) {
+      // Created by another process since our inspect: fine, it is the same network.
+      if (!(error instanceof EngineError && error.kind === 'conflict')) throw error;
+    }
+    return name;
+  }
+
+  private assertOwnedBy(record: ContainerRecord, spec: TaskSpec): void {
+    const labels = record.labels;
+    if (!isManaged(record) || labels[LABELS.workload] !== spec.workloadId || labels[LABELS.tenant] !== spec.tenantId) {
+      throw new DriverError('driver_failure', `container ${record.name} exists but is not workload ${spec.workloadId} of tenant ${spec.tenantId}`);
+    }
+    if (labels[LABELS.node] !== spec.nodeId) {
+      throw new DriverError('driver_failure', `container ${record.name} belongs to node ${labels[LABELS.node]}, not ${spec.nodeId}`);
+    }
+  }
+
+  private generationOf(record: ContainerRecord): number {
+    return this.options.stateStore.get(record.id) ?? labelGeneration(record);
+  }
+
+  private statusOf(record: ContainerRecord): TaskStatus {
+    return toTaskStatus(record, this.generationOf(record));
+  }
+
+  private async findTask(handleId: string): Promise<ContainerRecord | null> {
+    if (handleId === '') return null;
+    const record = await this.engine.inspectContainer(handleId);
+    return record && isManaged(record) ? record : null;
+  }
+
+  private async requireTask(handleId: string): Promise<ContainerRecord> {
+    const record = await this.findTask(handleId);
+    if (!record) throw new DriverError('task_not_found', `no task ${handleId} on this node`);
+    return record;
+  }
+
+  private cgroupReader(): Promise<CgroupReader> {
+    this.cgroups ??= createCgroupManager().catch((error: unknown) => {
+      this.cgroups = undefined;
+      throw error;
+    });
+    return this.cgroups;
+  }
+
+  private async readPidMax(): Promise<number> {
+    const path = this.options.pidMaxPath ?? '/proc/sys/kernel/pid_max';
+    const pidMax = Number((await readFile(path, 'utf8')).trim());
+    if (!Number.isSafeInteger(pidMax) || pidMax <= 0) throw new Error(`${path} holds no pid count`);
+    return pidMax;
+  }
+
+  private serialized<T>(workloadId: string, operation: () => Promise<T>): Promise<T> {
+    const previous = this.workloadQueues.get(workloadId) ?? Promise.resolve();
+    const result = previous.then(operation, operation);
+    const settled = result.catch(() => undefined);
+    this.workloadQueues.set(workloadId, settled);
+    void settled.then(() => {
+      if (this.workloadQueues.get(workloadId) === settled) this.workloadQueues.delete(workloadId);
+    });
+    return result;
+  }
+
+  /** Engine errors leave the driver as DriverErrors; DriverErrors pass through unchanged. */
+  private async guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof DriverError) throw error;
+      if (error instanceof EngineError) {
+        const code = error.kind === 'unavailable' ? 'engine_unavailable' : error.kind === 'not_found' ? 'task_not_found' : 'driver_failure';
+        throw new DriverError(code, error.message, { cause: error });
+      }
+      throw new DriverError('driver_failure', String(error), { cause: error });
+    }
+  }
+}
+
+function isLive(record: ContainerRecord): boolean {
+  return record.status === 'running' || record.status === 'paused' || record.status === 'restarting';
+}

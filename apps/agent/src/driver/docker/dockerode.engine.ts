@@ -1,0 +1,166 @@
+import Docker from 'dockerode';
+
+import {
+  EngineError,
+  type ContainerCreateRequest,
+  type ContainerRecord,
+  type ContainerStatus,
+  type DockerEngine,
+  type EngineInfo,
+  type NetworkCreateRequest,
+  type NetworkRecord,
+} from './docker-engine';
+
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+export interface DockerodeEngineOptions {
+  /** default /var/run/docker.sock */
+  socketPath?: string;
+}
+
+/**
+ * DockerEngine over dockerode. No API `version` is set: requests then go to unversioned paths
+ * and the engine answers with its own API version (1.41 on Docker 20.10); forcing a newer one
+ * makes an older engine refuse every call.
+ */
+export class DockerodeEngine implements DockerEngine {
+  private readonly docker: Docker;
+
+  constructor(options: DockerodeEngineOptions = {}) {
+    this.docker = new Docker({ socketPath: options.socketPath ?? '/var/run/docker.sock' });
+  }
+
+  async ping(): Promise<void> {
+    await call('ping', () => this.docker.ping());
+  }
+
+  async info(): Promise<EngineInfo> {
+    // dockerode types info() as `any`.
+    const info = (await call('info', () => this.docker.info())) as {
+      ServerVersion?: string;
+      NCPU?: number;
+      MemTotal?: number;
+      CgroupVersion?: string;
+      CgroupDriver?: string;
+    };
+    return {
+      serverVersion: info.ServerVersion ?? 'unknown',
+      ncpu: info.NCPU ?? 0,
+      memTotalBytes: info.MemTotal ?? 0,
+      cgroupVersion: info.CgroupVersion ?? 'unknown',
+      cgroupDriver: info.CgroupDriver ?? 'unknown',
+    };
+  }
+
+  async listImageTags(): Promise<string[]> {
+    const images = await call('list images', () => this.docker.listImages());
+    return images.flatMap((image) => image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>');
+  }
+
+  async imageExists(reference: string): Promise<boolean> {
+    return (await orNullWhenMissing(() => call(`inspect image ${reference}`, () => this.docker.getImage(reference).inspect()))) !== null;
+  }
+
+  async inspectContainer(idOrName: string): Promise<ContainerRecord | null> {
+    const info = await orNullWhenMissing(() => call(`inspect container ${idOrName}`, () => this.docker.getContainer(idOrName).inspect()));
+    if (info === null) return null;
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      labels: info.Config.Labels ?? {},
+      status: info.State.Status as ContainerStatus,
+      exitCode: info.State.ExitCode,
+      oomKilled: info.State.OOMKilled,
+      pid: info.State.Pid,
+      startedAt: info.State.StartedAt,
+      finishedAt: info.State.FinishedAt,
+    };
+  }
+
+  async listContainerIds(labels: string[]): Promise<string[]> {
+    const containers = await call('list containers', () => this.docker.listContainers({ all: true, filters: { label: labels } }));
+    return containers.map((container) => container.Id);
+  }
+
+  async createContainer(request: ContainerCreateRequest): Promise<string> {
+    const container = await call(`create container ${request.name}`, () => this.docker.createContainer(request));
+    return container.id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await call(`start container ${id}`, () => this.docker.getContainer(id).start().catch(unlessNotModified));
+  }
+
+  async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
+    await call(`stop container ${id}`, () => this.docker.getContainer(id).stop({ t: timeoutSeconds }).catch(unlessNotModified));
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    try {
+      await call(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true, v: true }));
+    } catch (error) {
+      // 409 here means a removal is already in progress: the container is going away anyway.
+      if (error instanceof EngineError && (error.kind === 'not_found' || error.kind === 'conflict')) return;
+      throw error;
+    }
+  }
+
+  async waitContainer(id: string): Promise<void> {
+    await call(`wait for container ${id}`, () => this.docker.getContainer(id).wait({ condition: 'not-running' }));
+  }
+
+  async inspectNetwork(name: string): Promise<NetworkRecord | null> {
+    // dockerode types network inspect() as `any`.
+    const info = (await orNullWhenMissing(() => call(`inspect network ${name}`, () => this.docker.getNetwork(name).inspect()))) as {
+      Id: string;
+      Name: string;
+      Labels?: Record<string, string> | null;
+    } | null;
+    return info === null ? null : { id: info.Id, name: info.Name, labels: info.Labels ?? {} };
+  }
+
+  async createNetwork(request: NetworkCreateRequest): Promise<void> {
+    await call(`create network ${request.Name}`, () => this.docker.createNetwork(request));
+  }
+}
+
+/** dockerode rejects with `statusCode` + `json` for HTTP answers and an errno `code` for socket failures. */
+async function call<T>(what: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    throw translate(what, error);
+  }
+}
+
+function translate(what: string, error: unknown): EngineError {
+  const details = (typeof error === 'object' && error !== null ? error : {}) as {
+    statusCode?: unknown;
+    code?: unknown;
+    json?: { message?: unknown } | null;
+    message?: unknown;
+  };
+  const reason = typeof details.json?.message === 'string' ? details.json.message : String(details.message ?? error);
+  const message = `docker ${what}: ${reason}`;
+  if (details.statusCode === 404) return new EngineError('not_found', message, { cause: error });
+  if (details.statusCode === 409) return new EngineError('conflict', message, { cause: error });
+  if (typeof details.code === 'string' && CONNECTION_ERRORS.has(details.code)) {
+    return new EngineError('unavailable', message, { cause: error });
+  }
+  return new EngineError('failure', message, { cause: error });
+}
+
+/** Docker answers 304 Not Modified to starting a running or stopping a stopped container. */
+function unlessNotModified(error: unknown): void {
+  if (typeof error === 'object' && error !== null && 'statusCode' in error && error.statusCode === 304) return;
+  throw error;
+}
+
+async function orNullWhenMissing<T>(operation: () => Promise<T>): Promise<T | null> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof EngineError && error.kind === 'not_found') return null;
+    throw error;
+  }
+}

@@ -1,0 +1,199 @@
+import {
+  EngineError,
+  type ContainerCreateRequest,
+  type ContainerRecord,
+  type DockerEngine,
+  type EngineInfo,
+  type NetworkCreateRequest,
+  type NetworkRecord,
+} from '../docker-engine';
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+interface FakeContainer {
+  record: ContainerRecord;
+  request: ContainerCreateRequest | null;
+}
+
+/** An in-memory Docker engine with the semantics DockerEngine promises, plus test controls. */
+export class FakeDockerEngine implements DockerEngine {
+  readonly images = new Set<string>();
+  readonly containers = new Map<string, FakeContainer>();
+  readonly networks = new Map<string, NetworkRecord & { request: NetworkCreateRequest | null }>();
+  readonly calls: string[] = [];
+  engineInfo: EngineInfo = { serverVersion: '20.10.24', ncpu: 2, memTotalBytes: 4 * 1024 * 1024 * 1024, cgroupVersion: '1', cgroupDriver: 'cgroupfs' };
+  /** When set, every call fails as if the socket were closed. */
+  unavailable = false;
+  /** Runs once just before the next createContainer / createNetwork, to stage a race. */
+  beforeNextCreate: (() => void) | undefined;
+  private nextId = 1;
+  private nextPid = 5000;
+  private readonly waiters = new Map<string, Array<() => void>>();
+
+  async ping(): Promise<void> {
+    this.enter('ping');
+  }
+
+  async info(): Promise<EngineInfo> {
+    this.enter('info');
+    return { ...this.engineInfo };
+  }
+
+  async listImageTags(): Promise<string[]> {
+    this.enter('listImageTags');
+    return [...this.images];
+  }
+
+  async imageExists(reference: string): Promise<boolean> {
+    this.enter(`imageExists ${reference}`);
+    return this.images.has(reference);
+  }
+
+  async inspectContainer(idOrName: string): Promise<ContainerRecord | null> {
+    this.enter(`inspectContainer ${idOrName}`);
+    const found = this.find(idOrName);
+    return found ? structuredClone(found.record) : null;
+  }
+
+  async listContainerIds(labels: string[]): Promise<string[]> {
+    this.enter(`listContainerIds ${labels.join(',')}`);
+    return [...this.containers.values()]
+      .filter(({ record }) => labels.every((pair) => {
+        const [key, value] = splitLabel(pair);
+        return record.labels[key] === value;
+      }))
+      .map(({ record }) => record.id);
+  }
+
+  async createContainer(request: ContainerCreateRequest): Promise<string> {
+    this.enter(`createContainer ${request.name}`);
+    this.runBeforeCreate();
+    if (!this.images.has(request.Image)) throw new EngineError('not_found', `No such image: ${request.Image}`);
+    if (!this.networks.has(request.HostConfig.NetworkMode)) throw new EngineError('not_found', `network ${request.HostConfig.NetworkMode} not found`);
+    if (this.find(request.name)) throw new EngineError('conflict', `name ${request.name} is already in use`);
+    const id = this.newId();
+    this.containers.set(id, { record: this.newRecord(id, request.name, request.Labels), request: structuredClone(request) });
+    return id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    this.enter(`startContainer ${id}`);
+    const container = this.require(id);
+    if (container.record.status === 'running') return;
+    Object.assign(container.record, { status: 'running', pid: this.nextPid++, exitCode: 0, oomKilled: false, startedAt: new Date().toISOString() });
+  }
+
+  async stopContainer(id: string, timeoutSeconds: number): Promise<void> {
+    this.enter(`stopContainer ${id} ${timeoutSeconds}`);
+    const container = this.require(id);
+    if (container.record.status !== 'running' && container.record.status !== 'paused') return;
+    this.exit(id, 143);
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    this.enter(`removeContainer ${id}`);
+    const container = this.find(id);
+    if (!container) return;
+    this.containers.delete(container.record.id);
+    this.notify(container.record.id);
+  }
+
+  async waitContainer(id: string): Promise<void> {
+    this.enter(`waitContainer ${id}`);
+    const container = this.require(id);
+    if (container.record.status !== 'running' && container.record.status !== 'paused') return;
+    await new Promise<void>((resolve) => {
+      const list = this.waiters.get(container.record.id) ?? [];
+      list.push(resolve);
+      this.waiters.set(container.record.id, list);
+    });
+  }
+
+  async inspectNetwork(name: string): Promise<NetworkRecord | null> {
+    this.enter(`inspectNetwork ${name}`);
+    const network = this.networks.get(name);
+    return network ? { id: network.id, name: network.name, labels: { ...network.labels } } : null;
+  }
+
+  async createNetwork(request: NetworkCreateRequest): Promise<void> {
+    this.enter(`createNetwork ${request.Name}`);
+    this.runBeforeCreate();
+    if (this.networks.has(request.Name)) throw new EngineError('conflict', `network with name ${request.Name} already exists`);
+    this.networks.set(request.Name, { id: this.newId(), name: request.Name, labels: { ...request.Labels }, request: structuredClone(request) });
+  }
+
+  // ---- test controls ----
+
+  /** The task's process ends, as if it exited on its own (or was OOM-killed). */
+  exit(idOrName: string, exitCode: number, options: { oomKilled?: boolean } = {}): void {
+    const container = this.require(idOrName);
+    Object.assign(container.record, {
+      status: 'exited',
+      pid: 0,
+      exitCode,
+      oomKilled: options.oomKilled ?? false,
+      finishedAt: new Date().toISOString(),
+    });
+    this.notify(container.record.id);
+  }
+
+  /** A container that someone else (or an earlier agent) made, outside the driver. */
+  addContainer(name: string, labels: Record<string, string>, status: ContainerRecord['status'] = 'exited'): string {
+    const id = this.newId();
+    this.containers.set(id, { record: { ...this.newRecord(id, name, labels), status }, request: null });
+    return id;
+  }
+
+  addNetwork(name: string, labels: Record<string, string>): void {
+    this.networks.set(name, { id: this.newId(), name, labels, request: null });
+  }
+
+  requestOf(idOrName: string): ContainerCreateRequest {
+    const request = this.require(idOrName).request;
+    if (!request) throw new Error(`${idOrName} was not created through createContainer`);
+    return request;
+  }
+
+  callsStartingWith(prefix: string): string[] {
+    return this.calls.filter((call) => call.startsWith(prefix));
+  }
+
+  private enter(call: string): void {
+    if (this.unavailable) throw new EngineError('unavailable', 'connect ECONNREFUSED /var/run/docker.sock');
+    this.calls.push(call);
+  }
+
+  private runBeforeCreate(): void {
+    const hook = this.beforeNextCreate;
+    this.beforeNextCreate = undefined;
+    hook?.();
+  }
+
+  private find(idOrName: string): FakeContainer | undefined {
+    return this.containers.get(idOrName) ?? [...this.containers.values()].find((c) => c.record.name === idOrName);
+  }
+
+  private require(idOrName: string): FakeContainer {
+    const container = this.find(idOrName);
+    if (!container) throw new EngineError('not_found', `No such container: ${idOrName}`);
+    return container;
+  }
+
+  private newId(): string {
+    return (this.nextId++).toString(16).padStart(64, '0');
+  }
+
+  private newRecord(id: string, name: string, labels: Record<string, string>): ContainerRecord {
+    return { id, name, labels: { ...labels }, status: 'created', exitCode: 0, oomKilled: false, pid: 0, startedAt: ZERO_TIME, finishedAt: ZERO_TIME };
+  }
+
+  private notify(id: string): void {
+    for (const resolve of this.waiters.get(id) ?? []) resolve();
+    this.waiters.delete(id);
+  }
+}
+
+function splitLabel(pair: string): [string, string] {
+  const index = pair.indexOf('=');
+  return [pair.slice(0, index), pair.slice(index + 1)];
+}

@@ -1,0 +1,113 @@
+/**
+ * The contract between the agent and whatever runs workloads on a node, after Nomad's
+ * DriverPlugin. Implementations keep their engine's types to themselves.
+ */
+
+export type DriverName = 'docker' | 'vm';
+
+export interface TaskResources {
+  cpuMillis: number;
+  memoryMiB: number;
+  pids: number;
+}
+
+export interface TaskSpec {
+  workloadId: string;
+  tenantId: string;
+  nodeId: string;
+  /** Bumped by the control plane on every user "start"; stored as a label. */
+  generation: number;
+  image: string;
+  command?: string[];
+  env?: Record<string, string>;
+  resources: TaskResources;
+}
+
+export type TaskState = 'created' | 'running' | 'paused' | 'exited';
+
+export interface TaskStatus {
+  /** Docker: the full container id. */
+  handleId: string;
+  workloadId: string;
+  tenantId: string;
+  /** The generation this task last started for (see TaskStateStore). */
+  generation: number;
+  state: TaskState;
+  /** Only for `exited`. */
+  exitCode: number | null;
+  oomKilled: boolean;
+  startedAt: string | null;
+  /** Only for `exited`. */
+  finishedAt: string | null;
+  /** Host pid of the task's first process while it runs. */
+  pid: number | null;
+}
+
+export interface TaskStats {
+  cpuUsageNs: bigint;
+  memoryBytes: number;
+  memoryPeakBytes: number | null;
+  pids: number;
+  limits: { cpuQuotaUs: number | null; cpuPeriodUs: number; memoryBytes: number | null; pidsMax: number | null };
+}
+
+export interface DriverFingerprint {
+  driver: DriverName;
+  healthy: boolean;
+  detail: string;
+  capacity: TaskResources;
+  /** repo:tag references present locally. */
+  images: string[];
+}
+
+export interface WorkloadDriver {
+  readonly name: DriverName;
+  /** Never throws for an unreachable engine: reports `healthy: false` with zero capacity. */
+  fingerprint(): Promise<DriverFingerprint>;
+  /**
+   * Creates the task if absent and starts it; idempotent per workloadId + generation: a task
+   * that already ran for this generation is returned as it is, even when it has exited.
+   * A newer generation replaces a stopped task (fresh container from the new spec) and is
+   * only recorded for a live one. An older generation is refused (`stale_generation`).
+   */
+  start(spec: TaskSpec): Promise<TaskStatus>;
+  /**
+   * Starts an existing stopped task again under a newer generation, keeping its handle.
+   * Idempotent: a repeated call for the generation it last started for changes nothing.
+   */
+  restart(handleId: string, generation: number): Promise<TaskStatus>;
+  /** Every task on this engine labelled for nodeId, running or not; adopts, never restarts. */
+  recover(nodeId: string): Promise<TaskStatus[]>;
+  /** Resolves when the task is not running (at once for a task that is not). */
+  wait(handleId: string): Promise<TaskStatus>;
+  /** Graceful signal, then kill after timeoutSeconds; no error if already stopped. */
+  stop(handleId: string, timeoutSeconds: number): Promise<void>;
+  /** Removes the task, killing it if it runs; no error if already gone. */
+  destroy(handleId: string): Promise<void>;
+  /** null when the task is gone (or is not one of ours). */
+  inspect(handleId: string): Promise<TaskStatus | null>;
+  /** Only for a running task (`task_not_running` otherwise). */
+  stats(handleId: string): Promise<TaskStats>;
+}
+
+export type DriverErrorCode =
+  | 'image_not_found'
+  | 'task_not_found'
+  /** stats of a task that has no running process */
+  | 'task_not_running'
+  /** start/restart for a generation older than the one the task already carries */
+  | 'stale_generation'
+  | 'engine_unavailable'
+  | 'invalid_spec'
+  | 'driver_failure';
+
+export class DriverError extends Error {
+  constructor(
+    readonly code: DriverErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DriverError';
+  }
+}

@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { createLogger, onShutdown } from '@gureum/runtime';
+import { Agent } from './agent';
+import { loadAgentConfig, parseDriverArg } from './config';
+import { createDockerDriver, FileTaskStateStore } from './driver';
+
+const AGENT_VERSION = '0.1.0';
+
+async function main(): Promise<void> {
+  const config = loadAgentConfig();
+  const driverName = parseDriverArg(process.argv.slice(2));
+  const logger = createLogger('agent', config.GUREUM_LOG_LEVEL).child({ nodeId: config.GUREUM_AGENT_NODE_ID, driver: driverName });
+
+  const stateStore = await FileTaskStateStore.open(path.join(config.GUREUM_AGENT_STATE_DIR, 'task-state.json'));
+  const driver = createDockerDriver({ stateStore });
+  const agent = new Agent(
+    {
+      nodeId: config.GUREUM_AGENT_NODE_ID,
+      nats: {
+        url: config.GUREUM_NATS_URL,
+        ...(config.GUREUM_NATS_USER ? { user: config.GUREUM_NATS_USER, password: config.GUREUM_NATS_PASSWORD ?? '' } : {}),
+      },
+      heartbeatMs: config.GUREUM_AGENT_HEARTBEAT_MS,
+      reconcileMs: config.GUREUM_AGENT_RECONCILE_MS,
+      stopTimeoutSeconds: config.GUREUM_AGENT_STOP_TIMEOUT_S,
+      labels: config.GUREUM_AGENT_LABELS,
+      capacityOverrides: {
+        ...(config.GUREUM_AGENT_CPU_MILLIS ? { cpuMillis: config.GUREUM_AGENT_CPU_MILLIS } : {}),
+        ...(config.GUREUM_AGENT_MEMORY_MIB ? { memoryMiB: config.GUREUM_AGENT_MEMORY_MIB } : {}),
+        ...(config.GUREUM_AGENT_PIDS ? { pids: config.GUREUM_AGENT_PIDS } : {}),
+      },
+      version: AGENT_VERSION,
+    },
+    driver,
+    stateStore,
+    logger,
+  );
+  onShutdown(logger, () => agent.stop());
+  await agent.start();
+}
+
+main().catch((error: unknown) => {
+  // Boot failures (bad config, no NATS) are printed once, plainly, and exit non-zero.
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,121 @@
+import type { Assignment } from '@gureum/contracts';
+import pino from 'pino';
+import { InMemoryTaskStateStore } from '../driver';
+import { DockerDriver } from '../driver/docker/docker.driver';
+import { FakeDockerEngine } from '../driver/docker/testing/fake-docker-engine';
+import { Reconciler } from './reconciler';
+
+const NODE = 'node-a';
+const TENANT = '3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
+const W1 = '11111111-1111-4111-8111-111111111111';
+const W2 = '22222222-2222-4222-8222-222222222222';
+const IMAGE = 'gureum/busybox:latest';
+
+function assignment(workloadId: string, overrides: Partial<Assignment> = {}): Assignment {
+  return {
+    workloadId,
+    tenantId: TENANT,
+    generation: 0,
+    desiredState: 'running',
+    driver: 'docker',
+    spec: { image: IMAGE, command: ['sleep', '300'], env: null, resources: { cpuMillis: 500, memoryMiB: 64, pids: 64 } },
+    ...overrides,
+  };
+}
+
+function setup() {
+  const engine = new FakeDockerEngine();
+  engine.images.add(IMAGE);
+  const store = new InMemoryTaskStateStore();
+  const driver = new DockerDriver(engine, { stateStore: store, cgroups: { readForPid: () => Promise.reject(new Error('not in unit tests')) } });
+  const reconciler = new Reconciler(NODE, driver, store, pino({ level: 'silent' }), 1);
+  return { engine, store, driver, reconciler };
+}
+
+describe('Reconciler', () => {
+  it('starts an assigned workload that has no task and reports it running', async () => {
+    const { reconciler, engine } = setup();
+    const result = await reconciler.reconcile([assignment(W1)]);
+    expect(result.observed).toEqual([expect.objectContaining({ workloadId: W1, state: 'running', generation: 0 })]);
+    expect(engine.callsStartingWith('createContainer')).toHaveLength(1);
+    expect(result.running.map((t) => t.workloadId)).toEqual([W1]);
+  });
+
+  it('does not touch a running task on the next pass (level-triggered, no churn)', async () => {
+    const { reconciler, engine } = setup();
+    const first = await reconciler.reconcile([assignment(W1)]);
+    engine.calls.length = 0;
+    const second = await reconciler.reconcile([assignment(W1)]);
+    expect(second.observed[0]?.handleId).toBe(first.observed[0]?.handleId);
+    expect(engine.callsStartingWith('createContainer')).toEqual([]);
+    expect(engine.callsStartingWith('startContainer')).toEqual([]);
+    expect(engine.callsStartingWith('removeContainer')).toEqual([]);
+  });
+
+  it('adopts the tasks of a previous agent process instead of restarting them', async () => {
+    const { engine, store, driver } = setup();
+    const before = await new Reconciler(NODE, driver, store, pino({ level: 'silent' })).reconcile([assignment(W1)]);
+    engine.calls.length = 0;
+    const restartedAgent = new Reconciler(NODE, driver, store, pino({ level: 'silent' }));
+    const after = await restartedAgent.reconcile([assignment(W1)]);
+    expect(after.observed[0]).toMatchObject({ state: 'running', handleId: before.observed[0]?.handleId });
+    expect(engine.callsStartingWith('createContainer')).toEqual([]);
+    expect(engine.callsStartingWith('startContainer')).toEqual([]);
+  });
+
+  it('removes tasks on its node that no assignment owns', async () => {
+    const { reconciler, engine } = setup();
+    await reconciler.reconcile([assignment(W1), assignment(W2)]);
+    const result = await reconciler.reconcile([assignment(W1)]);
+    expect(result.removedOrphans).toHaveLength(1);
+    const remaining = await engine.listContainerIds([`io.gureum.node=${NODE}`]);
+    expect(remaining).toHaveLength(1);
+  });
+
+  it('leaves an exited task of the current generation exited and reports its exit', async () => {
+    const { reconciler, engine } = setup();
+    const first = await reconciler.reconcile([assignment(W1)]);
+    engine.exit(first.observed[0]?.handleId as string, 137, { oomKilled: true });
+    engine.calls.length = 0;
+    const result = await reconciler.reconcile([assignment(W1)]);
+    expect(result.observed[0]).toMatchObject({ state: 'exited', exitCode: 137, oomKilled: true });
+    expect(engine.callsStartingWith('startContainer')).toEqual([]);
+  });
+
+  it('runs the same task again when the user starts a newer generation', async () => {
+    const { reconciler, engine } = setup();
+    const first = await reconciler.reconcile([assignment(W1)]);
+    const handleId = first.observed[0]?.handleId as string;
+    engine.exit(handleId, 0);
+    const result = await reconciler.reconcile([assignment(W1, { generation: 1 })]);
+    expect(result.observed[0]).toMatchObject({ state: 'running', handleId, generation: 1 });
+  });
+
+  it('stops a task whose workload is desired stopped, and destroys one desired deleted', async () => {
+    const { reconciler, engine } = setup();
+    await reconciler.reconcile([assignment(W1)]);
+    const stopped = await reconciler.reconcile([assignment(W1, { desiredState: 'stopped' })]);
+    expect(stopped.observed[0]?.state).toBe('exited');
+    const deleted = await reconciler.reconcile([assignment(W1, { desiredState: 'deleted' })]);
+    expect(deleted.observed[0]).toMatchObject({ state: 'absent', handleId: null });
+    expect(await engine.listContainerIds([`io.gureum.node=${NODE}`])).toEqual([]);
+  });
+
+  it('reports a missing image as a typed error and does not retry the same generation', async () => {
+    const { reconciler, engine } = setup();
+    const missing = assignment(W1, { spec: { ...assignment(W1).spec, image: 'nobody/nothing:1' } });
+    const first = await reconciler.reconcile([missing]);
+    expect(first.observed[0]).toMatchObject({ state: 'error', error: { code: 'image_not_found' } });
+    engine.calls.length = 0;
+    const second = await reconciler.reconcile([missing]);
+    expect(second.observed[0]).toMatchObject({ state: 'error', error: { code: 'image_not_found' } });
+    expect(engine.callsStartingWith('imageExists')).toEqual([]);
+    expect(engine.callsStartingWith('createContainer')).toEqual([]);
+  });
+
+  it('fails a pass (and acts on nothing) when the engine is unreachable', async () => {
+    const { reconciler, engine } = setup();
+    engine.unavailable = true;
+    await expect(reconciler.reconcile([assignment(W1)])).rejects.toThrow();
+  });
+});

@@ -1,0 +1,170 @@
+import type { Assignment, ObservedTask } from '@gureum/contracts';
+import type { Logger } from 'pino';
+import { DriverError, type TaskStatus, type WorkloadDriver } from '../driver';
+
+/** Which start generation each task handle has carried out (Docker labels are immutable). */
+export interface AppliedGenerations {
+  get(handleId: string): number | undefined;
+  set(handleId: string, generation: number): Promise<void>;
+  delete(handleId: string): Promise<void>;
+}
+
+export interface ReconcileResult {
+  observed: ObservedTask[];
+  /** Tasks on the node that no assignment owns and that were removed. */
+  removedOrphans: string[];
+  /** Running tasks, so the caller can wait on them and reconcile again when one exits. */
+  running: TaskStatus[];
+}
+
+/**
+ * Level-triggered reconciliation, as a kubelet does: compare what the scheduler assigned
+ * with what the engine has, act to close the gap, and report what is there afterwards.
+ * It never trusts its own memory over the engine: every pass starts from `driver.recover`.
+ */
+export class Reconciler {
+  /** workloadId → generation whose start failed: not retried until the user starts again. */
+  private readonly failedStarts = new Map<string, { generation: number; error: DriverError }>();
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly driver: WorkloadDriver,
+    private readonly applied: AppliedGenerations,
+    private readonly logger: Logger,
+    private readonly stopTimeoutSeconds = 10,
+  ) {}
+
+  async reconcile(assignments: Assignment[]): Promise<ReconcileResult> {
+    const tasks = await this.driver.recover(this.nodeId);
+    const byWorkload = new Map<string, TaskStatus>();
+    const removedOrphans: string[] = [];
+    const assigned = new Set(assignments.map((a) => a.workloadId));
+
+    for (const task of tasks) {
+      const existing = byWorkload.get(task.workloadId);
+      if (!assigned.has(task.workloadId) || existing) {
+        // Nobody owns it (deleted while we were away, or placed elsewhere) or it is a duplicate.
+        await this.driver.destroy(task.handleId);
+        await this.applied.delete(task.handleId);
+        removedOrphans.push(task.handleId);
+        this.logger.info({ workloadId: task.workloadId, handleId: task.handleId }, 'removed task that no assignment owns');
+        continue;
+      }
+      byWorkload.set(task.workloadId, task);
+    }
+
+    const observed: ObservedTask[] = [];
+    const running: TaskStatus[] = [];
+    for (const assignment of assignments) {
+      const result = await this.reconcileOne(assignment, byWorkload.get(assignment.workloadId));
+      observed.push(result.observed);
+      if (result.task?.state === 'running') running.push(result.task);
+    }
+    return { observed, removedOrphans, running };
+  }
+
+  private async reconcileOne(assignment: Assignment, task: TaskStatus | undefined): Promise<{ observed: ObservedTask; task: TaskStatus | null }> {
+    const log = this.logger.child({ workloadId: assignment.workloadId, tenantId: assignment.tenantId });
+    try {
+      switch (assignment.desiredState) {
+        case 'running':
+          return await this.ensureRunning(assignment, task, log);
+        case 'stopped': {
+          if (task && (task.state === 'running' || task.state === 'paused')) {
+            await this.driver.stop(task.handleId, this.stopTimeoutSeconds);
+            log.info({ handleId: task.handleId }, 'stopped task');
+            const after = await this.driver.inspect(task.handleId);
+            return { observed: observe(assignment, after), task: after };
+          }
+          return { observed: observe(assignment, task ?? null), task: task ?? null };
+        }
+        case 'deleted': {
+          if (task) {
+            await this.driver.destroy(task.handleId);
+            await this.applied.delete(task.handleId);
+            log.info({ handleId: task.handleId }, 'destroyed task');
+          }
+          this.failedStarts.delete(assignment.workloadId);
+          return { observed: observe(assignment, null), task: null };
+        }
+      }
+    } catch (error) {
+      const driverError = error instanceof DriverError ? error : new DriverError('driver_failure', String(error), { cause: error });
+      log.error({ err: error, code: driverError.code }, 'reconcile of workload failed');
+      return { observed: observeError(assignment, task?.handleId ?? null, driverError), task: task ?? null };
+    }
+  }
+
+  private async ensureRunning(assignment: Assignment, task: TaskStatus | undefined, log: Logger): Promise<{ observed: ObservedTask; task: TaskStatus | null }> {
+    const failed = this.failedStarts.get(assignment.workloadId);
+    if (!task && failed && failed.generation === assignment.generation) {
+      return { observed: observeError(assignment, null, failed.error), task: null };
+    }
+    if (!task) {
+      try {
+        const started = await this.driver.start({
+          workloadId: assignment.workloadId,
+          tenantId: assignment.tenantId,
+          nodeId: this.nodeId,
+          generation: assignment.generation,
+          image: assignment.spec.image,
+          ...(assignment.spec.command ? { command: assignment.spec.command } : {}),
+          ...(assignment.spec.env ? { env: assignment.spec.env } : {}),
+          resources: assignment.spec.resources,
+        });
+        await this.applied.set(started.handleId, assignment.generation);
+        this.failedStarts.delete(assignment.workloadId);
+        log.info({ handleId: started.handleId, generation: assignment.generation }, 'started task');
+        return { observed: observe(assignment, started), task: started };
+      } catch (error) {
+        if (error instanceof DriverError) this.failedStarts.set(assignment.workloadId, { generation: assignment.generation, error });
+        throw error;
+      }
+    }
+    const appliedGeneration = this.applied.get(task.handleId) ?? task.generation;
+    if (appliedGeneration < assignment.generation) {
+      // The user asked for a start after the task last ran: run the same task again.
+      if (task.state === 'running' || task.state === 'paused') {
+        await this.applied.set(task.handleId, assignment.generation);
+        return { observed: observe(assignment, task), task };
+      }
+      const restarted = await this.driver.restart(task.handleId, assignment.generation);
+      await this.applied.set(task.handleId, assignment.generation);
+      log.info({ handleId: task.handleId, generation: assignment.generation }, 'restarted task');
+      return { observed: observe(assignment, restarted), task: restarted };
+    }
+    // Same generation: an exited task stays exited (the control plane decides about restarts).
+    return { observed: observe(assignment, task), task };
+  }
+}
+
+function observe(assignment: Assignment, task: TaskStatus | null): ObservedTask {
+  if (!task) {
+    return {
+      workloadId: assignment.workloadId,
+      generation: assignment.generation,
+      handleId: null,
+      state: 'absent',
+      exitCode: null,
+      oomKilled: false,
+      startedAt: null,
+      finishedAt: null,
+      error: null,
+    };
+  }
+  return {
+    workloadId: assignment.workloadId,
+    generation: assignment.generation,
+    handleId: task.handleId,
+    state: task.state,
+    exitCode: task.state === 'exited' ? task.exitCode : null,
+    oomKilled: task.oomKilled,
+    startedAt: task.startedAt,
+    finishedAt: task.state === 'exited' ? task.finishedAt : null,
+    error: null,
+  };
+}
+
+function observeError(assignment: Assignment, handleId: string | null, error: DriverError): ObservedTask {
+  return { ...observe(assignment, null), handleId, state: 'error', error: { code: error.code, message: error.message.slice(0, 2000) } };
+}
