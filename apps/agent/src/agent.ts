@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Assignment, Heartbeat, ObservedTask } from '@gureum/contracts';
+import { GureumError, type Assignment, type Heartbeat, type ObservedTask } from '@gureum/contracts';
 import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import type { DriverFingerprint, WorkloadDriver } from './driver';
@@ -67,7 +67,7 @@ export class Agent {
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));
     this.kick('startup');
-    this.logger.info({ nodeId, bootId: this.bootId }, 'agent started');
+    this.logger.info({ bootId: this.bootId }, 'agent started');
   }
 
   async stop(): Promise<void> {
@@ -86,7 +86,11 @@ export class Agent {
       return;
     }
     this.reconciling = this.reconcileOnce(reason)
-      .catch((error: unknown) => this.logger.warn({ err: error, reason }, 'reconcile pass failed; will retry'))
+      .catch((error: unknown) => {
+        // The scheduler being away is an expected condition, not a stack trace.
+        if (error instanceof GureumError) this.logger.warn({ code: error.code, reason }, `reconcile pass skipped: ${error.message}`);
+        else this.logger.warn({ err: error, reason }, 'reconcile pass failed; will retry');
+      })
       .finally(() => {
         this.reconciling = null;
         if (this.reconcileAgain) {

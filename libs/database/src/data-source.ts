@@ -1,12 +1,16 @@
-import { DataSource, type EntitySchema, type MixedList } from 'typeorm';
+import { DataSource, type EntitySchema, type MigrationInterface, type MixedList } from 'typeorm';
+
+// TypeORM takes entity classes as constructors; the constructor's arguments are TypeORM's business.
+type EntityTarget = abstract new (...args: never[]) => object;
+type MigrationClass = new () => MigrationInterface;
 
 export interface ServiceDataSourceOptions {
   /** postgres:// URL. */
   url: string;
   /** Each service owns one schema; no service reads another's tables. */
   schema: string;
-  entities: MixedList<Function | string | EntitySchema>;
-  migrations: MixedList<Function | string>;
+  entities: MixedList<EntityTarget | string | EntitySchema>;
+  migrations: MixedList<MigrationClass | string>;
   poolSize?: number;
   applicationName?: string;
 }

@@ -1,0 +1,52 @@
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+/**
+ * Module boundaries are the architecture made executable:
+ * - apps never import apps; libs never import apps;
+ * - contracts depend on nothing of ours; util libs only on contracts and util;
+ * - the agent runs on compute nodes without database access: nothing in scope:agent may
+ *   depend on a type:data lib;
+ * - the test harness is only for tests.
+ */
+export default [
+  { ignores: ['deploy/**/*.mjs', 'deploy/**/*.d.mts', '**/dist/**', '**/node_modules/**', '.gureum/**', '.gureum-test/**', '.nx/**', 'coverage/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { '@nx': nx },
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data', 'type:testing'] },
+            { sourceTag: 'type:data', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data'] },
+            { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:contracts', 'type:util'] },
+            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data', 'type:testing'] },
+            { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['type:data', 'scope:api', 'scope:scheduler'] },
+            { sourceTag: 'scope:api', notDependOnLibsWithTags: ['scope:agent', 'scope:scheduler'] },
+            { sourceTag: 'scope:scheduler', notDependOnLibsWithTags: ['scope:agent', 'scope:api'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Production code must not reach for the test harness.
+    files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', 'libs/testing/**'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [{ name: '@gureum/testing', message: 'the test harness is for tests only' }] }],
+    },
+  },
+  {
+    files: ['**/*.mjs', '**/*.cjs', '**/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+];
