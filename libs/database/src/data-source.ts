@@ -32,7 +32,8 @@ export function createServiceDataSource(options: ServiceDataSourceOptions): Data
     synchronize: false,
     logging: false,
     applicationName: options.applicationName ?? options.schema,
-    extra: { max: options.poolSize ?? 10 },
+    // migrate() holds its advisory lock on one connection while TypeORM migrates on another.
+    extra: { max: Math.max(2, options.poolSize ?? 10) },
   });
 }
 

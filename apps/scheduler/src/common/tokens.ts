@@ -1,0 +1,11 @@
+/** Injection tokens for values that are interfaces (no class to inject by). */
+export const LOGGER = Symbol('scheduler.logger');
+export const SCHEDULER_SETTINGS = Symbol('scheduler.settings');
+
+/** Timing knobs of the background loops, from the service configuration. */
+export interface SchedulerSettings {
+  heartbeatIntervalMs: number;
+  hostLostAfterMissed: number;
+  placementRetryIntervalMs: number;
+  placementBatchSize: number;
+}

@@ -1,0 +1,53 @@
+import { ConfigError } from '@gureum/runtime';
+import { loadSchedulerConfig } from './config';
+
+describe('scheduler configuration', () => {
+  const valid = {
+    GUREUM_DATABASE_URL: 'postgres://scheduler@127.0.0.1:5432/gureum',
+    GUREUM_NATS_URL: 'nats://127.0.0.1:4222',
+    GUREUM_NATS_USER: 'control',
+    GUREUM_NATS_PASSWORD: 'secret',
+  };
+
+  it('reads a valid environment and applies defaults', () => {
+    expect(loadSchedulerConfig(valid)).toEqual({
+      databaseUrl: valid.GUREUM_DATABASE_URL,
+      nats: { url: valid.GUREUM_NATS_URL, user: 'control', password: 'secret' },
+      logLevel: 'info',
+      heartbeatIntervalMs: 2000,
+      hostLostAfterMissed: 3,
+    });
+    expect(loadSchedulerConfig({ ...valid, GUREUM_HEARTBEAT_INTERVAL_MS: '250', GUREUM_HOST_LOST_AFTER_MISSED: '5' })).toMatchObject({
+      heartbeatIntervalMs: 250,
+      hostLostAfterMissed: 5,
+    });
+  });
+
+  it('lists every bad variable, not just the first', () => {
+    let error: unknown;
+    try {
+      loadSchedulerConfig({
+        GUREUM_DATABASE_URL: 'mysql://x',
+        GUREUM_NATS_URL: 'not a url',
+        GUREUM_LOG_LEVEL: 'loud',
+        GUREUM_HEARTBEAT_INTERVAL_MS: '0',
+        GUREUM_HOST_LOST_AFTER_MISSED: 'three',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.map((problem) => problem.split(':')[0]);
+    expect(problems.sort()).toEqual(
+      [
+        'GUREUM_DATABASE_URL',
+        'GUREUM_HEARTBEAT_INTERVAL_MS',
+        'GUREUM_HOST_LOST_AFTER_MISSED',
+        'GUREUM_LOG_LEVEL',
+        'GUREUM_NATS_PASSWORD',
+        'GUREUM_NATS_URL',
+        'GUREUM_NATS_USER',
+      ].sort(),
+    );
+  });
+});

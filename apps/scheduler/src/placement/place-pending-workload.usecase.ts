@@ -1,0 +1,46 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from '@gureum/runtime';
+import { DataSource } from 'typeorm';
+import { AfterCommit } from '../common/after-commit';
+import { LOGGER } from '../common/tokens';
+import { inTransaction } from '../database/sql';
+import { WorkloadEntity } from '../workloads/workload.entity';
+import { changeWorkload } from '../workloads/workload-store';
+import { claimBestHost } from './host-claims';
+
+export type PlacePendingOutcome = 'placed' | 'no_fit' | 'skipped';
+
+/** One placement attempt for one pending workload, in its own transaction. */
+@Injectable()
+export class PlacePendingWorkloadUseCase {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly afterCommit: AfterCommit,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async execute(workloadId: string): Promise<PlacePendingOutcome> {
+    const outcome = await inTransaction(this.dataSource, async (manager) => {
+      // SKIP LOCKED: another replica (or a user command) is already on it; it is not lost,
+      // just not ours this round.
+      const workload = await manager.findOne(WorkloadEntity, {
+        where: { id: workloadId, state: 'pending', desiredState: 'running' },
+        lock: { mode: 'pessimistic_write', onLocked: 'skip_locked' },
+      });
+      if (!workload) return { kind: 'skipped' as const };
+      const claim = await claimBestHost(manager, workload);
+      if (claim.placed) {
+        return { kind: 'placed' as const, workload: await changeWorkload(manager, workload, { state: 'scheduled', hostId: claim.hostId, reason: null }) };
+      }
+      // The reason is for the tenant; it is not a state change, so no event.
+      if (claim.reason !== workload.reason) await changeWorkload(manager, workload, { reason: claim.reason });
+      return { kind: 'no_fit' as const };
+    });
+    if (outcome.kind === 'placed') {
+      const { workload } = outcome;
+      this.afterCommit.run({ nodesToNudge: [workload.hostId!], nudgeReason: `workload ${workload.id} scheduled` });
+      this.logger.info({ tenantId: workload.tenantId, workloadId: workload.id, hostId: workload.hostId }, 'pending workload placed');
+    }
+    return outcome.kind;
+  }
+}

@@ -1,0 +1,33 @@
+import { Injectable } from '@nestjs/common';
+import type { AssignmentsReply } from '@gureum/contracts';
+import { DataSource, Not } from 'typeorm';
+import { WorkloadEntity } from '../workloads/workload.entity';
+
+/** The desired state of one node: every workload placed there that is not deleted yet. */
+@Injectable()
+export class ListAssignmentsUseCase {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async execute(nodeId: string): Promise<AssignmentsReply> {
+    const workloads = await this.dataSource.manager.find(WorkloadEntity, {
+      where: { hostId: nodeId, state: Not('deleted') },
+      order: { createdAt: 'ASC', id: 'ASC' },
+    });
+    return {
+      nodeId,
+      assignments: workloads.map((workload) => ({
+        workloadId: workload.id,
+        tenantId: workload.tenantId,
+        generation: workload.generation,
+        desiredState: workload.desiredState,
+        driver: 'docker',
+        spec: {
+          image: workload.image,
+          command: workload.command,
+          env: workload.env,
+          resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids },
+        },
+      })),
+    };
+  }
+}

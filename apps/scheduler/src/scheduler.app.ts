@@ -1,0 +1,89 @@
+import { NestFactory } from '@nestjs/core';
+import { Transport, type NatsOptions } from '@nestjs/microservices';
+import { Bus, connectNats, ensureEventsStream, nestNatsOptions, OutboxRelay, RpcErrorFilter, type NatsConnection } from '@gureum/messaging';
+import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
+import type { SchedulerConfig } from './config';
+import { assertSchemaUpToDate, createSchedulerDataSource } from './database/scheduler-data-source';
+import { HostMonitor } from './hosts/host-monitor';
+import { PlacementLoop } from './placement/placement-loop';
+import { SchedulerModule } from './scheduler.module';
+
+export interface SchedulerApp {
+  readonly logger: Logger;
+  /** Stops taking messages, finishes in-flight work, then closes NATS and the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface SchedulerAppOptions {
+  /** Defaults to a pino logger on stdout at `config.logLevel`. */
+  logger?: Logger;
+}
+
+/**
+ * Boots the scheduler: database (schema must be migrated), NATS, the events stream, the
+ * outbox relay, the Nest microservice with its handlers, and the background loops. Used by
+ * main.ts and, in-process, by integration tests.
+ */
+export async function createSchedulerApp(config: SchedulerConfig, options: SchedulerAppOptions = {}): Promise<SchedulerApp> {
+  const logger = options.logger ?? createLogger('scheduler', config.logLevel);
+  const natsSettings = { url: config.nats.url, user: config.nats.user, password: config.nats.password, name: 'scheduler' };
+  const cleanup: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const step of cleanup.splice(0).reverse()) {
+      await step().catch((error: unknown) => logger.error({ err: error }, 'error while shutting down'));
+    }
+  };
+
+  try {
+    const dataSource = createSchedulerDataSource(config.databaseUrl);
+    await dataSource.initialize();
+    cleanup.push(() => dataSource.destroy());
+    await assertSchemaUpToDate(dataSource);
+
+    const nc: NatsConnection = await connectNats(natsSettings);
+    cleanup.push(() => nc.drain());
+    await ensureEventsStream(nc);
+    const relay = new OutboxRelay(dataSource, nc, logger);
+    relay.start();
+    cleanup.push(() => relay.stop());
+
+    const settings = {
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      hostLostAfterMissed: config.hostLostAfterMissed,
+      placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
+      placementBatchSize: 50,
+    };
+    const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings }), {
+      transport: Transport.NATS,
+      options: nestNatsOptions(natsSettings, 'scheduler'),
+      logger: new PinoNestLogger(logger),
+    });
+    app.useGlobalFilters(new RpcErrorFilter(logger));
+    cleanup.push(() => app.close());
+    await app.listen();
+    // listen() resolves once subscriptions are queued; flush so they are live on the server
+    // before anyone is told we are up.
+    await app.unwrap<NatsConnection>().flush();
+
+    const hostMonitor = app.get(HostMonitor);
+    const placementLoop = app.get(PlacementLoop);
+    hostMonitor.start();
+    cleanup.push(() => hostMonitor.stop());
+    placementLoop.start();
+    cleanup.push(() => placementLoop.stop());
+
+    logger.info({ heartbeatIntervalMs: settings.heartbeatIntervalMs, hostLostAfterMissed: settings.hostLostAfterMissed }, 'scheduler started');
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    logger,
+    close() {
+      closing ??= closeAll().then(() => logger.info('scheduler stopped'));
+      return closing;
+    },
+  };
+}

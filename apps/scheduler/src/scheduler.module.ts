@@ -1,0 +1,66 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { Logger } from '@gureum/runtime';
+import { Bus, OutboxRelay } from '@gureum/messaging';
+import { DataSource } from 'typeorm';
+import { AfterCommit } from './common/after-commit';
+import { SignalErrorFilter } from './common/signal-error.filter';
+import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from './common/tokens';
+import { HostController } from './hosts/host.controller';
+import { HostMonitor } from './hosts/host-monitor';
+import { MarkLostHostsUseCase } from './hosts/mark-lost-hosts.usecase';
+import { RecordHeartbeatUseCase } from './hosts/record-heartbeat.usecase';
+import { PlacePendingWorkloadUseCase } from './placement/place-pending-workload.usecase';
+import { PlacementKicker } from './placement/placement-kicker';
+import { PlacementLoop } from './placement/placement-loop';
+import { AgentController } from './reconciliation/agent.controller';
+import { ApplyStatusReportUseCase } from './reconciliation/apply-status-report.usecase';
+import { ListAssignmentsUseCase } from './reconciliation/list-assignments.usecase';
+import { CreateWorkloadUseCase } from './workloads/create-workload.usecase';
+import { DeleteWorkloadUseCase } from './workloads/delete-workload.usecase';
+import { GetWorkloadUseCase } from './workloads/get-workload.usecase';
+import { ListWorkloadsUseCase } from './workloads/list-workloads.usecase';
+import { StartWorkloadUseCase } from './workloads/start-workload.usecase';
+import { StopWorkloadUseCase } from './workloads/stop-workload.usecase';
+import { WorkloadController } from './workloads/workload.controller';
+
+/** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
+export interface SchedulerInfrastructure {
+  dataSource: DataSource;
+  bus: Bus;
+  relay: OutboxRelay;
+  logger: Logger;
+  settings: SchedulerSettings;
+}
+
+@Module({})
+export class SchedulerModule {
+  static register(infrastructure: SchedulerInfrastructure): DynamicModule {
+    return {
+      module: SchedulerModule,
+      controllers: [WorkloadController, HostController, AgentController],
+      providers: [
+        { provide: DataSource, useValue: infrastructure.dataSource },
+        { provide: Bus, useValue: infrastructure.bus },
+        { provide: OutboxRelay, useValue: infrastructure.relay },
+        { provide: LOGGER, useValue: infrastructure.logger },
+        { provide: SCHEDULER_SETTINGS, useValue: infrastructure.settings },
+        AfterCommit,
+        SignalErrorFilter,
+        PlacementKicker,
+        CreateWorkloadUseCase,
+        GetWorkloadUseCase,
+        ListWorkloadsUseCase,
+        StopWorkloadUseCase,
+        StartWorkloadUseCase,
+        DeleteWorkloadUseCase,
+        RecordHeartbeatUseCase,
+        MarkLostHostsUseCase,
+        HostMonitor,
+        PlacePendingWorkloadUseCase,
+        PlacementLoop,
+        ListAssignmentsUseCase,
+        ApplyStatusReportUseCase,
+      ],
+    };
+  }
+}

@@ -1,0 +1,42 @@
+import { WORKLOAD_STATES, type WorkloadState } from '@gureum/contracts';
+import { ALLOWED_TRANSITIONS, assertTransition, canTransition } from './workload-state';
+
+describe('workload state machine', () => {
+  // The full table, spelled out once more: changing an edge must be a deliberate edit here too.
+  const expected: Record<WorkloadState, WorkloadState[]> = {
+    pending: ['scheduled', 'stopped', 'deleted'],
+    scheduled: ['starting', 'running', 'stopping', 'stopped', 'failed', 'lost'],
+    starting: ['running', 'stopping', 'stopped', 'failed', 'lost'],
+    running: ['starting', 'paused', 'stopping', 'stopped', 'failed', 'lost', 'migrating'],
+    paused: ['running', 'starting', 'stopping', 'stopped', 'failed', 'lost'],
+    stopping: ['stopped', 'lost', 'deleted'],
+    stopped: ['pending', 'starting', 'stopping', 'deleted'],
+    failed: ['pending', 'starting', 'stopping', 'deleted'],
+    lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted'],
+    migrating: ['running', 'failed', 'lost'],
+    deleted: [],
+  };
+
+  it.each(WORKLOAD_STATES.flatMap((from) => WORKLOAD_STATES.map((to) => [from, to] as const)))('%s → %s', (from, to) => {
+    const allowed = expected[from].includes(to);
+    expect(canTransition(from, to)).toBe(allowed);
+    if (allowed) expect(() => assertTransition(from, to)).not.toThrow();
+    else expect(() => assertTransition(from, to)).toThrow(expect.objectContaining({ code: 'invalid_state' }));
+  });
+
+  it('covers every contract state and no self-loops', () => {
+    expect(Object.keys(ALLOWED_TRANSITIONS).sort()).toEqual([...WORKLOAD_STATES].sort());
+    for (const state of WORKLOAD_STATES) expect(ALLOWED_TRANSITIONS[state]).not.toContain(state);
+  });
+
+  it('follows the design path pending → scheduled → starting → running ⇄ paused, running → stopping → stopped', () => {
+    const path: WorkloadState[] = ['pending', 'scheduled', 'starting', 'running', 'paused', 'running', 'stopping', 'stopped'];
+    for (let i = 1; i < path.length; i += 1) expect(canTransition(path[i - 1]!, path[i]!)).toBe(true);
+  });
+
+  it('never leaves deleted and only reaches it from states without a live task', () => {
+    expect(ALLOWED_TRANSITIONS.deleted).toEqual([]);
+    const intoDeleted = WORKLOAD_STATES.filter((from) => canTransition(from, 'deleted'));
+    expect(intoDeleted.sort()).toEqual(['failed', 'lost', 'pending', 'stopped', 'stopping']);
+  });
+});

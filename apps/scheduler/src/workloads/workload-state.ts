@@ -1,0 +1,42 @@
+import { ErrorCode, GureumError, type WorkloadState } from '@gureum/contracts';
+
+/**
+ * Every transition the scheduler may write, and nothing else. Writing the table out (rather
+ * than deriving it) makes each allowed edge a decision someone took; the spec pins it.
+ *
+ * - pending: waiting for a host; placement moves it on, a stop/delete ends it without a host.
+ * - scheduled/starting/running/paused: a task exists or is being created on a host; the
+ *   agent's reports move it between these and to stopped/failed when the task exits.
+ * - stopping: the user asked to stop or delete; the agent's report finishes it.
+ * - stopped/failed: the run of this generation ended; only a user start or delete leaves.
+ * - lost: the host stopped heartbeating; if it comes back, its reports are believed again.
+ * - migrating: reserved for live migration (running → migrating → running on the new host).
+ * - deleted: terminal.
+ */
+export const ALLOWED_TRANSITIONS: Readonly<Record<WorkloadState, readonly WorkloadState[]>> = {
+  pending: ['scheduled', 'stopped', 'deleted'],
+  scheduled: ['starting', 'running', 'stopping', 'stopped', 'failed', 'lost'],
+  starting: ['running', 'stopping', 'stopped', 'failed', 'lost'],
+  running: ['starting', 'paused', 'stopping', 'stopped', 'failed', 'lost', 'migrating'],
+  paused: ['running', 'starting', 'stopping', 'stopped', 'failed', 'lost'],
+  stopping: ['stopped', 'lost', 'deleted'],
+  stopped: ['pending', 'starting', 'stopping', 'deleted'],
+  failed: ['pending', 'starting', 'stopping', 'deleted'],
+  lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted'],
+  migrating: ['running', 'failed', 'lost'],
+  deleted: [],
+};
+
+/** States in which a task is (or is about to be) on the host: what a lost host takes with it. */
+export const STATES_WITH_TASK_ON_HOST: readonly WorkloadState[] = ['scheduled', 'starting', 'running', 'paused', 'stopping', 'migrating'];
+
+export function canTransition(from: WorkloadState, to: WorkloadState): boolean {
+  return ALLOWED_TRANSITIONS[from].includes(to);
+}
+
+/** Guards every write; a disallowed edge is a bug in the caller or a request in the wrong state. */
+export function assertTransition(from: WorkloadState, to: WorkloadState): void {
+  if (!canTransition(from, to)) {
+    throw new GureumError(ErrorCode.InvalidState, `workload cannot go from ${from} to ${to}`, { from, to });
+  }
+}

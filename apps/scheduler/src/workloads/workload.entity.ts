@@ -1,0 +1,71 @@
+import type { DesiredState, WorkloadState } from '@gureum/contracts';
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** A tenant's workload: its spec, where it runs, and both desired and observed state. */
+@Entity({ name: 'workloads' })
+export class WorkloadEntity {
+  @PrimaryColumn('uuid')
+  id!: string;
+
+  @Column('uuid', { name: 'tenant_id' })
+  tenantId!: string;
+
+  @Column('text')
+  name!: string;
+
+  @Column('text')
+  kind!: 'container';
+
+  @Column('text')
+  image!: string;
+
+  @Column('jsonb', { nullable: true })
+  command!: string[] | null;
+
+  @Column('jsonb', { nullable: true })
+  env!: Record<string, string> | null;
+
+  @Column('int', { name: 'cpu_millis' })
+  cpuMillis!: number;
+
+  @Column('int', { name: 'memory_mib' })
+  memoryMiB!: number;
+
+  @Column('int')
+  pids!: number;
+
+  @Column('text')
+  state!: WorkloadState;
+
+  @Column('text', { name: 'desired_state' })
+  desiredState!: DesiredState;
+
+  @Column('text', { nullable: true })
+  reason!: string | null;
+
+  @Column('int', { name: 'exit_code', nullable: true })
+  exitCode!: number | null;
+
+  @Column('text', { name: 'host_id', nullable: true })
+  hostId!: string | null;
+
+  /** Bumped on every user start, so the agent can tell a new run from an old exit. */
+  @Column('int')
+  generation!: number;
+
+  @Column('text', { name: 'idempotency_key', nullable: true })
+  idempotencyKey!: string | null;
+
+  /**
+   * Millisecond precision on purpose: it is half of the keyset cursor, and cursors carry a JS
+   * Date. With PostgreSQL's default microseconds a page boundary would repeat rows.
+   */
+  @Column({ type: 'timestamptz', name: 'created_at', precision: 3 })
+  createdAt!: Date;
+
+  @Column('timestamptz', { name: 'updated_at' })
+  updatedAt!: Date;
+
+  @Column('timestamptz', { name: 'deleted_at', nullable: true })
+  deletedAt!: Date | null;
+}
