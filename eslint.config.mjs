@@ -9,6 +9,25 @@ import tseslint from 'typescript-eslint';
  *   depend on a type:data lib;
  * - the test harness is only for tests.
  */
+/** Tests may additionally use the harness (type:testing); production code may not. */
+function boundaries(forTests) {
+  const testing = forTests ? ['type:testing'] : [];
+  return {
+    enforceBuildableLibDependency: false,
+    allow: [],
+    depConstraints: [
+      { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data', ...testing] },
+      { sourceTag: 'type:data', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data', ...testing] },
+      { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', ...testing] },
+      { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
+      { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data', 'type:testing'] },
+      { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['type:data', 'scope:api', 'scope:scheduler'] },
+      { sourceTag: 'scope:api', notDependOnLibsWithTags: ['scope:agent', 'scope:scheduler'] },
+      { sourceTag: 'scope:scheduler', notDependOnLibsWithTags: ['scope:agent', 'scope:api'] },
+    ],
+  };
+}
+
 export default [
   { ignores: ['deploy/**/*.mjs', 'deploy/**/*.d.mts', '**/dist/**', '**/node_modules/**', '.gureum/**', '.gureum-test/**', '.nx/**', 'coverage/**'] },
   ...tseslint.configs.recommended,
@@ -16,26 +35,14 @@ export default [
     files: ['**/*.ts'],
     plugins: { '@nx': nx },
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data', 'type:testing'] },
-            { sourceTag: 'type:data', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data'] },
-            { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:contracts', 'type:util'] },
-            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data', 'type:testing'] },
-            { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['type:data', 'scope:api', 'scope:scheduler'] },
-            { sourceTag: 'scope:api', notDependOnLibsWithTags: ['scope:agent', 'scope:scheduler'] },
-            { sourceTag: 'scope:scheduler', notDependOnLibsWithTags: ['scope:agent', 'scope:api'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': ['error', boundaries(false)],
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    files: ['**/*.spec.ts'],
+    rules: { '@nx/enforce-module-boundaries': ['error', boundaries(true)] },
   },
   {
     // Production code must not reach for the test harness.

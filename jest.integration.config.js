@@ -4,5 +4,7 @@ module.exports = {
   displayName: 'integration',
   testMatch: ['<rootDir>/{apps,libs}/*/src/**/*.int.spec.ts'],
   maxWorkers: 2,
+  globalSetup: '<rootDir>/libs/testing/src/jest-global-setup.ts',
+  globalTeardown: '<rootDir>/libs/testing/src/jest-global-teardown.ts',
   testTimeout: 60_000,
 };

@@ -20,7 +20,10 @@ const out = path.resolve(projectRoot, 'dist');
 async function* sources(dir) {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* sources(full);
+    // Test doubles live in `testing/` folders next to the code they fake; they never ship.
+    if (entry.isDirectory()) {
+      if (entry.name !== 'testing') yield* sources(full);
+    }
     else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts') && !entry.name.endsWith('.d.ts')) yield full;
   }
 }

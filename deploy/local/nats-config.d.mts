@@ -1,0 +1,16 @@
+// Types for nats-config.mjs, so TypeScript (the test harness) can import it.
+export interface NatsConfigOptions {
+  port: number;
+  httpPort: number;
+  /** Absolute path; nats-server keeps JetStream data in `<storeDir>/jetstream`. */
+  storeDir: string;
+  controlPassword: string;
+  /** nodeId → password; nodeIds must match /^[a-z0-9][a-z0-9-]{0,62}$/. */
+  agents?: Record<string, string>;
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+}
+
+export function renderNatsConfig(options: NatsConfigOptions): string;
+export function agentUser(nodeId: string): string;
+export function agentInboxPrefix(nodeId: string): string;

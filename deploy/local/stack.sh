@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2119 # lib functions take optional arguments, not the script's
+# Gureum on one machine, DevStack style: installs and starts PostgreSQL, NATS and (when no
+# engine answers) Docker, builds, migrates, then runs api, scheduler and one agent.
+#
+#   deploy/local/stack.sh up [--infra]   idempotent; --infra stops after PostgreSQL, NATS,
+#                                        Docker and the base image (to run services yourself)
+#   deploy/local/stack.sh down           stops what `up` started; workloads keep running
+#   deploy/local/stack.sh status
+#   deploy/local/stack.sh logs [svc]     follows .gureum/logs/<svc>.log (all when no svc)
+#   deploy/local/stack.sh purge          down, then delete .gureum and the PostgreSQL cluster
+#
+# State lives in .gureum/ at the repo root: pg (symlink, see lib.sh), nats/, logs/, run/,
+# secrets.env (generated passwords, mode 600), demo.json, agent/.
+set -euo pipefail
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+STATE="$GUREUM_STACK_DIR"
+LOGS="$STATE/logs"
+RUN="$STATE/run"
+SECRETS="$STATE/secrets.env"
+PG_PORT=55432
+NATS_PORT=54222
+NATS_HTTP_PORT=58222
+API_PORT=8080
+API_URL="http://127.0.0.1:$API_PORT"
+DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/gureum"
+NATS_URL="nats://127.0.0.1:$NATS_PORT"
+AGENT_NODE_ID=node-1
+SERVICES=(api scheduler agent) # start order; `down` stops them in reverse
+
+svc_script() { printf 'apps/%s/dist/main.js' "$1"; }
+svc_args() { if [ "$1" = agent ]; then printf '%s\n' --driver docker; fi; }
+
+# The environment of every service process, one VAR=value per line.
+svc_env() { # svc
+  printf '%s\n' \
+    "GUREUM_DATABASE_URL=$DATABASE_URL" \
+    "GUREUM_NATS_URL=$NATS_URL" \
+    "GUREUM_LOG_LEVEL=${GUREUM_LOG_LEVEL:-info}"
+  case "$1" in
+    agent)
+      printf '%s\n' \
+        "GUREUM_NATS_USER=agent-$AGENT_NODE_ID" \
+        "GUREUM_NATS_PASSWORD=$(secret "$SECRETS" GUREUM_NATS_AGENT_NODE_1_PASSWORD)" \
+        "GUREUM_AGENT_NODE_ID=$AGENT_NODE_ID" \
+        "GUREUM_AGENT_STATE_DIR=$STATE/agent/$AGENT_NODE_ID"
+      ;;
+    *)
+      printf '%s\n' \
+        "GUREUM_NATS_USER=control" \
+        "GUREUM_NATS_PASSWORD=$(secret "$SECRETS" GUREUM_NATS_CONTROL_PASSWORD)"
+      ;;
+  esac
+  if [ "$1" = api ]; then
+    printf '%s\n' "GUREUM_API_PORT=$API_PORT" "GUREUM_API_HOST=127.0.0.1"
+  fi
+}
+
+# Runs a command with a service's environment, from the repo root.
+with_svc_env() { # svc command...
+  local svc="$1" line env_args=()
+  shift
+  while IFS= read -r line; do env_args+=("$line"); done < <(svc_env "$svc")
+  (cd "$GUREUM_ROOT" && env "${env_args[@]}" "$@")
+}
+
+# ---------------------------------------------------------------------------- up
+
+start_postgres() {
+  pg_ensure pg "$PG_PORT" "$STATE/pg" "$LOGS/postgres.log" || die "PostgreSQL did not start"
+  pg_create_db "$PG_PORT" gureum
+}
+
+start_nats() {
+  local conf="$STATE/nats/nats.conf" pidfile="$RUN/nats.pid" next
+  mkdir -p "$STATE/nats/js" "$RUN" "$LOGS"
+  next="$(mktemp "$STATE/nats/nats.conf.XXXXXX")"
+  node "$GUREUM_ROOT/deploy/local/nats-config.mjs" \
+    --port "$NATS_PORT" --http-port "$NATS_HTTP_PORT" --store "$STATE/nats/js" \
+    --control-password "$(secret "$SECRETS" GUREUM_NATS_CONTROL_PASSWORD)" \
+    --agent "$AGENT_NODE_ID=$(secret "$SECRETS" GUREUM_NATS_AGENT_NODE_1_PASSWORD)" >"$next"
+  chmod 600 "$next"
+  if proc_alive "$pidfile"; then
+    if ! cmp -s "$next" "$conf"; then
+      mv "$next" "$conf"
+      log "NATS configuration changed: reloading"
+      kill -HUP "$(proc_pid "$pidfile")"
+    else
+      rm -f "$next"
+    fi
+  else
+    mv "$next" "$conf"
+    log "starting NATS on 127.0.0.1:$NATS_PORT (monitor :$NATS_HTTP_PORT)"
+    local bin
+    bin="$(nats_server_bin)" || die "nats-server is not installed"
+    proc_start "$pidfile" "$conf" "$LOGS/nats.log" "$bin" -c "$conf"
+  fi
+  wait_http "http://127.0.0.1:$NATS_HTTP_PORT/healthz" 30 "$pidfile" || {
+    show_log_tail "$LOGS/nats.log"
+    die "NATS did not become healthy"
+  }
+}
+
+start_docker() {
+  # --live-restore: containers keep running while our dockerd is stopped, so `down` never
+  # takes tenants' workloads with it. (A system dockerd we found running is left alone.)
+  docker_ensure "$STATE" --live-restore || die "no Docker engine"
+}
+
+build_image() {
+  ensure_busybox_image || die "deploy/images/busybox.sh failed"
+}
+
+start_service() { # svc
+  local svc="$1" pidfile="$RUN/$1.pid" script args=() line
+  script="$(svc_script "$svc")"
+  if proc_alive "$pidfile"; then
+    log "$svc already running (pid $(proc_pid "$pidfile"))"
+    return 0
+  fi
+  [ -f "$GUREUM_ROOT/$script" ] || die "$script is missing: did the build fail?"
+  while IFS= read -r line; do [ -n "$line" ] && args+=("$line"); done < <(svc_args "$svc")
+  log "starting $svc"
+  mkdir -p "$STATE/agent/$AGENT_NODE_ID"
+  local env_args=()
+  while IFS= read -r line; do env_args+=("$line"); done < <(svc_env "$svc")
+  (cd "$GUREUM_ROOT" && proc_start "$pidfile" "$GUREUM_ROOT/$script" "$LOGS/$svc.log" \
+    env "${env_args[@]}" node "$GUREUM_ROOT/$script" "${args[@]}")
+}
+
+migrate() {
+  local svc
+  for svc in api scheduler; do
+    log "migrating $svc"
+    with_svc_env "$svc" node "apps/$svc/dist/migrate.js" >>"$LOGS/migrate.log" 2>&1 || {
+      show_log_tail "$LOGS/migrate.log"
+      die "migrations of $svc failed"
+    }
+  done
+}
+
+demo_field() { # jsonpath like tenant.apiKey
+  node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
+    const v=process.argv[2].split(".").reduce((o,k)=>o?.[k],d);
+    if(typeof v!=="string")process.exit(1);process.stdout.write(v)' "$STATE/demo.json" "$1"
+}
+
+print_summary() {
+  local tenant_key operator_key
+  tenant_key="$(demo_field tenant.apiKey)" || die "$STATE/demo.json has no tenant.apiKey"
+  operator_key="$(demo_field operator.apiKey)" || die "$STATE/demo.json has no operator.apiKey"
+  cat <<EOF
+
+Gureum is up.
+  API              $API_URL/v1
+  OpenAPI          $API_URL/v1/openapi.json
+  demo tenant key  $tenant_key
+  operator key     $operator_key
+  logs             $LOGS/<svc>.log   (deploy/local/stack.sh logs [svc])
+  PostgreSQL       $DATABASE_URL
+  NATS             $NATS_URL (passwords in $SECRETS)
+
+Start a container as the demo tenant:
+  KEY=$tenant_key
+  curl -sS -X POST $API_URL/v1/workloads -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"name":"hello","kind":"container","image":"gureum/busybox:latest","command":["sh","-c","while true; do date; sleep 5; done"],"resources":{"cpuMillis":500,"memoryMiB":64,"pids":64}}'
+Watch it (use the id from the answer):
+  curl -sS $API_URL/v1/workloads/<id> -H "Authorization: Bearer \$KEY"
+  curl -sS $API_URL/v1/workloads -H "Authorization: Bearer \$KEY"
+
+Stop with: npm run down   (workloads keep running; the agent adopts them on the next up)
+EOF
+}
+
+cmd_up() {
+  local infra_only=false
+  [ "${1:-}" = --infra ] && infra_only=true
+  mkdir -p "$LOGS" "$RUN"
+  ensure_packages || die "installing packages failed"
+  start_postgres
+  start_nats
+  start_docker
+  build_image
+  if [ "$infra_only" = true ]; then
+    log "infrastructure is up (--infra): PostgreSQL $DATABASE_URL, NATS $NATS_URL"
+    cmd_status
+    return 0
+  fi
+
+  ensure_node_modules
+  log "npm run build"
+  (cd "$GUREUM_ROOT" && npm run build >&2) || die "build failed"
+  migrate
+
+  local svc
+  for svc in "${SERVICES[@]}"; do start_service "$svc"; done
+  log "waiting for the api on $API_URL/v1/health"
+  if ! wait_http "$API_URL/v1/health" 60 "$RUN/api.pid"; then
+    show_log_tail "$LOGS/api.log"
+    die "the api did not become healthy"
+  fi
+  for svc in "${SERVICES[@]}"; do
+    if ! proc_alive "$RUN/$svc.pid"; then
+      show_log_tail "$LOGS/$svc.log"
+      die "$svc exited during startup"
+    fi
+  done
+
+  log "seeding the demo tenant"
+  with_svc_env api node apps/api/dist/cli.js seed-demo --out "$STATE/demo.json" >>"$LOGS/seed.log" 2>&1 || {
+    show_log_tail "$LOGS/seed.log"
+    die "seed-demo failed"
+  }
+  chmod 600 "$STATE/demo.json"
+  print_summary
+}
+
+# ---------------------------------------------------------------------------- down
+
+cmd_down() {
+  local i svc
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+    svc="${SERVICES[i]}"
+    if proc_alive "$RUN/$svc.pid"; then log "stopping $svc"; fi
+    proc_stop "$RUN/$svc.pid" 10
+  done
+  if proc_alive "$RUN/nats.pid"; then log "stopping NATS"; fi
+  proc_stop "$RUN/nats.pid" 10
+  pg_stop pg || log "PostgreSQL did not stop cleanly"
+  docker_stop_if_ours "$STATE"
+  cat <<'EOF'
+Gureum is down. Workloads were left running on purpose: a control plane going down must not
+kill tenants' containers. The agent adopts them on the next `up`; list them with `docker ps`.
+EOF
+}
+
+cmd_purge() {
+  cmd_down
+  log "deleting $STATE and $(pg_home pg)"
+  local home
+  home="$(pg_home pg)"
+  as_root rm -rf "$home"
+  # The parent holds `checkout` and possibly the test cluster (pg-test): keep it if so.
+  if [ -z "$(as_root find "$(dirname "$home")" -mindepth 1 -maxdepth 1 ! -name checkout)" ]; then
+    as_root rm -rf "$(dirname "$home")"
+  fi
+  rm -rf "$STATE"
+}
+
+# ---------------------------------------------------------------------------- status, logs
+
+status_row() { # name pid alive log
+  printf '%-10s %-8s %-6s %s\n' "$@"
+}
+
+cmd_status() {
+  local svc pid
+  status_row SERVICE PID ALIVE LOG
+  if pg_is_running pg 2>/dev/null; then
+    status_row postgres "$(pg_postmaster_pid pg)" yes "$LOGS/postgres.log"
+  else
+    status_row postgres - no "$LOGS/postgres.log"
+  fi
+  for svc in nats "${SERVICES[@]}"; do
+    if pid="$(proc_pid "$RUN/$svc.pid")"; then
+      status_row "$svc" "$pid" yes "$LOGS/$svc.log"
+    else
+      status_row "$svc" - no "$LOGS/$svc.log"
+    fi
+  done
+  if pid="$(proc_pid "$RUN/dockerd.pid")"; then
+    status_row dockerd "$pid" yes "$LOGS/dockerd.log"
+  elif docker_answers; then
+    status_row dockerd system yes "(not started by the stack)"
+  else
+    status_row dockerd - no "$LOGS/dockerd.log"
+  fi
+  cat <<EOF
+
+API        $API_URL/v1   (OpenAPI: $API_URL/v1/openapi.json)
+Postgres   $DATABASE_URL
+NATS       $NATS_URL   monitor http://127.0.0.1:$NATS_HTTP_PORT
+EOF
+}
+
+cmd_logs() {
+  if [ -n "${1:-}" ]; then
+    [ -f "$LOGS/$1.log" ] || die "no log $LOGS/$1.log"
+    exec tail -n 100 -F "$LOGS/$1.log"
+  fi
+  exec tail -n 20 -F "$LOGS"/*.log
+}
+
+case "${1:-}" in
+  up) shift && cmd_up "$@" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  logs) shift && cmd_logs "$@" ;;
+  purge) cmd_purge ;;
+  *)
+    echo "usage: $0 up [--infra] | down | status | logs [svc] | purge" >&2
+    exit 2
+    ;;
+esac
