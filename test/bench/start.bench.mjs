@@ -47,7 +47,7 @@ async function viaDocker(i) {
   await exec('docker', [
     'run', '-d', '--name', `gureum-bench-raw-${i}`, '--label', 'io.gureum.bench=raw',
     '--cpu-period', '100000', '--cpu-quota', '1000', '--memory', '16m', '--memory-swap', '16m', '--pids-limit', '16',
-    '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', IMAGE, 'sleep', '3600',
+    '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--network', RAW_NETWORK, IMAGE, 'sleep', '3600',
   ]);
   return { ms: performance.now() - started };
 }
@@ -61,6 +61,9 @@ for (let i = 0; i < COUNT; i += 1) {
 }
 for (const id of ids) await api('DELETE', `/v1/workloads/${id}`);
 
+// The API path runs each tenant on its own bridge network; give the raw path one too.
+const RAW_NETWORK = 'gureum-bench-raw';
+await exec('docker', ['network', 'create', '--label', 'io.gureum.bench=raw', RAW_NETWORK]).catch(() => undefined);
 const rawTimes = [];
 try {
   for (let i = 0; i < COUNT; i += 1) rawTimes.push((await viaDocker(i)).ms);
@@ -68,6 +71,7 @@ try {
   const { stdout } = await exec('docker', ['ps', '-aq', '--filter', 'label=io.gureum.bench=raw']);
   const raw = stdout.split('\n').filter(Boolean);
   if (raw.length) await exec('docker', ['rm', '-f', ...raw]);
+  await exec('docker', ['network', 'rm', RAW_NETWORK]).catch(() => undefined);
 }
 
 const row = (name, t) => `${name.padEnd(12)} p50 ${percentile(t, 50).toFixed(0).padStart(6)} ms   p95 ${percentile(t, 95).toFixed(0).padStart(6)} ms`;

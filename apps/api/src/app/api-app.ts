@@ -1,0 +1,119 @@
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
+import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
+import type { DataSource } from 'typeorm';
+import { ApiKeyVerifier } from '../auth/api-key-verifier';
+import { TypeOrmApiKeyStore } from '../auth/api-key.store';
+import type { ApiConfig } from '../config/api.config';
+import { createApiDataSource, pendingApiMigrations } from '../database/api-data-source';
+import { NatsConnectionState } from '../health/nats-connection-state';
+import { isJsonMediaType, jsonBodyGate, MAX_BODY_BYTES } from '../http/json-body.middleware';
+import { ProblemFilter } from '../http/problem.filter';
+import { requestContextMiddleware } from '../http/request-context.middleware';
+import { ApiModule } from './api.module';
+
+export interface ApiAppOptions {
+  /** Defaults to JSON lines on stdout; tests pass one that writes where they can read it. */
+  logger?: Logger;
+  /** How long to wait for the scheduler's reply before answering 504. */
+  busTimeoutMs?: number;
+}
+
+export interface ApiApp {
+  app: NestExpressApplication;
+  /** Base URL the server listens on, e.g. `http://127.0.0.1:41235`. */
+  url: string;
+  /** Stops accepting requests, lets in-flight ones finish, then closes NATS and the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP API: opens the database (refusing to serve a schema with pending
+ * migrations) and NATS, builds the Nest app and listens. Everything opened is closed again if
+ * a later step fails.
+ */
+export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {}): Promise<ApiApp> {
+  const logger = options.logger ?? createLogger('api', config.logLevel);
+  const cleanups: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((error: unknown) => logger.error({ err: error }, 'error while closing'));
+    }
+  };
+
+  try {
+    const dataSource = await openDatabase(config.databaseUrl);
+    cleanups.push(() => dataSource.destroy());
+
+    const nc = await connectNats({ url: config.nats.url, user: config.nats.user, password: config.nats.password, name: 'gureum-api' });
+    const natsState = new NatsConnectionState(nc);
+    cleanups.push(() => closeNats(nc, natsState));
+
+    const apiKeyVerifier = new ApiKeyVerifier(new TypeOrmApiKeyStore(dataSource), {
+      onMarkUsedError: (error, keyId) => logger.warn({ err: error, keyId }, 'could not record API key use'),
+    });
+    const bus = new Bus(nc, options.busTimeoutMs);
+
+    const app = await NestFactory.create<NestExpressApplication>(
+      ApiModule.register({ dataSource, bus, natsState, apiKeyVerifier }),
+      new ExpressAdapter(),
+      { bodyParser: false, logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
+    );
+    cleanups.push(() => app.close());
+    app.disable('x-powered-by');
+    // Order matters: the request id must exist before anything can fail, and the gate must
+    // reject oversized or non-JSON bodies before the parser reads them.
+    app.use(requestContextMiddleware(logger));
+    app.use(jsonBodyGate(MAX_BODY_BYTES));
+    app.useBodyParser('json', { limit: MAX_BODY_BYTES, strict: true, type: (request: IncomingMessage) => isJsonMediaType(request.headers['content-type']) });
+    app.useGlobalFilters(new ProblemFilter(logger));
+
+    await app.listen(config.port, config.host);
+    const address = app.getHttpServer().address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    logger.info({ url }, 'api listening');
+
+    let closing: Promise<void> | null = null;
+    return { app, url, close: () => (closing ??= closeAll()) };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+async function openDatabase(databaseUrl: string): Promise<DataSource> {
+  const dataSource = createApiDataSource(databaseUrl);
+  await dataSource.initialize();
+  try {
+    const pending = await pendingApiMigrations(dataSource);
+    if (pending.length > 0) throw new Error(`the api database schema is behind (pending: ${pending.join(', ')}); run migrate.js first`);
+    return dataSource;
+  } catch (error) {
+    await dataSource.destroy();
+    throw error;
+  }
+}
+
+const NATS_DRAIN_TIMEOUT_MS = 5000;
+
+/**
+ * Drains, so replies to in-flight requests still arrive. A drain fails while disconnected and
+ * may wait on a reconnect that never comes; then the connection is closed outright, or its
+ * reconnect loop would keep the process alive.
+ */
+async function closeNats(nc: NatsConnection, state: NatsConnectionState): Promise<void> {
+  if (!nc.isClosed()) {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), NATS_DRAIN_TIMEOUT_MS);
+    });
+    const outcome = await Promise.race([nc.drain().then(() => 'drained' as const, () => 'failed' as const), timedOut]);
+    clearTimeout(timer);
+    if (outcome !== 'drained' && !nc.isClosed()) await nc.close();
+  }
+  await state.stopped();
+}

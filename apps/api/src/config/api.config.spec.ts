@@ -1,0 +1,44 @@
+import { ConfigError } from '@gureum/runtime';
+import { apiConfigFromEnv } from './api.config';
+
+const GOOD = {
+  GUREUM_DATABASE_URL: 'postgres://gureum@127.0.0.1:5432/gureum',
+  GUREUM_NATS_URL: 'nats://127.0.0.1:4222',
+  GUREUM_NATS_USER: 'control',
+  GUREUM_NATS_PASSWORD: 'secret',
+};
+
+describe('apiConfigFromEnv', () => {
+  it('applies the defaults: loopback, port 8080, info logs', () => {
+    expect(apiConfigFromEnv(GOOD)).toEqual({
+      databaseUrl: GOOD.GUREUM_DATABASE_URL,
+      nats: { url: GOOD.GUREUM_NATS_URL, user: 'control', password: 'secret' },
+      host: '127.0.0.1',
+      port: 8080,
+      logLevel: 'info',
+    });
+  });
+
+  it('lists every bad variable at once', () => {
+    let thrown: unknown;
+    try {
+      apiConfigFromEnv({ GUREUM_DATABASE_URL: 'mysql://x', GUREUM_NATS_URL: 'not a url', GUREUM_API_PORT: '70000', GUREUM_LOG_LEVEL: 'loud' });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    const variables = (thrown as ConfigError).problems.map((problem) => problem.split(':')[0]).sort();
+    expect(variables).toEqual([
+      'GUREUM_API_PORT',
+      'GUREUM_DATABASE_URL',
+      'GUREUM_LOG_LEVEL',
+      'GUREUM_NATS_PASSWORD',
+      'GUREUM_NATS_URL',
+      'GUREUM_NATS_USER',
+    ]);
+  });
+
+  it('never puts a variable value in its error', () => {
+    expect(() => apiConfigFromEnv({ ...GOOD, GUREUM_NATS_URL: 'http://user:hunter2@example' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+  });
+});

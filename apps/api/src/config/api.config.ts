@@ -1,0 +1,39 @@
+import { env, loadConfig } from '@gureum/runtime';
+import { z } from 'zod';
+
+/** Environment of the `migrate` and `cli` entry points: they only need the database. */
+export const DatabaseEnvSchema = z.object({
+  GUREUM_DATABASE_URL: env.url(['postgres', 'postgresql']),
+  GUREUM_LOG_LEVEL: env.logLevel(),
+});
+
+/** Environment of the HTTP server. */
+export const ApiEnvSchema = DatabaseEnvSchema.extend({
+  GUREUM_NATS_URL: env.url(['nats', 'tls']),
+  GUREUM_NATS_USER: z.string().min(1, 'is required'),
+  GUREUM_NATS_PASSWORD: z.string().min(1, 'is required'),
+  GUREUM_API_HOST: z.string().min(1).default('127.0.0.1'),
+  GUREUM_API_PORT: env.port(8080),
+});
+
+/** What the bootstrap needs, independent of where it came from (env in production, a test harness in tests). */
+export interface ApiConfig {
+  databaseUrl: string;
+  nats: { url: string; user?: string; password?: string };
+  host: string;
+  /** 0 picks a free port; the chosen URL is returned by the bootstrap. */
+  port: number;
+  logLevel: string;
+}
+
+/** Throws ConfigError listing every bad variable. */
+export function apiConfigFromEnv(source: NodeJS.ProcessEnv = process.env): ApiConfig {
+  const parsed = loadConfig(ApiEnvSchema, source);
+  return {
+    databaseUrl: parsed.GUREUM_DATABASE_URL,
+    nats: { url: parsed.GUREUM_NATS_URL, user: parsed.GUREUM_NATS_USER, password: parsed.GUREUM_NATS_PASSWORD },
+    host: parsed.GUREUM_API_HOST,
+    port: parsed.GUREUM_API_PORT,
+    logLevel: parsed.GUREUM_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,32 @@
+import { createServiceDataSource } from '@gureum/database';
+import type { DataSource } from 'typeorm';
+import { ApiKey } from '../auth/api-key.entity';
+import { CreateIdentity1764201600000 } from '../migrations/1764201600000-create-identity';
+import { Tenant } from '../tenants/tenant.entity';
+
+/** The PostgreSQL schema the api owns; no other service reads it. */
+export const API_SCHEMA = 'api';
+
+/** In order of application; a new migration is appended, never inserted. */
+export const API_MIGRATIONS = [CreateIdentity1764201600000];
+
+export function createApiDataSource(databaseUrl: string, applicationName = 'gureum-api'): DataSource {
+  return createServiceDataSource({
+    url: databaseUrl,
+    schema: API_SCHEMA,
+    entities: [Tenant, ApiKey],
+    migrations: API_MIGRATIONS,
+    applicationName,
+  });
+}
+
+/**
+ * Names of migrations the database has not applied yet. Read-only (unlike TypeORM's
+ * `showMigrations`, which creates the migrations table), so serving never changes the schema.
+ */
+export async function pendingApiMigrations(dataSource: DataSource): Promise<string[]> {
+  const [{ present }] = (await dataSource.query(`SELECT to_regclass('"${API_SCHEMA}"."migrations"') IS NOT NULL AS present`)) as [{ present: boolean }];
+  const applied = present ? ((await dataSource.query(`SELECT name FROM "${API_SCHEMA}"."migrations"`)) as Array<{ name: string }>) : [];
+  const appliedNames = new Set(applied.map((row) => row.name));
+  return API_MIGRATIONS.map((migration) => migration.name).filter((name) => !appliedNames.has(name));
+}

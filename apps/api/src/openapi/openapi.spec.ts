@@ -1,0 +1,64 @@
+import { WorkloadSpecSchema } from '@gureum/contracts';
+import { API_ROUTES } from './api-routes';
+import { buildOpenApiDocument } from './openapi';
+
+function collectRefs(value: unknown, into: string[] = []): string[] {
+  if (Array.isArray(value)) for (const item of value) collectRefs(item, into);
+  else if (value && typeof value === 'object') {
+    for (const [key, nested] of Object.entries(value)) {
+      if (key === '$ref' && typeof nested === 'string') into.push(nested);
+      else collectRefs(nested, into);
+    }
+  }
+  return into;
+}
+
+function resolve(document: object, ref: string): unknown {
+  return ref
+    .replace(/^#\//, '')
+    .split('/')
+    .reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined), document);
+}
+
+describe('OpenAPI document', () => {
+  const document = buildOpenApiDocument();
+
+  it('is OpenAPI 3.1 with one operation per catalogued route', () => {
+    expect(document.openapi).toBe('3.1.0');
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method} ${path}`));
+    expect(operations.sort()).toEqual(API_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+    expect(new Set(API_ROUTES.map((r) => r.operationId)).size).toBe(API_ROUTES.length);
+  });
+
+  it('has no dangling $ref', () => {
+    const refs = collectRefs(document);
+    expect(refs.length).toBeGreaterThan(10);
+    for (const ref of refs) expect({ ref, target: resolve(document, ref) }).toEqual({ ref, target: expect.anything() });
+  });
+
+  it('renders the request body from the contract schema, input side, unknown fields forbidden', () => {
+    const spec = document.components.schemas['WorkloadSpec'] as { required: string[]; additionalProperties: boolean; properties: Record<string, { required?: string[] }> };
+    expect(spec.additionalProperties).toBe(false);
+    expect(spec.required.sort()).toEqual(['image', 'kind', 'name', 'resources']);
+    // pids has a default, so a client may leave it out.
+    expect(spec.properties['resources']!.required).toEqual(['cpuMillis', 'memoryMiB']);
+    expect(Object.keys(spec.properties).sort()).toEqual(Object.keys(WorkloadSpecSchema.shape).sort());
+  });
+
+  it('declares bearer auth on tenant routes and none on public ones', () => {
+    for (const route of API_ROUTES) {
+      const operation = document.paths[route.path]![route.method] as { security: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> };
+      expect(operation.security).toEqual(route.roles ? [{ apiKey: [] }] : []);
+      if (route.roles) expect(operation.responses['401']!.content).toHaveProperty(['application/problem+json']);
+      expect(operation.responses['500']!.content).toHaveProperty(['application/problem+json']);
+    }
+  });
+
+  it('documents path and query parameters from the validation schemas', () => {
+    const get = document.paths['/v1/workloads/{id}']!['get'] as { parameters: Array<{ name: string; in: string; required: boolean }> };
+    expect(get.parameters).toContainEqual(expect.objectContaining({ name: 'id', in: 'path', required: true }));
+    const list = document.paths['/v1/workloads']!['get'] as { parameters: Array<{ name: string; in: string; required: boolean; schema: Record<string, unknown> }> };
+    expect(list.parameters).toContainEqual(expect.objectContaining({ name: 'limit', in: 'query', required: false, schema: expect.objectContaining({ minimum: 1, maximum: 500 }) }));
+    expect(list.parameters).toContainEqual(expect.objectContaining({ name: 'cursor', in: 'query', required: false }));
+  });
+});
