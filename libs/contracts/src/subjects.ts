@@ -27,6 +27,7 @@ import {
   WorkloadStateChangedSchema,
   WorkloadViewSchema,
 } from './workload';
+import { PrincipalSchema, VerifyCredentialsRequestSchema } from './identity';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -70,6 +71,8 @@ export const Commands = {
   workloadStop: command('scheduler.cmd.workload.stop.v1', WorkloadRefRequestSchema, WorkloadViewSchema),
   workloadStart: command('scheduler.cmd.workload.start.v1', WorkloadRefRequestSchema, WorkloadViewSchema),
   workloadDelete: command('scheduler.cmd.workload.delete.v1', WorkloadRefRequestSchema, WorkloadViewSchema),
+  /** Served by the api (owner of identities): a presented credential → its principal. */
+  identityVerifyCredentials: command('identity.cmd.credentials.verify.v1', VerifyCredentialsRequestSchema, PrincipalSchema),
   /** Node-scoped: an agent asks for its desired state (level-triggered reconciliation). */
   agentAssignments: command('agent.*.req.assignments.v1', AssignmentsRequestSchema, AssignmentsReplySchema),
   /** Node-scoped: an agent reports what it observes on its node. */

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+export const RoleSchema = z.enum(['operator', 'owner', 'member', 'viewer']);
+export type Role = z.infer<typeof RoleSchema>;
+
+/** Who a credential belongs to, as the identity owner (the api) vouches for it. */
+export const PrincipalSchema = z.object({
+  principalId: z.string().min(1).max(128),
+  kind: z.enum(['api_key', 'user']),
+  /** null for platform operators. */
+  tenantId: z.uuid().nullable(),
+  tenantName: z.string().nullable(),
+  role: RoleSchema,
+});
+export type Principal = z.infer<typeof PrincipalSchema>;
+
+/**
+ * Other services (the registry's token endpoint) never see identity tables: they hand the
+ * credential a client presented to the api and get back the principal, or `unauthenticated`.
+ */
+export const VerifyCredentialsRequestSchema = z
+  .object({
+    credential: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('apiKey'), apiKey: z.string().min(1).max(512) }).strict(),
+      z.object({ kind: z.literal('password'), login: z.string().min(1).max(320), password: z.string().min(1).max(1024) }).strict(),
+    ]),
+    /** Which door the credential was presented at, for audit and rate limiting. */
+    via: z.enum(['registry', 'console', 'cli']),
+    sourceAddress: z.string().max(64).optional(),
+  })
+  .strict();
