@@ -21,9 +21,11 @@ function boundaries(forTests) {
       { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', ...testing] },
       { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
       { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:util', 'type:data', 'type:testing'] },
-      { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['type:data', 'scope:api', 'scope:scheduler'] },
-      { sourceTag: 'scope:api', notDependOnLibsWithTags: ['scope:agent', 'scope:scheduler'] },
-      { sourceTag: 'scope:scheduler', notDependOnLibsWithTags: ['scope:agent', 'scope:api'] },
+      { sourceTag: 'scope:agent', notDependOnLibsWithTags: ['type:data', 'scope:api', 'scope:scheduler', 'scope:registry'] },
+      { sourceTag: 'scope:api', notDependOnLibsWithTags: ['scope:agent', 'scope:scheduler', 'scope:registry'] },
+      { sourceTag: 'scope:scheduler', notDependOnLibsWithTags: ['scope:agent', 'scope:api', 'scope:registry'] },
+      { sourceTag: 'scope:registry', notDependOnLibsWithTags: ['scope:agent', 'scope:api', 'scope:scheduler'] },
+      { sourceTag: 'scope:metering', notDependOnLibsWithTags: ['scope:agent', 'scope:api', 'scope:scheduler', 'scope:registry'] },
     ],
   };
 }

@@ -12,7 +12,7 @@
 GUREUM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 
 # Every Debian package the local stack and the tests need, in one place: add new ones here.
-GUREUM_APT_PACKAGES="postgresql nats-server docker.io busybox-static iproute2 ca-certificates curl"
+GUREUM_APT_PACKAGES="postgresql nats-server docker.io busybox-static iproute2 ca-certificates curl qemu-system-x86 qemu-utils"
 
 GUREUM_PG_VERSION=15
 # shellcheck disable=SC2034 # used by stack.sh, which sources this file

@@ -25,10 +25,12 @@ NATS_PORT=54222
 NATS_HTTP_PORT=58222
 API_PORT=8080
 API_URL="http://127.0.0.1:$API_PORT"
+REGISTRY_PORT=5000
+REGISTRY_HOST="127.0.0.1:$REGISTRY_PORT"
 DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/gureum"
 NATS_URL="nats://127.0.0.1:$NATS_PORT"
 AGENT_NODE_ID=node-1
-SERVICES=(api scheduler agent) # start order; `down` stops them in reverse
+SERVICES=(api scheduler registry metering agent) # start order; `down` stops them in reverse
 
 svc_script() { printf 'apps/%s/dist/main.js' "$1"; }
 svc_args() { if [ "$1" = agent ]; then printf '%s\n' --driver docker; fi; }
@@ -55,6 +57,11 @@ svc_env() { # svc
   esac
   if [ "$1" = api ]; then
     printf '%s\n' "GUREUM_API_PORT=$API_PORT" "GUREUM_API_HOST=127.0.0.1"
+  fi
+  if [ "$1" = registry ]; then
+    printf '%s\n' "GUREUM_REGISTRY_HOST=127.0.0.1" "GUREUM_REGISTRY_PORT=$REGISTRY_PORT" \
+      "GUREUM_REGISTRY_STORAGE_DIR=$STATE/registry" \
+      "GUREUM_REGISTRY_TOKEN_SECRET=$(secret "$SECRETS" GUREUM_REGISTRY_TOKEN_SECRET)"
   fi
 }
 
@@ -122,8 +129,11 @@ start_service() { # svc
   fi
   [ -f "$GUREUM_ROOT/$script" ] || die "$script is missing: did the build fail?"
   while IFS= read -r line; do [ -n "$line" ] && args+=("$line"); done < <(svc_args "$svc")
+  if [ "$svc" = registry ] && (exec 3<>"/dev/tcp/127.0.0.1/$REGISTRY_PORT") 2>/dev/null; then
+    die "port $REGISTRY_PORT is taken by another process: the registry cannot start"
+  fi
   log "starting $svc"
-  mkdir -p "$STATE/agent/$AGENT_NODE_ID"
+  mkdir -p "$STATE/agent/$AGENT_NODE_ID" "$STATE/registry"
   local env_args=()
   while IFS= read -r line; do env_args+=("$line"); done < <(svc_env "$svc")
   (cd "$GUREUM_ROOT" && proc_start "$pidfile" "$GUREUM_ROOT/$script" "$LOGS/$svc.log" \
@@ -132,7 +142,7 @@ start_service() { # svc
 
 migrate() {
   local svc
-  for svc in api scheduler; do
+  for svc in api scheduler registry metering; do
     log "migrating $svc"
     with_svc_env "$svc" node "apps/$svc/dist/migrate.js" >>"$LOGS/migrate.log" 2>&1 || {
       show_log_tail "$LOGS/migrate.log"
@@ -145,6 +155,26 @@ demo_field() { # jsonpath like tenant.apiKey
   node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
     const v=process.argv[2].split(".").reduce((o,k)=>o?.[k],d);
     if(typeof v!=="string")process.exit(1);process.stdout.write(v)' "$STATE/demo.json" "$1"
+}
+
+# The base image goes into the registry as the demo tenant's, through the stock docker CLI,
+# with a DOCKER_CONFIG of the stack's own so no credentials land in ~/.docker.
+push_demo_image() {
+  local key config="$STATE/docker-config" ref="$REGISTRY_HOST/demo/busybox:latest"
+  key="$(demo_field tenant.apiKey)" || return 1
+  mkdir -p "$config" && chmod 700 "$config"
+  local tries=0 # /v2/ answers 401 (a token challenge) once the registry is up
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$REGISTRY_HOST/v2/")" = 401 ]; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 60 ] || return 1
+    sleep 0.5
+  done
+  log "pushing gureum/busybox:latest to $ref"
+  {
+    printf '%s' "$key" | DOCKER_CONFIG="$config" docker login "$REGISTRY_HOST" --username demo --password-stdin &&
+      docker tag gureum/busybox:latest "$ref" &&
+      DOCKER_CONFIG="$config" docker push "$ref"
+  } >>"$LOGS/registry-push.log" 2>&1
 }
 
 print_summary() {
@@ -161,6 +191,10 @@ Gureum is up.
   logs             $LOGS/<svc>.log   (deploy/local/stack.sh logs [svc])
   PostgreSQL       $DATABASE_URL
   NATS             $NATS_URL (passwords in $SECRETS)
+  Registry         $REGISTRY_HOST (demo/busybox:latest)
+
+Log docker in to the registry as the demo tenant:
+  echo $tenant_key | docker login $REGISTRY_HOST --username demo --password-stdin
 
 Start a container as the demo tenant:
   KEY=$tenant_key
@@ -213,6 +247,7 @@ cmd_up() {
     die "seed-demo failed"
   }
   chmod 600 "$STATE/demo.json"
+  push_demo_image || log "could not push the demo image into the registry (see $LOGS/registry-push.log)"
   print_summary
 }
 
@@ -281,6 +316,7 @@ cmd_status() {
 API        $API_URL/v1   (OpenAPI: $API_URL/v1/openapi.json)
 Postgres   $DATABASE_URL
 NATS       $NATS_URL   monitor http://127.0.0.1:$NATS_HTTP_PORT
+Registry   $REGISTRY_HOST
 EOF
 }
 

@@ -3,6 +3,7 @@ import { GureumError, type Assignment, type Heartbeat, type ObservedTask } from 
 import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import type { DriverFingerprint, WorkloadDriver } from './driver';
+import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
 import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
 
 export interface AgentOptions {
@@ -14,6 +15,8 @@ export interface AgentOptions {
   labels: Record<string, string>;
   capacityOverrides: { cpuMillis?: number; memoryMiB?: number; pids?: number };
   version: string;
+  /** Usage sampling interval; default GUREUM_AGENT_SAMPLE_MS (10 s). */
+  sampleMs?: number;
 }
 
 /** Re-fingerprinting (engine info, image list) is slower than a heartbeat; do it less often. */
@@ -31,7 +34,8 @@ export class Agent {
   private bus: Bus | null = null;
   private readonly bootId = randomUUID();
   private readonly reconciler: Reconciler;
-  private fingerprint: DriverFingerprint | null = null;
+  private fingerprints: DriverFingerprint[] | null = null;
+  private readonly driver: WorkloadDriver;
   private fingerprintAt = 0;
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<void> | null = null;
@@ -40,13 +44,19 @@ export class Agent {
   private lastReportAt = 0;
   private readonly waiting = new Set<string>();
   private stopped = false;
+  private sampler: UsageSampler | null = null;
 
   constructor(
     private readonly options: AgentOptions,
-    private readonly driver: WorkloadDriver,
+    private readonly drivers: WorkloadDriver[],
     applied: AppliedGenerations,
     private readonly logger: Logger,
   ) {
+    // Assignments carry container specs only until the scheduler learns to place VMs, so with
+    // both drivers the reconciler drives Docker and the vm driver is offered (heartbeats) only.
+    const driver = drivers.find((candidate) => candidate.name === 'docker') ?? drivers[0];
+    if (!driver) throw new Error('an agent needs at least one driver');
+    this.driver = driver;
     this.reconciler = new Reconciler(options.nodeId, driver, applied, logger, options.stopTimeoutSeconds);
   }
 
@@ -66,6 +76,8 @@ export class Agent {
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));
+    this.sampler = new UsageSampler({ nodeId, intervalMs: this.options.sampleMs ?? sampleIntervalFromEnv() }, this.driver, natsUsagePublisher(this.nc), this.logger);
+    this.sampler.start();
     this.kick('startup');
     this.logger.info({ bootId: this.bootId }, 'agent started');
   }
@@ -74,6 +86,7 @@ export class Agent {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     await this.reconciling;
+    await this.sampler?.stop();
     await this.nc?.drain().catch(() => undefined);
     // Workloads keep running: an agent going away must not take tenants' containers with it.
   }
@@ -108,6 +121,7 @@ export class Agent {
     const result = await this.reconciler.reconcile(reply.assignments);
     this.logger.debug({ reason, assignments: reply.assignments.length, orphans: result.removedOrphans.length }, 'reconciled');
     for (const task of result.running) this.waitForExit(task.handleId);
+    this.sampler?.observe(result.running);
     await this.report(result.observed, reply.assignments);
   }
 
@@ -136,27 +150,30 @@ export class Agent {
   private async heartbeat(): Promise<void> {
     try {
       const now = Date.now();
-      if (!this.fingerprint || now - this.fingerprintAt > FINGERPRINT_EVERY_MS) {
-        this.fingerprint = await this.driver.fingerprint();
+      if (!this.fingerprints || now - this.fingerprintAt > FINGERPRINT_EVERY_MS) {
+        this.fingerprints = await Promise.all(this.drivers.map((driver) => driver.fingerprint()));
         this.fingerprintAt = now;
       }
       const { cpuMillis, memoryMiB, pids } = this.options.capacityOverrides;
-      const capacity = {
-        cpuMillis: cpuMillis ?? this.fingerprint.capacity.cpuMillis,
-        memoryMiB: memoryMiB ?? this.fingerprint.capacity.memoryMiB,
-        pids: pids ?? this.fingerprint.capacity.pids,
-      };
       const heartbeat: Heartbeat = {
         nodeId: this.options.nodeId,
         bootId: this.bootId,
         sentAt: new Date().toISOString(),
         agentVersion: this.options.version,
         labels: this.options.labels,
-        drivers: [{ ...this.fingerprint, detail: this.fingerprint.detail.slice(0, 1024), capacity }],
+        drivers: this.fingerprints.map((fingerprint) => ({
+          ...fingerprint,
+          detail: fingerprint.detail.slice(0, 1024),
+          capacity: {
+            cpuMillis: cpuMillis ?? fingerprint.capacity.cpuMillis,
+            memoryMiB: memoryMiB ?? fingerprint.capacity.memoryMiB,
+            pids: pids ?? fingerprint.capacity.pids,
+          },
+        })),
       };
       this.requireBus().signal('agent.*.evt.heartbeat.v1', heartbeat, { nodeId: this.options.nodeId });
     } catch (error) {
-      this.fingerprint = null;
+      this.fingerprints = null;
       this.logger.warn({ err: error }, 'heartbeat failed');
     }
   }

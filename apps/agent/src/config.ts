@@ -36,6 +36,10 @@ export const AgentConfigSchema = z.object({
   GUREUM_AGENT_CPU_MILLIS: optionalInt,
   GUREUM_AGENT_MEMORY_MIB: optionalInt,
   GUREUM_AGENT_PIDS: optionalInt,
+  /** vm driver: `auto` uses KVM only when a probe guest boots under it. */
+  GUREUM_AGENT_VM_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  /** vm driver: host-cached templates, one directory each (deploy/images/vm-guest.sh). */
+  GUREUM_AGENT_VM_TEMPLATES: z.string().min(1).default(path.resolve('.gureum/images/vm')),
   GUREUM_LOG_LEVEL: env.logLevel(),
 });
 export type AgentConfig = z.output<typeof AgentConfigSchema>;
@@ -44,10 +48,15 @@ export function loadAgentConfig(environment: NodeJS.ProcessEnv = process.env): A
   return loadConfig(AgentConfigSchema, environment);
 }
 
-/** `--driver docker` (the only driver so far; `vm` comes with the VM-host issue). */
-export function parseDriverArg(argv: string[]): 'docker' {
+export type AgentDriverName = 'docker' | 'vm';
+
+/** `--driver docker` (default), `--driver vm`, or both: `--driver docker,vm`. */
+export function parseDriverArg(argv: string[]): AgentDriverName[] {
   const index = argv.indexOf('--driver');
   const value = index >= 0 ? argv[index + 1] : (argv.find((a) => a.startsWith('--driver='))?.split('=')[1] ?? 'docker');
-  if (value !== 'docker') throw new Error(`unsupported --driver ${String(value)}: this agent offers "docker"`);
-  return value;
+  const names = String(value).split(',').map((name) => name.trim());
+  if (names.length === 0 || names.some((name) => name !== 'docker' && name !== 'vm') || new Set(names).size !== names.length) {
+    throw new Error(`unsupported --driver ${String(value)}: this agent offers "docker", "vm" or "docker,vm"`);
+  }
+  return names as AgentDriverName[];
 }

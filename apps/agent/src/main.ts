@@ -2,17 +2,28 @@ import path from 'node:path';
 import { createLogger, onShutdown } from '@gureum/runtime';
 import { Agent } from './agent';
 import { loadAgentConfig, parseDriverArg } from './config';
-import { createDockerDriver, FileTaskStateStore } from './driver';
+import { createDockerDriver, createVmDriver, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
 
 const AGENT_VERSION = '0.1.0';
 
 async function main(): Promise<void> {
   const config = loadAgentConfig();
-  const driverName = parseDriverArg(process.argv.slice(2));
-  const logger = createLogger('agent', config.GUREUM_LOG_LEVEL).child({ nodeId: config.GUREUM_AGENT_NODE_ID, driver: driverName });
+  const driverNames = parseDriverArg(process.argv.slice(2));
+  const logger = createLogger('agent', config.GUREUM_LOG_LEVEL).child({ nodeId: config.GUREUM_AGENT_NODE_ID, driver: driverNames.join(',') });
 
   const stateStore = await FileTaskStateStore.open(path.join(config.GUREUM_AGENT_STATE_DIR, 'task-state.json'));
-  const driver = createDockerDriver({ stateStore });
+  const drivers: WorkloadDriver[] = [];
+  for (const name of driverNames) {
+    drivers.push(
+      name === 'docker'
+        ? createDockerDriver({ stateStore })
+        : await createVmDriver({
+            stateDir: config.GUREUM_AGENT_STATE_DIR,
+            templateRoot: config.GUREUM_AGENT_VM_TEMPLATES,
+            accelerator: config.GUREUM_AGENT_VM_ACCEL,
+          }),
+    );
+  }
   const agent = new Agent(
     {
       nodeId: config.GUREUM_AGENT_NODE_ID,
@@ -31,11 +42,15 @@ async function main(): Promise<void> {
       },
       version: AGENT_VERSION,
     },
-    driver,
+    drivers,
     stateStore,
     logger,
   );
-  onShutdown(logger, () => agent.stop());
+  onShutdown(logger, async () => {
+    await agent.stop();
+    // VMs keep running; only the QMP sessions go, so the next agent can reconnect.
+    for (const driver of drivers) if (driver instanceof VmDriver) await driver.release();
+  });
   await agent.start();
 }
 

@@ -135,3 +135,24 @@ describe('cli create-tenant', () => {
     expect(stderr).toMatch(/GUREUM_DATABASE_URL/);
   });
 });
+
+describe('cli create-operator-key / create-operator-user', () => {
+  it('creates an operator key that verifies as an operator without a tenant', async () => {
+    const result = await cli('create-operator-key', 'ops', '--json');
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const printed = JSON.parse(result.stdout) as { apiKey: string };
+    expect(await verify(printed.apiKey)).toMatchObject({ ok: true, principal: { tenantId: null, role: 'operator' } });
+  });
+
+  it('creates an operator user with a generated password stored only as a hash', async () => {
+    const result = await cli('create-operator-user', 'Root@Example.com', '--json');
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const printed = JSON.parse(result.stdout) as { login: string; password: string };
+    expect(printed.login).toBe('root@example.com');
+    expect(printed.password.length).toBeGreaterThanOrEqual(20);
+    const [row] = (await dataSource.query(`SELECT role, tenant_id, password_hash FROM "api"."users" WHERE login = $1`, [printed.login])) as Array<{ role: string; tenant_id: string | null; password_hash: string }>;
+    expect(row).toMatchObject({ role: 'operator', tenant_id: null, password_hash: expect.stringMatching(/^scrypt\$/) });
+    expect(row!.password_hash).not.toContain(printed.password);
+    expect(await cli('create-operator-user', 'root@example.com')).toMatchObject({ code: 1, stderr: expect.stringContaining('already exists') });
+  });
+});

@@ -4,6 +4,10 @@ import { ConfigError, loadConfig } from '@gureum/runtime';
 import type { DataSource } from 'typeorm';
 import { DatabaseEnvSchema } from './config/api.config';
 import { createApiDataSource, pendingApiMigrations } from './database/api-data-source';
+import { parseOrThrow } from '@gureum/contracts';
+import { IssueApiKey } from './auth/issue-api-key.usecase';
+import { LoginSchema } from './tenants/tenant-http.schemas';
+import { CreateUser } from './users/create-user.usecase';
 import { SeedDemo } from './seed/seed-demo.usecase';
 import { CreateTenant } from './tenants/create-tenant.usecase';
 
@@ -14,6 +18,11 @@ commands:
                                and write both keys to <file> (mode 600); idempotent
   create-tenant <name> [--json]
                                create a tenant with an owner key and print its id and key
+  create-operator-key <name> [--json]
+                               create a platform operator API key and print it (shown once)
+  create-operator-user <login> [--json]
+                               create a platform operator who logs in with a password; a
+                               generated password is printed once
 
 environment: GUREUM_DATABASE_URL (required), GUREUM_LOG_LEVEL
 `;
@@ -35,6 +44,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await seedDemo(rest, io);
       case 'create-tenant':
         return await createTenant(rest, io);
+      case 'create-operator-key':
+        return await createOperatorKey(rest, io);
+      case 'create-operator-user':
+        return await createOperatorUser(rest, io);
       case 'help':
       case '--help':
         io.stdout(USAGE);
@@ -84,6 +97,36 @@ async function createTenant(args: string[], io: CliIo): Promise<number> {
       values.json
         ? `${JSON.stringify({ id: tenant.id, name: tenant.name, apiKey: tenant.owner.apiKey })}\n`
         : `tenant ${tenant.name} created\n  id:       ${tenant.id}\n  api key:  ${tenant.owner.apiKey}\n(the key is shown only now; store it safely)\n`,
+    );
+    return 0;
+  });
+}
+
+async function createOperatorKey(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseOrUsage(() => parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true, allowPositionals: true }));
+  if (positionals.length !== 1) throw new UsageError('create-operator-key needs exactly one <name>');
+  const name = positionals[0]!;
+  return withDatabase(io, async (dataSource) => {
+    const key = await dataSource.transaction((manager) => new IssueApiKey().execute(manager, { tenantId: null, role: 'operator', name }));
+    io.stdout(
+      values.json
+        ? `${JSON.stringify({ id: key.id, name: key.name, apiKey: key.plaintext })}\n`
+        : `operator key ${key.name} created\n  id:       ${key.id}\n  api key:  ${key.plaintext}\n(the key is shown only now; store it safely)\n`,
+    );
+    return 0;
+  });
+}
+
+async function createOperatorUser(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseOrUsage(() => parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true, allowPositionals: true }));
+  if (positionals.length !== 1) throw new UsageError('create-operator-user needs exactly one <login>');
+  const login = parseOrThrow(LoginSchema, positionals[0], 'login');
+  return withDatabase(io, async (dataSource) => {
+    const user = await dataSource.transaction((manager) => new CreateUser().execute(manager, { login, tenantId: null, role: 'operator' }));
+    io.stdout(
+      values.json
+        ? `${JSON.stringify({ id: user.id, login: user.login, password: user.initialPassword })}\n`
+        : `operator ${user.login} created\n  id:        ${user.id}\n  password:  ${user.initialPassword}\n(the password is shown only now)\n`,
     );
     return 0;
   });

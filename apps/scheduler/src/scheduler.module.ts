@@ -22,6 +22,9 @@ import { ListWorkloadsUseCase } from './workloads/list-workloads.usecase';
 import { StartWorkloadUseCase } from './workloads/start-workload.usecase';
 import { StopWorkloadUseCase } from './workloads/stop-workload.usecase';
 import { WorkloadController } from './workloads/workload.controller';
+import { ResumeTenantUseCase } from './tenants/resume-tenant.usecase';
+import { SuspendTenantUseCase } from './tenants/suspend-tenant.usecase';
+import { TenantController } from './tenants/tenant.controller';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -37,7 +40,7 @@ export class SchedulerModule {
   static register(infrastructure: SchedulerInfrastructure): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [WorkloadController, HostController, AgentController],
+      controllers: [WorkloadController, HostController, AgentController, TenantController],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
         { provide: Bus, useValue: infrastructure.bus },
@@ -53,6 +56,8 @@ export class SchedulerModule {
         StopWorkloadUseCase,
         StartWorkloadUseCase,
         DeleteWorkloadUseCase,
+        SuspendTenantUseCase,
+        ResumeTenantUseCase,
         RecordHeartbeatUseCase,
         MarkLostHostsUseCase,
         HostMonitor,

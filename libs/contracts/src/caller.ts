@@ -13,3 +13,16 @@ export const CallerSchema = z
   })
   .strict();
 export type Caller = z.infer<typeof CallerSchema>;
+
+/**
+ * A platform operator acting on a tenant (suspend, resume): no tenant of its own. Separate
+ * from CallerSchema so every tenant command keeps requiring a tenant caller.
+ */
+export const OperatorCallerSchema = z
+  .object({
+    principalId: z.string().min(1).max(128),
+    role: z.literal('operator'),
+    requestId: z.string().min(1).max(128),
+  })
+  .strict();
+export type OperatorCaller = z.infer<typeof OperatorCallerSchema>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OperatorCallerSchema } from './caller';
 
 export const RoleSchema = z.enum(['operator', 'owner', 'member', 'viewer']);
 export type Role = z.infer<typeof RoleSchema>;
@@ -29,3 +30,17 @@ export const VerifyCredentialsRequestSchema = z
     sourceAddress: z.string().max(64).optional(),
   })
   .strict();
+
+/** Operator commands on a whole tenant, served by the scheduler. */
+export const TenantSuspensionRequestSchema = z
+  .object({
+    caller: OperatorCallerSchema,
+    tenantId: z.uuid(),
+  })
+  .strict();
+export const TenantSuspensionReplySchema = z.object({
+  tenantId: z.uuid(),
+  /** Workloads stopped by this suspend, or restarted by this resume. */
+  workloadsAffected: z.number().int().min(0),
+});
+export type TenantSuspensionReply = z.infer<typeof TenantSuspensionReplySchema>;

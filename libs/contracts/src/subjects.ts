@@ -27,7 +27,18 @@ import {
   WorkloadStateChangedSchema,
   WorkloadViewSchema,
 } from './workload';
-import { PrincipalSchema, VerifyCredentialsRequestSchema } from './identity';
+import { UsageQueryRequestSchema, UsageReplySchema, UsageSampleSchema, USAGE_STREAM } from './metering';
+import { PrincipalSchema, TenantSuspensionReplySchema, TenantSuspensionRequestSchema, VerifyCredentialsRequestSchema } from './identity';
+import {
+  GcReportSchema,
+  ImageDeletedSchema,
+  ImagePushedSchema,
+  RepositoryVisibilitySchema,
+  RunGcRequestSchema,
+  SetRepositoryVisibilityRequestSchema,
+  SetStorageQuotaRequestSchema,
+  StorageUsageSchema,
+} from './registry';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -71,8 +82,20 @@ export const Commands = {
   workloadStop: command('scheduler.cmd.workload.stop.v1', WorkloadRefRequestSchema, WorkloadViewSchema),
   workloadStart: command('scheduler.cmd.workload.start.v1', WorkloadRefRequestSchema, WorkloadViewSchema),
   workloadDelete: command('scheduler.cmd.workload.delete.v1', WorkloadRefRequestSchema, WorkloadViewSchema),
+  /** Operator only: stop the tenant's running workloads and refuse its creates/starts until resumed. */
+  tenantSuspend: command('scheduler.cmd.tenant.suspend.v1', TenantSuspensionRequestSchema, TenantSuspensionReplySchema),
+  /** Operator only: restart exactly what the suspension stopped. */
+  tenantResume: command('scheduler.cmd.tenant.resume.v1', TenantSuspensionRequestSchema, TenantSuspensionReplySchema),
   /** Served by the api (owner of identities): a presented credential → its principal. */
   identityVerifyCredentials: command('identity.cmd.credentials.verify.v1', VerifyCredentialsRequestSchema, PrincipalSchema),
+  /** Operator: run the registry's garbage collection now; replies with what was reclaimed. */
+  registryGcRun: command('registry.cmd.gc.run.v1', RunGcRequestSchema, GcReportSchema),
+  /** Operator: override (or reset) a tenant's registry storage quota. */
+  registryQuotaSet: command('registry.cmd.quota.set.v1', SetStorageQuotaRequestSchema, StorageUsageSchema),
+  /** Make a repository public (pullable by every tenant) or private again. */
+  registryRepositoryVisibility: command('registry.cmd.repository.visibility.v1', SetRepositoryVisibilityRequestSchema, RepositoryVisibilitySchema),
+  /** Usage rollups: a tenant's own, or (operator) every tenant's. */
+  usageQuery: command('metering.cmd.usage.query.v1', UsageQueryRequestSchema, UsageReplySchema),
   /** Node-scoped: an agent asks for its desired state (level-triggered reconciliation). */
   agentAssignments: command('agent.*.req.assignments.v1', AssignmentsRequestSchema, AssignmentsReplySchema),
   /** Node-scoped: an agent reports what it observes on its node. */
@@ -87,6 +110,10 @@ export const Signals = {
 
 export const Events = {
   workloadStateChanged: event('evt.workload.state.v1', EVENTS_STREAM, WorkloadStateChangedSchema),
+  /** Node-scoped: published by agents as plain core messages, captured by the GUREUM_USAGE stream. */
+  usageSample: event('agent.*.evt.usage.v1', USAGE_STREAM, UsageSampleSchema),
+  imagePushed: event('evt.image.pushed.v1', EVENTS_STREAM, ImagePushedSchema),
+  imageDeleted: event('evt.image.deleted.v1', EVENTS_STREAM, ImageDeletedSchema),
 } as const;
 
 type AnyCommand = (typeof Commands)[keyof typeof Commands];

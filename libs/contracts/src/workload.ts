@@ -126,5 +126,7 @@ export const WorkloadStateChangedSchema = z.object({
   reason: z.string().nullable(),
   generation: z.number().int(),
   at: z.iso.datetime({ offset: true }),
+  /** What the workload was allocated when it entered `to` (metering's allocated-time meters). Optional: older events lack it. */
+  resources: ResourcesSchema.optional(),
 });
 export type WorkloadStateChanged = z.infer<typeof WorkloadStateChangedSchema>;

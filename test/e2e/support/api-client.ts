@@ -27,7 +27,7 @@ export interface Problem {
 
 export class ApiClient {
   constructor(
-    private readonly baseUrl: string,
+    readonly baseUrl: string,
     private readonly apiKey: string | null,
   ) {}
 

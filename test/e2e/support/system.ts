@@ -18,6 +18,8 @@ export interface SystemOptions {
   label: string;
   /** Capacity the agent offers, so tests can fill a host without filling the machine. */
   agentCapacity: { cpuMillis: number; memoryMiB: number; pids: number };
+  /** Also run the metering service, with the agent sampling usage every `sampleMs`. */
+  metering?: { sampleMs: number };
 }
 
 /**
@@ -39,13 +41,14 @@ export class System {
     this.logDir = path.join(ROOT, '.gureum-test', 'logs', `${options.label}-${this.nodeId}`);
   }
 
-  async start(): Promise<void> {
+  /** `apiEnv`: extra environment of the api process (e.g. rate limits). */
+  async start(apiEnv: NodeJS.ProcessEnv = {}): Promise<void> {
     this.db = await createTestDatabase(this.options.label);
     this.nats = await startNats({ agents: [this.nodeId] });
     this.pg = new Client({ connectionString: this.db.url });
     await this.pg.connect();
 
-    for (const app of ['api', 'scheduler']) {
+    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : [])]) {
       const { stdout, stderr } = await exec('node', [path.join(ROOT, 'apps', app, 'dist', 'migrate.js')], { env: this.controlEnv(), cwd: ROOT }).catch(
         (error: unknown) => {
           throw new Error(`migrations of ${app} failed: ${String(error)}`);
@@ -58,7 +61,8 @@ export class System {
     const apiPort = await freePort();
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
     await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], { ...this.controlEnv(), GUREUM_HEARTBEAT_INTERVAL_MS: '1000' });
-    await this.spawn('api', ['apps/api/dist/main.js'], { ...this.controlEnv(), GUREUM_API_PORT: String(apiPort), GUREUM_API_HOST: '127.0.0.1' });
+    if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
+    await this.spawn('api', ['apps/api/dist/main.js'], { ...this.controlEnv(), GUREUM_API_PORT: String(apiPort), GUREUM_API_HOST: '127.0.0.1', ...apiEnv });
     await this.startAgent();
 
     await waitFor(
@@ -86,10 +90,11 @@ export class System {
       GUREUM_AGENT_MEMORY_MIB: String(this.options.agentCapacity.memoryMiB),
       GUREUM_AGENT_PIDS: String(this.options.agentCapacity.pids),
       GUREUM_LOG_LEVEL: 'debug',
+      ...(this.options.metering ? { GUREUM_AGENT_SAMPLE_MS: String(this.options.metering.sampleMs) } : {}),
     });
   }
 
-  process(name: 'api' | 'scheduler' | 'agent'): ManagedProcess {
+  process(name: 'api' | 'scheduler' | 'agent' | 'metering'): ManagedProcess {
     const managed = this.processes.get(name);
     if (!managed) throw new Error(`${name} is not running`);
     return managed;
@@ -113,6 +118,28 @@ export class System {
     return { id, name, apiKey: parsed.apiKey };
   }
 
+  async createOperatorKey(name: string): Promise<string> {
+    const { stdout } = await exec('node', [path.join(ROOT, 'apps/api/dist/cli.js'), 'create-operator-key', name, '--json'], { env: this.controlEnv(), cwd: ROOT });
+    const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { apiKey?: string };
+    if (!parsed.apiKey) throw new Error(`create-operator-key printed no key: ${stdout}`);
+    return parsed.apiKey;
+  }
+
+  /** NATS as the control plane connects to it (the registry would use the same). */
+  natsControl(): { url: string; user: string; password: string } {
+    const nats = this.requireNats();
+    return { url: nats.url, ...nats.control };
+  }
+
+  /** Everything the processes of this system wrote to their log files so far. */
+  async readLogs(): Promise<string> {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const files = (await readdir(this.logDir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile() && entry.name.endsWith('.log'));
+    const texts = await Promise.all(files.map((entry) => readFile(path.join(entry.parentPath, entry.name), 'utf8')));
+    if (texts.length === 0) throw new Error(`no log files under ${this.logDir}`);
+    return texts.join('\n');
+  }
+
   async query<T extends object>(sql: string, params: unknown[] = []): Promise<{ rows: T[] }> {
     if (!this.pg) throw new Error('system not started');
     const result = await this.pg.query(sql, params);
@@ -128,7 +155,7 @@ export class System {
   }
 
   async stop(): Promise<void> {
-    for (const name of ['agent', 'api', 'scheduler']) await this.processes.get(name)?.stop().catch(() => undefined);
+    for (const name of ['agent', 'api', 'scheduler', 'metering']) await this.processes.get(name)?.stop().catch(() => undefined);
     const leftovers = await this.containerIds().catch(() => []);
     if (leftovers.length > 0) await exec('docker', ['rm', '-f', ...leftovers]).catch(() => undefined);
     const { stdout } = await exec('docker', ['network', 'ls', '-q', '--filter', 'label=io.gureum.managed=true']).catch(() => ({ stdout: '' }));

@@ -21,6 +21,21 @@ export interface TaskSpec {
   command?: string[];
   env?: Record<string, string>;
   resources: TaskResources;
+  /** Only for the `vm` driver, which refuses a spec without it (`invalid_spec`). */
+  vm?: VmTaskSpec;
+}
+
+/**
+ * A VM's shape. `resources.memoryMiB` is the guest RAM; `resources.cpuMillis` caps the CPU
+ * time of all vCPUs together (the quota is min(vcpus, cpuMillis / 1000) CPUs).
+ */
+export interface VmTaskSpec {
+  vcpus: number;
+  diskGiB: number;
+  /** A template name known to the host (a directory under the driver's template root). */
+  template: string;
+  /** Extra guest kernel command-line words (the tiny test guest reads `gureum.*` flags). */
+  kernelArgs?: string[];
 }
 
 export type TaskState = 'created' | 'running' | 'paused' | 'exited';
@@ -90,6 +105,50 @@ export interface WorkloadDriver {
   stats(handleId: string): Promise<TaskStats>;
 }
 
+/** Optional capability: freeze and thaw a running task without losing its state. */
+export interface PausableDriver {
+  pause(handleId: string): Promise<void>;
+  resume(handleId: string): Promise<void>;
+}
+
+export interface SnapshotInfo {
+  name: string;
+  /** true when the snapshot holds the guest's memory and device state, not only its disk. */
+  withMemory: boolean;
+  createdAt: string;
+  vmStateBytes: number;
+}
+
+/** Optional capability: named snapshots, with or without memory state. */
+export interface SnapshotDriver {
+  snapshot(handleId: string, name: string, options: { withMemory: boolean }): Promise<SnapshotInfo>;
+  restore(handleId: string, name: string): Promise<void>;
+  listSnapshots(handleId: string): Promise<SnapshotInfo[]>;
+  deleteSnapshot(handleId: string, name: string): Promise<void>;
+}
+
+export interface MigrationTarget {
+  host: string;
+  port: number;
+}
+
+export interface MigrationResult {
+  status: 'completed' | 'failed' | 'cancelled';
+  totalTimeMs: number | null;
+  downtimeMs: number | null;
+  transferredBytes: number | null;
+  error?: string;
+}
+
+/** Optional capability: live migration between two agents' drivers. */
+export interface MigratableDriver {
+  /** On the destination: starts the task paused, waiting for the incoming state on `target`. */
+  prepareIncoming(spec: TaskSpec, target: MigrationTarget): Promise<TaskStatus>;
+  /** On the source: sends the running task to `target` and resolves when that ends; a failure leaves the source running. */
+  migrate(handleId: string, target: MigrationTarget): Promise<MigrationResult>;
+  migrationStatus(handleId: string): Promise<MigrationResult | null>;
+}
+
 export type DriverErrorCode =
   | 'image_not_found'
   | 'task_not_found'
@@ -99,6 +158,9 @@ export type DriverErrorCode =
   | 'stale_generation'
   | 'engine_unavailable'
   | 'invalid_spec'
+  /** an operation the task's current state does not allow (pausing a stopped VM) */
+  | 'invalid_state'
+  | 'snapshot_not_found'
   | 'driver_failure';
 
 export class DriverError extends Error {

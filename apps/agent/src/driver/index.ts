@@ -3,14 +3,24 @@ export {
   type DriverErrorCode,
   type DriverFingerprint,
   type DriverName,
+  type MigratableDriver,
+  type MigrationResult,
+  type MigrationTarget,
+  type PausableDriver,
+  type SnapshotDriver,
+  type SnapshotInfo,
   type TaskResources,
   type TaskSpec,
   type TaskState,
   type TaskStats,
   type TaskStatus,
+  type VmTaskSpec,
   type WorkloadDriver,
 } from './driver';
 export { InMemoryTaskStateStore, type TaskStateStore } from './task-state.store';
 export { FileTaskStateStore } from './file-task-state.store';
 export { createDockerDriver, type CreateDockerDriverOptions } from './docker/create-docker-driver';
 export type { CgroupReader, DockerDriver, DockerDriverOptions } from './docker/docker.driver';
+export { createVmDriver, type CreateVmDriverOptions } from './vm/create-vm-driver';
+export { VmDriver, type VmDriverOptions } from './vm/vm.driver';
+export type { AcceleratorSetting } from './vm/vm-launch';

@@ -1,18 +1,25 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
+import { Transport, type NatsOptions } from '@nestjs/microservices';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
-import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
+import { Bus, connectNats, nestNatsOptions, RpcErrorFilter, type NatsConnection } from '@gureum/messaging';
 import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
 import type { DataSource } from 'typeorm';
 import { ApiKeyVerifier } from '../auth/api-key-verifier';
 import { TypeOrmApiKeyStore } from '../auth/api-key.store';
+import { PasswordAuthenticator } from '../auth/password-authenticator';
+import { LoginBackoff, RateLimiter } from '../auth/rate-limiter';
 import type { ApiConfig } from '../config/api.config';
 import { createApiDataSource, pendingApiMigrations } from '../database/api-data-source';
 import { NatsConnectionState } from '../health/nats-connection-state';
 import { isJsonMediaType, jsonBodyGate, MAX_BODY_BYTES } from '../http/json-body.middleware';
 import { ProblemFilter } from '../http/problem.filter';
 import { requestContextMiddleware } from '../http/request-context.middleware';
+import { VerifyCredentials } from '../identity/verify-credentials.usecase';
+import { auditMiddleware } from '../audit/audit-trail';
+import { assertEveryRouteHasPolicy, registeredExpressRoutes } from '../auth/policy';
+import { SessionService } from '../sessions/session.service';
 import { ApiModule } from './api.module';
 
 export interface ApiAppOptions {
@@ -20,6 +27,11 @@ export interface ApiAppOptions {
   logger?: Logger;
   /** How long to wait for the scheduler's reply before answering 504. */
   busTimeoutMs?: number;
+  /** Requests per API key: burst and sustained rate. */
+  apiKeyRateLimit?: { burst: number; perSecond: number };
+  /** Password attempts per login: burst and sustained rate, and the backoff after failures. */
+  loginRateLimit?: { burst: number; perSecond: number };
+  loginBackoff?: { freeFailures: number; baseDelayMs: number; maxDelayMs: number };
 }
 
 export interface ApiApp {
@@ -56,9 +68,16 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
       onMarkUsedError: (error, keyId) => logger.warn({ err: error, keyId }, 'could not record API key use'),
     });
     const bus = new Bus(nc, options.busTimeoutMs);
+    const configured = config.rateLimits;
+    const apiKeyLimit = options.apiKeyRateLimit ?? (configured ? { burst: configured.apiBurst, perSecond: configured.apiPerSecond } : { burst: 100, perSecond: 20 });
+    const perApiKey = new RateLimiter(apiKeyLimit.burst, apiKeyLimit.perSecond);
+    const loginLimit =
+      options.loginRateLimit ?? (configured ? { burst: configured.loginBurst, perSecond: configured.loginPerMinute / 60 } : { burst: 10, perSecond: 10 / 60 });
+    const passwords = new PasswordAuthenticator(dataSource, new LoginBackoff(options.loginBackoff), new RateLimiter(loginLimit.burst, loginLimit.perSecond));
+    const verifyCredentials = new VerifyCredentials(dataSource, apiKeyVerifier, passwords, perApiKey, logger.child({ component: 'identity' }));
 
     const app = await NestFactory.create<NestExpressApplication>(
-      ApiModule.register({ dataSource, bus, natsState, apiKeyVerifier }),
+      ApiModule.register({ dataSource, bus, natsState, apiKeyVerifier, passwords, perApiKey, verifyCredentials, sessions: new SessionService(dataSource), logger }),
       new ExpressAdapter(),
       { bodyParser: false, logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
     );
@@ -67,10 +86,25 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     // Order matters: the request id must exist before anything can fail, and the gate must
     // reject oversized or non-JSON bodies before the parser reads them.
     app.use(requestContextMiddleware(logger));
+    app.use(auditMiddleware(dataSource, logger));
     app.use(jsonBodyGate(MAX_BODY_BYTES));
     app.useBodyParser('json', { limit: MAX_BODY_BYTES, strict: true, type: (request: IncomingMessage) => isJsonMediaType(request.headers['content-type']) });
     app.useGlobalFilters(new ProblemFilter(logger));
+    // Hybrid: the api also serves identity commands over NATS. Global HTTP filters are not
+    // inherited, so RPC errors go through RpcErrorFilter and never become problem documents.
+    const microservice = app.connectMicroservice<NatsOptions>(
+      {
+        transport: Transport.NATS,
+        options: nestNatsOptions({ url: config.nats.url, user: config.nats.user, password: config.nats.password, name: 'gureum-api-rpc' }, 'api'),
+      },
+      // Listeners are bound at init; deferring lets the filter below be registered first.
+      { deferInitialization: true },
+    );
+    microservice.useGlobalFilters(new RpcErrorFilter(logger));
+    await app.startAllMicroservices();
 
+    await app.init();
+    assertEveryRouteHasPolicy(registeredExpressRoutes(app.getHttpAdapter().getInstance()));
     await app.listen(config.port, config.host);
     const address = app.getHttpServer().address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -420,7 +420,7 @@ describe('authentication and authorisation', () => {
   it('refuses operator keys on tenant routes: they have no tenant', async () => {
     const before = scheduler.received.length;
     const problem = expectProblem(await call('GET', '/v1/workloads', { key: keys.operator }), 403, 'forbidden');
-    expect(problem.detail).toMatch(/operator keys have no tenant/);
+    expect(problem.detail).toMatch(/operators have no tenant/);
     expectProblem(await createWorkload(keys.operator), 403, 'forbidden');
     expect(scheduler.received.length).toBe(before);
   });
@@ -436,12 +436,14 @@ describe('authentication and authorisation', () => {
     expect(Math.abs(Date.now() - recorded.getTime())).toBeLessThan(10_000);
   });
 
-  it('refuses keys of a suspended tenant with 403', async () => {
+  it('lets a suspended tenant read but refuses its writes with 403, before anything reaches the scheduler', async () => {
     const suspended = await new CreateTenant(dataSource).execute({ name: 'suspended-co' });
     issuedKeys.push(suspended.owner.apiKey);
     await dataSource.query(`UPDATE "api"."tenants" SET status = 'suspended' WHERE id = $1`, [suspended.id]);
-    const problem = expectProblem(await call('GET', '/v1/workloads', { key: suspended.owner.apiKey }), 403, 'forbidden');
-    expect(problem.detail).toBe('the tenant is suspended');
+    expect((await call('GET', '/v1/workloads', { key: suspended.owner.apiKey })).status).toBe(200);
+    const problem = expectProblem(await createWorkload(suspended.owner.apiKey), 403, 'forbidden');
+    expect(problem.detail).toMatch(/the tenant is suspended/);
+    expect(scheduler.forTenant(suspended.id).map((command) => command.subject)).toEqual(['scheduler.cmd.workload.list.v1']);
   });
 });
 

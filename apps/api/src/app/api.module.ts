@@ -1,12 +1,26 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { Bus } from '@gureum/messaging';
+import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
-import { ApiKeyGuard } from '../auth/api-key.guard';
+import { APP_GUARD } from '@nestjs/core';
+import { ApiKeysController } from '../apikeys/api-keys.controller';
+import { AuditController } from '../audit/audit.controller';
+import { AccessGuard } from '../auth/access-guard';
+import { AuthController } from '../auth/auth.controller';
+import { SessionService } from '../sessions/session.service';
+import { TenantsController } from '../tenants/tenants.controller';
+import { UsersController } from '../users/users.controller';
 import { ApiKeyVerifier } from '../auth/api-key-verifier';
+import { PasswordAuthenticator } from '../auth/password-authenticator';
+import { RateLimiter } from '../auth/rate-limiter';
+import { IdentityController } from '../identity/identity.controller';
+import { VerifyCredentials } from '../identity/verify-credentials.usecase';
+import { API_LOGGER } from './tokens';
 import { HealthController } from '../health/health.controller';
 import { NatsConnectionState } from '../health/nats-connection-state';
 import { OpenApiController } from '../openapi/openapi.controller';
 import { WorkloadsController } from '../workloads/workloads.controller';
+import { UsageController } from '../usage/usage.controller';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -14,6 +28,11 @@ export interface ApiModuleDependencies {
   bus: Bus;
   natsState: NatsConnectionState;
   apiKeyVerifier: ApiKeyVerifier;
+  passwords: PasswordAuthenticator;
+  perApiKey: RateLimiter;
+  verifyCredentials: VerifyCredentials;
+  sessions: SessionService;
+  logger: Logger;
 }
 
 @Module({})
@@ -21,13 +40,30 @@ export class ApiModule {
   static register(dependencies: ApiModuleDependencies): DynamicModule {
     return {
       module: ApiModule,
-      controllers: [HealthController, OpenApiController, WorkloadsController],
+      controllers: [
+        HealthController,
+        OpenApiController,
+        WorkloadsController,
+        UsageController,
+        AuthController,
+        TenantsController,
+        UsersController,
+        ApiKeysController,
+        AuditController,
+        IdentityController,
+      ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },
         { provide: Bus, useValue: dependencies.bus },
         { provide: NatsConnectionState, useValue: dependencies.natsState },
         { provide: ApiKeyVerifier, useValue: dependencies.apiKeyVerifier },
-        ApiKeyGuard,
+        { provide: PasswordAuthenticator, useValue: dependencies.passwords },
+        { provide: RateLimiter, useValue: dependencies.perApiKey },
+        { provide: VerifyCredentials, useValue: dependencies.verifyCredentials },
+        { provide: API_LOGGER, useValue: dependencies.logger },
+        { provide: SessionService, useValue: dependencies.sessions },
+        // The one guard of every HTTP route; it skips RPC handlers.
+        { provide: APP_GUARD, useClass: AccessGuard },
       ],
     };
   }

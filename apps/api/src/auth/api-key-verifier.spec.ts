@@ -112,7 +112,11 @@ describe('ApiKeyVerifier', () => {
 
   it('rejects keys of a suspended tenant', async () => {
     const { verifier, key } = await setup({ tenantStatus: 'suspended' });
-    await expect(verifier.verify(key.plaintext)).resolves.toEqual({ ok: false, reason: 'tenant_suspended' });
+    await expect(verifier.verify(key.plaintext)).resolves.toEqual({
+      ok: false,
+      reason: 'tenant_suspended',
+      principal: { principalId: 'key-1', kind: 'api_key', tenantId: TENANT, role: 'member' },
+    });
   });
 
   it('accepts operator keys, which have no tenant', async () => {

@@ -23,7 +23,11 @@ export interface ApiKeyStore {
 
 export type ApiKeyRejection = 'malformed' | 'unknown' | 'wrong_secret' | 'expired' | 'revoked' | 'tenant_suspended';
 
-export type ApiKeyVerification = { ok: true; principal: Principal } | { ok: false; reason: ApiKeyRejection };
+/** A suspended tenant's key is genuine: the principal comes along so reads can still be allowed. */
+export type ApiKeyVerification =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: Exclude<ApiKeyRejection, 'tenant_suspended'> }
+  | { ok: false; reason: 'tenant_suspended'; principal: Principal };
 
 export interface ApiKeyVerifierOptions {
   /** How long a successful scrypt check is trusted; revocation and expiry are still read every time. */
@@ -87,10 +91,10 @@ export class ApiKeyVerifier {
     const now = this.now();
     if (record.revokedAt && record.revokedAt.getTime() <= now) return { ok: false, reason: 'revoked' };
     if (record.expiresAt && record.expiresAt.getTime() <= now) return { ok: false, reason: 'expired' };
-    if (record.tenantId !== null && record.tenantStatus !== 'active') return { ok: false, reason: 'tenant_suspended' };
-
+    const principal: Principal = { principalId: record.id, kind: 'api_key', tenantId: record.tenantId, role: record.role };
     this.markUsed(record, now);
-    return { ok: true, principal: { principalId: record.id, kind: 'api_key', tenantId: record.tenantId, role: record.role } };
+    if (record.tenantId !== null && record.tenantStatus !== 'active') return { ok: false, reason: 'tenant_suspended', principal };
+    return { ok: true, principal };
   }
 
   private isCached(fingerprint: string, record: ApiKeyRecord): boolean {

@@ -11,9 +11,9 @@ export type TenantRole = Caller['role'];
 
 /** Who is calling, as established by authentication. */
 export interface Principal {
-  /** The API key id today; later also a user or session id. Never the secret. */
+  /** The API key id or the user id. Never a secret. */
   principalId: string;
-  kind: 'api_key';
+  kind: 'api_key' | 'user';
   tenantId: string | null;
   role: ApiKeyRole;
 }

@@ -9,14 +9,20 @@ const GOOD = {
 };
 
 describe('apiConfigFromEnv', () => {
-  it('applies the defaults: loopback, port 8080, info logs', () => {
+  it('applies the defaults: loopback, port 8080, info logs, rate limits', () => {
     expect(apiConfigFromEnv(GOOD)).toEqual({
       databaseUrl: GOOD.GUREUM_DATABASE_URL,
       nats: { url: GOOD.GUREUM_NATS_URL, user: 'control', password: 'secret' },
       host: '127.0.0.1',
       port: 8080,
       logLevel: 'info',
+      rateLimits: { apiBurst: 100, apiPerSecond: 20, loginBurst: 10, loginPerMinute: 10 },
     });
+  });
+
+  it('reads the rate limits and refuses nonsense ones', () => {
+    expect(apiConfigFromEnv({ ...GOOD, GUREUM_API_RATE_BURST: '5', GUREUM_LOGIN_RATE_PER_MINUTE: '2' }).rateLimits).toMatchObject({ apiBurst: 5, loginPerMinute: 2 });
+    expect(() => apiConfigFromEnv({ ...GOOD, GUREUM_API_RATE_BURST: '0' })).toThrow(ConfigError);
   });
 
   it('lists every bad variable at once', () => {

@@ -14,6 +14,12 @@ export const ApiEnvSchema = DatabaseEnvSchema.extend({
   GUREUM_NATS_PASSWORD: z.string().min(1, 'is required'),
   GUREUM_API_HOST: z.string().min(1).default('127.0.0.1'),
   GUREUM_API_PORT: env.port(8080),
+  /** Requests per API key or session: burst, then sustained per second. */
+  GUREUM_API_RATE_BURST: z.coerce.number().int().min(1).default(100),
+  GUREUM_API_RATE_PER_SECOND: z.coerce.number().positive().default(20),
+  /** Password attempts per login: burst, then sustained per minute. */
+  GUREUM_LOGIN_RATE_BURST: z.coerce.number().int().min(1).default(10),
+  GUREUM_LOGIN_RATE_PER_MINUTE: z.coerce.number().positive().default(10),
 });
 
 /** What the bootstrap needs, independent of where it came from (env in production, a test harness in tests). */
@@ -24,6 +30,7 @@ export interface ApiConfig {
   /** 0 picks a free port; the chosen URL is returned by the bootstrap. */
   port: number;
   logLevel: string;
+  rateLimits?: { apiBurst: number; apiPerSecond: number; loginBurst: number; loginPerMinute: number };
 }
 
 /** Throws ConfigError listing every bad variable. */
@@ -35,5 +42,11 @@ export function apiConfigFromEnv(source: NodeJS.ProcessEnv = process.env): ApiCo
     host: parsed.GUREUM_API_HOST,
     port: parsed.GUREUM_API_PORT,
     logLevel: parsed.GUREUM_LOG_LEVEL,
+    rateLimits: {
+      apiBurst: parsed.GUREUM_API_RATE_BURST,
+      apiPerSecond: parsed.GUREUM_API_RATE_PER_SECOND,
+      loginBurst: parsed.GUREUM_LOGIN_RATE_BURST,
+      loginPerMinute: parsed.GUREUM_LOGIN_RATE_PER_MINUTE,
+    },
   };
 }

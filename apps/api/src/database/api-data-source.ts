@@ -1,20 +1,24 @@
 import { createServiceDataSource } from '@gureum/database';
 import type { DataSource } from 'typeorm';
 import { ApiKey } from '../auth/api-key.entity';
+import { AuditEntry } from '../audit/audit-entry.entity';
 import { CreateIdentity1764201600000 } from '../migrations/1764201600000-create-identity';
+import { TenancyAccess1764720000000 } from '../migrations/1764720000000-tenancy-access';
+import { Session } from '../sessions/session.entity';
+import { User } from '../users/user.entity';
 import { Tenant } from '../tenants/tenant.entity';
 
 /** The PostgreSQL schema the api owns; no other service reads it. */
 export const API_SCHEMA = 'api';
 
 /** In order of application; a new migration is appended, never inserted. */
-export const API_MIGRATIONS = [CreateIdentity1764201600000];
+export const API_MIGRATIONS = [CreateIdentity1764201600000, TenancyAccess1764720000000];
 
 export function createApiDataSource(databaseUrl: string, applicationName = 'gureum-api'): DataSource {
   return createServiceDataSource({
     url: databaseUrl,
     schema: API_SCHEMA,
-    entities: [Tenant, ApiKey],
+    entities: [Tenant, ApiKey, User, Session, AuditEntry],
     migrations: API_MIGRATIONS,
     applicationName,
   });

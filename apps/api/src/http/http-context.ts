@@ -10,6 +10,12 @@ export interface RequestContext {
   requestId: string;
   startedAt: bigint;
   principal: Principal | null;
+  /** The login session the request came with (access token), if any. */
+  sessionId: string | null;
+  /** What the audit trail names as the object of a mutating call, set by its handler. */
+  auditTarget: string | null;
+  /** The tenant a call acted on, when it is not the caller's own (operator routes). */
+  auditTenantId: string | null;
   /** The problem code of an error response, for the access log. */
   problemCode: string | null;
 }
@@ -20,6 +26,9 @@ export interface RequestContext {
  */
 export interface HttpRequest extends IncomingMessage {
   originalUrl: string;
+  /** The matched route, set by Express's router before guards run. */
+  route?: { path: string };
+  params?: Record<string, string>;
   body?: unknown;
   gureum?: RequestContext;
 }
@@ -40,6 +49,9 @@ export function contextOf(request: HttpRequest): RequestContext {
     requestId: acceptOrCreateRequestId(request.headers['x-request-id']),
     startedAt: process.hrtime.bigint(),
     principal: null,
+    sessionId: null,
+    auditTarget: null,
+    auditTenantId: null,
     problemCode: null,
   };
   return request.gureum;

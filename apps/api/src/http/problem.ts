@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { ErrorCode, ErrorCodeSchema, GureumError } from '@gureum/contracts';
 import { z } from 'zod';
+import { RateLimitedError } from '../auth/rate-limited.error';
 
 /**
  * RFC 9457 problem details: the one error format of the HTTP API. Every failure, whether it
@@ -16,7 +17,7 @@ export const PROBLEM_TYPE_BASE = 'https://gureum.dev/problems/';
  * HTTP-only codes on top of the domain's ErrorCode: they describe how a request was sent,
  * which no service behind the api ever sees.
  */
-export const HttpOnlyProblemCode = { UnsupportedMediaType: 'unsupported_media_type' } as const;
+export const HttpOnlyProblemCode = { UnsupportedMediaType: 'unsupported_media_type', RateLimited: 'rate_limited' } as const;
 export type ProblemCode = ErrorCode | (typeof HttpOnlyProblemCode)[keyof typeof HttpOnlyProblemCode];
 export const ProblemCodeSchema = z.enum([...ErrorCodeSchema.options, ...Object.values(HttpOnlyProblemCode)]);
 
@@ -30,6 +31,7 @@ const PROBLEM_TYPES: Record<ProblemCode, { status: number; title: string }> = {
   invalid_state: { status: 409, title: 'Not possible in the current state' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The request body must be JSON' },
+  rate_limited: { status: 429, title: 'Too many requests' },
   image_unknown: { status: 422, title: 'The image is unknown' },
   resources_exceed_host: { status: 422, title: 'No host could ever fit these resources' },
   internal: { status: 500, title: 'Internal error' },
@@ -87,6 +89,7 @@ export function toProblem(exception: unknown, occurrence: ProblemOccurrence): Pr
   };
   const headers: Record<string, string> = { 'Content-Type': PROBLEM_CONTENT_TYPE };
   if (code === ErrorCode.Unauthenticated) headers['WWW-Authenticate'] = 'Bearer realm="gureum"';
+  if (exception instanceof RateLimitedError) headers['Retry-After'] = String(exception.retryAfterSeconds);
   return { problem, headers, isServerFault: status >= 500 };
 }
 
@@ -102,6 +105,7 @@ function classify(exception: unknown, occurrence: ProblemOccurrence): Classified
     if (exception.code === ErrorCode.Internal) return { code: ErrorCode.Internal, detail: GENERIC_INTERNAL_DETAIL };
     return { code: exception.code, detail: exception.message, errors: fieldErrorsOf(exception.details) };
   }
+  if (exception instanceof RateLimitedError) return { code: HttpOnlyProblemCode.RateLimited, detail: exception.message };
   if (exception instanceof HttpException) return classifyHttpException(exception, occurrence);
   return { code: ErrorCode.Internal, detail: GENERIC_INTERNAL_DETAIL };
 }

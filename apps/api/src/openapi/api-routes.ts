@@ -1,28 +1,70 @@
-import { WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
+import { UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
 import { z } from 'zod';
-import { TENANT_READERS, TENANT_WRITERS } from '../auth/allow-roles.decorator';
+import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
+import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
+import { LoginBodySchema, MeSchema, RefreshBodySchema, TokensSchema } from '../auth/auth-http.schemas';
 import type { ApiKeyRole } from '../auth/principal';
 import { HealthSchema } from '../health/health.controller';
 import { ProblemSchema } from '../http/problem';
+import {
+  CreatedTenantSchema,
+  CreateTenantBodySchema,
+  PageQuerySchema,
+  TenantPageSchema,
+  TenantPathSchema,
+  TenantSuspensionSchema,
+  TenantViewSchema,
+} from '../tenants/tenant-http.schemas';
+import { ChangeRoleBodySchema, InvitedUserSchema, InviteUserBodySchema, UserListSchema, UserPathSchema, UserViewSchema } from '../users/user-http.schemas';
+import { AdminUsageQuerySchema, UsageQuerySchema } from '../usage/usage-http.schemas';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeySchema, ListWorkloadsQuerySchema, WorkloadPathSchema } from '../workloads/workload-http.schemas';
 
 /**
- * Every HTTP route of the api, described for the OpenAPI document with the same zod schemas
- * the controllers validate with. An integration test checks this list against the routes
- * Nest actually registered, in both directions.
+ * Every HTTP route of the api: the OpenAPI description AND the authorization policy (`roles`),
+ * in one table. The global AccessGuard enforces `roles`; the app refuses to start when Nest
+ * registered a route that is not here; an integration test checks the list against the
+ * registered routes in both directions, and the e2e isolation matrix is generated from it.
  */
 
+export const OPERATORS = ['operator'] as const satisfies readonly ApiKeyRole[];
+export const OWNERS = ['owner'] as const satisfies readonly ApiKeyRole[];
+export const TENANT_READERS = ['owner', 'member', 'viewer'] as const satisfies readonly ApiKeyRole[];
+export const TENANT_WRITERS = ['owner', 'member'] as const satisfies readonly ApiKeyRole[];
+export const ANYONE_AUTHENTICATED = ['operator', 'owner', 'member', 'viewer'] as const satisfies readonly ApiKeyRole[];
+
 /** Request bodies, rendered as their input type (defaults optional). */
-export const REQUEST_SCHEMAS = { WorkloadSpec: WorkloadSpecSchema } as const;
+export const REQUEST_SCHEMAS = {
+  WorkloadSpec: WorkloadSpecSchema,
+  CreateTenant: CreateTenantBodySchema,
+  InviteUser: InviteUserBodySchema,
+  ChangeRole: ChangeRoleBodySchema,
+  CreateApiKey: CreateApiKeyBodySchema,
+  Login: LoginBodySchema,
+  Refresh: RefreshBodySchema,
+} as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
   WorkloadView: WorkloadViewSchema,
   WorkloadPage: WorkloadPageSchema,
   Health: HealthSchema,
   Problem: ProblemSchema,
+  Tenant: TenantViewSchema,
+  TenantPage: TenantPageSchema,
+  CreatedTenant: CreatedTenantSchema,
+  TenantSuspension: TenantSuspensionSchema,
+  User: UserViewSchema,
+  InvitedUser: InvitedUserSchema,
+  UserList: UserListSchema,
+  ApiKey: ApiKeyViewSchema,
+  CreatedApiKey: CreatedApiKeySchema,
+  ApiKeyList: ApiKeyListSchema,
+  Tokens: TokensSchema,
+  Me: MeSchema,
+  AuditPage: AuditPageSchema,
+  Usage: UsageReplySchema,
 } as const;
 
-export type HttpMethod = 'get' | 'post' | 'delete';
+export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
 
 export interface ApiRoute {
   method: HttpMethod;
@@ -31,8 +73,10 @@ export interface ApiRoute {
   operationId: string;
   summary: string;
   tag: string;
-  /** Null for public routes; otherwise who may call it. */
+  /** Null for public routes; otherwise who may call it. THE authorization policy of the route. */
   roles: readonly ApiKeyRole[] | null;
+  /** Public routes that take credentials in the body (login, refresh): rate-limited and audited by themselves. */
+  credentialsInBody?: true;
   pathParams?: z.ZodObject;
   query?: z.ZodObject;
   headers?: ReadonlyArray<{ name: string; schema: z.ZodType; description: string }>;
@@ -41,14 +85,16 @@ export interface ApiRoute {
     status: number;
     description: string;
     /** `document` is the OpenAPI document itself, which has no zod schema of its own. */
-    body: keyof typeof RESPONSE_SCHEMAS | 'document';
+    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none';
     headers?: Readonly<Record<string, string>>;
   };
   /** Problem statuses the route can answer with, besides the 500 every route can. */
   problems: readonly number[];
 }
 
-const AUTHENTICATED = [401, 403, 503, 504] as const;
+const AUTHENTICATED = [401, 403, 429, 503, 504] as const;
+/** Writes of a suspended tenant are refused with 403 as well; same statuses. */
+const AUTHENTICATED_WRITE = AUTHENTICATED;
 const WITH_BODY = [400, 413, 415] as const;
 
 export const API_ROUTES: readonly ApiRoute[] = [
@@ -144,5 +190,235 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pathParams: WorkloadPathSchema,
     success: { status: 202, description: 'Accepted; the workload is being deleted', body: 'WorkloadView' },
     problems: [400, ...AUTHENTICATED, 404, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/usage',
+    operationId: 'getUsage',
+    summary: "The tenant's metered usage from hourly rollups, per meter or per workload, by hour or UTC day",
+    tag: 'usage',
+    roles: TENANT_READERS,
+    query: UsageQuerySchema,
+    success: { status: 200, description: 'Usage rows; quantities are decimal strings', body: 'Usage' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/usage',
+    operationId: 'getUsageAcrossTenants',
+    summary: "Every tenant's metered usage (or one tenant's), per meter or per workload, by hour or UTC day",
+    tag: 'usage',
+    roles: OPERATORS,
+    query: AdminUsageQuerySchema,
+    success: { status: 200, description: 'Usage rows; quantities are decimal strings', body: 'Usage' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'post',
+    path: '/v1/auth/login',
+    operationId: 'login',
+    summary: 'Log in with a password: a short-lived access token and a refresh token',
+    tag: 'auth',
+    roles: null,
+    credentialsInBody: true,
+    requestBody: 'Login',
+    success: { status: 200, description: 'Logged in', body: 'Tokens' },
+    problems: [...WITH_BODY, 401, 429],
+  },
+  {
+    method: 'post',
+    path: '/v1/auth/refresh',
+    operationId: 'refreshSession',
+    summary: 'Trade a refresh token for new tokens (both rotate; a refresh token works once)',
+    tag: 'auth',
+    roles: null,
+    credentialsInBody: true,
+    requestBody: 'Refresh',
+    success: { status: 200, description: 'New tokens', body: 'Tokens' },
+    problems: [...WITH_BODY, 401],
+  },
+  {
+    method: 'post',
+    path: '/v1/auth/logout',
+    operationId: 'logout',
+    summary: 'End the session of the access token used (revoked at once)',
+    tag: 'auth',
+    roles: ANYONE_AUTHENTICATED,
+    success: { status: 204, description: 'Logged out', body: 'none' },
+    problems: [...AUTHENTICATED_WRITE],
+  },
+  {
+    method: 'get',
+    path: '/v1/me',
+    operationId: 'getMe',
+    summary: 'Who the credential belongs to',
+    tag: 'auth',
+    roles: ANYONE_AUTHENTICATED,
+    success: { status: 200, description: 'The caller', body: 'Me' },
+    problems: [...AUTHENTICATED],
+  },
+  {
+    method: 'post',
+    path: '/v1/tenants',
+    operationId: 'createTenant',
+    summary: 'Create a tenant with an owner API key (and optionally an owner user)',
+    tag: 'tenants',
+    roles: OPERATORS,
+    requestBody: 'CreateTenant',
+    success: { status: 201, description: 'Created; the key (and a generated password) are shown only here', body: 'CreatedTenant' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/tenants',
+    operationId: 'listTenants',
+    summary: 'List tenants, oldest first',
+    tag: 'tenants',
+    roles: OPERATORS,
+    query: PageQuerySchema,
+    success: { status: 200, description: 'One page', body: 'TenantPage' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/tenants/{id}',
+    operationId: 'getTenant',
+    summary: 'Get a tenant',
+    tag: 'tenants',
+    roles: OPERATORS,
+    pathParams: TenantPathSchema,
+    success: { status: 200, description: 'The tenant', body: 'Tenant' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'post',
+    path: '/v1/tenants/{id}/suspend',
+    operationId: 'suspendTenant',
+    summary: 'Suspend a tenant: its writes are refused at once and its running workloads stop',
+    tag: 'tenants',
+    roles: OPERATORS,
+    pathParams: TenantPathSchema,
+    success: { status: 200, description: 'Suspended', body: 'TenantSuspension' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404],
+  },
+  {
+    method: 'post',
+    path: '/v1/tenants/{id}/resume',
+    operationId: 'resumeTenant',
+    summary: 'Resume a tenant: writes are allowed again and the workloads the suspension stopped restart',
+    tag: 'tenants',
+    roles: OPERATORS,
+    pathParams: TenantPathSchema,
+    success: { status: 200, description: 'Active again', body: 'TenantSuspension' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404],
+  },
+  {
+    method: 'delete',
+    path: '/v1/tenants/{id}',
+    operationId: 'deleteTenant',
+    summary: 'Delete an empty tenant (no workloads left); its users, keys and sessions go with it',
+    tag: 'tenants',
+    roles: OPERATORS,
+    pathParams: TenantPathSchema,
+    success: { status: 204, description: 'Deleted', body: 'none' },
+    problems: [400, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/users',
+    operationId: 'listUsers',
+    summary: "List the tenant's users",
+    tag: 'users',
+    roles: OWNERS,
+    success: { status: 200, description: 'The users', body: 'UserList' },
+    problems: [...AUTHENTICATED],
+  },
+  {
+    method: 'post',
+    path: '/v1/users',
+    operationId: 'inviteUser',
+    summary: 'Invite a user into the tenant with a role (a generated password is shown once)',
+    tag: 'users',
+    roles: OWNERS,
+    requestBody: 'InviteUser',
+    success: { status: 201, description: 'Invited', body: 'InvitedUser' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 409],
+  },
+  {
+    method: 'patch',
+    path: '/v1/users/{id}',
+    operationId: 'changeUserRole',
+    summary: "Change a user's role (the last owner cannot be demoted)",
+    tag: 'users',
+    roles: OWNERS,
+    pathParams: UserPathSchema,
+    requestBody: 'ChangeRole',
+    success: { status: 200, description: 'Changed', body: 'User' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'delete',
+    path: '/v1/users/{id}',
+    operationId: 'removeUser',
+    summary: 'Remove a user from the tenant; their sessions end at once (not the last owner)',
+    tag: 'users',
+    roles: OWNERS,
+    pathParams: UserPathSchema,
+    success: { status: 204, description: 'Removed', body: 'none' },
+    problems: [400, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/api-keys',
+    operationId: 'listApiKeys',
+    summary: "List the tenant's API keys (never their secrets)",
+    tag: 'api-keys',
+    roles: OWNERS,
+    success: { status: 200, description: 'The keys', body: 'ApiKeyList' },
+    problems: [...AUTHENTICATED],
+  },
+  {
+    method: 'post',
+    path: '/v1/api-keys',
+    operationId: 'createApiKey',
+    summary: 'Create an API key scoped to the tenant and one role, optionally expiring',
+    tag: 'api-keys',
+    roles: OWNERS,
+    requestBody: 'CreateApiKey',
+    success: { status: 201, description: 'Created; the key is shown only here', body: 'CreatedApiKey' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE],
+  },
+  {
+    method: 'delete',
+    path: '/v1/api-keys/{id}',
+    operationId: 'revokeApiKey',
+    summary: 'Revoke an API key; it stops working at once',
+    tag: 'api-keys',
+    roles: OWNERS,
+    pathParams: ApiKeyPathSchema,
+    success: { status: 204, description: 'Revoked', body: 'none' },
+    problems: [400, ...AUTHENTICATED_WRITE, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/audit',
+    operationId: 'listTenantAudit',
+    summary: "The tenant's audit trail, newest first",
+    tag: 'audit',
+    roles: OWNERS,
+    query: TenantAuditQuerySchema,
+    success: { status: 200, description: 'One page', body: 'AuditPage' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/audit',
+    operationId: 'listAudit',
+    summary: 'The whole audit trail, newest first, with filters',
+    tag: 'audit',
+    roles: OPERATORS,
+    query: AdminAuditQuerySchema,
+    success: { status: 200, description: 'One page', body: 'AuditPage' },
+    problems: [400, ...AUTHENTICATED],
   },
 ];

@@ -91,6 +91,8 @@ function operationOf(route: ApiRoute): JsonObject {
     tags: [route.tag],
     ...(route.roles ? { description: `Roles: ${route.roles.join(', ')}.` } : {}),
     security: route.roles ? [{ [BEARER]: [] }] : [],
+    // The authorization policy, machine-readable: clients and the e2e isolation matrix read it.
+    'x-gureum-roles': route.roles,
     parameters,
     ...(route.requestBody
       ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: SCHEMA_REF(route.requestBody) } } } } }
@@ -102,6 +104,7 @@ function operationOf(route: ApiRoute): JsonObject {
 function successResponseOf(route: ApiRoute): JsonObject {
   const headers: Record<string, JsonObject> = requestIdHeader();
   for (const [name, description] of Object.entries(route.success.headers ?? {})) headers[name] = { description, schema: { type: 'string' } };
+  if (route.success.body === 'none') return { description: route.success.description, headers };
   const schema = route.success.body === 'document' ? { type: 'object', description: 'An OpenAPI 3.1 document' } : { $ref: SCHEMA_REF(route.success.body) };
   return { description: route.success.description, headers, content: { 'application/json': { schema } } };
 }

@@ -19,10 +19,19 @@ export class CreateTenant {
   ) {}
 
   async execute(command: { name: string }): Promise<CreatedTenant> {
+    return this.executeWith(command, async () => null);
+  }
+
+  /** Also runs `more` in the same transaction (e.g. the first owner user), so nothing is half-created. */
+  async executeWith<T>(command: { name: string }, more: (manager: EntityManager, tenantId: string) => Promise<T>): Promise<CreatedTenant & { extra: T }> {
     const name = parseOrThrow(TenantNameSchema, command.name, 'tenant name');
     try {
-      return await this.dataSource.transaction((manager) => this.createIn(manager, name));
+      return await this.dataSource.transaction(async (manager) => {
+        const created = await this.createIn(manager, name);
+        return { ...created, extra: await more(manager, created.id) };
+      });
     } catch (error) {
+      if (error instanceof GureumError) throw error;
       if (isUniqueViolation(error)) throw new GureumError(ErrorCode.Conflict, `a tenant named "${name}" already exists`);
       throw error;
     }

@@ -1,23 +1,18 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import { Commands, WorkloadSpecSchema, type Caller, type WorkloadPage, type WorkloadSpec, type WorkloadView } from '@gureum/contracts';
 import { Bus, ContractPipe } from '@gureum/messaging';
-import { AllowRoles, TENANT_READERS, TENANT_WRITERS } from '../auth/allow-roles.decorator';
-import { ApiKeyGuard } from '../auth/api-key.guard';
 import { TenantCaller } from '../auth/tenant-caller.decorator';
 import type { HttpResponse } from '../http/http-context';
 import { IdempotencyKey } from './idempotency-key.decorator';
 import { ListWorkloadsQuerySchema, WorkloadPathSchema, type ListWorkloadsQuery, type WorkloadPath } from './workload-http.schemas';
 
-/** Tenant workload routes: authenticate, validate, forward to the scheduler, return its answer. */
+/** Tenant workload routes (authorised by AccessGuard from API_ROUTES): validate, forward to the scheduler, return its answer. */
 @Controller('v1/workloads')
-@UseGuards(ApiKeyGuard)
-@AllowRoles(TENANT_READERS)
 export class WorkloadsController {
   constructor(@Inject(Bus) private readonly bus: Bus) {}
 
   @Post()
   @HttpCode(201)
-  @AllowRoles(TENANT_WRITERS)
   async create(
     @TenantCaller() caller: Caller,
     @Body(new ContractPipe(WorkloadSpecSchema, 'workload spec')) spec: WorkloadSpec,
@@ -44,21 +39,18 @@ export class WorkloadsController {
 
   @Post(':id/stop')
   @HttpCode(202)
-  @AllowRoles(TENANT_WRITERS)
   async stop(@TenantCaller() caller: Caller, @Param(new ContractPipe(WorkloadPathSchema, 'path parameters')) { id: workloadId }: WorkloadPath): Promise<WorkloadView> {
     return this.bus.request(Commands.workloadStop.subject, { caller, workloadId });
   }
 
   @Post(':id/start')
   @HttpCode(202)
-  @AllowRoles(TENANT_WRITERS)
   async start(@TenantCaller() caller: Caller, @Param(new ContractPipe(WorkloadPathSchema, 'path parameters')) { id: workloadId }: WorkloadPath): Promise<WorkloadView> {
     return this.bus.request(Commands.workloadStart.subject, { caller, workloadId });
   }
 
   @Delete(':id')
   @HttpCode(202)
-  @AllowRoles(TENANT_WRITERS)
   async delete(@TenantCaller() caller: Caller, @Param(new ContractPipe(WorkloadPathSchema, 'path parameters')) { id: workloadId }: WorkloadPath): Promise<WorkloadView> {
     return this.bus.request(Commands.workloadDelete.subject, { caller, workloadId });
   }

@@ -4,7 +4,7 @@ import { ErrorCode, GureumError, type ValidRequestOf, type WorkloadSpec, type Wo
 import type { Logger } from '@gureum/runtime';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AfterCommit } from '../common/after-commit';
-import { assertMayModify } from '../common/caller-access';
+import { assertMayModify, assertTenantNotSuspended } from '../common/caller-access';
 import { LOGGER } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
@@ -36,6 +36,9 @@ export class CreateWorkloadUseCase {
       if (existing) return toWorkloadView(assertSameSpec(existing, spec, idempotencyKey));
     }
     await this.assertFleetCanRun(spec);
+    // Outside the placement transaction, which is kept short; the api refuses a suspended
+    // tenant's writes before they get here, this is the second line.
+    await assertTenantNotSuspended(this.dataSource.manager, caller.tenantId);
 
     const created = await inTransaction(this.dataSource, async (manager): Promise<Created> => {
       const inserted = await insertPending(manager, caller.tenantId, spec, idempotencyKey ?? null);

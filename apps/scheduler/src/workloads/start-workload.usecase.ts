@@ -3,7 +3,7 @@ import type { ValidRequestOf, WorkloadView } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
 import { DataSource } from 'typeorm';
 import { AfterCommit } from '../common/after-commit';
-import { assertMayModify } from '../common/caller-access';
+import { assertMayModify, assertTenantNotSuspended } from '../common/caller-access';
 import { LOGGER } from '../common/tokens';
 import { inTransaction } from '../database/sql';
 import { claimBestHost, findClaim, releaseClaim } from '../placement/host-claims';
@@ -25,6 +25,7 @@ export class StartWorkloadUseCase {
     assertMayModify(caller);
     const { workload, changed, capacityFreed } = await inTransaction(this.dataSource, async (manager) => {
       const current = await lockTenantWorkload(manager, caller.tenantId, workloadId);
+      await assertTenantNotSuspended(manager, caller.tenantId);
       if (current.desiredState === 'running' && ['pending', 'scheduled', 'starting', 'running'].includes(current.state)) {
         return { workload: current, changed: false, capacityFreed: false };
       }

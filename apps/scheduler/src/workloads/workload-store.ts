@@ -69,6 +69,7 @@ export async function recordTransition(manager: EntityManager, workload: Workloa
       reason: workload.reason,
       generation: workload.generation,
       at: row!.at.toISOString(),
+      resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids },
     },
     eventId,
   );

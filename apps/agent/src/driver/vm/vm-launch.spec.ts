@@ -1,0 +1,78 @@
+import type { TaskSpec } from '../driver';
+import { buildQemuArgs, QEMU_MEMORY_OVERHEAD_MIB, taskStateFromRunState, validateVmSpec, vmCgroupLimits } from './vm-launch';
+
+const MiB = 1024 * 1024;
+
+function spec(overrides: Partial<TaskSpec> = {}, vm: Partial<NonNullable<TaskSpec['vm']>> = {}): TaskSpec {
+  return {
+    workloadId: 'w1',
+    tenantId: 't1',
+    nodeId: 'n1',
+    generation: 1,
+    image: 'tiny',
+    resources: { cpuMillis: 2000, memoryMiB: 256, pids: 100 },
+    vm: { vcpus: 2, diskGiB: 4, template: 'tiny', ...vm },
+    ...overrides,
+  };
+}
+
+const template = { name: 'tiny', kernelPath: '/t/vmlinuz', initrdPath: '/t/initrd.gz', diskPath: '/t/disk.qcow2', cmdline: 'console=ttyS0 quiet' };
+const paths = { overlay: '/s/disk.qcow2', consoleLog: '/s/console.log', qmpSocket: '/q/a.qmp', pidFile: '/s/qemu.pid' };
+
+describe('vmCgroupLimits', () => {
+  it('gives vCPUs × period of CPU, guest RAM plus QEMU overhead, and pids for QEMU threads', () => {
+    expect(vmCgroupLimits(spec())).toEqual({
+      cpuPeriodUs: 100_000,
+      cpuQuotaUs: 200_000,
+      memoryBytes: (256 + QEMU_MEMORY_OVERHEAD_MIB) * MiB,
+      pidsMax: 66,
+    });
+  });
+
+  it('caps the quota with cpuMillis when that is below the vCPU count', () => {
+    expect(vmCgroupLimits(spec({ resources: { cpuMillis: 500, memoryMiB: 128, pids: 10 } }, { vcpus: 1 })).cpuQuotaUs).toBe(50_000);
+    expect(vmCgroupLimits(spec({ resources: { cpuMillis: 8000, memoryMiB: 128, pids: 10 } }, { vcpus: 1 })).cpuQuotaUs).toBe(100_000);
+  });
+});
+
+describe('validateVmSpec', () => {
+  it('rejects a spec without vm fields or with bad ones, listing every problem', () => {
+    const { vm: _vm, ...noVm } = spec();
+    expect(() => validateVmSpec(noVm)).toThrow(expect.objectContaining({ code: 'invalid_spec' }));
+    expect(() => validateVmSpec(spec({}, { vcpus: 0, template: '../etc', kernelArgs: ['a b'] }))).toThrow(
+      /vcpus.*template.*kernel argument/,
+    );
+  });
+});
+
+describe('buildQemuArgs', () => {
+  it('boots the template kernel on the overlay with console, QMP and pid file, under TCG', () => {
+    const args = buildQemuArgs({ spec: spec({}, { kernelArgs: ['gureum.burn=1'] }), template, paths, accelerator: 'tcg' });
+    const after = (flag: string) => args[args.indexOf(flag) + 1];
+    expect(after('-accel')).toBe('tcg,tb-size=64');
+    expect(after('-m')).toBe('256');
+    expect(after('-smp')).toBe('2');
+    expect(after('-kernel')).toBe('/t/vmlinuz');
+    expect(after('-append')).toBe('console=ttyS0 quiet gureum.burn=1');
+    expect(after('-drive')).toBe('file=/s/disk.qcow2,if=virtio,format=qcow2,id=disk0');
+    expect(after('-qmp')).toBe('unix:/q/a.qmp,server=on,wait=off');
+    expect(after('-pidfile')).toBe('/s/qemu.pid');
+    expect(args).not.toContain('-incoming');
+  });
+
+  it('differs for a migration destination only by -incoming, and uses -cpu host under KVM', () => {
+    const source = buildQemuArgs({ spec: spec(), template, paths, accelerator: 'kvm' });
+    const destination = buildQemuArgs({ spec: spec(), template, paths, accelerator: 'kvm', incoming: { host: '127.0.0.1', port: 4444 } });
+    expect(destination).toEqual([...source, '-incoming', 'tcp:127.0.0.1:4444']);
+    expect(source.join(' ')).toContain('-accel kvm -cpu host');
+  });
+});
+
+describe('taskStateFromRunState', () => {
+  it('maps QEMU run states onto task states', () => {
+    expect(taskStateFromRunState('running')).toBe('running');
+    expect(taskStateFromRunState('paused')).toBe('paused');
+    expect(taskStateFromRunState('postmigrate')).toBe('paused');
+    expect(taskStateFromRunState('inmigrate')).toBe('created');
+  });
+});

@@ -1,0 +1,118 @@
+import type { CgroupLimits } from '@gureum/cgroups';
+
+import { DriverError, type TaskSpec, type VmTaskSpec } from '../driver';
+
+export type Accelerator = 'kvm' | 'tcg';
+export type AcceleratorSetting = Accelerator | 'auto';
+
+const MiB = 1024 * 1024;
+export const CPU_PERIOD_US = 100_000;
+
+/**
+ * What QEMU itself needs on top of the guest's RAM, charged to the VM's memory cgroup.
+ * Measured here (QEMU 7.2, TCG with a 64 MiB translation cache, 128 MiB guest with all of its
+ * RAM touched via -mem-prealloc, 1 and 2 vCPUs): anonymous memory (memory.stat total_rss)
+ * 210–213 MiB after boot, i.e. 82–85 MiB of QEMU overhead; savevm/loadvm adds ~89 MiB of
+ * page cache (reclaimable, but charged to the group). TOOLCHAIN.md saw ~90 MiB. 160 MiB
+ * covers the overhead with room for that page cache so the kernel reclaims before it OOMs.
+ */
+export const QEMU_MEMORY_OVERHEAD_MIB = 160;
+/** TCG's translated-code cache; QEMU's default (1 GiB) would make the overhead unbounded. */
+export const TCG_TB_SIZE_MIB = 64;
+/** QEMU's own threads (main loop, one per vCPU, I/O workers, migration); guests' processes are not host pids. */
+export const QEMU_BASE_PIDS = 64;
+
+export interface VmTemplate {
+  name: string;
+  kernelPath: string;
+  initrdPath: string;
+  diskPath: string;
+  cmdline: string;
+}
+
+export interface VmPaths {
+  overlay: string;
+  consoleLog: string;
+  qmpSocket: string;
+  pidFile: string;
+}
+
+/** Checks the VM-specific parts of a spec the generic contract cannot. */
+export function validateVmSpec(spec: TaskSpec): VmTaskSpec {
+  const vm = spec.vm;
+  const problems: string[] = [];
+  if (!vm) throw new DriverError('invalid_spec', 'the vm driver needs spec.vm (vcpus, diskGiB, template)');
+  if (!Number.isInteger(vm.vcpus) || vm.vcpus < 1 || vm.vcpus > 64) problems.push('vm.vcpus must be an integer in 1..64');
+  if (!Number.isInteger(vm.diskGiB) || vm.diskGiB < 1 || vm.diskGiB > 4096) problems.push('vm.diskGiB must be an integer in 1..4096');
+  if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(vm.template)) problems.push('vm.template must match [a-z0-9][a-z0-9._-]*');
+  if (!Number.isInteger(spec.resources.memoryMiB) || spec.resources.memoryMiB < 32) problems.push('resources.memoryMiB must be an integer >= 32');
+  if (!Number.isInteger(spec.resources.cpuMillis) || spec.resources.cpuMillis < 10) problems.push('resources.cpuMillis must be an integer >= 10');
+  for (const arg of vm.kernelArgs ?? []) {
+    if (!/^[A-Za-z0-9_.=:,/-]{1,128}$/.test(arg)) problems.push(`kernel argument ${JSON.stringify(arg).slice(0, 40)} has characters outside [A-Za-z0-9_.=:,/-]`);
+  }
+  if (problems.length > 0) throw new DriverError('invalid_spec', problems.join('; '));
+  return vm;
+}
+
+/**
+ * CPU quota = vCPUs × period, capped by `cpuMillis` when that is smaller (a VM may be sold a
+ * fraction of its vCPUs); memory = guest RAM + QEMU's overhead; pids for QEMU's threads.
+ */
+export function vmCgroupLimits(spec: TaskSpec, overheadMiB = QEMU_MEMORY_OVERHEAD_MIB): Required<Pick<CgroupLimits, 'cpuQuotaUs' | 'cpuPeriodUs' | 'memoryBytes' | 'pidsMax'>> {
+  const vm = validateVmSpec(spec);
+  const cpuMillis = Math.min(vm.vcpus * 1000, spec.resources.cpuMillis);
+  return {
+    cpuPeriodUs: CPU_PERIOD_US,
+    cpuQuotaUs: Math.round((cpuMillis * CPU_PERIOD_US) / 1000),
+    memoryBytes: (spec.resources.memoryMiB + overheadMiB) * MiB,
+    pidsMax: QEMU_BASE_PIDS + vm.vcpus,
+  };
+}
+
+export interface QemuArgsInput {
+  spec: TaskSpec;
+  template: VmTemplate;
+  paths: VmPaths;
+  accelerator: Accelerator;
+  /** Destination of a live migration: wait for the state on this address. */
+  incoming?: { host: string; port: number };
+}
+
+/** The QEMU command line (without the binary). Source and destination of a migration differ only in `-incoming`. */
+export function buildQemuArgs(input: QemuArgsInput): string[] {
+  const { spec, template, paths, accelerator } = input;
+  const vm = validateVmSpec(spec);
+  const cmdline = [template.cmdline, ...(vm.kernelArgs ?? [])].filter(Boolean).join(' ');
+  const args = [
+    '-name', `gureum-${spec.workloadId}`,
+    '-machine', 'pc',
+    ...(accelerator === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,tb-size=${TCG_TB_SIZE_MIB}`]),
+    '-m', String(spec.resources.memoryMiB),
+    '-smp', String(vm.vcpus),
+    '-nodefaults', '-no-user-config', '-display', 'none',
+    '-kernel', template.kernelPath,
+    '-initrd', template.initrdPath,
+    '-append', cmdline,
+    '-drive', `file=${paths.overlay},if=virtio,format=qcow2,id=disk0`,
+    '-chardev', `file,id=console0,path=${paths.consoleLog},append=on`,
+    '-serial', 'chardev:console0',
+    '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
+    '-pidfile', paths.pidFile,
+  ];
+  if (input.incoming) args.push('-incoming', `tcp:${input.incoming.host}:${input.incoming.port}`);
+  return args;
+}
+
+/** QMP `query-status` run states, mapped onto the driver contract's task states. */
+export function taskStateFromRunState(status: string): 'created' | 'running' | 'paused' {
+  switch (status) {
+    case 'running':
+      return 'running';
+    case 'inmigrate':
+    case 'prelaunch':
+      return 'created';
+    default:
+      // paused, postmigrate, save-vm, restore-vm, suspended, shutdown, guest-panicked, ...
+      return 'paused';
+  }
+}

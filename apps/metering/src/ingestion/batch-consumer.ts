@@ -1,0 +1,98 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@gureum/messaging';
+import type { Logger } from '@gureum/runtime';
+
+const MS_NS = 1_000_000;
+
+export interface BatchConsumerOptions {
+  stream: string;
+  durable: string;
+  filterSubject: string;
+  /** Flush when this many messages are buffered… */
+  maxBatch: number;
+  /** …or this long after the first one arrived. */
+  maxWaitMs: number;
+  ackWaitMs: number;
+}
+
+/** What the handler decided per message; everything it does not term is acked after commit. */
+export interface BatchOutcome {
+  terminated: ReadonlySet<JsMsg>;
+}
+
+/**
+ * A durable pull consumer read in batches. The handler commits a batch in one transaction;
+ * only then are its messages acked. A handler failure (database down) naks the batch for a
+ * later redelivery and the consumer carries on; it never stops the service.
+ */
+export class BatchConsumer {
+  private messages: ConsumerMessages | null = null;
+  private loop: Promise<void> | null = null;
+  private buffer: JsMsg[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly options: BatchConsumerOptions,
+    private readonly handle: (batch: JsMsg[]) => Promise<BatchOutcome>,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const { stream, durable, filterSubject, ackWaitMs, maxBatch } = this.options;
+    const jsm = await jetstreamManager(this.nc);
+    const config = {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: filterSubject,
+      ack_wait: ackWaitMs * MS_NS,
+      max_ack_pending: Math.max(10 * maxBatch, 1000),
+    };
+    const existing = await jsm.consumers.info(stream, durable).catch(() => null);
+    if (existing) await jsm.consumers.update(stream, durable, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending });
+    else await jsm.consumers.add(stream, config);
+    const consumer = await jetstream(this.nc).consumers.get(stream, durable);
+    this.messages = await consumer.consume({ max_messages: Math.max(2 * maxBatch, 100) });
+    const messages = this.messages;
+    this.loop = (async () => {
+      for await (const message of messages) {
+        this.buffer.push(message);
+        if (this.buffer.length >= maxBatch) await this.flush();
+        else this.timer ??= setTimeout(() => void this.flush(), this.options.maxWaitMs);
+      }
+    })().catch((error: unknown) => this.logger.error({ err: error, durable }, 'consumer loop ended'));
+  }
+
+  /** Stops pulling, then finishes the batch in hand. */
+  async stop(): Promise<void> {
+    await this.messages?.close().catch(() => undefined);
+    await this.loop;
+    await this.flush();
+  }
+
+  private flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.buffer.splice(0);
+    if (batch.length === 0) return this.flushing;
+    this.flushing = this.flushing.then(() => this.process(batch));
+    return this.flushing;
+  }
+
+  private async process(batch: JsMsg[]): Promise<void> {
+    let outcome: BatchOutcome;
+    try {
+      outcome = await this.handle(batch);
+    } catch (error) {
+      this.logger.error({ err: error, durable: this.options.durable, messages: batch.length }, 'batch failed; it will be redelivered');
+      for (const message of batch) message.nak(1000);
+      return;
+    }
+    for (const message of batch) {
+      if (outcome.terminated.has(message)) message.term();
+      else message.ack();
+    }
+  }
+}

@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
+import { GureumError, type Caller, type OperatorCaller, type UsageReply, type UsageSample, type WorkloadStateChanged } from '@gureum/contracts';
+import { connectNats, type NatsConnection } from '@gureum/messaging';
+import { createTestDatabase, startNats, waitFor, type TestDatabase, type TestNats } from '@gureum/testing';
+import { trimDecimal } from './usage/query-usage.usecase';
+import { startMeteringUnderTest, type MeteringUnderTest } from './testing/metering-under-test';
+
+const HOUR = 3_600_000;
+const TENANT_A = randomUUID();
+const TENANT_B = randomUUID();
+/** Three hours ago, on the hour: rollup hours are then known in advance. */
+const BASE = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+let database: TestDatabase;
+let nats: TestNats;
+let metering: MeteringUnderTest;
+let nodeA: NatsConnection;
+let nodeB: NatsConnection;
+let control: NatsConnection;
+
+const tenantCaller = (tenantId: string): Caller => ({ principalId: 'key-test', tenantId, role: 'viewer', requestId: randomUUID() });
+const operator: OperatorCaller = { principalId: 'op', role: 'operator', requestId: randomUUID() };
+
+function sample(nodeId: string, workloadId: string, atMs: number, cpuNs: bigint, extra: Partial<UsageSample> = {}): UsageSample {
+  const handleId = extra.handleId ?? 'handle-1';
+  return {
+    sampleId: `${workloadId}/${handleId}/${atMs}`,
+    nodeId,
+    workloadId,
+    tenantId: TENANT_A,
+    handleId,
+    sampledAt: iso(atMs),
+    cpuUsageNs: cpuNs.toString(),
+    memoryBytes: 1000,
+    memoryPeakBytes: 2000,
+    pids: 2,
+    ...extra,
+  };
+}
+
+/** What an agent does: a core publish on its own subject with the sample id as Nats-Msg-Id. */
+function publish(nc: NatsConnection, nodeId: string, body: UsageSample | string, msgId?: string): void {
+  const h = headers();
+  h.set('Nats-Msg-Id', msgId ?? (typeof body === 'string' ? randomUUID() : `${nodeId}/${body.sampleId}`));
+  nc.publish(`agent.${nodeId}.evt.usage.v1`, typeof body === 'string' ? body : JSON.stringify(body), { headers: h });
+}
+
+async function storedSamples(workloadId?: string): Promise<number> {
+  const { rows } = await metering.db.query<{ n: string }>(`SELECT count(*) AS n FROM metering.samples WHERE ($1::uuid IS NULL OR workload_id = $1)`, [workloadId ?? null]);
+  return Number(rows[0]?.n);
+}
+
+async function rollup(workloadId: string, meter: string): Promise<Record<string, string>> {
+  const { rows } = await metering.db.query<{ hour: Date; quantity: string }>(
+    `SELECT hour, quantity::text AS quantity FROM metering.rollups WHERE workload_id = $1 AND meter = $2 ORDER BY hour`,
+    [workloadId, meter],
+  );
+  return Object.fromEntries(rows.map((r) => [r.hour.toISOString(), trimDecimal(r.quantity)]));
+}
+
+async function totalCpuSeconds(workloadId: string): Promise<string> {
+  const { rows } = await metering.db.query<{ total: string }>(`SELECT COALESCE(sum(quantity), 0)::text AS total FROM metering.rollups WHERE workload_id = $1 AND meter = 'cpu_seconds'`, [workloadId]);
+  return trimDecimal(rows[0]?.total ?? '0');
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase('metering');
+  nats = await startNats({ agents: ['node-a', 'node-b'] });
+  metering = await startMeteringUnderTest({ databaseUrl: database.url, natsUrl: nats.url, control: nats.control, ackWaitMs: 2000 });
+  const a = nats.agent('node-a');
+  const b = nats.agent('node-b');
+  nodeA = await connectNats({ url: nats.url, user: a.user, password: a.password, inboxPrefix: a.inboxPrefix, name: 'node-a' });
+  nodeB = await connectNats({ url: nats.url, user: b.user, password: b.password, inboxPrefix: b.inboxPrefix, name: 'node-b' });
+  control = await connectNats({ url: nats.url, ...nats.control, name: 'test-scheduler' });
+});
+
+afterAll(async () => {
+  await nodeA?.drain();
+  await nodeB?.drain();
+  await control?.drain();
+  await metering?.close();
+  await nats?.stop();
+  await database?.drop();
+});
+
+describe('sample ingestion', () => {
+  it('counts duplicate, redelivered and late samples once, and handles counter resets', async () => {
+    const w = randomUUID();
+    const s1 = sample('node-a', w, BASE + 10_000, 1_000_000_000n);
+    const s2 = sample('node-a', w, BASE + 20_000, 3_000_000_000n);
+    const s4 = sample('node-a', w, BASE + 40_000, 7_000_000_000n);
+    publish(nodeA, 'node-a', s1);
+    publish(nodeA, 'node-a', s2);
+    publish(nodeA, 'node-a', s2); // same Nats-Msg-Id: dropped by the stream
+    publish(nodeA, 'node-a', s2, randomUUID()); // outside the stream's dedupe: PostgreSQL's key catches it
+    publish(nodeA, 'node-a', s4);
+    await waitFor(async () => ((await storedSamples(w)) === 3 ? true : undefined), { timeoutMs: 20_000, what: 'three samples stored' });
+    await waitFor(async () => ((await totalCpuSeconds(w)) === '7' ? true : undefined), { timeoutMs: 20_000, what: 'cpu total of 7 s' });
+
+    // A late sample between two stored ones changes how the usage splits, not the total.
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + 30_000, 4_000_000_000n));
+    // The container restarted in the next hour (counter from zero), then was replaced (new handle).
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + HOUR + 10_000, 500_000_000n));
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + HOUR + 20_000, 2_500_000_000n));
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + HOUR + 30_000, 250_000_000n, { handleId: 'handle-2', memoryPeakBytes: 9000, pids: 7 }));
+    await waitFor(async () => ((await storedSamples(w)) === 7 ? true : undefined), { timeoutMs: 20_000, what: 'seven samples stored' });
+    await waitFor(async () => ((await totalCpuSeconds(w)) === '9.75' ? true : undefined), { timeoutMs: 20_000, what: 'cpu total after resets' });
+
+    expect(await rollup(w, 'cpu_seconds')).toEqual({ [iso(BASE)]: '7', [iso(BASE + HOUR)]: '2.75' });
+    expect(await rollup(w, 'memory_peak_bytes')).toEqual({ [iso(BASE)]: '2000', [iso(BASE + HOUR)]: '9000' });
+    expect(await rollup(w, 'pids')).toEqual({ [iso(BASE)]: '2', [iso(BASE + HOUR)]: '7' });
+    const { rows } = await metering.db.query<{ d: string }>(`SELECT cpu_delta_ns::text AS d FROM metering.samples WHERE workload_id = $1 ORDER BY sampled_at`, [w]);
+    expect(rows.map((r) => r.d)).toEqual(['1000000000', '2000000000', '1000000000', '3000000000', '500000000', '2000000000', '250000000']);
+  });
+
+  it('applies every aggregation of meters defined as data', async () => {
+    await metering.db.query(
+      `INSERT INTO metering.meters (name, unit, source, aggregation) VALUES
+       ('test_memory_avg', 'byte', 'sample.memory', 'AVG'), ('test_memory_latest', 'byte', 'sample.memory', 'LATEST'),
+       ('test_memory_max', 'byte', 'sample.memory', 'MAX'), ('test_samples', 'count', 'sample.memory', 'COUNT'), ('test_memory_sum', 'byte', 'sample.memory', 'SUM')`,
+    );
+    try {
+      const w = randomUUID();
+      for (const [offset, memoryBytes] of [[1000, 100], [3000, 400], [2000, 700]] as const) {
+        publish(nodeA, 'node-a', sample('node-a', w, BASE + offset, 1n, { memoryBytes }));
+      }
+      await waitFor(async () => (Object.keys(await rollup(w, 'test_samples')).length === 1 && (await rollup(w, 'test_samples'))[iso(BASE)] === '3' ? true : undefined), {
+        timeoutMs: 20_000,
+        what: 'count rollup',
+      });
+      expect(await rollup(w, 'test_memory_avg')).toEqual({ [iso(BASE)]: '400' });
+      expect(await rollup(w, 'test_memory_latest')).toEqual({ [iso(BASE)]: '400' }); // by sample time, not arrival
+      expect(await rollup(w, 'test_memory_max')).toEqual({ [iso(BASE)]: '700' });
+      expect(await rollup(w, 'test_memory_sum')).toEqual({ [iso(BASE)]: '1200' });
+    } finally {
+      await metering.db.query(`DELETE FROM metering.rollups WHERE meter LIKE 'test\\_%'`);
+      await metering.db.query(`DELETE FROM metering.meters WHERE name LIKE 'test\\_%'`);
+    }
+  });
+
+  it('terminates bad messages without stopping ingestion', async () => {
+    const w = randomUUID();
+    publish(nodeA, 'node-a', 'not json at all');
+    publish(nodeA, 'node-a', JSON.stringify({ sampleId: 'x', cpuUsageNs: -1 }));
+    publish(nodeA, 'node-a', sample('node-b', w, BASE + 5_000, 1n)); // claims another node
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + 6_000, 2_000_000_000n));
+    await waitFor(async () => ((await totalCpuSeconds(w)) === '2' ? true : undefined), { timeoutMs: 20_000, what: 'the good sample counted' });
+    expect(await storedSamples(w)).toBe(1);
+    const terminated = metering.logs.filter((l) => /^terminated/.test(l.msg));
+    expect(terminated.map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['terminated usage message: not JSON', 'terminated invalid usage sample', 'terminated usage sample: node id does not match its subject']),
+    );
+    // Terminated, not left to be redelivered forever.
+    await waitFor(async () => ((await jetstream(control).consumers.get('GUREUM_USAGE', 'metering-usage').then((c) => c.info())).num_ack_pending === 0 ? true : undefined), {
+      timeoutMs: 20_000,
+      what: 'nothing pending',
+    });
+  });
+
+  it('counts every sample exactly once when metering dies mid-ingestion and restarts', async () => {
+    const workloads = Array.from({ length: 10 }, () => randomUUID());
+    const perWorkload = 500;
+    let expectedNs = 0n;
+    for (const w of workloads) {
+      for (let i = 1; i <= perWorkload; i += 1) {
+        // Increments of i ms of CPU: the counter is the running sum.
+        publish(nodeB, 'node-b', sample('node-b', w, BASE + 2 * HOUR + i * 1000, BigInt((i * (i + 1)) / 2) * 1_000_000n));
+      }
+      expectedNs += BigInt((perWorkload * (perWorkload + 1)) / 2) * 1_000_000n;
+    }
+    await nodeB.flush();
+    const ours = `SELECT count(*)::int AS n FROM metering.samples WHERE workload_id = ANY($1::uuid[])`;
+    await waitFor(
+      async () => {
+        const n = (await metering.db.query<{ n: number }>(ours, [workloads])).rows[0]?.n ?? 0;
+        return n > 0 ? true : undefined;
+      },
+      { timeoutMs: 20_000, what: "ingestion under way", intervalMs: 5 },
+    );
+    await metering.app.kill();
+    const atKill = (await metering.db.query<{ n: number }>(ours, [workloads])).rows[0]?.n ?? 0;
+    expect(atKill).toBeLessThan(workloads.length * perWorkload);
+
+    await metering.restart();
+    await waitFor(async () => ((await metering.db.query<{ n: number }>(ours, [workloads])).rows[0]?.n === workloads.length * perWorkload ? true : undefined), {
+      timeoutMs: 60_000,
+      what: 'every sample stored after the restart',
+    });
+    const { rows } = await metering.db.query<{ total: string }>(
+      `SELECT sum(quantity)::text AS total FROM metering.rollups WHERE meter = 'cpu_seconds' AND workload_id = ANY($1::uuid[])`,
+      [workloads],
+    );
+    expect(trimDecimal(rows[0]?.total ?? '')).toBe((expectedNs / 1_000_000_000n).toString() + '.' + (expectedNs % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, ''));
+  });
+});
+
+describe('allocated time from lifecycle events', () => {
+  async function emit(event: Omit<WorkloadStateChanged, 'eventId' | 'hostId' | 'reason' | 'generation'> & { eventId?: string }): Promise<string> {
+    const eventId = event.eventId ?? randomUUID();
+    const payload: WorkloadStateChanged = { hostId: 'node-a', reason: null, generation: 1, ...event, eventId };
+    await jetstream(control).publish('evt.workload.state.v1', JSON.stringify(payload), { msgID: eventId });
+    return eventId;
+  }
+
+  it('splits running intervals at hour boundaries: vCPU-seconds = allocation × time, no gap, no overlap', async () => {
+    const w = randomUUID();
+    const resources = { cpuMillis: 500, memoryMiB: 1024, pids: 64 };
+    const start = BASE + 30 * 60_000;
+    const end = BASE + 2 * HOUR + 15 * 60_000 + 500;
+    await emit({ workloadId: w, tenantId: TENANT_A, from: 'starting', to: 'running', at: iso(start), resources });
+    const stopping = await emit({ workloadId: w, tenantId: TENANT_A, from: 'running', to: 'stopping', at: iso(end), resources });
+    await emit({ workloadId: w, tenantId: TENANT_A, from: 'running', to: 'stopping', at: iso(end), resources, eventId: stopping }); // duplicate
+    await emit({ workloadId: w, tenantId: TENANT_A, from: 'stopping', to: 'stopped', at: iso(end + 2000), resources });
+    await waitFor(async () => (Object.keys(await rollup(w, 'vcpu_seconds')).length === 3 ? true : undefined), { timeoutMs: 20_000, what: 'three hours of vCPU-seconds' });
+
+    expect(await rollup(w, 'vcpu_seconds')).toEqual({ [iso(BASE)]: '900', [iso(BASE + HOUR)]: '1800', [iso(BASE + 2 * HOUR)]: '450.25' });
+    const total = await metering.db.query<{ vcpu: string; gib: string }>(
+      `SELECT sum(quantity) FILTER (WHERE meter = 'vcpu_seconds')::text AS vcpu, round(sum(quantity) FILTER (WHERE meter = 'memory_gib_hours'), 9)::text AS gib FROM metering.rollups WHERE workload_id = $1`,
+      [w],
+    );
+    expect(Number(total.rows[0]?.vcpu)).toBeCloseTo(((end - start) / 1000) * 0.5, 6);
+    expect(total.rows[0]?.gib).toBe((((end - start) / HOUR) * 1).toFixed(9));
+  });
+
+  it('measures a workload that is still running up to the last complete hour', async () => {
+    const w = randomUUID();
+    await emit({ workloadId: w, tenantId: TENANT_B, from: 'starting', to: 'running', at: iso(BASE + HOUR), resources: { cpuMillis: 2000, memoryMiB: 512, pids: 64 } });
+    await waitFor(async () => (Object.keys(await rollup(w, 'vcpu_seconds')).length === 2 ? true : undefined), { timeoutMs: 20_000, what: 'two complete hours' });
+    expect(await rollup(w, 'vcpu_seconds')).toEqual({ [iso(BASE + HOUR)]: '7200', [iso(BASE + 2 * HOUR)]: '7200' });
+  });
+});
+
+describe('usage query', () => {
+  const query = (caller: Caller | OperatorCaller, extra: Record<string, unknown> = {}): Promise<UsageReply> =>
+    metering.api.request('metering.cmd.usage.query.v1', { caller, from: iso(BASE), to: iso(BASE + 3 * HOUR), ...extra } as never);
+
+  it('shows a tenant its own usage only; operators every tenant, or one', async () => {
+    const own = await query(tenantCaller(TENANT_B), { groupBy: 'meter', granularity: 'day' });
+    expect(own.rows.length).toBeGreaterThan(0);
+    expect(new Set(own.rows.map((r) => r.tenantId))).toEqual(new Set([TENANT_B]));
+    const vcpuB = own.rows.filter((r) => r.meter === 'vcpu_seconds').reduce((sum, r) => sum + Number(r.quantity), 0);
+    expect(vcpuB).toBe(14_400);
+
+    const all = await query(operator, { groupBy: 'workload' });
+    expect(new Set(all.rows.map((r) => r.tenantId))).toEqual(new Set([TENANT_A, TENANT_B]));
+    expect(all.rows.every((r) => r.workloadId !== null)).toBe(true);
+    const onlyA = await query({ ...operator }, { tenantId: TENANT_A });
+    expect(new Set(onlyA.rows.map((r) => r.tenantId))).toEqual(new Set([TENANT_A]));
+
+    const nobody = await query(tenantCaller(randomUUID()));
+    expect(nobody.rows).toEqual([]);
+  });
+
+  it('rejects a tenant caller naming another tenant, and an empty window', async () => {
+    await expect(query(tenantCaller(TENANT_B), { tenantId: TENANT_A })).rejects.toMatchObject({ code: 'validation_failed' });
+    const error = await query(operator, { from: iso(BASE + HOUR), to: iso(BASE) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GureumError);
+    expect((error as GureumError).code).toBe('validation_failed');
+  });
+});

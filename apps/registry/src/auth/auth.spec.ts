@@ -1,0 +1,90 @@
+import type { Principal } from '@gureum/contracts';
+import { allowedActions, grantAccess, parseScopes, tokenPermits } from './access';
+import { RequestAuthorizer } from './authorize-request';
+import { createTokenSigner } from './token';
+
+const tenant = (role: Principal['role'], tenantName: string | null = 'acme'): Principal => ({
+  principalId: 'p1',
+  kind: 'api_key',
+  tenantId: tenantName ? '7b0c2a4e-1f8e-4a53-9a4f-4f0e6f0d1a11' : null,
+  tenantName,
+  role,
+});
+
+describe('token scopes', () => {
+  it('parses repository scopes, including several in one parameter, and ignores malformed ones', () => {
+    expect(parseScopes(['repository:acme/app:pull,push', 'repository:acme/x:pull registry:catalog:*', 'nonsense', 'repository::pull', 'repository:acme/y:'])).toEqual([
+      { type: 'repository', name: 'acme/app', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'acme/x', actions: ['pull'] },
+      { type: 'registry', name: 'catalog', actions: ['*'] },
+    ]);
+  });
+
+  it('lets tenants act in their own namespace only, viewers pull only, everyone pull public, operators everything', () => {
+    expect(allowedActions(tenant('owner'), 'acme/app', false)).toEqual(['pull', 'push', 'delete']);
+    expect(allowedActions(tenant('member'), 'acme/app', false)).toEqual(['pull', 'push', 'delete']);
+    expect(allowedActions(tenant('viewer'), 'acme/app', false)).toEqual(['pull']);
+    expect(allowedActions(tenant('owner'), 'acmecorp/app', false)).toEqual([]);
+    expect(allowedActions(tenant('owner'), 'globex/app', false)).toEqual([]);
+    expect(allowedActions(tenant('owner'), 'globex/app', true)).toEqual(['pull']);
+    expect(allowedActions(tenant('operator', null), 'globex/app', false)).toEqual(['pull', 'push', 'delete']);
+  });
+
+  it('grants the intersection of what was asked and what is allowed', () => {
+    const granted = grantAccess(
+      tenant('owner'),
+      parseScopes(['repository:acme/app:pull', 'repository:acme/app:push', 'repository:globex/app:pull,push', 'repository:globex/pub:pull,push', 'repository:acme/all:*', 'registry:catalog:*']),
+      (name) => name === 'globex/pub',
+    );
+    expect(granted).toEqual([
+      { type: 'repository', name: 'acme/app', actions: ['pull', 'push'] },
+      { type: 'repository', name: 'globex/pub', actions: ['pull'] },
+      { type: 'repository', name: 'acme/all', actions: ['delete', 'pull', 'push'] },
+    ]);
+    expect(tokenPermits(granted, 'acme/app', 'push')).toBe(true);
+    expect(tokenPermits(granted, 'acme/app', 'delete')).toBe(false);
+    expect(tokenPermits(granted, 'globex/pub', 'push')).toBe(false);
+  });
+});
+
+describe('tokens', () => {
+  const signer = createTokenSigner('s'.repeat(32), 300);
+  const claims = { sub: 'p1', aud: 'gureum-registry', access: [{ type: 'repository', name: 'acme/app', actions: ['pull'] }], tenant: 'acme' };
+
+  it('verifies its own tokens until they expire, for their audience only', () => {
+    const { token } = signer.sign(claims, 1000);
+    expect(signer.verify(token, 'gureum-registry', 1000)?.access).toEqual(claims.access);
+    expect(signer.verify(token, 'gureum-registry', 1299)).not.toBeNull();
+    expect(signer.verify(token, 'gureum-registry', 1300)).toBeNull();
+    expect(signer.verify(token, 'other-service', 1000)).toBeNull();
+  });
+
+  it('rejects a token signed with another secret or with changed claims', () => {
+    const { token } = createTokenSigner('t'.repeat(32), 300).sign(claims, 1000);
+    expect(signer.verify(token, 'gureum-registry', 1000)).toBeNull();
+    const [header, , signature] = signer.sign(claims, 1000).token.split('.');
+    const widened = Buffer.from(JSON.stringify({ ...claims, access: [{ type: 'repository', name: 'globex/app', actions: ['pull'] }] })).toString('base64url');
+    expect(signer.verify(`${header}.${widened}.${signature}`, 'gureum-registry', 1000)).toBeNull();
+    expect(signer.verify('not.a.token', 'gureum-registry', 1000)).toBeNull();
+  });
+
+  it('answers a missing token with a challenge naming the scope, and a token without the action with DENIED', () => {
+    const authorizer = new RequestAuthorizer(signer);
+    let challenge: unknown;
+    try {
+      authorizer.authenticate(undefined, 'http://r/token', { name: 'acme/app', actions: ['pull', 'push'] });
+    } catch (error) {
+      challenge = error;
+    }
+    expect(challenge).toEqual(
+      expect.objectContaining({
+        code: 'UNAUTHORIZED',
+        status: 401,
+        headers: { 'WWW-Authenticate': 'Bearer realm="http://r/token",service="gureum-registry",scope="repository:acme/app:pull,push"' },
+      }),
+    );
+    const valid = authorizer.authenticate(`Bearer ${signer.sign(claims, Math.floor(Date.now() / 1000)).token}`, 'http://r/token', null);
+    expect(() => authorizer.authorize(valid, 'acme/app', 'push')).toThrow(expect.objectContaining({ code: 'DENIED', status: 403 }));
+    expect(() => authorizer.authorize(valid, 'acme/app', 'pull')).not.toThrow();
+  });
+});

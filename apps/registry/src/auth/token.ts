@@ -1,0 +1,70 @@
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * The registry's bearer tokens: compact JWS, HS256 over the claims of the Docker token
+ * spec (`access: [{type, name, actions}]`). Issuer and verifier are this service, so a
+ * shared secret (no key distribution) is enough.
+ */
+
+export const TokenAccessSchema = z.object({
+  type: z.string(),
+  name: z.string(),
+  actions: z.array(z.string()),
+});
+export type TokenAccess = z.infer<typeof TokenAccessSchema>;
+
+const ClaimsSchema = z.object({
+  iss: z.string(),
+  sub: z.string(),
+  aud: z.string(),
+  exp: z.number(),
+  nbf: z.number(),
+  iat: z.number(),
+  jti: z.string(),
+  access: z.array(TokenAccessSchema),
+  /** The principal's tenant (null for operators), for logs. */
+  tenant: z.string().nullable(),
+});
+export type TokenClaims = z.infer<typeof ClaimsSchema>;
+
+const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+export const TOKEN_ISSUER = 'gureum-registry';
+
+export interface TokenSigner {
+  sign(claims: Omit<TokenClaims, 'iss' | 'exp' | 'nbf' | 'iat' | 'jti'>, nowSeconds: number): { token: string; expiresIn: number };
+  /** The claims of a valid, unexpired token for `audience`; null otherwise. */
+  verify(token: string, audience: string, nowSeconds: number): TokenClaims | null;
+}
+
+export function createTokenSigner(secret: string, ttlSeconds: number): TokenSigner {
+  const key = Buffer.from(secret, 'utf8');
+  const mac = (input: string) => createHmac('sha256', key).update(input).digest();
+  return {
+    sign(claims, nowSeconds) {
+      const full: TokenClaims = { ...claims, iss: TOKEN_ISSUER, iat: nowSeconds, nbf: nowSeconds - 5, exp: nowSeconds + ttlSeconds, jti: randomUUID() };
+      const payload = Buffer.from(JSON.stringify(full)).toString('base64url');
+      return { token: `${HEADER}.${payload}.${mac(`${HEADER}.${payload}`).toString('base64url')}`, expiresIn: ttlSeconds };
+    },
+    verify(token, audience, nowSeconds) {
+      const parts = token.split('.');
+      if (parts.length !== 3) return null;
+      const [header, payload, signature] = parts as [string, string, string];
+      if (header !== HEADER) return null;
+      const expected = mac(`${header}.${payload}`);
+      const given = Buffer.from(signature, 'base64url');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+      let claims: TokenClaims;
+      try {
+        const parsed = ClaimsSchema.safeParse(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
+        if (!parsed.success) return null;
+        claims = parsed.data;
+      } catch {
+        return null;
+      }
+      if (claims.iss !== TOKEN_ISSUER || claims.aud !== audience) return null;
+      if (nowSeconds >= claims.exp || nowSeconds < claims.nbf) return null;
+      return claims;
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import { enqueueEvent } from '@gureum/messaging';
+import type { EntityManager } from 'typeorm';
+import { inTransaction, queryRows, SCHEMA } from '../database/sql';
+import { digestOf, looksLikeDigest, parseDigest } from '../distribution/digest';
+import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../distribution/manifest';
+import { isValidTag, type RepositoryName } from '../distribution/names';
+import { OciError } from '../distribution/oci-error';
+import { discardIfUntracked, linkBlob } from '../quota/storage-accounting';
+import { ensureRepository, type RepositoryRow } from '../repositories/repository.store';
+import type { RegistryContext } from '../common/registry-context';
+
+/** PUT of a manifest by tag or digest. */
+export class PutManifest {
+  constructor(private readonly context: RegistryContext) {}
+
+  async execute(command: { name: RepositoryName; reference: string; contentType: string | undefined; body: Buffer }): Promise<{ digest: string; subject: string | null }> {
+    if (command.body.length > MAX_MANIFEST_BYTES) throw manifestTooLarge(command.body.length);
+    const byDigest = looksLikeDigest(command.reference);
+    let digest: string;
+    if (byDigest) {
+      const expected = parseDigest(command.reference);
+      digest = digestOf(command.body, expected.algorithm);
+      if (digest !== expected.value) throw new OciError('DIGEST_INVALID', 'manifest does not match the digest it was pushed by', { digest: expected.value });
+    } else {
+      if (!isValidTag(command.reference)) throw new OciError('MANIFEST_INVALID', 'invalid tag', { tag: command.reference });
+      digest = digestOf(command.body);
+    }
+    const manifest = parseManifest(command.body, command.contentType);
+    await this.context.store.put(digest, command.body);
+
+    const tag = byDigest ? null : command.reference;
+    await this.record(command.name, digest, tag, manifest, command.body.length).catch(async (error: unknown) => {
+      await discardIfUntracked(this.context.dataSource, this.context.store, digest);
+      throw error;
+    });
+    this.context.relay.kick();
+    this.context.logger.info({ repository: command.name.full, digest, tag }, 'manifest pushed');
+    return { digest, subject: manifest.subject };
+  }
+
+  private async record(name: RepositoryName, digest: string, tag: string | null, manifest: ParsedManifest, size: number): Promise<void> {
+    await inTransaction(this.context.dataSource, async (manager) => {
+      const repository = await ensureRepository(manager, name);
+      await assertPresent(manager, repository, manifest.blobs, manifest.manifests);
+      const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes);
+      await queryRows(
+        manager,
+        `INSERT INTO "${SCHEMA}"."manifests" (repository_id, digest, media_type, size, subject_digest, artifact_type, annotations, blob_refs, manifest_refs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[]) ON CONFLICT (repository_id, digest) DO NOTHING`,
+        [
+          repository.id,
+          digest,
+          manifest.mediaType,
+          size,
+          manifest.subject,
+          manifest.artifactType,
+          manifest.annotations === null ? null : JSON.stringify(manifest.annotations),
+          manifest.blobs,
+          manifest.manifests,
+        ],
+      );
+      if (tag !== null) {
+        await queryRows(
+          manager,
+          `INSERT INTO "${SCHEMA}"."tags" (repository_id, name, manifest_digest) VALUES ($1, $2, $3)
+           ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()`,
+          [repository.id, tag, digest],
+        );
+      }
+      await enqueueEvent(manager, 'evt.image.pushed.v1', {
+        tenantName: repository.namespace,
+        repository: repository.name,
+        digest,
+        mediaType: manifest.mediaType,
+        tag,
+        size: size,
+        tenantUsedBytes: usedBytes,
+        pushedAt: new Date().toISOString(),
+      });
+    });
+  }
+}
+
+async function assertPresent(manager: EntityManager, repository: RepositoryRow, blobs: string[], manifests: string[]): Promise<void> {
+  if (blobs.length > 0) {
+    const rows = await queryRows<{ digest: string }>(
+      manager,
+      `SELECT digest FROM "${SCHEMA}"."repository_blobs" WHERE repository_id = $1 AND digest = ANY($2::text[])`,
+      [repository.id, blobs],
+    );
+    const present = new Set(rows.map((row) => row.digest));
+    const missing = blobs.filter((digest) => !present.has(digest));
+    if (missing.length > 0) throw new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references blobs unknown to this repository', { digests: missing });
+  }
+  if (manifests.length > 0) {
+    const rows = await queryRows<{ digest: string }>(
+      manager,
+      `SELECT digest FROM "${SCHEMA}"."manifests" WHERE repository_id = $1 AND digest = ANY($2::text[])`,
+      [repository.id, manifests],
+    );
+    const present = new Set(rows.map((row) => row.digest));
+    const missing = manifests.filter((digest) => !present.has(digest));
+    if (missing.length > 0) throw new OciError('MANIFEST_BLOB_UNKNOWN', 'index references manifests unknown to this repository', { digests: missing });
+  }
+}
+
+export function manifestTooLarge(size: number): OciError {
+  return new OciError('SIZE_INVALID', `manifest exceeds the limit of ${MAX_MANIFEST_BYTES} bytes`, { size, limit: MAX_MANIFEST_BYTES }, 413);
+}

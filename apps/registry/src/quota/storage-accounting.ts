@@ -1,0 +1,121 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { inTransaction, queryRows, SCHEMA } from '../database/sql';
+import { OciError } from '../distribution/oci-error';
+import type { RepositoryRow } from '../repositories/repository.store';
+import type { BlobStore } from '../storage/blob-store';
+
+/**
+ * Serialises linking a digest with garbage collection of the same digest (transaction-scoped
+ * advisory lock): GC deletes a blob's row and bytes holding it, so a link made after that
+ * sees the bytes gone and fails instead of pointing at nothing.
+ */
+export async function lockDigest(manager: EntityManager, digest: string): Promise<void> {
+  await queryRows(manager, `SELECT pg_advisory_xact_lock(hashtext($1))`, [`gureum.registry.blob.${digest}`]);
+}
+
+/**
+ * A tenant's stored bytes are the sizes of the distinct blobs (layers, configs, manifests)
+ * linked into any of its repositories: a layer shared by ten of its images counts once, and
+ * a layer another tenant also stores counts for both. Every change happens with the
+ * tenant's usage row locked, so concurrent pushes cannot overshoot the quota together.
+ */
+
+async function lockUsage(manager: EntityManager, namespace: string, defaultQuotaBytes: number): Promise<{ used: number; quota: number }> {
+  await queryRows(manager, `INSERT INTO "${SCHEMA}"."tenant_storage" (namespace) VALUES ($1) ON CONFLICT (namespace) DO NOTHING`, [namespace]);
+  const [row] = await queryRows<{ used_bytes: string; quota_bytes: string | null }>(
+    manager,
+    `SELECT used_bytes, quota_bytes FROM "${SCHEMA}"."tenant_storage" WHERE namespace = $1 FOR UPDATE`,
+    [namespace],
+  );
+  return { used: Number(row?.used_bytes ?? 0), quota: row?.quota_bytes === null || row?.quota_bytes === undefined ? defaultQuotaBytes : Number(row.quota_bytes) };
+}
+
+async function namespaceHasBlob(manager: EntityManager, namespace: string, digest: string): Promise<boolean> {
+  const rows = await queryRows(manager, `SELECT 1 FROM "${SCHEMA}"."repository_blobs" WHERE namespace = $1 AND digest = $2 LIMIT 1`, [namespace, digest]);
+  return rows.length > 0;
+}
+
+/**
+ * Makes a stored blob readable in a repository, charging the tenant when the blob is new
+ * to it. Throws DENIED (and changes nothing) when that would exceed the quota.
+ * Returns the tenant's used bytes afterwards.
+ */
+export async function linkBlob(
+  manager: EntityManager,
+  store: BlobStore,
+  repository: RepositoryRow,
+  digest: string,
+  size: number,
+  defaultQuotaBytes: number,
+): Promise<number> {
+  await lockDigest(manager, digest);
+  if ((await store.stat(digest)) === null) {
+    throw new OciError('BLOB_UPLOAD_INVALID', 'the content was garbage-collected while it was being pushed; push it again', { digest }, 409);
+  }
+  const usage = await lockUsage(manager, repository.namespace, defaultQuotaBytes);
+  await queryRows(
+    manager,
+    `INSERT INTO "${SCHEMA}"."blobs" (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET last_linked_at = now()`,
+    [digest, size],
+  );
+  const linked = await queryRows(manager, `SELECT 1 FROM "${SCHEMA}"."repository_blobs" WHERE repository_id = $1 AND digest = $2`, [repository.id, digest]);
+  if (linked.length > 0) return usage.used;
+  const charge = (await namespaceHasBlob(manager, repository.namespace, digest)) ? 0 : size;
+  if (usage.used + charge > usage.quota) {
+    throw new OciError('DENIED', `storage quota of tenant ${repository.namespace} exceeded: ${usage.used} of ${usage.quota} bytes used, this blob needs ${charge} more`, {
+      tenant: repository.namespace,
+      usedBytes: usage.used,
+      quotaBytes: usage.quota,
+      requiredBytes: charge,
+    });
+  }
+  await queryRows(manager, `INSERT INTO "${SCHEMA}"."repository_blobs" (repository_id, digest, namespace) VALUES ($1, $2, $3)`, [
+    repository.id,
+    digest,
+    repository.namespace,
+  ]);
+  if (charge > 0) {
+    await queryRows(manager, `UPDATE "${SCHEMA}"."tenant_storage" SET used_bytes = used_bytes + $2 WHERE namespace = $1`, [repository.namespace, charge]);
+  }
+  return usage.used + charge;
+}
+
+/** Removes a link; the tenant is credited when it no longer stores the blob anywhere. Returns whether a link existed. */
+export async function unlinkBlob(manager: EntityManager, repository: { id: string; namespace: string }, digest: string, defaultQuotaBytes: number): Promise<boolean> {
+  await lockUsage(manager, repository.namespace, defaultQuotaBytes);
+  const removed = await queryRows(manager, `DELETE FROM "${SCHEMA}"."repository_blobs" WHERE repository_id = $1 AND digest = $2 RETURNING digest`, [
+    repository.id,
+    digest,
+  ]);
+  if (removed.length === 0) return false;
+  if (!(await namespaceHasBlob(manager, repository.namespace, digest))) {
+    await queryRows(
+      manager,
+      `UPDATE "${SCHEMA}"."tenant_storage" SET used_bytes = GREATEST(0, used_bytes - (SELECT size FROM "${SCHEMA}"."blobs" WHERE digest = $2)) WHERE namespace = $1`,
+      [repository.namespace, digest],
+    );
+  }
+  return true;
+}
+
+export async function readUsage(manager: EntityManager, namespace: string, defaultQuotaBytes: number): Promise<{ usedBytes: number; quotaBytes: number }> {
+  const [row] = await queryRows<{ used_bytes: string; quota_bytes: string | null }>(
+    manager,
+    `SELECT used_bytes, quota_bytes FROM "${SCHEMA}"."tenant_storage" WHERE namespace = $1`,
+    [namespace],
+  );
+  return { usedBytes: Number(row?.used_bytes ?? 0), quotaBytes: row?.quota_bytes == null ? defaultQuotaBytes : Number(row.quota_bytes) };
+}
+
+/**
+ * After a push failed between storing bytes and recording them (quota, unknown references):
+ * bytes no row describes would never be collected, so they go now — unless another push of
+ * the same content recorded them meanwhile (checked under the digest lock).
+ */
+export async function discardIfUntracked(dataSource: DataSource, store: BlobStore, digest: string): Promise<void> {
+  await inTransaction(dataSource, async (manager) => {
+    await lockDigest(manager, digest);
+    const tracked = await queryRows(manager, `SELECT 1 FROM "${SCHEMA}"."blobs" WHERE digest = $1`, [digest]);
+    if (tracked.length === 0) await store.delete(digest);
+  });
+}

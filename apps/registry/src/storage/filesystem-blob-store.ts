@@ -1,0 +1,117 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomUUID } from 'node:crypto';
+import { digestHasher, tryParseDigest, type DigestAlgorithm } from '../distribution/digest';
+import type { BlobStore } from './blob-store';
+
+/**
+ * Blobs under `<root>/blobs/<algorithm>/<first two hex>/<hex>`, uploads under
+ * `<root>/uploads/<id>`. A blob appears by an atomic rename on the same filesystem, so a
+ * reader never sees a half-written blob.
+ */
+export class FilesystemBlobStore implements BlobStore {
+  constructor(private readonly root: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, 'uploads'), { recursive: true });
+    await mkdir(join(this.root, 'blobs'), { recursive: true });
+  }
+
+  async stat(digest: string): Promise<number | null> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  read(digest: string, span?: { start: number; end: number }): Readable {
+    return createReadStream(this.blobPath(digest), span ? { start: span.start, end: span.end } : {});
+  }
+
+  readAll(digest: string): Promise<Buffer> {
+    return readFile(this.blobPath(digest));
+  }
+
+  async put(digest: string, bytes: Buffer): Promise<void> {
+    const target = this.blobPath(digest);
+    if ((await this.stat(digest)) !== null) return;
+    await mkdir(join(target, '..'), { recursive: true });
+    const temporary = join(this.root, 'uploads', `put-${randomUUID()}`);
+    await writeFile(temporary, bytes);
+    await rename(temporary, target);
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async createUpload(uploadId: string): Promise<void> {
+    await writeFile(this.uploadPath(uploadId), Buffer.alloc(0), { flag: 'wx' });
+  }
+
+  async appendUpload(uploadId: string, source: Readable, fromOffset: number, limit?: number): Promise<number> {
+    const path = this.uploadPath(uploadId);
+    let written = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        written += chunk.length;
+        if (limit !== undefined && written > limit) callback(new Error('upload exceeds the declared length'));
+        else callback(null, chunk);
+      },
+    });
+    try {
+      // `r+` at an explicit position: bytes past `fromOffset` from an earlier failed attempt are overwritten.
+      await pipeline(source, counter, createWriteStream(path, { flags: 'r+', start: fromOffset }));
+      await truncate(path, fromOffset + written);
+      return written;
+    } catch (error) {
+      await truncate(path, fromOffset).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async commitUpload(uploadId: string, expected: { algorithm: DigestAlgorithm; value: string }): Promise<{ size: number } | null> {
+    const path = this.uploadPath(uploadId);
+    const hash = digestHasher(expected.algorithm);
+    let size = 0;
+    await pipeline(createReadStream(path), async (chunks: AsyncIterable<Buffer>) => {
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+    });
+    if (`${expected.algorithm}:${hash.digest('hex')}` !== expected.value) return null;
+    const target = this.blobPath(expected.value);
+    if ((await this.stat(expected.value)) !== null) {
+      await rm(path, { force: true });
+    } else {
+      await mkdir(join(target, '..'), { recursive: true });
+      await rename(path, target);
+    }
+    return { size };
+  }
+
+  async deleteUpload(uploadId: string): Promise<void> {
+    await rm(this.uploadPath(uploadId), { force: true });
+  }
+
+  private blobPath(digest: string): string {
+    const parsed = tryParseDigest(digest);
+    if (!parsed) throw new Error(`not a digest: ${digest}`);
+    return join(this.root, 'blobs', parsed.algorithm, parsed.hex.slice(0, 2), parsed.hex);
+  }
+
+  private uploadPath(uploadId: string): string {
+    if (!/^[0-9a-f-]{36}$/.test(uploadId)) throw new Error(`not an upload id: ${uploadId}`);
+    return join(this.root, 'uploads', uploadId);
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'ENOENT';
+}

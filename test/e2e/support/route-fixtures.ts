@@ -1,0 +1,119 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { ApiClient, containerSpec } from './api-client';
+
+/**
+ * How to call each route of the api for the isolation matrix, keyed by operationId. The
+ * matrix itself (who gets which status) is computed from the roles the api publishes for
+ * each route; this file only knows how to build a valid request, creating fresh objects of
+ * tenant A where a call consumes one. A route the api serves without an entry here fails the
+ * matrix test.
+ */
+
+export interface MatrixWorld {
+  operator: ApiClient;
+  ownerA: ApiClient;
+  tenantAId: string;
+  /** A workload of tenant A that stays, for reads. */
+  workloadAId: string;
+  userALogin: string;
+  password: string;
+}
+
+export interface PreparedCall {
+  path: Record<string, string>;
+  query?: Record<string, string>;
+  body?: unknown;
+  /**
+   * What an allowed caller gets when it is not the route's success status. Only logout, which
+   * needs a session: with an API key (every matrix caller) it is a 400 after the guard passed.
+   */
+  allowedStatus?: number;
+}
+
+export type Fixture = (world: MatrixWorld) => Promise<PreparedCall>;
+
+const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+async function expectCreated<T>(promise: Promise<{ status: number; body: unknown }>, what: string): Promise<T> {
+  const res = await promise;
+  if (res.status !== 201) throw new Error(`fixture: creating ${what} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body as T;
+}
+
+async function freshTenant(world: MatrixWorld): Promise<string> {
+  const created = await expectCreated<{ tenant: { id: string } }>(world.operator.call('POST', '/v1/tenants', { name: unique('mx') }), 'tenant');
+  return created.tenant.id;
+}
+
+async function freshUserOfA(world: MatrixWorld): Promise<string> {
+  return (await expectCreated<{ id: string }>(world.ownerA.call('POST', '/v1/users', { login: unique('user'), role: 'viewer' }), 'user')).id;
+}
+
+async function freshWorkloadOfA(world: MatrixWorld): Promise<string> {
+  return (await expectCreated<{ id: string }>(world.ownerA.createWorkload(smallContainer(unique('wl'))), 'workload')).id;
+}
+
+export function smallContainer(name: string): Record<string, unknown> {
+  return containerSpec(name, { resources: { cpuMillis: 10, memoryMiB: 16, pids: 16 } });
+}
+
+export const FIXTURES: Record<string, Fixture> = {
+  getHealth: async () => ({ path: {} }),
+  getOpenApiDocument: async () => ({ path: {} }),
+  login: async (world) => ({ path: {}, body: { login: world.userALogin, password: world.password } }),
+  refreshSession: async (world) => {
+    // A user of its own per call, so the per-login rate limit of the login route is not what is measured.
+    const login = unique('refresher');
+    await expectCreated(world.ownerA.call('POST', '/v1/users', { login, role: 'viewer', password: world.password }), 'user');
+    const tokens = await new ApiClient(world.ownerA.baseUrl, null).call<{ refreshToken: string }>('POST', '/v1/auth/login', { login, password: world.password });
+    return { path: {}, body: { refreshToken: tokens.body.refreshToken } };
+  },
+  logout: async () => ({ path: {}, allowedStatus: 400 }),
+  getMe: async () => ({ path: {} }),
+  createTenant: async () => ({ path: {}, body: { name: unique('mx') } }),
+  listTenants: async () => ({ path: {} }),
+  getTenant: async (world) => ({ path: { id: world.tenantAId } }),
+  suspendTenant: async (world) => ({ path: { id: await freshTenant(world) } }),
+  resumeTenant: async (world) => ({ path: { id: await freshTenant(world) } }),
+  deleteTenant: async (world) => ({ path: { id: await freshTenant(world) } }),
+  listUsers: async () => ({ path: {} }),
+  inviteUser: async () => ({ path: {}, body: { login: unique('invitee'), role: 'member' } }),
+  changeUserRole: async (world) => ({ path: { id: await freshUserOfA(world) }, body: { role: 'member' } }),
+  removeUser: async (world) => ({ path: { id: await freshUserOfA(world) } }),
+  listApiKeys: async () => ({ path: {} }),
+  createApiKey: async () => ({ path: {}, body: { name: 'matrix', role: 'viewer' } }),
+  revokeApiKey: async (world) => {
+    const key = await expectCreated<{ id: string }>(world.ownerA.call('POST', '/v1/api-keys', { name: 'to revoke', role: 'viewer' }), 'API key');
+    return { path: { id: key.id } };
+  },
+  listTenantAudit: async () => ({ path: {} }),
+  listAudit: async () => ({ path: {} }),
+  createWorkload: async () => ({ path: {}, body: smallContainer(unique('created')) }),
+  listWorkloads: async () => ({ path: {} }),
+  getWorkload: async (world) => ({ path: { id: world.workloadAId } }),
+  stopWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  startWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  deleteWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  getUsage: async () => ({ path: {}, query: lastHour() }),
+  getUsageAcrossTenants: async () => ({ path: {}, query: lastHour() }),
+};
+
+function lastHour(): Record<string, string> {
+  const to = new Date();
+  return { from: new Date(to.getTime() - 3600_000).toISOString(), to: to.toISOString() };
+}
+
+export function fillPath(template: string, params: Record<string, string>, query?: Record<string, string>): string {
+  const search = query ? `?${new URLSearchParams(query).toString()}` : '';
+  return `${fillPathParams(template, params)}${search}`;
+}
+
+function fillPathParams(template: string, params: Record<string, string>): string {
+  return template.replace(/\{([A-Za-z0-9_]+)\}/g, (_match, name: string) => {
+    const value = params[name];
+    if (!value) throw new Error(`fixture gives no value for {${name}} of ${template}`);
+    return encodeURIComponent(value);
+  });
+}
+
+export { randomUUID };
