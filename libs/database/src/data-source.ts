@@ -61,3 +61,41 @@ function hashToInt(text: string): number {
   for (let i = 0; i < text.length; i += 1) hash = (Math.imul(31, hash) + text.charCodeAt(i)) | 0;
   return hash;
 }
+
+/**
+ * Opens `createDataSource` with a pool of two (the advisory lock holds one connection while
+ * TypeORM migrates on the other), applies pending migrations, and closes it. Returns the
+ * names applied; empty when up to date.
+ */
+export async function migrateServiceDatabase(createDataSource: (poolSize: number) => DataSource, schema: string): Promise<string[]> {
+  const dataSource = createDataSource(2);
+  await dataSource.initialize();
+  try {
+    return await migrate(dataSource, schema);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+/**
+ * Services never migrate at boot (several replicas, and the schema is a deploy step of its
+ * own); they refuse to serve an out-of-date schema instead of failing on the first query.
+ */
+/**
+ * Names of the data source's migrations the database has not applied yet. Read-only (unlike
+ * TypeORM's `showMigrations`, which creates the migrations table).
+ */
+export async function pendingMigrations(dataSource: DataSource, schema: string): Promise<string[]> {
+  const [table] = (await dataSource.query(`SELECT to_regclass($1) IS NOT NULL AS "exists"`, [`"${schema}"."migrations"`])) as Array<{ exists: boolean }>;
+  const applied = table?.exists
+    ? new Set(((await dataSource.query(`SELECT name FROM "${schema}"."migrations"`)) as Array<{ name: string }>).map((row) => row.name))
+    : new Set<string>();
+  return dataSource.migrations.map((migration) => migration.name ?? migration.constructor.name).filter((name) => !applied.has(name));
+}
+
+export async function assertMigrationsApplied(dataSource: DataSource, schema: string, service: string): Promise<void> {
+  const pending = await pendingMigrations(dataSource, schema);
+  if (pending.length > 0) {
+    throw new Error(`schema "${schema}" is missing migrations ${pending.join(', ')}: run the ${service}'s migrate.js first`);
+  }
+}

@@ -1,4 +1,4 @@
-import { createServiceDataSource } from '@gureum/database';
+import { createServiceDataSource, pendingMigrations } from '@gureum/database';
 import type { DataSource } from 'typeorm';
 import { ApiKey } from '../auth/api-key.entity';
 import { AuditEntry } from '../audit/audit-entry.entity';
@@ -24,13 +24,7 @@ export function createApiDataSource(databaseUrl: string, applicationName = 'gure
   });
 }
 
-/**
- * Names of migrations the database has not applied yet. Read-only (unlike TypeORM's
- * `showMigrations`, which creates the migrations table), so serving never changes the schema.
- */
-export async function pendingApiMigrations(dataSource: DataSource): Promise<string[]> {
-  const [{ present }] = (await dataSource.query(`SELECT to_regclass('"${API_SCHEMA}"."migrations"') IS NOT NULL AS present`)) as [{ present: boolean }];
-  const applied = present ? ((await dataSource.query(`SELECT name FROM "${API_SCHEMA}"."migrations"`)) as Array<{ name: string }>) : [];
-  const appliedNames = new Set(applied.map((row) => row.name));
-  return API_MIGRATIONS.map((migration) => migration.name).filter((name) => !appliedNames.has(name));
+/** Read-only, so serving never changes the schema. */
+export function pendingApiMigrations(dataSource: DataSource): Promise<string[]> {
+  return pendingMigrations(dataSource, API_SCHEMA);
 }

@@ -1,4 +1,4 @@
-import { createServiceDataSource, migrate } from '@gureum/database';
+import { assertMigrationsApplied, createServiceDataSource, migrateServiceDatabase } from '@gureum/database';
 import { OutboxMessage } from '@gureum/messaging';
 import type { DataSource } from 'typeorm';
 import { HostEntity } from '../hosts/host.entity';
@@ -7,7 +7,7 @@ import { TenantSuspension1764720000000 } from '../migrations/1764720000000-tenan
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
 import { WorkloadEntity } from '../workloads/workload.entity';
-import { queryRows, SCHEMA } from './sql';
+import { SCHEMA } from './sql';
 
 /** In order; a new migration is appended here and nowhere else. */
 export const SCHEDULER_MIGRATIONS = [InitialSchema1764230400000, TenantSuspension1764720000000];
@@ -24,29 +24,11 @@ export function createSchedulerDataSource(url: string, poolSize = 10): DataSourc
 }
 
 /** Applies pending migrations; returns the names applied (empty when up to date). */
-export async function migrateSchedulerDatabase(url: string): Promise<string[]> {
-  // Two connections, not one: `migrate()` holds its advisory lock on one connection while
-  // TypeORM runs the migrations on another; with a pool of one it waits for itself forever.
-  const dataSource = createSchedulerDataSource(url, 2);
-  await dataSource.initialize();
-  try {
-    return await migrate(dataSource, SCHEMA);
-  } finally {
-    await dataSource.destroy();
-  }
+export function migrateSchedulerDatabase(url: string): Promise<string[]> {
+  return migrateServiceDatabase((poolSize) => createSchedulerDataSource(url, poolSize), SCHEMA);
 }
 
-/**
- * The service never migrates at boot (several replicas, and the schema is a deploy step of
- * its own); it refuses to serve an out-of-date schema instead of failing on the first query.
- */
-export async function assertSchemaUpToDate(dataSource: DataSource): Promise<void> {
-  const [table] = await queryRows<{ exists: boolean }>(dataSource.manager, `SELECT to_regclass($1) IS NOT NULL AS "exists"`, [`${SCHEMA}.migrations`]);
-  const applied = table?.exists
-    ? new Set((await queryRows<{ name: string }>(dataSource.manager, `SELECT name FROM "${SCHEMA}"."migrations"`)).map((row) => row.name))
-    : new Set<string>();
-  const pending = dataSource.migrations.map((migration) => migration.name ?? migration.constructor.name).filter((name) => !applied.has(name));
-  if (pending.length > 0) {
-    throw new Error(`schema "${SCHEMA}" is missing migrations ${pending.join(', ')}: run the scheduler's migrate.js first`);
-  }
+/** The service never migrates at boot; it refuses to serve an out-of-date schema. */
+export function assertSchemaUpToDate(dataSource: DataSource): Promise<void> {
+  return assertMigrationsApplied(dataSource, SCHEMA, 'scheduler');
 }
