@@ -71,3 +71,18 @@ export const ImageDeletedSchema = z.object({
 });
 export type ImageDeleted = z.infer<typeof ImageDeletedSchema>;
 export type RepositoryVisibility = z.infer<typeof RepositoryVisibilitySchema>;
+
+/**
+ * Periodic fact from the registry: bytes stored in one tenant repository at `at` (metering
+ * turns a series of these into GiB-hours). `sampleId` is the dedupe id
+ * (`<repository>@<at>`), so a re-published sample is counted once.
+ */
+export const RegistryStorageSampleSchema = z.object({
+  sampleId: z.string().min(1).max(512),
+  tenantId: z.uuid(),
+  tenantName: z.string(),
+  repository: RepositoryNameSchema,
+  bytes: z.number().int().nonnegative(),
+  at: z.iso.datetime({ offset: true }),
+});
+export type RegistryStorageSample = z.infer<typeof RegistryStorageSampleSchema>;

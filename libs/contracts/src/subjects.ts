@@ -33,6 +33,7 @@ import {
   GcReportSchema,
   ImageDeletedSchema,
   ImagePushedSchema,
+  RegistryStorageSampleSchema,
   RepositoryVisibilitySchema,
   RunGcRequestSchema,
   SetRepositoryVisibilityRequestSchema,
@@ -114,6 +115,8 @@ export const Events = {
   usageSample: event('agent.*.evt.usage.v1', USAGE_STREAM, UsageSampleSchema),
   imagePushed: event('evt.image.pushed.v1', EVENTS_STREAM, ImagePushedSchema),
   imageDeleted: event('evt.image.deleted.v1', EVENTS_STREAM, ImageDeletedSchema),
+  /** Bytes stored per tenant repository, sampled periodically by the registry (metering: GiB-hours). */
+  registryStorageSample: event('evt.registry.storage.v1', EVENTS_STREAM, RegistryStorageSampleSchema),
 } as const;
 
 type AnyCommand = (typeof Commands)[keyof typeof Commands];
