@@ -16,6 +16,17 @@ describe('scheduler configuration', () => {
       logLevel: 'info',
       heartbeatIntervalMs: 2000,
       hostLostAfterMissed: 3,
+      placement: {
+        allocationRatios: { cpuMillis: 4, memoryMiB: 1, pids: 1 },
+        reserved: { cpuMillis: 0, memoryMiB: 0, pids: 0 },
+        policy: 'binpack',
+        weights: { cpu: 1, memory: 1 },
+      },
+      defaultQuotas: { cpuMillis: 64_000, memoryMiB: 131_072, workloads: 200, vms: 20 },
+    });
+    expect(loadSchedulerConfig({ ...valid, GUREUM_CPU_ALLOCATION_RATIO: '2.5', GUREUM_PLACEMENT_POLICY: 'spread', GUREUM_QUOTA_DEFAULT_VMS: '0' })).toMatchObject({
+      placement: { allocationRatios: { cpuMillis: 2.5 }, policy: 'spread' },
+      defaultQuotas: { vms: 0 },
     });
     expect(loadSchedulerConfig({ ...valid, GUREUM_HEARTBEAT_INTERVAL_MS: '250', GUREUM_HOST_LOST_AFTER_MISSED: '5' })).toMatchObject({
       heartbeatIntervalMs: 250,

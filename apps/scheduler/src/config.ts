@@ -1,5 +1,11 @@
 import { env, loadConfig } from '@gureum/runtime';
 import { z } from 'zod';
+import type { QuotaAmounts } from '@gureum/contracts';
+import type { PlacementSettings } from './placement/placement';
+
+const ratio = (fallback: number) => z.coerce.number().positive().max(1000).default(fallback);
+const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+const weight = (fallback: number) => z.coerce.number().min(0).max(1000).default(fallback);
 
 /** Environment of the scheduler service; every bad variable is reported at once. */
 export const SchedulerEnvSchema = z.object({
@@ -10,6 +16,20 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_LOG_LEVEL: env.logLevel(),
   GUREUM_HEARTBEAT_INTERVAL_MS: env.positiveInt(2000),
   GUREUM_HOST_LOST_AFTER_MISSED: env.positiveInt(3),
+  // --- placement and quotas ---
+  GUREUM_CPU_ALLOCATION_RATIO: ratio(4),
+  GUREUM_MEMORY_ALLOCATION_RATIO: ratio(1),
+  GUREUM_PIDS_ALLOCATION_RATIO: ratio(1),
+  GUREUM_RESERVED_CPU_MILLIS: nonNegativeInt(0),
+  GUREUM_RESERVED_MEMORY_MIB: nonNegativeInt(0),
+  GUREUM_RESERVED_PIDS: nonNegativeInt(0),
+  GUREUM_PLACEMENT_POLICY: z.enum(['binpack', 'spread']).default('binpack'),
+  GUREUM_PLACEMENT_WEIGHT_CPU: weight(1),
+  GUREUM_PLACEMENT_WEIGHT_MEMORY: weight(1),
+  GUREUM_QUOTA_DEFAULT_CPU_MILLIS: nonNegativeInt(64_000),
+  GUREUM_QUOTA_DEFAULT_MEMORY_MIB: nonNegativeInt(131_072),
+  GUREUM_QUOTA_DEFAULT_WORKLOADS: nonNegativeInt(200),
+  GUREUM_QUOTA_DEFAULT_VMS: nonNegativeInt(20),
 });
 
 export interface SchedulerConfig {
@@ -22,7 +42,13 @@ export interface SchedulerConfig {
   hostLostAfterMissed: number;
   /** Retry interval of the placement loop (default 1 s). */
   placementRetryIntervalMs?: number;
+  /** Allocation ratios, reservations and scoring; defaults in `DEFAULT_PLACEMENT_SETTINGS`. */
+  placement?: PlacementSettings;
+  /** Compute quotas of a tenant without an operator override; defaults in `DEFAULT_QUOTAS`. */
+  defaultQuotas?: QuotaAmounts;
 }
+
+export const DEFAULT_QUOTAS: QuotaAmounts = { cpuMillis: 64_000, memoryMiB: 131_072, workloads: 200, vms: 20 };
 
 export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env): SchedulerConfig {
   const vars = loadConfig(SchedulerEnvSchema, environment);
@@ -32,6 +58,18 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
     logLevel: vars.GUREUM_LOG_LEVEL,
     heartbeatIntervalMs: vars.GUREUM_HEARTBEAT_INTERVAL_MS,
     hostLostAfterMissed: vars.GUREUM_HOST_LOST_AFTER_MISSED,
+    placement: {
+      allocationRatios: { cpuMillis: vars.GUREUM_CPU_ALLOCATION_RATIO, memoryMiB: vars.GUREUM_MEMORY_ALLOCATION_RATIO, pids: vars.GUREUM_PIDS_ALLOCATION_RATIO },
+      reserved: { cpuMillis: vars.GUREUM_RESERVED_CPU_MILLIS, memoryMiB: vars.GUREUM_RESERVED_MEMORY_MIB, pids: vars.GUREUM_RESERVED_PIDS },
+      policy: vars.GUREUM_PLACEMENT_POLICY,
+      weights: { cpu: vars.GUREUM_PLACEMENT_WEIGHT_CPU, memory: vars.GUREUM_PLACEMENT_WEIGHT_MEMORY },
+    },
+    defaultQuotas: {
+      cpuMillis: vars.GUREUM_QUOTA_DEFAULT_CPU_MILLIS,
+      memoryMiB: vars.GUREUM_QUOTA_DEFAULT_MEMORY_MIB,
+      workloads: vars.GUREUM_QUOTA_DEFAULT_WORKLOADS,
+      vms: vars.GUREUM_QUOTA_DEFAULT_VMS,
+    },
   };
 }
 

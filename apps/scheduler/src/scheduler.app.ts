@@ -2,7 +2,8 @@ import { NestFactory } from '@nestjs/core';
 import { Transport, type NatsOptions } from '@nestjs/microservices';
 import { Bus, connectNats, ensureEventsStream, nestNatsOptions, OutboxRelay, RpcErrorFilter, type NatsConnection } from '@gureum/messaging';
 import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
-import type { SchedulerConfig } from './config';
+import { DEFAULT_QUOTAS, type SchedulerConfig } from './config';
+import { DEFAULT_PLACEMENT_SETTINGS } from './placement/placement';
 import { assertSchemaUpToDate, createSchedulerDataSource } from './database/scheduler-data-source';
 import { HostMonitor } from './hosts/host-monitor';
 import { PlacementLoop } from './placement/placement-loop';
@@ -52,6 +53,8 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
       hostLostAfterMissed: config.hostLostAfterMissed,
       placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
       placementBatchSize: 50,
+      placement: config.placement ?? DEFAULT_PLACEMENT_SETTINGS,
+      defaultQuotas: config.defaultQuotas ?? DEFAULT_QUOTAS,
     };
     const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings }), {
       transport: Transport.NATS,

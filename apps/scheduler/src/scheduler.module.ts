@@ -25,6 +25,11 @@ import { WorkloadController } from './workloads/workload.controller';
 import { ResumeTenantUseCase } from './tenants/resume-tenant.usecase';
 import { SuspendTenantUseCase } from './tenants/suspend-tenant.usecase';
 import { TenantController } from './tenants/tenant.controller';
+import { ExplainPlacementUseCase } from './placement/explain-placement.usecase';
+import { PlacementController } from './placement/placement.controller';
+import { GetQuotaUseCase } from './quotas/get-quota.usecase';
+import { QuotaController } from './quotas/quota.controller';
+import { SetTenantQuotaUseCase } from './quotas/set-tenant-quota.usecase';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -40,7 +45,7 @@ export class SchedulerModule {
   static register(infrastructure: SchedulerInfrastructure): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [WorkloadController, HostController, AgentController, TenantController],
+      controllers: [WorkloadController, HostController, AgentController, TenantController, QuotaController, PlacementController],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
         { provide: Bus, useValue: infrastructure.bus },
@@ -65,6 +70,9 @@ export class SchedulerModule {
         PlacementLoop,
         ListAssignmentsUseCase,
         ApplyStatusReportUseCase,
+        GetQuotaUseCase,
+        SetTenantQuotaUseCase,
+        ExplainPlacementUseCase,
       ],
     };
   }

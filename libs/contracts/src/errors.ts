@@ -13,6 +13,8 @@ export const ErrorCode = {
   InvalidState: 'invalid_state',
   ImageUnknown: 'image_unknown',
   ResourcesExceedHost: 'resources_exceed_host',
+  /** A tenant compute quota would be exceeded; details name it (`QuotaExceededDetails`). */
+  QuotaExceeded: 'quota_exceeded',
   PayloadTooLarge: 'payload_too_large',
   Unavailable: 'unavailable',
   Timeout: 'timeout',

@@ -40,6 +40,14 @@ import {
   SetStorageQuotaRequestSchema,
   StorageUsageSchema,
 } from './registry';
+import {
+  ExplainPlacementRequestSchema,
+  GetOwnQuotaRequestSchema,
+  GetTenantQuotaRequestSchema,
+  PlacementExplanationSchema,
+  QuotaViewSchema,
+  SetTenantQuotaRequestSchema,
+} from './quota';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -101,6 +109,15 @@ export const Commands = {
   agentAssignments: command('agent.*.req.assignments.v1', AssignmentsRequestSchema, AssignmentsReplySchema),
   /** Node-scoped: an agent reports what it observes on its node. */
   agentReport: command('agent.*.req.report.v1', StatusReportSchema, StatusReportReplySchema),
+  // --- scheduler: compute quotas and placement explanations ---
+  /** A tenant's own compute quotas and use. */
+  quotaGet: command('scheduler.cmd.quota.get.v1', GetOwnQuotaRequestSchema, QuotaViewSchema),
+  /** Operator: any tenant's compute quotas and use. */
+  quotaAdminGet: command('scheduler.cmd.quota.admin-get.v1', GetTenantQuotaRequestSchema, QuotaViewSchema),
+  /** Operator: override (number) or reset (null) a tenant's compute quotas. */
+  quotaSet: command('scheduler.cmd.quota.set.v1', SetTenantQuotaRequestSchema, QuotaViewSchema),
+  /** Operator: which hosts each placement filter removes for a workload, and the scores. */
+  placementExplain: command('scheduler.cmd.placement.explain.v1', ExplainPlacementRequestSchema, PlacementExplanationSchema),
 } as const;
 
 export const Signals = {

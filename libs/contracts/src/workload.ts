@@ -34,6 +34,31 @@ const EnvSchema = z
   .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/, 'must be a shell variable name'), z.string().max(32_768))
   .refine((env) => Object.keys(env).length <= 128, 'at most 128 variables');
 
+/**
+ * A label constraint on the host: `key=value` (the host has that label value), `key!=value`
+ * (it has not), `key` (the label exists), `!key` (it does not).
+ */
+export const PlacementConstraintSchema = z
+  .string()
+  .max(320)
+  .regex(/^!?[a-z0-9][a-z0-9._/-]{0,62}((!=|=)[A-Za-z0-9._-]{0,255})?$/, 'must be "key=value", "key!=value", "key" or "!key"');
+
+/** Optional placement hints; a workload without them runs anywhere it fits. */
+export const PlacementHintsSchema = z
+  .object({
+    constraints: z.array(PlacementConstraintSchema).max(32).optional(),
+    /** Members of one affinity group (of the same tenant) run on the same host. */
+    affinityGroup: WorkloadNameSchema.optional(),
+    /** No two members of one anti-affinity group (of the same tenant) run on the same host. */
+    antiAffinityGroup: WorkloadNameSchema.optional(),
+    /** Overrides the cluster's scoring policy for this workload. */
+    policy: z.enum(['binpack', 'spread']).optional(),
+    /** Only on hosts dedicated to the caller's tenant (host label `gureum.io/dedicated=<tenantId>`). */
+    dedicated: z.boolean().optional(),
+  })
+  .strict();
+export type PlacementHints = z.output<typeof PlacementHintsSchema>;
+
 export const WorkloadSpecSchema = z
   .object({
     name: WorkloadNameSchema,
@@ -43,6 +68,11 @@ export const WorkloadSpecSchema = z
     command: z.array(z.string().max(4096)).max(64).optional(),
     env: EnvSchema.optional(),
     resources: ResourcesSchema,
+    placement: PlacementHintsSchema.optional(),
+    /** 0..1000, default 0. When nothing fits, a workload may preempt lower-priority preemptible ones. */
+    priority: z.number().int().min(0).max(1000).optional(),
+    /** May be stopped (back to `pending`) to make room for a higher-priority workload. */
+    preemptible: z.boolean().optional(),
   })
   .strict();
 export type WorkloadSpec = z.output<typeof WorkloadSpecSchema>;
@@ -82,6 +112,9 @@ export const WorkloadViewSchema = z.object({
   exitCode: z.number().int().nullable(),
   hostId: z.string().nullable(),
   generation: z.number().int(),
+  placement: PlacementHintsSchema.optional(),
+  priority: z.number().int().optional(),
+  preemptible: z.boolean().optional(),
   createdAt: z.iso.datetime({ offset: true }),
   updatedAt: z.iso.datetime({ offset: true }),
 });

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
-import { ErrorCode, ErrorCodeSchema, GureumError } from '@gureum/contracts';
+import { ErrorCode, ErrorCodeSchema, GureumError, QuotaExceededDetailsSchema } from '@gureum/contracts';
 import { z } from 'zod';
 import { RateLimitedError } from '../auth/rate-limited.error';
 
@@ -34,6 +34,7 @@ const PROBLEM_TYPES: Record<ProblemCode, { status: number; title: string }> = {
   rate_limited: { status: 429, title: 'Too many requests' },
   image_unknown: { status: 422, title: 'The image is unknown' },
   resources_exceed_host: { status: 422, title: 'No host could ever fit these resources' },
+  quota_exceeded: { status: 422, title: 'A quota of the tenant would be exceeded' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Temporarily unavailable' },
   timeout: { status: 504, title: 'A service did not answer in time' },
@@ -56,6 +57,11 @@ export const ProblemSchema = z.object({
   requestId: z.string(),
   /** Per-field validation failures, when there are any. */
   errors: z.array(ProblemFieldErrorSchema).optional(),
+  /** `quota_exceeded`: which quota, its limit, what is used and what the request asked for. */
+  quota: QuotaExceededDetailsSchema.shape.quota.optional(),
+  limit: z.number().int().optional(),
+  used: z.number().int().optional(),
+  requested: z.number().int().optional(),
 });
 export type Problem = z.infer<typeof ProblemSchema>;
 
@@ -75,7 +81,7 @@ export interface ProblemOccurrence {
 const GENERIC_INTERNAL_DETAIL = 'an unexpected error occurred; quote the request id when reporting it';
 
 export function toProblem(exception: unknown, occurrence: ProblemOccurrence): ProblemResponse {
-  const { code, detail, errors } = classify(exception, occurrence);
+  const { code, detail, errors, extensions } = classify(exception, occurrence);
   const { status, title } = PROBLEM_TYPES[code];
   const problem: Problem = {
     type: `${PROBLEM_TYPE_BASE}${code}`,
@@ -86,6 +92,7 @@ export function toProblem(exception: unknown, occurrence: ProblemOccurrence): Pr
     instance: occurrence.path,
     requestId: occurrence.requestId,
     ...(errors && errors.length > 0 ? { errors } : {}),
+    ...extensions,
   };
   const headers: Record<string, string> = { 'Content-Type': PROBLEM_CONTENT_TYPE };
   if (code === ErrorCode.Unauthenticated) headers['WWW-Authenticate'] = 'Bearer realm="gureum"';
@@ -97,12 +104,18 @@ interface Classified {
   code: ProblemCode;
   detail: string;
   errors?: Array<z.infer<typeof ProblemFieldErrorSchema>>;
+  /** Extension members (RFC 9457 §3.2) of the problem type. */
+  extensions?: Partial<Pick<Problem, 'quota' | 'limit' | 'used' | 'requested'>>;
 }
 
 function classify(exception: unknown, occurrence: ProblemOccurrence): Classified {
   if (exception instanceof GureumError) {
     // An internal error's message is for the log, never for the client.
     if (exception.code === ErrorCode.Internal) return { code: ErrorCode.Internal, detail: GENERIC_INTERNAL_DETAIL };
+    if (exception.code === ErrorCode.QuotaExceeded) {
+      const quota = QuotaExceededDetailsSchema.safeParse(exception.details);
+      return { code: exception.code, detail: exception.message, ...(quota.success ? { extensions: quota.data } : {}) };
+    }
     return { code: exception.code, detail: exception.message, errors: fieldErrorsOf(exception.details) };
   }
   if (exception instanceof RateLimitedError) return { code: HttpOnlyProblemCode.RateLimited, detail: exception.message };

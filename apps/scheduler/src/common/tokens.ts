@@ -1,9 +1,14 @@
+import type { QuotaAmounts } from '@gureum/contracts';
+import type { PlacementSettings } from '../placement/placement';
+
 /** Injection tokens for values that are interfaces (no class to inject by). */
 export const LOGGER = Symbol('scheduler.logger');
 export const SCHEDULER_SETTINGS = Symbol('scheduler.settings');
 
-/** Timing knobs of the background loops, from the service configuration. */
+/** Timing knobs of the background loops, placement and quota defaults, from the service configuration. */
 export interface SchedulerSettings {
+  placement: PlacementSettings;
+  defaultQuotas: QuotaAmounts;
   heartbeatIntervalMs: number;
   hostLostAfterMissed: number;
   placementRetryIntervalMs: number;

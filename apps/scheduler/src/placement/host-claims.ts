@@ -1,7 +1,16 @@
 import type { EntityManager } from 'typeorm';
 import { queryRows, SCHEMA } from '../database/sql';
 import type { WorkloadEntity } from '../workloads/workload.entity';
-import { describeResources, explainNoPlacement, normalizeImageRef, rankHosts, rejectionOf, type HostSnapshot, type PlacementRequest } from './placement';
+import {
+  describeResources,
+  explainNoPlacement,
+  normalizeImageRef,
+  rankHosts,
+  rejectionOf,
+  type HostSnapshot,
+  type PlacementRequest,
+  type PlacementSettings,
+} from './placement';
 
 export type ClaimOutcome = { placed: true; hostId: string } | { placed: false; reason: string };
 
@@ -9,6 +18,7 @@ interface HostRow {
   id: string;
   state: HostSnapshot['state'];
   drivers: string[];
+  labels: Record<string, string>;
   images: string[];
   capacity_cpu_millis: number;
   capacity_memory_mib: number;
@@ -22,56 +32,141 @@ interface HostRow {
  * Host columns for placement. Only the one image asked about is returned, not the host's
  * whole image list (thousands of entries): the filters only ask "has it this image?".
  */
-const HOST_COLUMNS = `"id", "state", "drivers",
+const HOST_COLUMNS = `"id", "state", "drivers", "labels",
   CASE WHEN "images" @> ARRAY[$1::text] THEN ARRAY[$1::text] ELSE '{}'::text[] END AS "images",
   "capacity_cpu_millis", "capacity_memory_mib", "capacity_pids",
   "allocated_cpu_millis", "allocated_memory_mib", "allocated_pids"`;
 
-export function placementRequestOf(workload: Pick<WorkloadEntity, 'image' | 'cpuMillis' | 'memoryMiB' | 'pids'>): PlacementRequest {
-  // Only containers exist so far; `vm` workloads will ask for the vm driver.
-  return { driver: 'docker', image: workload.image, resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids } };
+type RequestSource = Pick<WorkloadEntity, 'tenantId' | 'kind' | 'image' | 'cpuMillis' | 'memoryMiB' | 'pids' | 'placement'>;
+
+export function placementRequestOf(workload: RequestSource): PlacementRequest {
+  const hints = workload.placement ?? {};
+  return {
+    tenantId: workload.tenantId,
+    driver: (workload.kind as string) === 'vm' ? 'vm' : 'docker',
+    image: workload.image,
+    resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids },
+    constraints: hints.constraints ?? [],
+    affinityGroup: hints.affinityGroup ?? null,
+    antiAffinityGroup: hints.antiAffinityGroup ?? null,
+    policy: hints.policy ?? null,
+    dedicated: hints.dedicated ?? false,
+  };
 }
 
-/** Every host (any state), seen through the lens of one image. */
-export async function loadHostSnapshots(manager: EntityManager, image: string, options: { readyOnly: boolean }): Promise<HostSnapshot[]> {
-  const rows = await queryRows<HostRow>(
-    manager,
-    `SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" ${options.readyOnly ? `WHERE "state" = 'ready'` : ''} ORDER BY "id"`,
-    [normalizeImageRef(image)],
-  );
-  return rows.map(toSnapshot);
+export interface LoadOptions {
+  /** Only hosts that pass the state, driver, image and capacity filters (exactly those filters, done by SQL). */
+  candidatesOnly: boolean;
+  /** Leave this workload out of the group membership (explaining a workload that is already placed). */
+  excludeWorkloadId?: string;
 }
 
 /**
- * Places `workload` inside the caller's transaction: rank hosts on a plain read, then take
- * the best one's row lock and re-check it, because another replica may have claimed from it
- * since the read. Each attempt runs in a savepoint, so a host that no longer fits is unlocked
- * again at once instead of being held (and deadlocking against a concurrent placement that
- * ranked hosts the other way round) until commit.
+ * Hosts seen through the lens of one request: the image asked about, and the request
+ * tenant's affinity/anti-affinity groups present on each host. With `candidatesOnly` SQL
+ * applies the cheap exact filters first, so a full fleet does not cross the wire for
+ * every create; the pure filters still run on whatever comes back.
  */
-export async function claimBestHost(manager: EntityManager, workload: WorkloadEntity): Promise<ClaimOutcome> {
-  const request = placementRequestOf(workload);
-  const hosts = await loadHostSnapshots(manager, request.image, { readyOnly: true });
-  const candidates = rankHosts(hosts, request);
-  if (candidates.length === 0) return { placed: false, reason: explainNoPlacement(hosts, request) };
+export async function loadHostSnapshots(
+  manager: EntityManager,
+  request: PlacementRequest,
+  settings: PlacementSettings,
+  options: LoadOptions,
+): Promise<{ hosts: HostSnapshot[]; affinityPlaced: boolean }> {
+  const params: unknown[] = [normalizeImageRef(request.image)];
+  let where = '';
+  if (options.candidatesOnly) {
+    const { reserved, allocationRatios: ratio } = settings;
+    params.push(request.driver);
+    const fits = (column: string, key: 'cpuMillis' | 'memoryMiB' | 'pids') => {
+      params.push(reserved[key], ratio[key], request.resources[key]);
+      const [r, k, q] = [params.length - 2, params.length - 1, params.length];
+      return `"capacity_${column}" - $${r} >= $${q}
+        AND GREATEST(0, floor(("capacity_${column}" - $${r})::float8 * $${k}::float8)) - "allocated_${column}" >= $${q}`;
+    };
+    where = `WHERE "state" = 'ready' AND "drivers" @> ARRAY[$2::text] AND "images" @> ARRAY[$1::text]
+      AND ${fits('cpu_millis', 'cpuMillis')} AND ${fits('memory_mib', 'memoryMiB')} AND ${fits('pids', 'pids')}`;
+  }
+  const rows = await queryRows<HostRow>(manager, `SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" ${where} ORDER BY "id"`, params);
+  const snapshots = rows.map(toSnapshot);
+  const affinityPlaced = await attachGroups(manager, snapshots, request, options.excludeWorkloadId ?? null, null);
+  return { hosts: snapshots, affinityPlaced };
+}
 
-  for (const candidate of candidates) {
-    await manager.query('SAVEPOINT "claim_attempt"');
-    const [locked] = await queryRows<HostRow>(manager, `SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" WHERE "id" = $2 FOR UPDATE`, [
-      normalizeImageRef(request.image),
-      candidate.id,
-    ]);
-    if (locked && rejectionOf(toSnapshot(locked), request) === null) {
-      await writeClaim(manager, workload.id, candidate.id, request);
-      await manager.query('RELEASE SAVEPOINT "claim_attempt"');
-      return { placed: true, hostId: candidate.id };
+/**
+ * Fills in which of the request's groups each host runs a live member of. `onlyHostId`
+ * restricts the lookup to one host (the re-check under that host's lock). Returns whether a
+ * member of the affinity group runs anywhere (on any host, loaded or not).
+ */
+async function attachGroups(manager: EntityManager, hosts: HostSnapshot[], request: PlacementRequest, excludeWorkloadId: string | null, onlyHostId: string | null): Promise<boolean> {
+  if (!request.affinityGroup && !request.antiAffinityGroup) return false;
+  const rows = await queryRows<{ host_id: string; affinity: boolean; anti: boolean }>(
+    manager,
+    `SELECT DISTINCT "host_id", ("affinity_group" = $2) IS TRUE AS "affinity", ("anti_affinity_group" = $3) IS TRUE AS "anti"
+       FROM "${SCHEMA}"."workloads"
+      WHERE "tenant_id" = $1 AND "host_id" IS NOT NULL AND "state" <> 'deleted'
+        AND ("affinity_group" = $2 OR "anti_affinity_group" = $3)
+        AND ($4::uuid IS NULL OR "id" <> $4::uuid) AND ($5::text IS NULL OR "host_id" = $5::text)`,
+    [request.tenantId, request.affinityGroup ?? null, request.antiAffinityGroup ?? null, excludeWorkloadId, onlyHostId],
+  );
+  const byId = new Map(hosts.map((host) => [host.id, host]));
+  for (const row of rows) {
+    const host = byId.get(row.host_id);
+    if (!host) continue;
+    if (row.affinity) host.affinityGroups = [request.affinityGroup!];
+    if (row.anti) host.antiAffinityGroups = [request.antiAffinityGroup!];
+  }
+  return rows.some((row) => row.affinity);
+}
+
+/**
+ * Places `workload` inside the caller's transaction: rank candidate hosts on a plain read,
+ * then take the best one's row lock and re-check it — every filter, groups included —
+ * because another replica may have claimed from it since the read. The first pass skips
+ * hosts whose lock another placement holds (no convoy behind the best-scored host); hosts
+ * skipped that way get a second, waiting pass before the workload is declared pending.
+ * Each attempt runs in a savepoint, so a host that no longer fits is unlocked at once.
+ */
+export async function claimBestHost(manager: EntityManager, workload: WorkloadEntity, settings: PlacementSettings): Promise<ClaimOutcome> {
+  const request = placementRequestOf(workload);
+  const { hosts, affinityPlaced: withAffinity } = await loadHostSnapshots(manager, request, settings, { candidatesOnly: true });
+  const candidates = rankHosts(hosts, request, settings, withAffinity);
+  if (candidates.length === 0) {
+    const all = await loadHostSnapshots(manager, request, settings, { candidatesOnly: false });
+    return { placed: false, reason: explainNoPlacement(all.hosts, request, settings) };
+  }
+
+  const skipped: string[] = [];
+  for (const pass of ['skip_locked', 'wait'] as const) {
+    for (const hostId of pass === 'skip_locked' ? candidates.map((c) => c.id) : skipped) {
+      await manager.query('SAVEPOINT "claim_attempt"');
+      const [locked] = await queryRows<HostRow>(
+        manager,
+        `SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" WHERE "id" = $2 FOR UPDATE ${pass === 'skip_locked' ? 'SKIP LOCKED' : ''}`,
+        [normalizeImageRef(request.image), hostId],
+      );
+      if (!locked && pass === 'skip_locked') {
+        skipped.push(hostId);
+        await manager.query('ROLLBACK TO SAVEPOINT "claim_attempt"');
+        continue;
+      }
+      if (locked) {
+        const snapshot = toSnapshot(locked);
+        await attachGroups(manager, [snapshot], request, null, hostId);
+        if (rejectionOf(snapshot, request, settings, withAffinity) === null) {
+          await writeClaim(manager, workload.id, hostId, request);
+          await manager.query('RELEASE SAVEPOINT "claim_attempt"');
+          return { placed: true, hostId };
+        }
+      }
+      await manager.query('ROLLBACK TO SAVEPOINT "claim_attempt"');
     }
-    await manager.query('ROLLBACK TO SAVEPOINT "claim_attempt"');
   }
   return { placed: false, reason: `no ready host has room for ${describeResources(request.resources)}` };
 }
 
-async function writeClaim(manager: EntityManager, workloadId: string, hostId: string, request: PlacementRequest): Promise<void> {
+/** The claim write itself: claim row, host allocation and generation. Also what the bench measures bare. */
+export async function writeClaim(manager: EntityManager, workloadId: string, hostId: string, request: Pick<PlacementRequest, 'resources'>): Promise<void> {
   const { cpuMillis, memoryMiB, pids } = request.resources;
   await manager.query(
     `INSERT INTO "${SCHEMA}"."claims" ("workload_id", "host_id", "cpu_millis", "memory_mib", "pids") VALUES ($1, $2, $3, $4, $5)`,
@@ -129,6 +224,7 @@ function toSnapshot(row: HostRow): HostSnapshot {
     id: row.id,
     state: row.state,
     drivers: row.drivers,
+    labels: row.labels ?? {},
     images: row.images,
     capacity: { cpuMillis: row.capacity_cpu_millis, memoryMiB: row.capacity_memory_mib, pids: row.capacity_pids },
     allocated: { cpuMillis: row.allocated_cpu_millis, memoryMiB: row.allocated_memory_mib, pids: row.allocated_pids },

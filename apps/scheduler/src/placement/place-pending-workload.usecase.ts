@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from '@gureum/runtime';
 import { DataSource } from 'typeorm';
 import { AfterCommit } from '../common/after-commit';
-import { LOGGER } from '../common/tokens';
+import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction } from '../database/sql';
 import { WorkloadEntity } from '../workloads/workload.entity';
 import { changeWorkload } from '../workloads/workload-store';
@@ -16,6 +16,7 @@ export class PlacePendingWorkloadUseCase {
   constructor(
     private readonly dataSource: DataSource,
     private readonly afterCommit: AfterCommit,
+    @Inject(SCHEDULER_SETTINGS) private readonly settings: SchedulerSettings,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -28,7 +29,7 @@ export class PlacePendingWorkloadUseCase {
         lock: { mode: 'pessimistic_write', onLocked: 'skip_locked' },
       });
       if (!workload) return { kind: 'skipped' as const };
-      const claim = await claimBestHost(manager, workload);
+      const claim = await claimBestHost(manager, workload, this.settings.placement);
       if (claim.placed) {
         return { kind: 'placed' as const, workload: await changeWorkload(manager, workload, { state: 'scheduled', hostId: claim.hostId, reason: null }) };
       }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, startNats, waitFor, type TestDatabase, type TestNats } from '@gureum/testing';
 import { FakeAgent, observedTask } from '../testing/fake-agent';
+import { DEFAULT_PLACEMENT_SETTINGS } from './placement';
 import { callerOf, startSchedulerUnderTest, type SchedulerUnderTest } from '../testing/scheduler-under-test';
 
 let database: TestDatabase;
@@ -22,7 +23,15 @@ async function agent(nodeId: string, capacity: FakeAgent['capacity'], images: st
 beforeAll(async () => {
   database = await createTestDatabase('scheduler_placement');
   nats = await startNats({ agents: ['node-a', 'node-b', 'node-c'] });
-  scheduler = await startSchedulerUnderTest({ databaseUrl: database.url, natsUrl: nats.url, control: nats.control, heartbeatIntervalMs: 1000, hostLostAfterMissed: 5 });
+  scheduler = await startSchedulerUnderTest({
+    databaseUrl: database.url,
+    natsUrl: nats.url,
+    control: nats.control,
+    heartbeatIntervalMs: 1000,
+    hostLostAfterMissed: 5,
+    // No CPU overcommit: these tests count exactly how many workloads fit.
+    placement: { ...DEFAULT_PLACEMENT_SETTINGS, allocationRatios: { cpuMillis: 1, memoryMiB: 1, pids: 1 } },
+  });
 });
 
 afterAll(async () => {
@@ -89,18 +98,18 @@ it('places exactly as many workloads as fit when 30 creates race for a host that
   );
   expect(hosts[0]).toEqual({ allocated_cpu_millis: 1000, capacity_cpu_millis: 1000, allocated_memory_mib: 160, allocated_pids: 80, generation: 10 });
 
-  // Freeing one slot (delete, then the agent confirms the task is gone) lets the oldest pending one in.
+  // Freeing one slot (delete, then the agent confirms the task is gone) lets a pending one in.
+  // Not necessarily the oldest: a timer batch already past the oldest when the claim is
+  // released places the next one it reaches (the loop is oldest-first, not strictly fair).
   const victim = results.find((view) => view.state === 'scheduled')!;
   const nodeC = agents.find((a) => a.nodeId === 'node-c')!;
   await scheduler.api.request('scheduler.cmd.workload.delete.v1', { caller: callerOf(tenant), workloadId: victim.id });
   await nodeC.report([observedTask(victim.id, 0, 'absent')]);
-  const { rows: oldest } = await scheduler.db.query(
-    `SELECT id FROM scheduler.workloads WHERE tenant_id = $1 AND state IN ('pending', 'scheduled') AND id <> ALL($2::uuid[]) ORDER BY created_at, id LIMIT 1`,
-    [tenant, results.filter((view) => view.state === 'scheduled').map((view) => view.id)],
-  );
+  const pendingIds = pending.map((view) => view.id);
   await waitFor(
-    async () => (await scheduler.db.query(`SELECT 1 FROM scheduler.workloads WHERE id = $1 AND state = 'scheduled' AND host_id = 'node-c'`, [oldest[0].id])).rowCount === 1,
-    { timeoutMs: 5000, what: 'the oldest pending workload to take the freed slot' },
+    async () =>
+      (await scheduler.db.query(`SELECT 1 FROM scheduler.workloads WHERE id = ANY($1::uuid[]) AND state = 'scheduled' AND host_id = 'node-c'`, [pendingIds])).rowCount === 1,
+    { timeoutMs: 5000, what: 'a pending workload to take the freed slot' },
   );
   const { rows: after } = await scheduler.db.query(`SELECT allocated_cpu_millis FROM scheduler.hosts WHERE id = 'node-c'`);
   expect(after[0].allocated_cpu_millis).toBe(1000);

@@ -4,10 +4,17 @@ import {
   explainNoPlacement,
   largestHost,
   normalizeImageRef,
+  DEFAULT_PLACEMENT_SETTINGS,
+  DEDICATED_LABEL,
+  effectiveCapacity,
+  explainPlacement,
+  parseConstraint,
   rankHosts,
   rejectionOf,
+  scoreHost,
   type HostSnapshot,
   type PlacementRequest,
+  type PlacementSettings,
 } from './placement';
 
 const IMAGE = 'gureum/busybox:latest';
@@ -17,6 +24,7 @@ function host(id: string, overrides: Partial<HostSnapshot> = {}): HostSnapshot {
     id,
     state: 'ready',
     drivers: ['docker'],
+    labels: {},
     images: [IMAGE],
     capacity: { cpuMillis: 4000, memoryMiB: 8192, pids: 4096 },
     allocated: { cpuMillis: 0, memoryMiB: 0, pids: 0 },
@@ -24,26 +32,31 @@ function host(id: string, overrides: Partial<HostSnapshot> = {}): HostSnapshot {
   };
 }
 
-const request: PlacementRequest = { driver: 'docker', image: IMAGE, resources: { cpuMillis: 500, memoryMiB: 64, pids: 64 } };
+const TENANT = '11111111-1111-4111-8111-111111111111';
+const OTHER_TENANT = '22222222-2222-4222-8222-222222222222';
+const request: PlacementRequest = { tenantId: TENANT, driver: 'docker', image: IMAGE, resources: { cpuMillis: 500, memoryMiB: 64, pids: 64 } };
+/** No overcommit: the classic filters are easier to read against raw capacity. */
+const exact: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, allocationRatios: { cpuMillis: 1, memoryMiB: 1, pids: 1 } };
+const filterOf = (h: HostSnapshot, r: PlacementRequest = request, settings: PlacementSettings = exact, withAffinity = false) => rejectionOf(h, r, settings, withAffinity)?.filter ?? null;
 
 describe('placement filters', () => {
   it('accepts a ready docker host with the image and room', () => {
-    expect(rejectionOf(host('a'), request)).toBeNull();
+    expect(filterOf(host('a'))).toBeNull();
   });
 
   it('rejects a host that is not ready', () => {
-    expect(rejectionOf(host('a', { state: 'lost' }), request)).toBe('not_ready');
+    for (const state of ['lost', 'cordoned', 'draining', 'maintenance', 'decommissioned'] as const) expect(filterOf(host('a', { state }))).toBe('host_state');
   });
 
   it('rejects a host without the requested driver', () => {
-    expect(rejectionOf(host('a', { drivers: ['vm'] }), request)).toBe('driver_missing');
-    expect(rejectionOf(host('a', { drivers: [] }), request)).toBe('driver_missing');
+    expect(filterOf(host('a', { drivers: ['vm'] }))).toBe('driver');
+    expect(filterOf(host('a', { drivers: [] }))).toBe('driver');
   });
 
   it('rejects a host that does not have the image, and treats a missing tag as :latest', () => {
-    expect(rejectionOf(host('a', { images: ['gureum/other:latest'] }), request)).toBe('image_missing');
-    expect(rejectionOf(host('a', { images: ['gureum/busybox:1.36'] }), request)).toBe('image_missing');
-    expect(rejectionOf(host('a'), { ...request, image: 'gureum/busybox' })).toBeNull();
+    expect(filterOf(host('a', { images: ['gureum/other:latest'] }))).toBe('image');
+    expect(filterOf(host('a', { images: ['gureum/busybox:1.36'] }))).toBe('image');
+    expect(filterOf(host('a'), { ...request, image: 'gureum/busybox' })).toBeNull();
   });
 
   it.each([
@@ -51,18 +64,16 @@ describe('placement filters', () => {
     ['memory', { cpuMillis: 0, memoryMiB: 8160, pids: 0 }],
     ['pids', { cpuMillis: 0, memoryMiB: 0, pids: 4040 }],
   ])('rejects a host whose free %s is below the request', (_resource, allocated) => {
-    expect(rejectionOf(host('a', { allocated }), request)).toBe('no_room');
+    expect(filterOf(host('a', { allocated }))).toBe('capacity');
   });
 
   it('accepts a request that uses exactly the free capacity', () => {
-    const exact = host('a', { allocated: { cpuMillis: 3500, memoryMiB: 8128, pids: 4032 } });
-    expect(rejectionOf(exact, request)).toBeNull();
+    const exactFit = host('a', { allocated: { cpuMillis: 3500, memoryMiB: 8128, pids: 4032 } });
+    expect(filterOf(exactFit)).toBeNull();
   });
 
   it('rejects a host whose allocation exceeds a capacity that shrank', () => {
-    expect(rejectionOf(host('a', { capacity: { cpuMillis: 1000, memoryMiB: 1024, pids: 100 }, allocated: { cpuMillis: 1200, memoryMiB: 0, pids: 0 } }), request)).toBe(
-      'no_room',
-    );
+    expect(filterOf(host('a', { capacity: { cpuMillis: 1000, memoryMiB: 1024, pids: 100 }, allocated: { cpuMillis: 1200, memoryMiB: 0, pids: 0 } }))).toBe('capacity');
   });
 
   it('compares every resource in covers()', () => {
@@ -80,29 +91,29 @@ describe('placement score (bin-pack)', () => {
       host('half', { allocated: { cpuMillis: 2000, memoryMiB: 0, pids: 0 } }),
       host('nearly-full', { allocated: { cpuMillis: 3500, memoryMiB: 0, pids: 0 } }),
     ];
-    expect(rankHosts(hosts, request).map((h) => h.id)).toEqual(['nearly-full', 'half', 'empty']);
+    expect(rankHosts(hosts, request, exact).map((h) => h.id)).toEqual(['nearly-full', 'half', 'empty']);
   });
 
   it('breaks CPU ties with the least free memory', () => {
     const hosts = [host('roomy'), host('tight', { allocated: { cpuMillis: 0, memoryMiB: 8000, pids: 0 } })];
-    expect(rankHosts(hosts, request).map((h) => h.id)).toEqual(['tight', 'roomy']);
+    expect(rankHosts(hosts, request, exact).map((h) => h.id)).toEqual(['tight', 'roomy']);
   });
 
   it('breaks full ties by host id, whatever the input order', () => {
     const ids = ['node-c', 'node-a', 'node-b', 'Node-Z'];
-    expect(rankHosts(ids.map((id) => host(id)), request).map((h) => h.id)).toEqual(['Node-Z', 'node-a', 'node-b', 'node-c']);
-    expect(rankHosts([...ids].reverse().map((id) => host(id)), request).map((h) => h.id)).toEqual(['Node-Z', 'node-a', 'node-b', 'node-c']);
+    expect(rankHosts(ids.map((id) => host(id)), request, exact).map((h) => h.id)).toEqual(['Node-Z', 'node-a', 'node-b', 'node-c']);
+    expect(rankHosts([...ids].reverse().map((id) => host(id)), request, exact).map((h) => h.id)).toEqual(['Node-Z', 'node-a', 'node-b', 'node-c']);
   });
 
   it('scores on free capacity after placement, so a smaller host can win over a fuller big one', () => {
     const small = host('small', { capacity: { cpuMillis: 1000, memoryMiB: 1024, pids: 1024 } });
     const big = host('big', { capacity: { cpuMillis: 16000, memoryMiB: 65536, pids: 4096 }, allocated: { cpuMillis: 8000, memoryMiB: 0, pids: 0 } });
-    expect(rankHosts([big, small], request).map((h) => h.id)).toEqual(['small', 'big']);
+    expect(rankHosts([big, small], request, exact).map((h) => h.id)).toEqual(['small', 'big']);
   });
 
   it('leaves out every host a filter rejects', () => {
     const hosts = [host('ok'), host('lost', { state: 'lost' }), host('vm-only', { drivers: ['vm'] }), host('no-image', { images: [] }), host('full', { allocated: { cpuMillis: 4000, memoryMiB: 0, pids: 0 } })];
-    expect(rankHosts(hosts, request).map((h) => h.id)).toEqual(['ok']);
+    expect(rankHosts(hosts, request, exact).map((h) => h.id)).toEqual(['ok']);
   });
 });
 
@@ -112,7 +123,7 @@ describe('placement explanations', () => {
     expect(explainNoPlacement([host('a', { state: 'lost' })], request)).toBe('no host is ready');
     expect(explainNoPlacement([host('a', { drivers: ['vm'] })], request)).toBe('no ready host offers the docker driver');
     expect(explainNoPlacement([host('a', { images: [] })], request)).toBe(`no ready host has image ${IMAGE}`);
-    expect(explainNoPlacement([host('a', { allocated: { cpuMillis: 3900, memoryMiB: 0, pids: 0 } })], request)).toBe(
+    expect(explainNoPlacement([host('a', { allocated: { cpuMillis: 3900, memoryMiB: 0, pids: 0 } })], request, exact)).toBe(
       'no ready host has room for 500m CPU, 64 MiB, 64 pids',
     );
   });
@@ -139,5 +150,149 @@ describe('placement explanations', () => {
     expect(normalizeImageRef('127.0.0.1:5000/gureum/busybox:v1')).toBe('127.0.0.1:5000/gureum/busybox:v1');
     const digest = `gureum/busybox@sha256:${'a'.repeat(64)}`;
     expect(normalizeImageRef(digest)).toBe(digest);
+  });
+});
+
+describe('allocation ratios and reservations', () => {
+  it('computes effective capacity as (capacity − reserved) × ratio', () => {
+    const settings: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, allocationRatios: { cpuMillis: 4, memoryMiB: 1, pids: 1.5 }, reserved: { cpuMillis: 500, memoryMiB: 1024, pids: 96 } };
+    expect(effectiveCapacity({ cpuMillis: 4000, memoryMiB: 8192, pids: 4096 }, settings)).toEqual({ cpuMillis: 14_000, memoryMiB: 7168, pids: 6000 });
+    expect(effectiveCapacity({ cpuMillis: 100, memoryMiB: 100, pids: 10 }, settings)).toEqual({ cpuMillis: 0, memoryMiB: 0, pids: 0 });
+  });
+
+  it('lets CPU be overcommitted by its ratio but never memory at ratio 1', () => {
+    const settings: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, allocationRatios: { cpuMillis: 4, memoryMiB: 1, pids: 1 } };
+    const busy = host('a', { allocated: { cpuMillis: 15_500, memoryMiB: 0, pids: 0 } });
+    expect(filterOf(busy, request, settings)).toBeNull();
+    expect(filterOf(host('a', { allocated: { cpuMillis: 15_600, memoryMiB: 0, pids: 0 } }), request, settings)).toBe('capacity');
+    expect(filterOf(host('a', { allocated: { cpuMillis: 0, memoryMiB: 8160, pids: 0 } }), request, settings)).toBe('capacity');
+  });
+
+  it('keeps reserved resources back', () => {
+    const settings: PlacementSettings = { ...exact, reserved: { cpuMillis: 3600, memoryMiB: 0, pids: 0 } };
+    expect(filterOf(host('a'), request, settings)).toBe('capacity');
+    expect(filterOf(host('a'), { ...request, resources: { ...request.resources, cpuMillis: 400 } }, settings)).toBeNull();
+  });
+
+  it('never places one workload larger than the host, whatever the ratio', () => {
+    const settings: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, allocationRatios: { cpuMillis: 16, memoryMiB: 1, pids: 1 } };
+    expect(rejectionOf(host('a'), { ...request, resources: { ...request.resources, cpuMillis: 4001 } }, settings)).toEqual({ filter: 'capacity', detail: 'larger than the host' });
+  });
+});
+
+describe('label constraints', () => {
+  it('parses the four forms', () => {
+    expect(parseConstraint('zone=a')).toEqual({ key: 'zone', op: '=', value: 'a' });
+    expect(parseConstraint('zone!=a')).toEqual({ key: 'zone', op: '!=', value: 'a' });
+    expect(parseConstraint('gpu')).toEqual({ key: 'gpu', op: 'exists', value: null });
+    expect(parseConstraint('!gpu')).toEqual({ key: 'gpu', op: 'absent', value: null });
+  });
+
+  it.each([
+    [['zone=a'], { zone: 'a' }, true],
+    [['zone=a'], { zone: 'b' }, false],
+    [['zone=a'], {}, false],
+    [['zone!=a'], { zone: 'b' }, true],
+    [['zone!=a'], {}, true],
+    [['zone!=a'], { zone: 'a' }, false],
+    [['gpu'], { gpu: 'nvidia' }, true],
+    [['gpu'], {}, false],
+    [['!gpu'], {}, true],
+    [['!gpu'], { gpu: '' }, false],
+    [['zone=a', 'disk=ssd', '!gpu'], { zone: 'a', disk: 'ssd' }, true],
+    [['zone=a', 'disk=ssd', '!gpu'], { zone: 'a', disk: 'hdd' }, false],
+  ])('%j on a host labelled %j → %s', (constraints, labels, passes) => {
+    expect(filterOf(host('a', { labels }), { ...request, constraints })).toBe(passes ? null : 'constraints');
+  });
+});
+
+describe('dedicated hosts', () => {
+  const mine = host('mine', { labels: { [DEDICATED_LABEL]: TENANT } });
+  const theirs = host('theirs', { labels: { [DEDICATED_LABEL]: OTHER_TENANT } });
+  const shared = host('shared');
+
+  it('keeps other tenants off a dedicated host', () => {
+    expect(filterOf(theirs)).toBe('dedicated');
+    expect(filterOf(mine)).toBeNull();
+    expect(filterOf(shared)).toBeNull();
+  });
+
+  it('sends a workload asking for dedicated only to hosts dedicated to its tenant', () => {
+    const dedicated = { ...request, dedicated: true };
+    expect(filterOf(mine, dedicated)).toBeNull();
+    expect(filterOf(shared, dedicated)).toBe('dedicated');
+    expect(filterOf(theirs, dedicated)).toBe('dedicated');
+  });
+});
+
+describe('affinity and anti-affinity groups', () => {
+  it('never puts two members of an anti-affinity group on one host', () => {
+    const taken = host('a', { antiAffinityGroups: ['db'] });
+    expect(filterOf(taken, { ...request, antiAffinityGroup: 'db' })).toBe('anti_affinity');
+    expect(filterOf(taken, { ...request, antiAffinityGroup: 'web' })).toBeNull();
+    expect(filterOf(taken)).toBeNull();
+  });
+
+  it('puts affinity members with the others once one is placed, anywhere before that', () => {
+    const withGroup = host('with', { affinityGroups: ['cache'] });
+    const without = host('without');
+    const req = { ...request, affinityGroup: 'cache' };
+    expect(rankHosts([without, withGroup], req, exact).map((h) => h.id)).toEqual(['with']);
+    expect(rankHosts([without], req, exact).map((h) => h.id)).toEqual(['without']);
+    // A member exists on a host that is not in the list (full, filtered by SQL): still only with it.
+    expect(rankHosts([without], req, exact, true)).toEqual([]);
+  });
+});
+
+describe('scores', () => {
+  const empty = host('empty');
+  const half = host('half', { allocated: { cpuMillis: 2000, memoryMiB: 4096, pids: 0 } });
+
+  it('spreads onto the emptiest host under the spread policy, cluster-wide or per workload', () => {
+    expect(rankHosts([half, empty], request, { ...exact, policy: 'spread' }).map((h) => h.id)).toEqual(['empty', 'half']);
+    expect(rankHosts([half, empty], { ...request, policy: 'spread' }, exact).map((h) => h.id)).toEqual(['empty', 'half']);
+    expect(rankHosts([half, empty], { ...request, policy: 'binpack' }, { ...exact, policy: 'spread' }).map((h) => h.id)).toEqual(['half', 'empty']);
+  });
+
+  it('weighs CPU and memory as configured', () => {
+    const cpuBusy = host('cpu-busy', { allocated: { cpuMillis: 3000, memoryMiB: 0, pids: 0 } });
+    const memBusy = host('mem-busy', { allocated: { cpuMillis: 0, memoryMiB: 7000, pids: 0 } });
+    expect(rankHosts([cpuBusy, memBusy], request, { ...exact, weights: { cpu: 1, memory: 0 } })[0]?.id).toBe('cpu-busy');
+    expect(rankHosts([cpuBusy, memBusy], request, { ...exact, weights: { cpu: 0, memory: 1 } })[0]?.id).toBe('mem-busy');
+  });
+
+  it('scores within 0..1 and reports utilisation after placement', () => {
+    expect(scoreHost(half, request, exact)).toEqual({ hostId: 'half', score: (2500 / 4000 + 4160 / 8192) / 2, cpu: 0.625, memory: 0.507813 });
+  });
+});
+
+describe('explainPlacement', () => {
+  it('lists the hosts each filter removed and scores the rest, best first', () => {
+    const hosts = [
+      host('ok-empty'),
+      host('ok-busy', { allocated: { cpuMillis: 1000, memoryMiB: 0, pids: 0 } }),
+      host('lost', { state: 'lost' }),
+      host('vm-only', { drivers: ['vm'] }),
+      host('no-image', { images: [] }),
+      host('theirs', { labels: { [DEDICATED_LABEL]: OTHER_TENANT } }),
+      host('zone-b', { labels: { zone: 'b' } }),
+      host('full', { allocated: { cpuMillis: 4000, memoryMiB: 0, pids: 0 } }),
+    ];
+    const explanation = explainPlacement(hosts, { ...request, constraints: ['!zone'] }, exact);
+    const removed = Object.fromEntries(explanation.filters.map((f) => [f.filter, f.removed.map((r) => r.hostId)]));
+    expect(removed).toEqual({
+      host_state: ['lost'],
+      driver: ['vm-only'],
+      image: ['no-image'],
+      dedicated: ['theirs'],
+      constraints: ['zone-b'],
+      anti_affinity: [],
+      affinity: [],
+      capacity: ['full'],
+    });
+    expect(explanation.scores.map((s) => s.hostId)).toEqual(['ok-busy', 'ok-empty']);
+    expect(explanation.choice).toBe('ok-busy');
+    expect(explanation.choice).toBe(rankHosts(hosts, { ...request, constraints: ['!zone'] }, exact)[0]?.id);
+    expect(explainNoPlacement([host('zone-b', { labels: { zone: 'b' } })], { ...request, constraints: ['zone=a'] })).toBe('no ready host satisfies zone=a');
   });
 });

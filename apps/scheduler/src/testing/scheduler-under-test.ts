@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
-import { EVENTS_STREAM, WorkloadStateChangedSchema, type Caller, type WorkloadStateChanged } from '@gureum/contracts';
+import { EVENTS_STREAM, WorkloadStateChangedSchema, type Caller, type QuotaAmounts, type WorkloadStateChanged } from '@gureum/contracts';
 import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 import { Client } from 'pg';
 import pino from 'pino';
 import { migrateSchedulerDatabase } from '../database/scheduler-data-source';
+import type { PlacementSettings } from '../placement/placement';
 import { createSchedulerApp, type SchedulerApp } from '../scheduler.app';
 
 /**
@@ -29,10 +30,14 @@ export interface SchedulerUnderTestOptions {
   heartbeatIntervalMs?: number;
   hostLostAfterMissed?: number;
   placementRetryIntervalMs?: number;
+  placement?: PlacementSettings;
+  defaultQuotas?: QuotaAmounts;
+  /** Skip migrating (another instance on the same database already did). */
+  skipMigrations?: boolean;
 }
 
 export async function startSchedulerUnderTest(options: SchedulerUnderTestOptions): Promise<SchedulerUnderTest> {
-  await migrateSchedulerDatabase(options.databaseUrl);
+  if (!options.skipMigrations) await migrateSchedulerDatabase(options.databaseUrl);
   const logs: SchedulerUnderTest['logs'] = [];
   const echo = process.env['GUREUM_TEST_LOG_LEVEL'] !== undefined;
   // Same shape as the service's own logger, written to memory (and echoed when asked).
@@ -53,6 +58,8 @@ export async function startSchedulerUnderTest(options: SchedulerUnderTestOptions
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
       hostLostAfterMissed: options.hostLostAfterMissed ?? 5,
       placementRetryIntervalMs: options.placementRetryIntervalMs ?? 1000,
+      ...(options.placement ? { placement: options.placement } : {}),
+      ...(options.defaultQuotas ? { defaultQuotas: options.defaultQuotas } : {}),
     },
     { logger },
   );

@@ -5,10 +5,12 @@ import type { Logger } from '@gureum/runtime';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AfterCommit } from '../common/after-commit';
 import { assertMayModify, assertTenantNotSuspended } from '../common/caller-access';
-import { LOGGER } from '../common/tokens';
+import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
-import { covers, describeResources, largestHost } from '../placement/placement';
+import { covers, describeResources, largestHost, maxUnit } from '../placement/placement';
+import { quotaDeltaOf } from '../quotas/quota';
+import { chargeQuota } from '../quotas/quota-store';
 import { changeWorkload, recordTransition } from './workload-store';
 import { toWorkloadView } from './workload-view';
 import { WorkloadEntity } from './workload.entity';
@@ -22,6 +24,7 @@ export class CreateWorkloadUseCase {
   constructor(
     private readonly dataSource: DataSource,
     private readonly afterCommit: AfterCommit,
+    @Inject(SCHEDULER_SETTINGS) private readonly settings: SchedulerSettings,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -48,10 +51,14 @@ export class CreateWorkloadUseCase {
         return { kind: 'replayed', workload: winner };
       }
       await recordTransition(manager, inserted, null);
-      const claim = await claimBestHost(manager, inserted);
+      const claim = await claimBestHost(manager, inserted, this.settings.placement);
       const workload = claim.placed
         ? await changeWorkload(manager, inserted, { state: 'scheduled', hostId: claim.hostId, reason: null })
         : await changeWorkload(manager, inserted, { reason: claim.reason });
+      // Last, so the tenant's quota row is locked only from here to commit. Over quota, this
+      // throws and the whole transaction — workload, claim, events — rolls back: a pending
+      // workload holds quota too, so nothing is charged later.
+      await chargeQuota(manager, caller.tenantId, quotaDeltaOf(inserted), this.settings.defaultQuotas);
       return { kind: 'created', workload };
     });
 
@@ -67,12 +74,12 @@ export class CreateWorkloadUseCase {
 
   /** Refuses what no host could ever run, instead of leaving it pending forever. */
   private async assertFleetCanRun(spec: WorkloadSpec): Promise<void> {
-    const request = placementRequestOf({ image: spec.image, ...spec.resources });
-    const hosts = await loadHostSnapshots(this.dataSource.manager, spec.image, { readyOnly: false });
+    const request = placementRequestOf({ tenantId: '00000000-0000-0000-0000-000000000000', kind: spec.kind, image: spec.image, placement: null, ...spec.resources });
+    const { hosts } = await loadHostSnapshots(this.dataSource.manager, request, this.settings.placement, { candidatesOnly: false });
     if (!hosts.some((host) => host.images.length > 0)) {
       throw new GureumError(ErrorCode.ImageUnknown, `image ${spec.image} is not present on any host`, { image: spec.image });
     }
-    if (!hosts.some((host) => covers(host.capacity, request.resources))) {
+    if (!hosts.some((host) => covers(maxUnit(host.capacity, this.settings.placement), request.resources))) {
       const largest = largestHost(hosts);
       throw new GureumError(
         ErrorCode.ResourcesExceedHost,
@@ -89,8 +96,9 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
     manager,
     `INSERT INTO "${SCHEMA}"."workloads"
        ("id", "tenant_id", "name", "kind", "image", "command", "env", "cpu_millis", "memory_mib", "pids",
-        "state", "desired_state", "generation", "idempotency_key")
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11)
+        "state", "desired_state", "generation", "idempotency_key",
+        "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible")
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11, $12, $13, $14, $15, $16)
      ON CONFLICT ON CONSTRAINT "workloads_tenant_idempotency_key" DO NOTHING
      RETURNING "id"`,
     [
@@ -105,13 +113,27 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
       spec.resources.memoryMiB,
       spec.resources.pids,
       idempotencyKey,
+      spec.placement === undefined ? null : JSON.stringify(spec.placement),
+      spec.placement?.affinityGroup ?? null,
+      spec.placement?.antiAffinityGroup ?? null,
+      spec.priority ?? 0,
+      spec.preemptible ?? false,
     ],
   );
   return row ? manager.findOneByOrFail(WorkloadEntity, { id: row.id }) : null;
 }
 
 function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotencyKey: string): WorkloadEntity {
-  if (canonicalSpec(existing) !== canonicalSpec({ ...spec, ...spec.resources, command: spec.command ?? null, env: spec.env ?? null })) {
+  const given = {
+    ...spec,
+    ...spec.resources,
+    command: spec.command ?? null,
+    env: spec.env ?? null,
+    placement: spec.placement ?? null,
+    priority: spec.priority ?? 0,
+    preemptible: spec.preemptible ?? false,
+  };
+  if (canonicalSpec(existing) !== canonicalSpec(given)) {
     throw new GureumError(ErrorCode.Conflict, `idempotency key ${idempotencyKey} was already used for a different workload spec`, {
       idempotencyKey,
       workloadId: existing.id,
@@ -120,10 +142,25 @@ function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotenc
   return existing;
 }
 
-type SpecFields = Pick<WorkloadEntity, 'name' | 'kind' | 'image' | 'command' | 'env' | 'cpuMillis' | 'memoryMiB' | 'pids'>;
+type SpecFields = Pick<WorkloadEntity, 'name' | 'kind' | 'image' | 'command' | 'env' | 'cpuMillis' | 'memoryMiB' | 'pids' | 'placement' | 'priority' | 'preemptible'>;
 
-/** Key order of `env` is not meaningful (jsonb does not keep it), so it is sorted. */
+/** Key order of `env` and `placement` is not meaningful (jsonb does not keep it), so it is sorted. */
 function canonicalSpec(spec: SpecFields): string {
-  const env = spec.env === null ? null : Object.fromEntries(Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return JSON.stringify([spec.name, spec.kind, spec.image, spec.command, env, spec.cpuMillis, spec.memoryMiB, spec.pids]);
+  return JSON.stringify([
+    spec.name,
+    spec.kind,
+    spec.image,
+    spec.command,
+    sortedKeys(spec.env),
+    spec.cpuMillis,
+    spec.memoryMiB,
+    spec.pids,
+    sortedKeys(spec.placement),
+    spec.priority,
+    spec.preemptible,
+  ]);
+}
+
+function sortedKeys<T extends object>(value: T | null): T | null {
+  return value === null ? null : (Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) as T);
 }

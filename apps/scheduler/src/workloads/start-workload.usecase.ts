@@ -4,7 +4,7 @@ import type { Logger } from '@gureum/runtime';
 import { DataSource } from 'typeorm';
 import { AfterCommit } from '../common/after-commit';
 import { assertMayModify, assertTenantNotSuspended } from '../common/caller-access';
-import { LOGGER } from '../common/tokens';
+import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction } from '../database/sql';
 import { claimBestHost, findClaim, releaseClaim } from '../placement/host-claims';
 import { workloadInWrongState } from './workload.exception';
@@ -18,6 +18,7 @@ export class StartWorkloadUseCase {
   constructor(
     private readonly dataSource: DataSource,
     private readonly afterCommit: AfterCommit,
+    @Inject(SCHEDULER_SETTINGS) private readonly settings: SchedulerSettings,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -40,7 +41,7 @@ export class StartWorkloadUseCase {
       // No claim (stopped while pending), or its host is lost: place it afresh.
       const released = claim ? (await releaseClaim(manager, current.id)) !== null : false;
       const pending = await changeWorkload(manager, current, { ...restart, state: 'pending', hostId: null });
-      const placement = await claimBestHost(manager, pending);
+      const placement = await claimBestHost(manager, pending, this.settings.placement);
       const workload = placement.placed
         ? await changeWorkload(manager, pending, { state: 'scheduled', hostId: placement.hostId })
         : await changeWorkload(manager, pending, { reason: placement.reason });

@@ -3,6 +3,8 @@ import type { DesiredState, WorkloadState } from '@gureum/contracts';
 import { enqueueEvent } from '@gureum/messaging';
 import type { EntityManager } from 'typeorm';
 import { queryRows, SCHEMA } from '../database/sql';
+import { quotaDeltaOf } from '../quotas/quota';
+import { releaseQuota } from '../quotas/quota-store';
 import { workloadNotFound } from './workload.exception';
 import { WorkloadEntity } from './workload.entity';
 import { assertTransition } from './workload-state';
@@ -44,6 +46,8 @@ export async function changeWorkload(manager: EntityManager, workload: WorkloadE
   );
   const updated = await manager.findOneByOrFail(WorkloadEntity, { id: workload.id });
   if (stateChanges) await recordTransition(manager, updated, workload.state);
+  // Whatever path deletes a workload, its tenant gets the quota back in the same transaction.
+  if (stateChanges && change.state === 'deleted') await releaseQuota(manager, workload.tenantId, quotaDeltaOf(workload));
   return updated;
 }
 

@@ -18,6 +18,10 @@ export function toWorkloadView(workload: WorkloadEntity): WorkloadView {
     exitCode: workload.exitCode,
     hostId: workload.hostId,
     generation: workload.generation,
+    // Only when set, so views of workloads without hints look exactly as before.
+    ...(workload.placement ? { placement: workload.placement } : {}),
+    ...(workload.priority ? { priority: workload.priority } : {}),
+    ...(workload.preemptible ? { preemptible: true } : {}),
     createdAt: workload.createdAt.toISOString(),
     updatedAt: workload.updatedAt.toISOString(),
   };

@@ -1,4 +1,4 @@
-import type { DesiredState, WorkloadState } from '@gureum/contracts';
+import type { DesiredState, PlacementHints, WorkloadState } from '@gureum/contracts';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /** A tenant's workload: its spec, where it runs, and both desired and observed state. */
@@ -52,6 +52,23 @@ export class WorkloadEntity {
   /** Bumped on every user start, so the agent can tell a new run from an old exit. */
   @Column('int')
   generation!: number;
+
+  /** Placement hints as the tenant gave them (constraints, groups, policy, dedicated). */
+  @Column('jsonb', { nullable: true })
+  placement!: PlacementHints | null;
+
+  @Column('text', { name: 'affinity_group', nullable: true })
+  affinityGroup!: string | null;
+
+  @Column('text', { name: 'anti_affinity_group', nullable: true })
+  antiAffinityGroup!: string | null;
+
+  /** 0..1000; a higher-priority workload may preempt lower-priority preemptible ones. */
+  @Column('int')
+  priority!: number;
+
+  @Column('boolean')
+  preemptible!: boolean;
 
   @Column('text', { name: 'idempotency_key', nullable: true })
   idempotencyKey!: string | null;

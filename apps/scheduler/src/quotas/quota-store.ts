@@ -1,0 +1,126 @@
+import type { QuotaAmounts, QuotaOverrides, QuotaView } from '@gureum/contracts';
+import type { EntityManager } from 'typeorm';
+import { queryRows, SCHEMA } from '../database/sql';
+import { effectiveLimits, quotaExceeded, quotaViolation } from './quota';
+
+interface UsageRow {
+  cpu_millis: string;
+  memory_mib: string;
+  workloads: number;
+  vms: number;
+  limit_cpu_millis: string | null;
+  limit_memory_mib: string | null;
+  limit_workloads: number | null;
+  limit_vms: number | null;
+}
+
+/**
+ * Locks the tenant's usage row (creating it on first use) and returns use and limits. The
+ * upsert's DO UPDATE takes the row lock even when the row exists, so every caller in the same
+ * tenant serialises here until its transaction ends — which is what keeps concurrent creates,
+ * on any replica, from exceeding a quota.
+ */
+async function lockUsage(manager: EntityManager, tenantId: string, defaults: QuotaAmounts): Promise<QuotaView> {
+  const [row] = await queryRows<UsageRow>(
+    manager,
+    `WITH usage AS (
+       INSERT INTO "${SCHEMA}"."quota_usage" ("tenant_id") VALUES ($1)
+       ON CONFLICT ("tenant_id") DO UPDATE SET "tenant_id" = EXCLUDED."tenant_id"
+       RETURNING *
+     )
+     SELECT u."cpu_millis", u."memory_mib", u."workloads", u."vms",
+            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib",
+            q."workloads" AS "limit_workloads", q."vms" AS "limit_vms"
+       FROM usage u LEFT JOIN "${SCHEMA}"."tenant_quotas" q ON q."tenant_id" = u."tenant_id"`,
+    [tenantId],
+  );
+  return toView(row!, defaults);
+}
+
+/**
+ * Charges `delta` to the tenant inside the caller's transaction, or throws `quota_exceeded`
+ * (the caller's transaction then rolls back whatever it wrote). Call it last in a transaction:
+ * the lock is held until commit.
+ */
+export async function chargeQuota(manager: EntityManager, tenantId: string, delta: QuotaAmounts, defaults: QuotaAmounts): Promise<void> {
+  const current = await lockUsage(manager, tenantId, defaults);
+  const violation = quotaViolation(current.limits, current.used, delta);
+  if (violation) throw quotaExceeded(violation);
+  await addUsage(manager, tenantId, delta, 1);
+}
+
+/** Gives `delta` back (a workload was deleted). */
+export async function releaseQuota(manager: EntityManager, tenantId: string, delta: QuotaAmounts): Promise<void> {
+  await addUsage(manager, tenantId, delta, -1);
+}
+
+async function addUsage(manager: EntityManager, tenantId: string, delta: QuotaAmounts, sign: 1 | -1): Promise<void> {
+  // GREATEST: usage never goes negative, even for a workload created before quotas were counted.
+  await manager.query(
+    `INSERT INTO "${SCHEMA}"."quota_usage" AS u ("tenant_id", "cpu_millis", "memory_mib", "workloads", "vms")
+     VALUES ($1, GREATEST($2::bigint, 0), GREATEST($3::bigint, 0), GREATEST($4::int, 0), GREATEST($5::int, 0))
+     ON CONFLICT ("tenant_id") DO UPDATE SET
+       "cpu_millis" = GREATEST(u."cpu_millis" + $2, 0),
+       "memory_mib" = GREATEST(u."memory_mib" + $3, 0),
+       "workloads" = GREATEST(u."workloads" + $4, 0),
+       "vms" = GREATEST(u."vms" + $5, 0)`,
+    [tenantId, sign * delta.cpuMillis, sign * delta.memoryMiB, sign * delta.workloads, sign * delta.vms],
+  );
+}
+
+/** Use and limits without locking (reads). */
+export async function readQuota(manager: EntityManager, tenantId: string, defaults: QuotaAmounts): Promise<QuotaView> {
+  const [row] = await queryRows<UsageRow>(
+    manager,
+    `SELECT coalesce(u."cpu_millis", 0) AS "cpu_millis", coalesce(u."memory_mib", 0) AS "memory_mib",
+            coalesce(u."workloads", 0) AS "workloads", coalesce(u."vms", 0) AS "vms",
+            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib",
+            q."workloads" AS "limit_workloads", q."vms" AS "limit_vms"
+       FROM (SELECT $1::uuid AS "tenant_id") t
+       LEFT JOIN "${SCHEMA}"."quota_usage" u ON u."tenant_id" = t."tenant_id"
+       LEFT JOIN "${SCHEMA}"."tenant_quotas" q ON q."tenant_id" = t."tenant_id"`,
+    [tenantId],
+  );
+  return toView(row!, defaults);
+}
+
+/** Applies an operator's overrides: a number sets, null resets to the default, absent keeps. */
+export async function setQuotaOverrides(manager: EntityManager, tenantId: string, overrides: QuotaOverrides, operator: string): Promise<void> {
+  const keep = (value: number | null | undefined) => (value === undefined ? 'keep' : 'set');
+  const value = (v: number | null | undefined) => (v === undefined ? null : v);
+  await manager.query(
+    `INSERT INTO "${SCHEMA}"."tenant_quotas" AS q ("tenant_id", "cpu_millis", "memory_mib", "workloads", "vms", "updated_by")
+     VALUES ($1, $2, $3, $4, $5, $10)
+     ON CONFLICT ("tenant_id") DO UPDATE SET
+       "cpu_millis" = CASE WHEN $6 = 'set' THEN EXCLUDED."cpu_millis" ELSE q."cpu_millis" END,
+       "memory_mib" = CASE WHEN $7 = 'set' THEN EXCLUDED."memory_mib" ELSE q."memory_mib" END,
+       "workloads" = CASE WHEN $8 = 'set' THEN EXCLUDED."workloads" ELSE q."workloads" END,
+       "vms" = CASE WHEN $9 = 'set' THEN EXCLUDED."vms" ELSE q."vms" END,
+       "updated_by" = EXCLUDED."updated_by", "updated_at" = now()`,
+    [
+      tenantId,
+      value(overrides.cpuMillis),
+      value(overrides.memoryMiB),
+      value(overrides.workloads),
+      value(overrides.vms),
+      keep(overrides.cpuMillis),
+      keep(overrides.memoryMiB),
+      keep(overrides.workloads),
+      keep(overrides.vms),
+      operator,
+    ],
+  );
+}
+
+function toView(row: UsageRow, defaults: QuotaAmounts): QuotaView {
+  const num = (v: string | number | null) => (v === null ? null : Number(v));
+  return {
+    limits: effectiveLimits(defaults, {
+      cpuMillis: num(row.limit_cpu_millis),
+      memoryMiB: num(row.limit_memory_mib),
+      workloads: num(row.limit_workloads),
+      vms: num(row.limit_vms),
+    }),
+    used: { cpuMillis: Number(row.cpu_millis), memoryMiB: Number(row.memory_mib), workloads: Number(row.workloads), vms: Number(row.vms) },
+  };
+}
