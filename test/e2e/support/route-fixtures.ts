@@ -96,6 +96,11 @@ export const FIXTURES: Record<string, Fixture> = {
   deleteWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   getUsage: async () => ({ path: {}, query: lastHour() }),
   getUsageAcrossTenants: async () => ({ path: {}, query: lastHour() }),
+  // --- compute quotas and placement ---
+  getOwnQuotas: async () => ({ path: {} }),
+  getTenantQuotas: async (world) => ({ path: { id: world.tenantAId } }),
+  setTenantQuotas: async (world) => ({ path: { id: await freshTenant(world) }, body: { workloads: 50 } }),
+  explainPlacement: async (world) => ({ path: { id: world.workloadAId } }),
 };
 
 function lastHour(): Record<string, string> {

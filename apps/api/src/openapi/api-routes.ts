@@ -1,4 +1,6 @@
 import { UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
+import { PlacementExplanationSchema, QuotaViewSchema } from '@gureum/contracts';
+import { AdminWorkloadPathSchema, QuotaOverridesBodySchema, TenantQuotaPathSchema } from '../quotas/quota-http.schemas';
 import { z } from 'zod';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
 import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
@@ -41,6 +43,7 @@ export const REQUEST_SCHEMAS = {
   CreateApiKey: CreateApiKeyBodySchema,
   Login: LoginBodySchema,
   Refresh: RefreshBodySchema,
+  QuotaOverrides: QuotaOverridesBodySchema,
 } as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
@@ -62,9 +65,11 @@ export const RESPONSE_SCHEMAS = {
   Me: MeSchema,
   AuditPage: AuditPageSchema,
   Usage: UsageReplySchema,
+  QuotaView: QuotaViewSchema,
+  PlacementExplanation: PlacementExplanationSchema,
 } as const;
 
-export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface ApiRoute {
   method: HttpMethod;
@@ -420,5 +425,50 @@ export const API_ROUTES: readonly ApiRoute[] = [
     query: AdminAuditQuerySchema,
     success: { status: 200, description: 'One page', body: 'AuditPage' },
     problems: [400, ...AUTHENTICATED],
+  },
+  // --- compute quotas and placement (scheduler) ---
+  {
+    method: 'get',
+    path: '/v1/quotas',
+    operationId: 'getOwnQuotas',
+    summary: "The tenant's compute quotas (CPU, memory, workloads, VMs) and current use",
+    tag: 'quotas',
+    roles: TENANT_READERS,
+    success: { status: 200, description: 'Limits and use', body: 'QuotaView' },
+    problems: [...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/tenants/{id}/quotas',
+    operationId: 'getTenantQuotas',
+    summary: "A tenant's compute quotas and current use",
+    tag: 'quotas',
+    roles: OPERATORS,
+    pathParams: TenantQuotaPathSchema,
+    success: { status: 200, description: 'Limits and use', body: 'QuotaView' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'put',
+    path: '/v1/admin/tenants/{id}/quotas',
+    operationId: 'setTenantQuotas',
+    summary: "Override a tenant's compute quotas; null resets one to the default",
+    tag: 'quotas',
+    roles: OPERATORS,
+    pathParams: TenantQuotaPathSchema,
+    requestBody: 'QuotaOverrides',
+    success: { status: 200, description: 'Limits and use after the change', body: 'QuotaView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/workloads/{id}/placement',
+    operationId: 'explainPlacement',
+    summary: 'Which hosts each placement filter removes for a workload, and the scores of the rest',
+    tag: 'quotas',
+    roles: OPERATORS,
+    pathParams: AdminWorkloadPathSchema,
+    success: { status: 200, description: 'The explanation against the fleet as it is now', body: 'PlacementExplanation' },
+    problems: [400, ...AUTHENTICATED, 404],
   },
 ];
