@@ -165,6 +165,20 @@ export async function claimBestHost(manager: EntityManager, workload: WorkloadEn
   return { placed: false, reason: `no ready host has room for ${describeResources(request.resources)}` };
 }
 
+/**
+ * Claims `hostId` for the workload if, under the host's row lock, it still passes every filter.
+ * For callers that already know the host (preemption just made room there).
+ */
+export async function claimOnHost(manager: EntityManager, workloadId: string, hostId: string, request: PlacementRequest, settings: PlacementSettings, withAffinity: boolean): Promise<boolean> {
+  const [locked] = await queryRows<HostRow>(manager, `SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" WHERE "id" = $2 FOR UPDATE`, [normalizeImageRef(request.image), hostId]);
+  if (!locked) return false;
+  const snapshot = toSnapshot(locked);
+  await attachGroups(manager, [snapshot], request, workloadId, hostId);
+  if (rejectionOf(snapshot, request, settings, withAffinity) !== null) return false;
+  await writeClaim(manager, workloadId, hostId, request);
+  return true;
+}
+
 /** The claim write itself: claim row, host allocation and generation. Also what the bench measures bare. */
 export async function writeClaim(manager: EntityManager, workloadId: string, hostId: string, request: Pick<PlacementRequest, 'resources'>): Promise<void> {
   const { cpuMillis, memoryMiB, pids } = request.resources;

@@ -7,6 +7,7 @@ import { inTransaction } from '../database/sql';
 import { WorkloadEntity } from '../workloads/workload.entity';
 import { changeWorkload } from '../workloads/workload-store';
 import { claimBestHost } from './host-claims';
+import { preemptFor } from './preempt-for';
 
 export type PlacePendingOutcome = 'placed' | 'no_fit' | 'skipped';
 
@@ -31,7 +32,12 @@ export class PlacePendingWorkloadUseCase {
       if (!workload) return { kind: 'skipped' as const };
       const claim = await claimBestHost(manager, workload, this.settings.placement);
       if (claim.placed) {
-        return { kind: 'placed' as const, workload: await changeWorkload(manager, workload, { state: 'scheduled', hostId: claim.hostId, reason: null }) };
+        return { kind: 'placed' as const, workload: await changeWorkload(manager, workload, { state: 'scheduled', hostId: claim.hostId, reason: null }), preempted: [] };
+      }
+      const preempted = await preemptFor(manager, workload, this.settings.placement);
+      if (preempted) {
+        const placed = await changeWorkload(manager, workload, { state: 'scheduled', hostId: preempted.hostId, reason: null });
+        return { kind: 'placed' as const, workload: placed, preempted: preempted.victims.map((victim) => victim.id) };
       }
       // The reason is for the tenant; it is not a state change, so no event.
       if (claim.reason !== workload.reason) await changeWorkload(manager, workload, { reason: claim.reason });
@@ -39,8 +45,8 @@ export class PlacePendingWorkloadUseCase {
     });
     if (outcome.kind === 'placed') {
       const { workload } = outcome;
-      this.afterCommit.run({ nodesToNudge: [workload.hostId!], nudgeReason: `workload ${workload.id} scheduled` });
-      this.logger.info({ tenantId: workload.tenantId, workloadId: workload.id, hostId: workload.hostId }, 'pending workload placed');
+      this.afterCommit.run({ nodesToNudge: [workload.hostId!], nudgeReason: `workload ${workload.id} scheduled`, capacityFreed: outcome.preempted.length > 0 });
+      this.logger.info({ tenantId: workload.tenantId, workloadId: workload.id, hostId: workload.hostId, preempted: outcome.preempted }, 'pending workload placed');
     }
     return outcome.kind;
   }

@@ -8,6 +8,7 @@ import { assertMayModify, assertTenantNotSuspended } from '../common/caller-acce
 import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
+import { preemptFor } from '../placement/preempt-for';
 import { covers, describeResources, largestHost, maxUnit } from '../placement/placement';
 import { quotaDeltaOf } from '../quotas/quota';
 import { chargeQuota } from '../quotas/quota-store';
@@ -17,7 +18,7 @@ import { WorkloadEntity } from './workload.entity';
 
 export type CreateWorkloadCommand = ValidRequestOf<'scheduler.cmd.workload.create.v1'>;
 
-type Created = { kind: 'created'; workload: WorkloadEntity } | { kind: 'replayed'; workload: WorkloadEntity };
+type Created = { kind: 'created'; workload: WorkloadEntity; preempted: string[] } | { kind: 'replayed'; workload: WorkloadEntity };
 
 @Injectable()
 export class CreateWorkloadUseCase {
@@ -52,19 +53,23 @@ export class CreateWorkloadUseCase {
       }
       await recordTransition(manager, inserted, null);
       const claim = await claimBestHost(manager, inserted, this.settings.placement);
-      const workload = claim.placed
-        ? await changeWorkload(manager, inserted, { state: 'scheduled', hostId: claim.hostId, reason: null })
-        : await changeWorkload(manager, inserted, { reason: claim.reason });
+      const preempted = claim.placed ? null : await preemptFor(manager, inserted, this.settings.placement);
+      const hostId = claim.placed ? claim.hostId : (preempted?.hostId ?? null);
+      const workload = hostId
+        ? await changeWorkload(manager, inserted, { state: 'scheduled', hostId, reason: null })
+        : await changeWorkload(manager, inserted, { reason: claim.placed ? null : claim.reason });
       // Last, so the tenant's quota row is locked only from here to commit. Over quota, this
       // throws and the whole transaction — workload, claim, events — rolls back: a pending
       // workload holds quota too, so nothing is charged later.
       await chargeQuota(manager, caller.tenantId, quotaDeltaOf(inserted), this.settings.defaultQuotas);
-      return { kind: 'created', workload };
+      return { kind: 'created', workload, preempted: preempted?.victims.map((victim) => victim.id) ?? [] };
     });
 
     if (created.kind === 'replayed') return toWorkloadView(assertSameSpec(created.workload, spec, idempotencyKey!));
-    const { workload } = created;
-    this.afterCommit.run({ nodesToNudge: workload.hostId ? [workload.hostId] : [], nudgeReason: `workload ${workload.id} scheduled` });
+    const { workload, preempted } = created;
+    // Preempted workloads are pending again: the placement loop looks for room for them.
+    this.afterCommit.run({ nodesToNudge: workload.hostId ? [workload.hostId] : [], nudgeReason: `workload ${workload.id} scheduled`, capacityFreed: preempted.length > 0 });
+    if (preempted.length > 0) this.logger.info({ tenantId: workload.tenantId, workloadId: workload.id, hostId: workload.hostId, preempted }, 'workloads preempted');
     this.logger.info(
       { tenantId: workload.tenantId, workloadId: workload.id, state: workload.state, hostId: workload.hostId, reason: workload.reason, requestId: caller.requestId },
       'workload created',
