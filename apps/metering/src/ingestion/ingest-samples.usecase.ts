@@ -2,11 +2,11 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { nodeIdOfSubject, UsageSampleSchema, type UsageSample } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
 import type { DataSource, EntityManager } from 'typeorm';
-import { lockWorkload, queryRows, SCHEMA } from '../database/sql';
+import { lockWorkloads, queryRows, SCHEMA } from '../database/sql';
 import { floorToHour } from '../rollups/hour-split';
 import { recomputeSampleRollups } from '../rollups/rollup-store';
 import type { BatchOutcome } from './batch-consumer';
-import { counterDeltas } from './counter-deltas';
+import { counterDeltas, type CounterReading } from './counter-deltas';
 
 const S = `"${SCHEMA}"`;
 const HOUR_MS = 3_600_000;
@@ -72,8 +72,10 @@ export class IngestSamplesUseCase {
   private async store(manager: EntityManager, samples: AcceptedSample[]): Promise<void> {
     const inserted = await queryRows<{ workload_id: string; sampled_at: Date }>(
       manager,
-      `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "cpu_usage_ns", "memory_bytes", "memory_peak_bytes", "pids")
-       SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::numeric[], $8::bigint[], $9::bigint[], $10::int[])
+      `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "cpu_usage_ns", "memory_bytes", "memory_peak_bytes", "pids",
+                                   "net_rx_bytes", "net_tx_bytes", "blk_read_bytes", "blk_write_bytes")
+       SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::numeric[], $8::bigint[], $9::bigint[], $10::int[],
+                            $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[])
        ON CONFLICT ("dedupe_key") DO NOTHING
        RETURNING "workload_id", "sampled_at"`,
       [
@@ -87,45 +89,96 @@ export class IngestSamplesUseCase {
         samples.map((s) => s.memoryBytes),
         samples.map((s) => s.memoryPeakBytes),
         samples.map((s) => s.pids),
+        ...COUNTERS.filter((c) => c.field !== 'cpuUsageNs').map((c) => samples.map((s) => s[c.field] ?? null)),
       ],
     );
+    if (inserted.length < samples.length) this.logger.debug({ duplicates: samples.length - inserted.length }, 'dropped duplicate usage samples');
+    if (inserted.length === 0) return;
     const earliest = new Map<string, Date>();
     for (const row of inserted) {
       const seen = earliest.get(row.workload_id);
       if (!seen || row.sampled_at < seen) earliest.set(row.workload_id, row.sampled_at);
     }
     // Sorted, so two replicas lock workloads in the same order.
-    for (const workloadId of [...earliest.keys()].sort()) {
-      const from = earliest.get(workloadId) as Date;
-      await lockWorkload(manager, workloadId);
-      await this.recomputeDeltas(manager, workloadId, from);
-      await recomputeSampleRollups(manager, workloadId, floorToHour(from));
-    }
-    if (inserted.length < samples.length) this.logger.debug({ duplicates: samples.length - inserted.length }, 'dropped duplicate usage samples');
+    const workloads = [...earliest.keys()].sort();
+    await lockWorkloads(manager, workloads);
+    const since = workloads.map((w) => earliest.get(w) as Date);
+    await this.recomputeDeltas(manager, workloads, since);
+    await recomputeSampleRollups(
+      manager,
+      workloads.map((workloadId, i) => ({ workloadId, fromHour: floorToHour(since[i] as Date) })),
+    );
   }
 
-  /** CPU deltas of every sample from `from` on (a late sample changes its successor's delta too). */
-  private async recomputeDeltas(manager: EntityManager, workloadId: string, from: Date): Promise<void> {
-    type Row = { dedupe_key: string; handle_id: string; cpu_usage_ns: string; cpu_delta_ns: string };
-    const [before] = await queryRows<Row>(
-      manager,
-      `SELECT dedupe_key, handle_id, cpu_usage_ns::text AS cpu_usage_ns, cpu_delta_ns::text AS cpu_delta_ns FROM ${S}."samples"
-       WHERE workload_id = $1 AND sampled_at < $2 ORDER BY sampled_at DESC, dedupe_key DESC LIMIT 1`,
-      [workloadId, from],
-    );
+  /**
+   * Counter deltas of every sample of each workload from its earliest new sample on (a late
+   * sample changes its successor's delta too), all workloads of the batch in three statements.
+   */
+  private async recomputeDeltas(manager: EntityManager, workloads: string[], since: Date[]): Promise<void> {
+    type Row = { dedupe_key: string; workload_id: string; handle_id: string } & Record<CounterColumn | DeltaColumn, string | null>;
     const rows = await queryRows<Row>(
       manager,
-      `SELECT dedupe_key, handle_id, cpu_usage_ns::text AS cpu_usage_ns, cpu_delta_ns::text AS cpu_delta_ns FROM ${S}."samples"
-       WHERE workload_id = $1 AND sampled_at >= $2 ORDER BY sampled_at, dedupe_key`,
-      [workloadId, from],
+      `SELECT s.dedupe_key, s.workload_id, s.handle_id, ${COUNTERS.map((c) => `s.${c.column}::text AS ${c.column}, s.${c.delta}::text AS ${c.delta}`).join(', ')}
+       FROM ${S}."samples" s JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, since) ON s.workload_id = w.id AND s.sampled_at >= w.since
+       ORDER BY s.workload_id, s.sampled_at, s.dedupe_key`,
+      [workloads, since],
     );
-    const reading = (row: Row) => ({ handleId: row.handle_id, value: BigInt(row.cpu_usage_ns) });
-    const deltas = counterDeltas(before ? reading(before) : null, rows.map(reading));
-    const changed = rows.map((row, i) => ({ key: row.dedupe_key, delta: String(deltas[i]) })).filter((c, i) => c.delta !== rows[i]?.cpu_delta_ns);
+    const byWorkload = new Map<string, Row[]>();
+    for (const row of rows) {
+      const list = byWorkload.get(row.workload_id);
+      if (list) list.push(row);
+      else byWorkload.set(row.workload_id, [row]);
+    }
+    // The last reading before the range, per workload and counter, only where the range has readings of it.
+    const wanted = workloads.flatMap((workloadId, i) =>
+      COUNTERS.filter((c) => byWorkload.get(workloadId)?.some((row) => row[c.column] !== null)).map((c) => ({ workloadId, since: since[i] as Date, counter: c.column })),
+    );
+    const before = new Map<string, CounterReading>();
+    if (wanted.length > 0) {
+      const found = await queryRows<{ workload_id: string; counter: string; handle_id: string; value: string }>(
+        manager,
+        `SELECT w.id AS workload_id, w.counter, b.handle_id, b.value
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS w(id, since, counter)
+         CROSS JOIN LATERAL (
+           SELECT s.handle_id, (CASE w.counter ${COUNTERS.map((c) => `WHEN '${c.column}' THEN s.${c.column}`).join(' ')} END)::text AS value
+           FROM ${S}."samples" s
+           WHERE s.workload_id = w.id AND s.sampled_at < w.since AND (CASE w.counter ${COUNTERS.map((c) => `WHEN '${c.column}' THEN s.${c.column}`).join(' ')} END) IS NOT NULL
+           ORDER BY s.sampled_at DESC, s.dedupe_key DESC LIMIT 1
+         ) b`,
+        [wanted.map((w) => w.workloadId), wanted.map((w) => w.since), wanted.map((w) => w.counter)],
+      );
+      for (const row of found) before.set(`${row.workload_id}/${row.counter}`, { handleId: row.handle_id, value: BigInt(row.value) });
+    }
+    const changed: Array<{ key: string; deltas: Record<DeltaColumn, string> }> = [];
+    for (const [workloadId, list] of byWorkload) {
+      const deltas = COUNTERS.map((c) =>
+        counterDeltas(
+          before.get(`${workloadId}/${c.column}`) ?? null,
+          list.map((row) => ({ handleId: row.handle_id, value: row[c.column] === null ? null : BigInt(row[c.column] as string) })),
+        ),
+      );
+      list.forEach((row, i) => {
+        const next = Object.fromEntries(COUNTERS.map((c, k) => [c.delta, String(deltas[k]?.[i] ?? 0n)])) as Record<DeltaColumn, string>;
+        if (COUNTERS.some((c) => next[c.delta] !== row[c.delta])) changed.push({ key: row.dedupe_key, deltas: next });
+      });
+    }
     if (changed.length === 0) return;
     await manager.query(
-      `UPDATE ${S}."samples" s SET cpu_delta_ns = c.delta FROM unnest($1::text[], $2::numeric[]) AS c(key, delta) WHERE s.dedupe_key = c.key`,
-      [changed.map((c) => c.key), changed.map((c) => c.delta)],
+      `UPDATE ${S}."samples" s SET ${COUNTERS.map((c) => `${c.delta} = c.${c.delta}`).join(', ')}
+       FROM unnest($1::text[], ${COUNTERS.map((_c, i) => `$${i + 2}::numeric[]`).join(', ')}) AS c(key, ${COUNTERS.map((c) => c.delta).join(', ')})
+       WHERE s.dedupe_key = c.key`,
+      [changed.map((c) => c.key), ...COUNTERS.map((counter) => changed.map((c) => c.deltas[counter.delta]))],
     );
   }
 }
+
+/** Cumulative counters of a sample, each with the column of its per-sample delta. */
+const COUNTERS = [
+  { field: 'cpuUsageNs', column: 'cpu_usage_ns', delta: 'cpu_delta_ns' },
+  { field: 'networkRxBytes', column: 'net_rx_bytes', delta: 'net_rx_delta' },
+  { field: 'networkTxBytes', column: 'net_tx_bytes', delta: 'net_tx_delta' },
+  { field: 'blockReadBytes', column: 'blk_read_bytes', delta: 'blk_read_delta' },
+  { field: 'blockWriteBytes', column: 'blk_write_bytes', delta: 'blk_write_delta' },
+] as const satisfies ReadonlyArray<{ field: keyof UsageSample; column: string; delta: string }>;
+type CounterColumn = (typeof COUNTERS)[number]['column'];
+type DeltaColumn = (typeof COUNTERS)[number]['delta'];
