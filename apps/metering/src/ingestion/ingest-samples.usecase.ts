@@ -70,6 +70,7 @@ export class IngestSamplesUseCase {
   }
 
   private async store(manager: EntityManager, samples: AcceptedSample[]): Promise<void> {
+    const started = performance.now();
     const inserted = await queryRows<{ workload_id: string; sampled_at: Date }>(
       manager,
       `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "cpu_usage_ns", "memory_bytes", "memory_peak_bytes", "pids",
@@ -101,12 +102,19 @@ export class IngestSamplesUseCase {
     }
     // Sorted, so two replicas lock workloads in the same order.
     const workloads = [...earliest.keys()].sort();
+    const insertedAt = performance.now();
     await lockWorkloads(manager, workloads);
     const since = workloads.map((w) => earliest.get(w) as Date);
     await this.recomputeDeltas(manager, workloads, since);
+    const deltasAt = performance.now();
     await recomputeSampleRollups(
       manager,
       workloads.map((workloadId, i) => ({ workloadId, fromHour: floorToHour(since[i] as Date) })),
+    );
+    const ms = (from: number, to: number) => Math.round(to - from);
+    this.logger.debug(
+      { samples: inserted.length, workloads: workloads.length, insertMs: ms(started, insertedAt), deltasMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
+      'usage batch stored',
     );
   }
 
