@@ -175,6 +175,14 @@ describe('sample ingestion', () => {
       expect(await rollup(w, 'test_memory_latest')).toEqual({ [iso(BASE)]: '400' }); // by sample time, not arrival
       expect(await rollup(w, 'test_memory_max')).toEqual({ [iso(BASE)]: '700' });
       expect(await rollup(w, 'test_memory_sum')).toEqual({ [iso(BASE)]: '1200' });
+
+      // A later sample in a batch of its own: added to the hour's values, not re-read.
+      publish(nodeA, 'node-a', sample('node-a', w, BASE + 4000, 1n, { memoryBytes: 50 }));
+      await waitFor(async () => ((await rollup(w, 'test_samples'))[iso(BASE)] === '4' ? true : undefined), { timeoutMs: 20_000, what: 'count rollup of 4' });
+      expect(await rollup(w, 'test_memory_avg')).toEqual({ [iso(BASE)]: '312.5' });
+      expect(await rollup(w, 'test_memory_latest')).toEqual({ [iso(BASE)]: '50' });
+      expect(await rollup(w, 'test_memory_max')).toEqual({ [iso(BASE)]: '700' });
+      expect(await rollup(w, 'test_memory_sum')).toEqual({ [iso(BASE)]: '1250' });
     } finally {
       await metering.db.query(`DELETE FROM metering.rollups WHERE meter LIKE 'test\\_%'`);
       await metering.db.query(`DELETE FROM metering.meters WHERE name LIKE 'test\\_%'`);

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { SCHEMA } from '../database/sql';
 import { aggregateSql, LIFECYCLE_SOURCES, REGISTRY_SOURCES, SAMPLE_SOURCES } from '../meters/aggregation';
-import { loadMeters } from '../meters/meter-catalog';
+import { loadMeters, type MeterDefinition } from '../meters/meter-catalog';
 
 const S = `"${SCHEMA}"`;
 
@@ -18,12 +18,10 @@ export interface RollupRange {
  * Recomputing makes a redelivered or late batch harmless: the result depends only on which
  * samples exist.
  */
-export async function recomputeSampleRollups(manager: EntityManager, ranges: readonly RollupRange[]): Promise<void> {
-  const meters = (await loadMeters(manager, 'sample.')).flatMap((meter) => {
-    const value = SAMPLE_SOURCES[meter.source];
-    return value ? [{ ...meter, value }] : [];
-  });
-  if (meters.length === 0 || ranges.length === 0) return;
+export async function recomputeSampleRollups(manager: EntityManager, ranges: readonly RollupRange[], only: (meter: MeterDefinition) => boolean = () => true): Promise<void> {
+  if (ranges.length === 0) return;
+  const meters = (await sampleMeters(manager)).filter(only);
+  if (meters.length === 0) return;
   const aggregates = meters.map((meter, i) => `${aggregateSql(meter.aggregation, meter.value, 's.sampled_at')} AS q${i}`).join(', ');
   const unpivot = meters.map((_meter, i) => `($${i + 3}::text, a.q${i})`).join(', ');
   await manager.query(
@@ -39,6 +37,52 @@ export async function recomputeSampleRollups(manager: EntityManager, ranges: rea
      DO UPDATE SET "quantity" = EXCLUDED."quantity", "tenant_id" = EXCLUDED."tenant_id", "updated_at" = now()`,
     [ranges.map((r) => r.workloadId), ranges.map((r) => r.fromHour), ...meters.map((m) => m.name)],
   );
+}
+
+/**
+ * Adds samples that come after every stored sample of their workload (the usual case: agents
+ * send in time order, so no stored delta changed) to the hourly rollups without re-reading
+ * the hours: SUM and COUNT add, MAX keeps the greater, LATEST takes the new value. AVG cannot
+ * be combined without the count: its meters are left to `recomputeSampleRollups`.
+ */
+export async function appendToSampleRollups(manager: EntityManager, dedupeKeys: readonly string[]): Promise<void> {
+  if (dedupeKeys.length === 0) return;
+  const meters = (await sampleMeters(manager)).filter(isAppendable);
+  if (meters.length === 0) return;
+  const aggregates = meters.map((meter, i) => `${aggregateSql(meter.aggregation, meter.value, 's.sampled_at')} AS q${i}`).join(', ');
+  const unpivot = meters.map((_meter, i) => `($${i + 2}::text, a.q${i})`).join(', ');
+  const current = `${S}."rollups"."quantity"`;
+  const combine = meters
+    .map((meter) => {
+      const combined = meter.aggregation === 'MAX' ? `GREATEST(${current}, EXCLUDED."quantity")` : meter.aggregation === 'LATEST' ? `EXCLUDED."quantity"` : `${current} + EXCLUDED."quantity"`;
+      return `WHEN '${meter.name.replace(/'/g, "''")}' THEN ${combined}`;
+    })
+    .join(' ');
+  await manager.query(
+    `INSERT INTO ${S}."rollups" ("tenant_id", "workload_id", "meter", "hour", "quantity", "updated_at")
+     SELECT a.tenant_id, a.workload_id, v.meter, a.hour, v.quantity, now()
+     FROM (
+       SELECT s.workload_id, date_trunc('hour', s.sampled_at, 'UTC') AS hour, max(s.tenant_id::text)::uuid AS tenant_id, ${aggregates}
+       FROM ${S}."samples" s WHERE s.dedupe_key = ANY($1::text[])
+       GROUP BY s.workload_id, date_trunc('hour', s.sampled_at, 'UTC')
+     ) a CROSS JOIN LATERAL (VALUES ${unpivot}) AS v(meter, quantity)
+     WHERE v.quantity IS NOT NULL
+     ON CONFLICT ("workload_id", "meter", "hour") WHERE "workload_id" IS NOT NULL
+     DO UPDATE SET "quantity" = CASE EXCLUDED."meter" ${combine} END, "tenant_id" = EXCLUDED."tenant_id", "updated_at" = now()`,
+    [dedupeKeys, ...meters.map((m) => m.name)],
+  );
+}
+
+/** Whether a meter's hourly value can be updated from new samples alone. */
+export function isAppendable(meter: MeterDefinition): boolean {
+  return meter.aggregation !== 'AVG';
+}
+
+async function sampleMeters(manager: EntityManager): Promise<Array<MeterDefinition & { value: string }>> {
+  return (await loadMeters(manager, 'sample.')).flatMap((meter) => {
+    const value = SAMPLE_SOURCES[meter.source];
+    return value ? [{ ...meter, value }] : [];
+  });
 }
 
 /** Rebuilds every hourly rollup of the lifecycle-fed meters of one workload from its allocation segments. */
