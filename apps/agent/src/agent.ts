@@ -3,6 +3,7 @@ import { GureumError, type Assignment, type Heartbeat, type ObservedTask } from 
 import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import type { DriverFingerprint, WorkloadDriver } from './driver';
+import { createHostIoCounterSource } from './metering/io-counters';
 import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
 import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
 
@@ -76,7 +77,8 @@ export class Agent {
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));
-    this.sampler = new UsageSampler({ nodeId, intervalMs: this.options.sampleMs ?? sampleIntervalFromEnv() }, this.driver, natsUsagePublisher(this.nc), this.logger);
+    const io = await createHostIoCounterSource();
+    this.sampler = new UsageSampler({ nodeId, intervalMs: this.options.sampleMs ?? sampleIntervalFromEnv(), io }, this.driver, natsUsagePublisher(this.nc), this.logger);
     this.sampler.start();
     this.kick('startup');
     this.logger.info({ bootId: this.bootId }, 'agent started');

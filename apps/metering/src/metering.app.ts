@@ -11,6 +11,7 @@ import { IngestSamplesUseCase, USAGE_SUBJECT_PATTERN } from './ingestion/ingest-
 import { ensureUsageStream } from './ingestion/usage-stream';
 import { RecordLifecycleUseCase } from './lifecycle/record-lifecycle.usecase';
 import { MeteringModule } from './metering.module';
+import { RecordRegistryStorageUseCase, REGISTRY_STORAGE_SUBJECT } from './registry/record-registry-storage.usecase';
 import { floorToHour } from './rollups/hour-split';
 
 export interface MeteringApp {
@@ -25,7 +26,7 @@ export interface MeteringAppOptions {
   logger?: Logger;
 }
 
-/** Boots metering: database, NATS, both streams, the two durable consumers, the query handler, housekeeping. */
+/** Boots metering: database, NATS, both streams, the three durable consumers (samples, lifecycle, registry storage), the query handler, housekeeping. */
 export async function createMeteringApp(config: MeteringConfig, options: MeteringAppOptions = {}): Promise<MeteringApp> {
   const logger = options.logger ?? createLogger('metering', config.logLevel);
   const natsSettings = { url: config.nats.url, user: config.nats.user, password: config.nats.password, name: 'metering' };
@@ -52,12 +53,19 @@ export async function createMeteringApp(config: MeteringConfig, options: Meterin
 
     const ingestSamples = new IngestSamplesUseCase(dataSource, logger, config.retentionMs);
     const recordLifecycle = new RecordLifecycleUseCase(dataSource, logger);
+    const recordRegistryStorage = new RecordRegistryStorageUseCase(dataSource, logger, config.retentionMs);
     const batching = { maxBatch: config.batchSize, maxWaitMs: config.batchMs, ackWaitMs: config.ackWaitMs };
     const samples = new BatchConsumer(nc, { stream: USAGE_STREAM, durable: 'metering-usage', filterSubject: USAGE_SUBJECT_PATTERN, ...batching }, (b) => ingestSamples.execute(b), logger);
     const lifecycle = new BatchConsumer(
       nc,
       { stream: EVENTS_STREAM, durable: 'metering-lifecycle', filterSubject: 'evt.workload.state.v1', ...batching },
       (b) => recordLifecycle.execute(b),
+      logger,
+    );
+    const registryStorage = new BatchConsumer(
+      nc,
+      { stream: EVENTS_STREAM, durable: 'metering-registry-storage', filterSubject: REGISTRY_STORAGE_SUBJECT, ...batching },
+      (b) => recordRegistryStorage.execute(b),
       logger,
     );
 
@@ -76,14 +84,18 @@ export async function createMeteringApp(config: MeteringConfig, options: Meterin
     cleanup.push(() => samples.stop());
     await lifecycle.start();
     cleanup.push(() => lifecycle.stop());
+    await registryStorage.start();
+    cleanup.push(() => registryStorage.stop());
 
     let housekeeping: Promise<void> = Promise.resolve();
     const timer = setInterval(() => {
       housekeeping = housekeeping.then(async () => {
         try {
           await recordLifecycle.rollForwardOpenIntervals();
+          await recordRegistryStorage.rollForward();
           const cutoff = floorToHour(new Date(Date.now() - config.retentionMs));
           await dataSource.query(`DELETE FROM "${SCHEMA}"."samples" WHERE sampled_at < $1`, [cutoff]);
+          await recordRegistryStorage.purge(cutoff);
         } catch (error) {
           logger.warn({ err: error }, 'metering housekeeping failed; retrying at the next interval');
         }

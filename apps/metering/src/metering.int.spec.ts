@@ -116,6 +116,46 @@ describe('sample ingestion', () => {
     expect(rows.map((r) => r.d)).toEqual(['1000000000', '2000000000', '1000000000', '3000000000', '500000000', '2000000000', '250000000']);
   });
 
+  it('meters network and block bytes as counters: resets, gaps and old agents without them', async () => {
+    const w = randomUUID();
+    const io = (rx: number | null, tx: number | null, read: number | null, write: number | null) => ({
+      networkRxBytes: rx === null ? null : String(rx),
+      networkTxBytes: tx === null ? null : String(tx),
+      blockReadBytes: read === null ? null : String(read),
+      blockWriteBytes: write === null ? null : String(write),
+    });
+    const s3 = sample('node-a', w, BASE + 30_000, 3n, io(3500, 900, 100, 8192));
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + 10_000, 1n, io(1000, 500, 0, 4096)));
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + 20_000, 2n, io(3000, 700, null, null))); // block counters unreadable this time
+    publish(nodeA, 'node-a', s3);
+    publish(nodeA, 'node-a', s3, randomUUID()); // a duplicate the stream does not catch
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + HOUR + 10_000, 1n, io(200, 50, 0, 0))); // restarted: counters from zero
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + HOUR + 20_000, 2n)); // an agent that does not send them
+    await waitFor(async () => ((await storedSamples(w)) === 5 ? true : undefined), { timeoutMs: 20_000, what: 'five samples stored' });
+    await waitFor(async () => ((await rollup(w, 'network_rx_bytes'))[iso(BASE + HOUR)] === '200' ? true : undefined), { timeoutMs: 20_000, what: 'network rollups' });
+    expect(await rollup(w, 'network_rx_bytes')).toEqual({ [iso(BASE)]: '3500', [iso(BASE + HOUR)]: '200' });
+    expect(await rollup(w, 'network_tx_bytes')).toEqual({ [iso(BASE)]: '900', [iso(BASE + HOUR)]: '50' });
+    expect(await rollup(w, 'block_read_bytes')).toEqual({ [iso(BASE)]: '100', [iso(BASE + HOUR)]: '0' });
+    expect(await rollup(w, 'block_write_bytes')).toEqual({ [iso(BASE)]: '8192', [iso(BASE + HOUR)]: '0' });
+
+    // A late sample in the gap moves bytes between samples, not the total.
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + 25_000, 3n, io(3200, 800, 50, 6000)));
+    await waitFor(async () => ((await storedSamples(w)) === 6 ? true : undefined), { timeoutMs: 20_000, what: 'the late sample stored' });
+    await waitFor(async () => {
+      const { rows } = await metering.db.query<{ d: string }>(`SELECT blk_write_delta::text AS d FROM metering.samples WHERE workload_id = $1 AND sampled_at = $2`, [w, iso(BASE + 30_000)]);
+      return rows[0]?.d === '2192' ? true : undefined;
+    }, { timeoutMs: 20_000, what: 'the successor delta recomputed' });
+    expect(await rollup(w, 'block_write_bytes')).toEqual({ [iso(BASE)]: '8192', [iso(BASE + HOUR)]: '0' });
+    expect(await rollup(w, 'network_rx_bytes')).toEqual({ [iso(BASE)]: '3500', [iso(BASE + HOUR)]: '200' });
+    const units = await metering.db.query<{ name: string; unit: string }>(`SELECT name, unit FROM metering.meters WHERE source LIKE 'sample.net%' OR source LIKE 'sample.blk%' ORDER BY name`);
+    expect(units.rows).toEqual([
+      { name: 'block_read_bytes', unit: 'byte' },
+      { name: 'block_write_bytes', unit: 'byte' },
+      { name: 'network_rx_bytes', unit: 'byte' },
+      { name: 'network_tx_bytes', unit: 'byte' },
+    ]);
+  });
+
   it('applies every aggregation of meters defined as data', async () => {
     await metering.db.query(
       `INSERT INTO metering.meters (name, unit, source, aggregation) VALUES
@@ -135,6 +175,14 @@ describe('sample ingestion', () => {
       expect(await rollup(w, 'test_memory_latest')).toEqual({ [iso(BASE)]: '400' }); // by sample time, not arrival
       expect(await rollup(w, 'test_memory_max')).toEqual({ [iso(BASE)]: '700' });
       expect(await rollup(w, 'test_memory_sum')).toEqual({ [iso(BASE)]: '1200' });
+
+      // A later sample in a batch of its own: added to the hour's values, not re-read.
+      publish(nodeA, 'node-a', sample('node-a', w, BASE + 4000, 1n, { memoryBytes: 50 }));
+      await waitFor(async () => ((await rollup(w, 'test_samples'))[iso(BASE)] === '4' ? true : undefined), { timeoutMs: 20_000, what: 'count rollup of 4' });
+      expect(await rollup(w, 'test_memory_avg')).toEqual({ [iso(BASE)]: '312.5' });
+      expect(await rollup(w, 'test_memory_latest')).toEqual({ [iso(BASE)]: '50' });
+      expect(await rollup(w, 'test_memory_max')).toEqual({ [iso(BASE)]: '700' });
+      expect(await rollup(w, 'test_memory_sum')).toEqual({ [iso(BASE)]: '1250' });
     } finally {
       await metering.db.query(`DELETE FROM metering.rollups WHERE meter LIKE 'test\\_%'`);
       await metering.db.query(`DELETE FROM metering.meters WHERE name LIKE 'test\\_%'`);
@@ -233,6 +281,67 @@ describe('allocated time from lifecycle events', () => {
   });
 });
 
+describe('registry storage GiB-hours', () => {
+  const GiB = 1_073_741_824;
+  const TENANT_R = randomUUID();
+
+  async function publishStorage(repository: string, atMs: number, bytes: number, msgId?: string): Promise<void> {
+    const body = { sampleId: `${repository}@${iso(atMs)}`, tenantId: TENANT_R, tenantName: 'acme', repository, bytes, at: iso(atMs) };
+    await jetstream(control).publish('evt.registry.storage.v1', JSON.stringify(body), { msgID: msgId ?? body.sampleId });
+  }
+
+  async function tenantRollup(): Promise<Record<string, string>> {
+    const { rows } = await metering.db.query<{ hour: Date; quantity: string }>(
+      `SELECT hour, quantity::text AS quantity FROM metering.rollups WHERE tenant_id = $1 AND workload_id IS NULL AND meter = 'registry.storage.gib_hours' ORDER BY hour`,
+      [TENANT_R],
+    );
+    return Object.fromEntries(rows.map((r) => [r.hour.toISOString(), trimDecimal(r.quantity)]));
+  }
+
+  it('holds each sample’s bytes until the next one, per repository, in hourly GiB-hours; duplicates once, late samples re-split', async () => {
+    const MIN = 60_000;
+    await publishStorage('acme/web', BASE, GiB);
+    await publishStorage('acme/web', BASE + 30 * MIN, 2 * GiB);
+    await publishStorage('acme/web', BASE + 90 * MIN, 0);
+    await publishStorage('acme/db', BASE + 60 * MIN, 3 * GiB);
+    await publishStorage('acme/db', BASE + 120 * MIN, 0);
+    await publishStorage('acme/db', BASE + 120 * MIN, 5 * GiB, randomUUID()); // same sampleId, outside the stream's dedupe: ignored
+    const expected = { [iso(BASE)]: '1.5', [iso(BASE + HOUR)]: '4', [iso(BASE + 2 * HOUR)]: '0' };
+    await waitFor(async () => (JSON.stringify(await tenantRollup()) === JSON.stringify(expected) ? true : undefined), { timeoutMs: 20_000, what: 'registry GiB-hours' });
+
+    // A late sample for a past hour: db held 1 GiB (not 3) from 01:30 to 02:00.
+    await publishStorage('acme/db', BASE + 90 * MIN, GiB);
+    const corrected = { [iso(BASE)]: '1.5', [iso(BASE + HOUR)]: '3', [iso(BASE + 2 * HOUR)]: '0' };
+    await waitFor(async () => (JSON.stringify(await tenantRollup()) === JSON.stringify(corrected) ? true : undefined), { timeoutMs: 20_000, what: 'the late sample applied' });
+
+    const { rows } = await metering.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM metering.registry_storage_samples WHERE tenant_id = $1`, [TENANT_R]);
+    expect(rows[0]?.n).toBe(6);
+    const reply: UsageReply = await metering.api.request('metering.cmd.usage.query.v1', {
+      caller: tenantCaller(TENANT_R),
+      from: iso(BASE),
+      to: iso(BASE + 3 * HOUR),
+      groupBy: 'workload',
+      granularity: 'day',
+    } as never);
+    const storage = reply.rows.filter((r) => r.meter === 'registry.storage.gib_hours');
+    expect(storage.map((r) => [r.unit, r.workloadId])).toEqual(storage.map(() => ['GiB-hour', null]));
+    expect(storage.reduce((sum, r) => sum + Number(r.quantity), 0)).toBe(4.5);
+  });
+
+  it('extends what the latest sample holds up to the last complete hour', async () => {
+    const tenant = randomUUID();
+    const body = { sampleId: `solo/x@${iso(BASE + HOUR)}`, tenantId: tenant, tenantName: 'solo', repository: 'solo/x', bytes: 2 * GiB, at: iso(BASE + HOUR) };
+    await jetstream(control).publish('evt.registry.storage.v1', JSON.stringify(body), { msgID: body.sampleId });
+    await waitFor(
+      async () => {
+        const { rows } = await metering.db.query<{ total: string }>(`SELECT sum(quantity)::text AS total FROM metering.rollups WHERE tenant_id = $1 AND meter = 'registry.storage.gib_hours'`, [tenant]);
+        return rows[0]?.total ? trimDecimal(rows[0].total) : undefined;
+      },
+      { timeoutMs: 20_000, what: 'open-ended storage' },
+    ).then((total) => expect(total).toBe('4'));
+  });
+});
+
 describe('usage query', () => {
   const query = (caller: Caller | OperatorCaller, extra: Record<string, unknown> = {}): Promise<UsageReply> =>
     metering.api.request('metering.cmd.usage.query.v1', { caller, from: iso(BASE), to: iso(BASE + 3 * HOUR), ...extra } as never);
@@ -245,8 +354,9 @@ describe('usage query', () => {
     expect(vcpuB).toBe(14_400);
 
     const all = await query(operator, { groupBy: 'workload' });
-    expect(new Set(all.rows.map((r) => r.tenantId))).toEqual(new Set([TENANT_A, TENANT_B]));
-    expect(all.rows.every((r) => r.workloadId !== null)).toBe(true);
+    expect([...new Set(all.rows.map((r) => r.tenantId))]).toEqual(expect.arrayContaining([TENANT_A, TENANT_B]));
+    // Registry storage belongs to a tenant, not to a workload.
+    expect(all.rows.every((r) => (r.workloadId === null) === (r.meter === 'registry.storage.gib_hours'))).toBe(true);
     const onlyA = await query({ ...operator }, { tenantId: TENANT_A });
     expect(new Set(onlyA.rows.map((r) => r.tenantId))).toEqual(new Set([TENANT_A]));
 

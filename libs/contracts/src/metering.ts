@@ -28,6 +28,15 @@ export const UsageSampleSchema = z
     memoryBytes: z.number().int().min(0),
     memoryPeakBytes: z.number().int().min(0).nullable(),
     pids: z.number().int().min(0).max(2_147_483_647),
+    /**
+     * Cumulative bytes received/sent on the task's own network interfaces (loopback excluded),
+     * and read/written on block devices by its cgroup. Absent or null where the agent cannot
+     * measure them for this task (e.g. a task that shares the host's network namespace).
+     */
+    networkRxBytes: CounterSchema.nullable().optional(),
+    networkTxBytes: CounterSchema.nullable().optional(),
+    blockReadBytes: CounterSchema.nullable().optional(),
+    blockWriteBytes: CounterSchema.nullable().optional(),
   })
   .strict();
 export type UsageSample = z.infer<typeof UsageSampleSchema>;

@@ -60,6 +60,26 @@ describe('UsageSampler', () => {
     expect(new Set(ids).size).toBe(4);
   });
 
+  it('adds network and block-I/O counters by the task’s pid, and leaves them out (null) when they cannot be read', async () => {
+    const published: string[] = [];
+    const io = {
+      read: jest.fn(async (pid: number) => {
+        if (pid !== 1234) throw Object.assign(new Error('gone'), { code: 'ENOENT' });
+        return { networkRxBytes: 10_000_000_000_000_000_001n, networkTxBytes: 2n, blockReadBytes: null, blockWriteBytes: 4n };
+      }),
+    };
+    const sampler = new UsageSampler({ nodeId: 'node-a', intervalMs: 1000, io }, { stats: async () => stats(1n) }, (_s, payload) => published.push(payload), pino({ level: 'silent' }));
+    sampler.observe([task('h1', W1), { ...task('h2', W2), pid: 999 }, { ...task('h3', W2), pid: null }]);
+    const samples = await sampler.sampleOnce();
+    expect(samples.map((s) => [s.handleId, s.networkRxBytes, s.networkTxBytes, s.blockReadBytes, s.blockWriteBytes])).toEqual([
+      ['h1', '10000000000000000001', '2', null, '4'],
+      ['h2', null, null, null, null],
+      ['h3', null, null, null, null],
+    ]);
+    expect(io.read).toHaveBeenCalledTimes(2);
+    expect(published.map((p) => UsageSampleSchema.parse(JSON.parse(p)))).toEqual(samples);
+  });
+
   it('reads its interval from GUREUM_AGENT_SAMPLE_MS, 10 s by default, and rejects a bad one', () => {
     expect(sampleIntervalFromEnv({})).toBe(10_000);
     expect(sampleIntervalFromEnv({ GUREUM_AGENT_SAMPLE_MS: '250' })).toBe(250);

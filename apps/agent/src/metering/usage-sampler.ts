@@ -5,6 +5,7 @@ import { env, loadConfig } from '@gureum/runtime';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DriverError, type TaskStatus, type WorkloadDriver } from '../driver';
+import { NO_IO_COUNTERS, type IoCounters, type IoCounterSource } from './io-counters';
 
 export const SamplerEnvSchema = z.object({ GUREUM_AGENT_SAMPLE_MS: env.positiveInt(10_000) });
 
@@ -28,6 +29,8 @@ export interface UsageSamplerOptions {
   nodeId: string;
   intervalMs: number;
   now?: () => Date;
+  /** Network and block-I/O bytes by the task's host pid; without it those counters are null. */
+  io?: IoCounterSource;
 }
 
 /**
@@ -89,6 +92,7 @@ export class UsageSampler {
           memoryBytes: stats.memoryBytes,
           memoryPeakBytes: stats.memoryPeakBytes,
           pids: stats.pids,
+          ...ioFields(await this.readIo(task)),
         });
         this.publish(concreteSubject('agent.*.evt.usage.v1', this.options.nodeId), JSON.stringify(sample), `${this.options.nodeId}/${sample.sampleId}`);
         published.push(sample);
@@ -100,4 +104,20 @@ export class UsageSampler {
     if (published.length > 0) this.logger.debug({ samples: published.length }, 'usage sampled');
     return published;
   }
+
+  /** I/O counters are extras: a task whose process just went away still gets its CPU and memory sample. */
+  private async readIo(task: TaskStatus): Promise<IoCounters> {
+    if (!this.options.io || task.pid === null) return NO_IO_COUNTERS;
+    try {
+      return await this.options.io.read(task.pid);
+    } catch (error) {
+      this.logger.debug({ err: error, workloadId: task.workloadId, tenantId: task.tenantId, handleId: task.handleId }, 'no I/O counters for this sample');
+      return NO_IO_COUNTERS;
+    }
+  }
+}
+
+function ioFields(io: IoCounters): Pick<UsageSample, 'networkRxBytes' | 'networkTxBytes' | 'blockReadBytes' | 'blockWriteBytes'> {
+  const text = (value: bigint | null) => (value === null ? null : value.toString());
+  return { networkRxBytes: text(io.networkRxBytes), networkTxBytes: text(io.networkTxBytes), blockReadBytes: text(io.blockReadBytes), blockWriteBytes: text(io.blockWriteBytes) };
 }

@@ -26,4 +26,16 @@ describe('counter deltas', () => {
     const deltas = counterDeltas({ handleId: 'h1', value: 60n }, readings);
     expect(deltas).toEqual([40n, 150n, 40n, 50n, 10n]);
   });
+
+  it('skips readings the agent could not take, comparing with the last one it did take', () => {
+    const readings = [
+      { handleId: 'h1', value: 100n },
+      { handleId: 'h1', value: null },
+      { handleId: 'h1', value: 180n },
+      { handleId: 'h2', value: null },
+      { handleId: 'h2', value: 5n },
+    ];
+    expect(counterDeltas(null, readings)).toEqual([100n, 0n, 80n, 0n, 5n]);
+    expect(counterDeltas({ handleId: 'h1', value: 90n }, readings).reduce((a, b) => a + b, 0n)).toBe(95n);
+  });
 });

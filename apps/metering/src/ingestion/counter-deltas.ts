@@ -15,12 +15,24 @@ export function counterDelta(previous: CounterReading | null, current: CounterRe
   return current.value;
 }
 
-/** Deltas of readings sorted by time; `before` is the reading just before the first one, if any. */
-export function counterDeltas(before: CounterReading | null, readings: readonly CounterReading[]): bigint[] {
+/** A reading of a counter that the agent may not have been able to take (`null`). */
+export interface MaybeCounterReading {
+  handleId: string;
+  value: bigint | null;
+}
+
+/**
+ * Deltas of readings sorted by time; `before` is the last reading with a value before the
+ * first one, if any. A missing reading adds nothing and is skipped over: the next reading is
+ * compared with the last one that had a value, so a gap neither loses nor double-counts usage.
+ */
+export function counterDeltas(before: CounterReading | null, readings: readonly MaybeCounterReading[]): bigint[] {
   let previous = before;
   return readings.map((reading) => {
-    const delta = counterDelta(previous, reading);
-    previous = reading;
+    if (reading.value === null) return 0n;
+    const current = { handleId: reading.handleId, value: reading.value };
+    const delta = counterDelta(previous, current);
+    previous = current;
     return delta;
   });
 }

@@ -2,11 +2,11 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { nodeIdOfSubject, UsageSampleSchema, type UsageSample } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
 import type { DataSource, EntityManager } from 'typeorm';
-import { lockWorkload, queryRows, SCHEMA } from '../database/sql';
+import { lockWorkloads, queryRows, SCHEMA } from '../database/sql';
 import { floorToHour } from '../rollups/hour-split';
-import { recomputeSampleRollups } from '../rollups/rollup-store';
+import { appendToSampleRollups, isAppendable, recomputeSampleRollups } from '../rollups/rollup-store';
 import type { BatchOutcome } from './batch-consumer';
-import { counterDeltas } from './counter-deltas';
+import { counterDeltas, type CounterReading } from './counter-deltas';
 
 const S = `"${SCHEMA}"`;
 const HOUR_MS = 3_600_000;
@@ -69,63 +69,250 @@ export class IngestSamplesUseCase {
     return { ...parsed.data, dedupeKey: `${nodeId}/${parsed.data.sampleId}` };
   }
 
+  /**
+   * Locks the batch's workloads, computes every counter delta of the new samples (and of
+   * stored successors a late sample changes) from what is stored, inserts the new samples
+   * with their deltas, and recomputes the rollups of the hours they touch.
+   */
   private async store(manager: EntityManager, samples: AcceptedSample[]): Promise<void> {
-    const inserted = await queryRows<{ workload_id: string; sampled_at: Date }>(
-      manager,
-      `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "cpu_usage_ns", "memory_bytes", "memory_peak_bytes", "pids")
-       SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::numeric[], $8::bigint[], $9::bigint[], $10::int[])
-       ON CONFLICT ("dedupe_key") DO NOTHING
-       RETURNING "workload_id", "sampled_at"`,
-      [
-        samples.map((s) => s.dedupeKey),
-        samples.map((s) => s.tenantId),
-        samples.map((s) => s.workloadId),
-        samples.map((s) => s.nodeId),
-        samples.map((s) => s.handleId),
-        samples.map((s) => s.sampledAt),
-        samples.map((s) => s.cpuUsageNs),
-        samples.map((s) => s.memoryBytes),
-        samples.map((s) => s.memoryPeakBytes),
-        samples.map((s) => s.pids),
-      ],
-    );
+    const started = performance.now();
+    const since = new Map<string, Date>();
+    for (const sample of samples) {
+      const at = new Date(sample.sampledAt);
+      const seen = since.get(sample.workloadId);
+      if (!seen || at < seen) since.set(sample.workloadId, at);
+    }
+    // Sorted, so two replicas lock workloads in the same order.
+    const workloads = [...since.keys()].sort();
+    await lockWorkloads(manager, workloads);
+    const sinceList = workloads.map((w) => since.get(w) as Date);
+    const stored = await this.storedFrom(manager, workloads, sinceList);
+    const storedKeys = new Set(stored.rows.map((row) => row.dedupe_key));
+    const fresh = samples.filter((sample) => !storedKeys.has(sample.dedupeKey));
+
+    // Stored rows from each workload's earliest batch time on, plus the new samples, in time order.
+    const byWorkload = new Map<string, Row[]>();
+    const add = (row: Row) => {
+      const list = byWorkload.get(row.workload_id);
+      if (list) list.push(row);
+      else byWorkload.set(row.workload_id, [row]);
+    };
+    for (const row of stored.rows) add(row);
+    const freshRows = new Map<string, Row>();
+    for (const sample of fresh) {
+      const row: Row = {
+        dedupe_key: sample.dedupeKey,
+        workload_id: sample.workloadId,
+        handle_id: sample.handleId,
+        sampled_at: new Date(sample.sampledAt),
+        ...(Object.fromEntries(COUNTERS.flatMap((c) => [[c.column, sample[c.field] ?? null], [c.delta, null]])) as Record<CounterColumn | DeltaColumn, string | null>),
+      };
+      freshRows.set(row.dedupe_key, row);
+      add(row);
+    }
+    for (const list of byWorkload.values()) list.sort(byTimeThenKey);
+    const before = await this.readingsBefore(manager, byWorkload, since, stored.previous);
+    const changed = new Set<Row>();
+    for (const [workloadId, list] of byWorkload) {
+      for (const c of COUNTERS) {
+        const deltas = counterDeltas(
+          before.get(`${workloadId}/${c.column}`) ?? null,
+          list.map((row) => ({ handleId: row.handle_id, value: row[c.column] === null ? null : BigInt(row[c.column] as string) })),
+        );
+        list.forEach((row, i) => {
+          const delta = String(deltas[i] ?? 0n);
+          if (row[c.delta] === delta) return;
+          if (row[c.delta] !== null) changed.add(row);
+          row[c.delta] = delta;
+        });
+      }
+    }
+
+    const insertedAt = performance.now();
+    const inserted = await this.insert(manager, [...freshRows.values()], samples);
+    if (inserted.length < freshRows.size) {
+      // A key stored with another time than this payload's: the rows read above were not the whole picture. Recompute from the table.
+      this.logger.warn({ expected: freshRows.size, inserted: inserted.length }, 'usage samples conflicted outside their time; recomputing deltas from the table');
+      await this.recomputeDeltas(manager, workloads, sinceList);
+    } else if (changed.size > 0) {
+      const rows = [...changed];
+      await manager.query(
+        `UPDATE ${S}."samples" s SET ${COUNTERS.map((c) => `${c.delta} = c.${c.delta}`).join(', ')}
+         FROM unnest($1::text[], ${COUNTERS.map((_c, i) => `$${i + 2}::numeric[]`).join(', ')}) AS c(key, ${COUNTERS.map((c) => c.delta).join(', ')})
+         WHERE s.dedupe_key = c.key`,
+        [rows.map((row) => row.dedupe_key), ...COUNTERS.map((c) => rows.map((row) => row[c.delta]))],
+      );
+    }
+    if (inserted.length < samples.length) this.logger.debug({ duplicates: samples.length - inserted.length }, 'dropped duplicate usage samples');
+    const deltasAt = performance.now();
+    // Workloads whose new samples all come after everything stored: their rollups can be added to.
+    const appendOnly = new Set<string>();
+    if (inserted.length === freshRows.size) {
+      for (const [workloadId, list] of byWorkload) {
+        const lastStored = list.filter((row) => !freshRows.has(row.dedupe_key)).at(-1);
+        const firstFresh = list.find((row) => freshRows.has(row.dedupe_key));
+        if (firstFresh && (!lastStored || lastStored.sampled_at < firstFresh.sampled_at)) appendOnly.add(workloadId);
+      }
+    }
     const earliest = new Map<string, Date>();
     for (const row of inserted) {
       const seen = earliest.get(row.workload_id);
       if (!seen || row.sampled_at < seen) earliest.set(row.workload_id, row.sampled_at);
     }
-    // Sorted, so two replicas lock workloads in the same order.
-    for (const workloadId of [...earliest.keys()].sort()) {
-      const from = earliest.get(workloadId) as Date;
-      await lockWorkload(manager, workloadId);
-      await this.recomputeDeltas(manager, workloadId, from);
-      await recomputeSampleRollups(manager, workloadId, floorToHour(from));
-    }
-    if (inserted.length < samples.length) this.logger.debug({ duplicates: samples.length - inserted.length }, 'dropped duplicate usage samples');
+    const ranges = [...earliest].map(([workloadId, at]) => ({ workloadId, fromHour: floorToHour(at) }));
+    await appendToSampleRollups(
+      manager,
+      inserted.filter((row) => appendOnly.has(row.workload_id)).map((row) => row.dedupe_key),
+    );
+    await recomputeSampleRollups(
+      manager,
+      ranges.filter((range) => appendOnly.has(range.workloadId)),
+      (meter) => !isAppendable(meter),
+    );
+    await recomputeSampleRollups(
+      manager,
+      ranges.filter((range) => !appendOnly.has(range.workloadId)),
+    );
+    const ms = (from: number, to: number) => Math.round(to - from);
+    this.logger.debug(
+      { samples: inserted.length, workloads: earliest.size, readMs: ms(started, insertedAt), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
+      'usage batch stored',
+    );
   }
 
-  /** CPU deltas of every sample from `from` on (a late sample changes its successor's delta too). */
-  private async recomputeDeltas(manager: EntityManager, workloadId: string, from: Date): Promise<void> {
-    type Row = { dedupe_key: string; handle_id: string; cpu_usage_ns: string; cpu_delta_ns: string };
-    const [before] = await queryRows<Row>(
+  /** Stored samples of each workload from `since` on, and the one just before (whatever its readings). */
+  private async storedFrom(manager: EntityManager, workloads: string[], since: Date[]): Promise<{ rows: Row[]; previous: Map<string, Row> }> {
+    const columns = `s.dedupe_key, s.workload_id, s.handle_id, s.sampled_at, ${COUNTERS.map((c) => `s.${c.column}::text AS ${c.column}, s.${c.delta}::text AS ${c.delta}`).join(', ')}`;
+    const [rows, previous] = await Promise.all([
+      queryRows<Row>(
+        manager,
+        `SELECT ${columns} FROM ${S}."samples" s JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, since) ON s.workload_id = w.id AND s.sampled_at >= w.since`,
+        [workloads, since],
+      ),
+      queryRows<Row>(
+        manager,
+        `SELECT p.* FROM unnest($1::uuid[], $2::timestamptz[]) AS w(id, since)
+         CROSS JOIN LATERAL (SELECT ${columns} FROM ${S}."samples" s WHERE s.workload_id = w.id AND s.sampled_at < w.since
+                             ORDER BY s.sampled_at DESC, s.dedupe_key COLLATE "C" DESC LIMIT 1) p`,
+        [workloads, since],
+      ),
+    ]);
+    return { rows, previous: new Map(previous.map((row) => [row.workload_id, row])) };
+  }
+
+  /**
+   * The last reading of each counter before each workload's range, only where the range has
+   * readings of it: the previous sample's, or (when that one had none) the last that had one.
+   */
+  private async readingsBefore(manager: EntityManager, byWorkload: Map<string, Row[]>, since: Map<string, Date>, previous: Map<string, Row>): Promise<Map<string, CounterReading>> {
+    const before = new Map<string, CounterReading>();
+    const missing: Array<{ workloadId: string; since: Date; counter: CounterColumn }> = [];
+    for (const [workloadId, list] of byWorkload) {
+      const prev = previous.get(workloadId);
+      if (!prev) continue;
+      for (const c of COUNTERS) {
+        if (!list.some((row) => row[c.column] !== null)) continue;
+        const value = prev[c.column];
+        if (value !== null) before.set(`${workloadId}/${c.column}`, { handleId: prev.handle_id, value: BigInt(value) });
+        else missing.push({ workloadId, since: since.get(workloadId) as Date, counter: c.column });
+      }
+    }
+    if (missing.length === 0) return before;
+    const found = await queryRows<{ workload_id: string; counter: string; handle_id: string; value: string }>(
       manager,
-      `SELECT dedupe_key, handle_id, cpu_usage_ns::text AS cpu_usage_ns, cpu_delta_ns::text AS cpu_delta_ns FROM ${S}."samples"
-       WHERE workload_id = $1 AND sampled_at < $2 ORDER BY sampled_at DESC, dedupe_key DESC LIMIT 1`,
-      [workloadId, from],
+      `SELECT w.id AS workload_id, w.counter, b.handle_id, b.value
+       FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS w(id, since, counter)
+       CROSS JOIN LATERAL (
+         SELECT s.handle_id, (CASE w.counter ${COUNTERS.map((c) => `WHEN '${c.column}' THEN s.${c.column}`).join(' ')} END)::text AS value
+         FROM ${S}."samples" s
+         WHERE s.workload_id = w.id AND s.sampled_at < w.since AND (CASE w.counter ${COUNTERS.map((c) => `WHEN '${c.column}' THEN s.${c.column}`).join(' ')} END) IS NOT NULL
+         ORDER BY s.sampled_at DESC, s.dedupe_key COLLATE "C" DESC LIMIT 1
+       ) b`,
+      [missing.map((m) => m.workloadId), missing.map((m) => m.since), missing.map((m) => m.counter)],
     );
-    const rows = await queryRows<Row>(
+    for (const row of found) before.set(`${row.workload_id}/${row.counter}`, { handleId: row.handle_id, value: BigInt(row.value) });
+    return before;
+  }
+
+  private insert(manager: EntityManager, rows: Row[], samples: AcceptedSample[]): Promise<Array<{ dedupe_key: string; workload_id: string; sampled_at: Date }>> {
+    if (rows.length === 0) return Promise.resolve([]);
+    const byKey = new Map(samples.map((sample) => [sample.dedupeKey, sample]));
+    const of = (row: Row) => byKey.get(row.dedupe_key) as AcceptedSample;
+    return queryRows<{ dedupe_key: string; workload_id: string; sampled_at: Date }>(
       manager,
-      `SELECT dedupe_key, handle_id, cpu_usage_ns::text AS cpu_usage_ns, cpu_delta_ns::text AS cpu_delta_ns FROM ${S}."samples"
-       WHERE workload_id = $1 AND sampled_at >= $2 ORDER BY sampled_at, dedupe_key`,
-      [workloadId, from],
+      `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "memory_bytes", "memory_peak_bytes", "pids",
+                                   ${COUNTERS.map((c) => `"${c.column}", "${c.delta}"`).join(', ')})
+       SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[], $8::bigint[], $9::int[],
+                            ${COUNTERS.map((_c, i) => `$${10 + 2 * i}::numeric[], $${11 + 2 * i}::numeric[]`).join(', ')})
+       ON CONFLICT ("dedupe_key") DO NOTHING
+       RETURNING "dedupe_key", "workload_id", "sampled_at"`,
+      [
+        rows.map((r) => r.dedupe_key),
+        rows.map((r) => of(r).tenantId),
+        rows.map((r) => r.workload_id),
+        rows.map((r) => of(r).nodeId),
+        rows.map((r) => r.handle_id),
+        rows.map((r) => of(r).sampledAt),
+        rows.map((r) => of(r).memoryBytes),
+        rows.map((r) => of(r).memoryPeakBytes),
+        rows.map((r) => of(r).pids),
+        ...COUNTERS.flatMap((c) => [rows.map((r) => r[c.column]), rows.map((r) => r[c.delta] ?? '0')]),
+      ],
     );
-    const reading = (row: Row) => ({ handleId: row.handle_id, value: BigInt(row.cpu_usage_ns) });
-    const deltas = counterDeltas(before ? reading(before) : null, rows.map(reading));
-    const changed = rows.map((row, i) => ({ key: row.dedupe_key, delta: String(deltas[i]) })).filter((c, i) => c.delta !== rows[i]?.cpu_delta_ns);
-    if (changed.length === 0) return;
+  }
+
+  /** Counter deltas of every stored sample of each workload from `since` on, read back from the table (the slow, always-right path). */
+  private async recomputeDeltas(manager: EntityManager, workloads: string[], since: Date[]): Promise<void> {
+    const { rows, previous } = await this.storedFrom(manager, workloads, since);
+    const byWorkload = new Map<string, Row[]>();
+    for (const row of rows) {
+      const list = byWorkload.get(row.workload_id);
+      if (list) list.push(row);
+      else byWorkload.set(row.workload_id, [row]);
+    }
+    for (const list of byWorkload.values()) list.sort(byTimeThenKey);
+    const before = await this.readingsBefore(manager, byWorkload, new Map(workloads.map((w, i) => [w, since[i] as Date])), previous);
+    const keys: string[] = [];
+    const deltas: Record<DeltaColumn, string[]> = Object.fromEntries(COUNTERS.map((c) => [c.delta, []])) as unknown as Record<DeltaColumn, string[]>;
+    for (const [workloadId, list] of byWorkload) {
+      const perCounter = COUNTERS.map((c) =>
+        counterDeltas(
+          before.get(`${workloadId}/${c.column}`) ?? null,
+          list.map((row) => ({ handleId: row.handle_id, value: row[c.column] === null ? null : BigInt(row[c.column] as string) })),
+        ),
+      );
+      list.forEach((row, i) => {
+        keys.push(row.dedupe_key);
+        COUNTERS.forEach((c, k) => deltas[c.delta].push(String(perCounter[k]?.[i] ?? 0n)));
+      });
+    }
+    if (keys.length === 0) return;
     await manager.query(
-      `UPDATE ${S}."samples" s SET cpu_delta_ns = c.delta FROM unnest($1::text[], $2::numeric[]) AS c(key, delta) WHERE s.dedupe_key = c.key`,
-      [changed.map((c) => c.key), changed.map((c) => c.delta)],
+      `UPDATE ${S}."samples" s SET ${COUNTERS.map((c) => `${c.delta} = c.${c.delta}`).join(', ')}
+       FROM unnest($1::text[], ${COUNTERS.map((_c, i) => `$${i + 2}::numeric[]`).join(', ')}) AS c(key, ${COUNTERS.map((c) => c.delta).join(', ')})
+       WHERE s.dedupe_key = c.key`,
+      [keys, ...COUNTERS.map((c) => deltas[c.delta])],
     );
   }
 }
+
+/** A stored (or about to be stored) sample as the delta computation sees it; a delta is null until computed for a new one. */
+type Row = { dedupe_key: string; workload_id: string; handle_id: string; sampled_at: Date } & Record<CounterColumn | DeltaColumn, string | null>;
+
+/** The order of samples within a workload, the same as the SQL `ORDER BY sampled_at, dedupe_key COLLATE "C"`. */
+function byTimeThenKey(a: Row, b: Row): number {
+  const byTime = a.sampled_at.getTime() - b.sampled_at.getTime();
+  if (byTime !== 0) return byTime;
+  return a.dedupe_key < b.dedupe_key ? -1 : a.dedupe_key > b.dedupe_key ? 1 : 0;
+}
+
+/** Cumulative counters of a sample, each with the column of its per-sample delta. */
+const COUNTERS = [
+  { field: 'cpuUsageNs', column: 'cpu_usage_ns', delta: 'cpu_delta_ns' },
+  { field: 'networkRxBytes', column: 'net_rx_bytes', delta: 'net_rx_delta' },
+  { field: 'networkTxBytes', column: 'net_tx_bytes', delta: 'net_tx_delta' },
+  { field: 'blockReadBytes', column: 'blk_read_bytes', delta: 'blk_read_delta' },
+  { field: 'blockWriteBytes', column: 'blk_write_bytes', delta: 'blk_write_delta' },
+] as const satisfies ReadonlyArray<{ field: keyof UsageSample; column: string; delta: string }>;
+type CounterColumn = (typeof COUNTERS)[number]['column'];
+type DeltaColumn = (typeof COUNTERS)[number]['delta'];

@@ -34,10 +34,20 @@ export const SAMPLE_SOURCES: Readonly<Record<string, string>> = {
   'sample.memory': `s.memory_bytes::numeric`,
   'sample.memory_peak': `COALESCE(s.memory_peak_bytes, s.memory_bytes)::numeric`,
   'sample.pids': `s.pids::numeric`,
+  // Byte counters: deltas (0 where the agent had no reading), like CPU.
+  'sample.net_rx': `s.net_rx_delta`,
+  'sample.net_tx': `s.net_tx_delta`,
+  'sample.blk_read': `s.blk_read_delta`,
+  'sample.blk_write': `s.blk_write_delta`,
 };
 
 /** The value an allocation segment contributes to a lifecycle meter. */
 export const LIFECYCLE_SOURCES: Readonly<Record<string, string>> = {
   'lifecycle.vcpu': `(g.seconds * g.cpu_millis / 1000)`,
   'lifecycle.memory': `(g.seconds * g.memory_mib / 1024 / 3600)`,
+};
+
+/** The value a registry storage segment (bytes held for some seconds) contributes to a registry meter. */
+export const REGISTRY_SOURCES: Readonly<Record<string, string>> = {
+  'registry.storage': `(g.bytes * g.seconds / 1073741824 / 3600)`,
 };

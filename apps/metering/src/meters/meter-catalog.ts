@@ -10,6 +10,6 @@ export interface MeterDefinition {
 }
 
 /** Meters are data: read them where they are used, so a new row takes effect without a release. */
-export async function loadMeters(manager: EntityManager, sourcePrefix: 'sample.' | 'lifecycle.'): Promise<MeterDefinition[]> {
+export async function loadMeters(manager: EntityManager, sourcePrefix: 'sample.' | 'lifecycle.' | 'registry.'): Promise<MeterDefinition[]> {
   return queryRows<MeterDefinition>(manager, `SELECT name, unit, source, aggregation FROM "${SCHEMA}"."meters" WHERE source LIKE $1 ORDER BY name`, [`${sourcePrefix}%`]);
 }

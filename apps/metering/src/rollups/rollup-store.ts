@@ -1,29 +1,88 @@
 import type { EntityManager } from 'typeorm';
 import { SCHEMA } from '../database/sql';
-import { aggregateSql, LIFECYCLE_SOURCES, SAMPLE_SOURCES } from '../meters/aggregation';
-import { loadMeters } from '../meters/meter-catalog';
+import { aggregateSql, LIFECYCLE_SOURCES, REGISTRY_SOURCES, SAMPLE_SOURCES } from '../meters/aggregation';
+import { loadMeters, type MeterDefinition } from '../meters/meter-catalog';
 
 const S = `"${SCHEMA}"`;
 
+/** Where a workload's sample rollups must be recomputed from. */
+export interface RollupRange {
+  workloadId: string;
+  fromHour: Date;
+}
+
 /**
- * Recomputes (not increments) the hourly rollups of the sample-fed meters of one workload
- * from `fromHour` on, from the raw samples. Recomputing makes a redelivered or late batch
- * harmless: the result depends only on which samples exist.
+ * Recomputes (not increments) the hourly rollups of every sample-fed meter of the given
+ * workloads, each from its `fromHour` on, from the raw samples: one statement, one pass over
+ * the samples, every meter's aggregate a column that is then unpivoted into rollup rows.
+ * Recomputing makes a redelivered or late batch harmless: the result depends only on which
+ * samples exist.
  */
-export async function recomputeSampleRollups(manager: EntityManager, workloadId: string, fromHour: Date): Promise<void> {
-  for (const meter of await loadMeters(manager, 'sample.')) {
+export async function recomputeSampleRollups(manager: EntityManager, ranges: readonly RollupRange[], only: (meter: MeterDefinition) => boolean = () => true): Promise<void> {
+  if (ranges.length === 0) return;
+  const meters = (await sampleMeters(manager)).filter(only);
+  if (meters.length === 0) return;
+  const aggregates = meters.map((meter, i) => `${aggregateSql(meter.aggregation, meter.value, 's.sampled_at')} AS q${i}`).join(', ');
+  const unpivot = meters.map((_meter, i) => `($${i + 3}::text, a.q${i})`).join(', ');
+  await manager.query(
+    `INSERT INTO ${S}."rollups" ("tenant_id", "workload_id", "meter", "hour", "quantity", "updated_at")
+     SELECT a.tenant_id, a.workload_id, v.meter, a.hour, v.quantity, now()
+     FROM (
+       SELECT s.workload_id, date_trunc('hour', s.sampled_at, 'UTC') AS hour, max(s.tenant_id::text)::uuid AS tenant_id, ${aggregates}
+       FROM ${S}."samples" s JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, from_hour) ON s.workload_id = w.id AND s.sampled_at >= w.from_hour
+       GROUP BY s.workload_id, date_trunc('hour', s.sampled_at, 'UTC')
+     ) a CROSS JOIN LATERAL (VALUES ${unpivot}) AS v(meter, quantity)
+     WHERE v.quantity IS NOT NULL
+     ON CONFLICT ("workload_id", "meter", "hour") WHERE "workload_id" IS NOT NULL
+     DO UPDATE SET "quantity" = EXCLUDED."quantity", "tenant_id" = EXCLUDED."tenant_id", "updated_at" = now()`,
+    [ranges.map((r) => r.workloadId), ranges.map((r) => r.fromHour), ...meters.map((m) => m.name)],
+  );
+}
+
+/**
+ * Adds samples that come after every stored sample of their workload (the usual case: agents
+ * send in time order, so no stored delta changed) to the hourly rollups without re-reading
+ * the hours: SUM and COUNT add, MAX keeps the greater, LATEST takes the new value. AVG cannot
+ * be combined without the count: its meters are left to `recomputeSampleRollups`.
+ */
+export async function appendToSampleRollups(manager: EntityManager, dedupeKeys: readonly string[]): Promise<void> {
+  if (dedupeKeys.length === 0) return;
+  const meters = (await sampleMeters(manager)).filter(isAppendable);
+  if (meters.length === 0) return;
+  const aggregates = meters.map((meter, i) => `${aggregateSql(meter.aggregation, meter.value, 's.sampled_at')} AS q${i}`).join(', ');
+  const unpivot = meters.map((_meter, i) => `($${i + 2}::text, a.q${i})`).join(', ');
+  const current = `${S}."rollups"."quantity"`;
+  const combine = meters
+    .map((meter) => {
+      const combined = meter.aggregation === 'MAX' ? `GREATEST(${current}, EXCLUDED."quantity")` : meter.aggregation === 'LATEST' ? `EXCLUDED."quantity"` : `${current} + EXCLUDED."quantity"`;
+      return `WHEN '${meter.name.replace(/'/g, "''")}' THEN ${combined}`;
+    })
+    .join(' ');
+  await manager.query(
+    `INSERT INTO ${S}."rollups" ("tenant_id", "workload_id", "meter", "hour", "quantity", "updated_at")
+     SELECT a.tenant_id, a.workload_id, v.meter, a.hour, v.quantity, now()
+     FROM (
+       SELECT s.workload_id, date_trunc('hour', s.sampled_at, 'UTC') AS hour, max(s.tenant_id::text)::uuid AS tenant_id, ${aggregates}
+       FROM ${S}."samples" s WHERE s.dedupe_key = ANY($1::text[])
+       GROUP BY s.workload_id, date_trunc('hour', s.sampled_at, 'UTC')
+     ) a CROSS JOIN LATERAL (VALUES ${unpivot}) AS v(meter, quantity)
+     WHERE v.quantity IS NOT NULL
+     ON CONFLICT ("workload_id", "meter", "hour") WHERE "workload_id" IS NOT NULL
+     DO UPDATE SET "quantity" = CASE EXCLUDED."meter" ${combine} END, "tenant_id" = EXCLUDED."tenant_id", "updated_at" = now()`,
+    [dedupeKeys, ...meters.map((m) => m.name)],
+  );
+}
+
+/** Whether a meter's hourly value can be updated from new samples alone. */
+export function isAppendable(meter: MeterDefinition): boolean {
+  return meter.aggregation !== 'AVG';
+}
+
+async function sampleMeters(manager: EntityManager): Promise<Array<MeterDefinition & { value: string }>> {
+  return (await loadMeters(manager, 'sample.')).flatMap((meter) => {
     const value = SAMPLE_SOURCES[meter.source];
-    if (!value) continue;
-    await manager.query(
-      `INSERT INTO ${S}."rollups" ("tenant_id", "workload_id", "meter", "hour", "quantity", "updated_at")
-       SELECT s.tenant_id, s.workload_id, $3, date_trunc('hour', s.sampled_at, 'UTC'), ${aggregateSql(meter.aggregation, value, 's.sampled_at')}, now()
-       FROM ${S}."samples" s
-       WHERE s.workload_id = $1 AND s.sampled_at >= $2
-       GROUP BY s.tenant_id, s.workload_id, date_trunc('hour', s.sampled_at, 'UTC')
-       ON CONFLICT ("workload_id", "meter", "hour") DO UPDATE SET "quantity" = EXCLUDED."quantity", "tenant_id" = EXCLUDED."tenant_id", "updated_at" = now()`,
-      [workloadId, fromHour, meter.name],
-    );
-  }
+    return value ? [{ ...meter, value }] : [];
+  });
 }
 
 /** Rebuilds every hourly rollup of the lifecycle-fed meters of one workload from its allocation segments. */
@@ -39,6 +98,27 @@ export async function rebuildLifecycleRollups(manager: EntityManager, workloadId
        WHERE g.workload_id = $1
        GROUP BY g.tenant_id, g.workload_id, g.hour`,
       [workloadId, meter.name],
+    );
+  }
+}
+
+/**
+ * Rebuilds one tenant's hourly rollups of the registry meters from `fromHour` on, from its
+ * registry storage segments (see RecordRegistryStorageUseCase).
+ */
+export async function rebuildRegistryRollups(manager: EntityManager, tenantId: string, fromHour: Date, segmentsSql: string, segmentParams: unknown[]): Promise<void> {
+  for (const meter of await loadMeters(manager, 'registry.')) {
+    const value = REGISTRY_SOURCES[meter.source];
+    if (!value) continue;
+    await manager.query(`DELETE FROM ${S}."rollups" WHERE "workload_id" IS NULL AND "tenant_id" = $1 AND "meter" = $2 AND "hour" >= $3`, [tenantId, meter.name, fromHour]);
+    const base = segmentParams.length;
+    await manager.query(
+      `INSERT INTO ${S}."rollups" ("tenant_id", "workload_id", "meter", "hour", "quantity", "updated_at")
+       SELECT $${base + 1}::uuid, NULL, $${base + 2}::text, g.hour, ${aggregateSql(meter.aggregation, value, 'g.started_at')}, now()
+       FROM (${segmentsSql}) g
+       WHERE g.hour >= $${base + 3}
+       GROUP BY g.hour`,
+      [...segmentParams, tenantId, meter.name, fromHour],
     );
   }
 }
