@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import {
   OCI_IMAGE_MANIFEST_MEDIA_TYPE,
   VM_DISK_QCOW2_MEDIA_TYPE,
@@ -71,6 +73,10 @@ describe('VM templates as OCI artifacts', () => {
     expect((await readFile(pulled.kernel as string)).equals(files.kernel)).toBe(true);
     expect((await readFile(pulled.initrd as string)).equals(files.initrd)).toBe(true);
     expect((await readFile(pulled.disk as string)).equals(files.disk)).toBe(true);
+    // The directory is a VM driver template: template.json names the files and the command line.
+    expect(JSON.parse(await readFile(join(pulled.dir, 'template.json'), 'utf8'))).toEqual(
+      expect.objectContaining({ kernel: 'vmlinuz', initrd: 'initrd', disk: 'disk.qcow2', cmdline: config.cmdline, digest: pushed.digest }),
+    );
 
     // Again by tag: the manifest is fetched, the layers are not.
     expect((await pullVmTemplate(`${host}/acme/vm-guest:latest`, acme, cache)).cached).toBe(true);
@@ -184,5 +190,29 @@ describe('VM templates as OCI artifacts', () => {
     );
     await client.pushManifest('umbrella/app', 'v1', manifest, OCI_IMAGE_MANIFEST_MEDIA_TYPE);
     await expect(pullVmTemplate(`${host}/umbrella/app:v1`, umbrella, join(work, 'not-a-template'))).rejects.toThrow(/is not a VM template/);
+  });
+
+  it('deploy/images/push-vm-template.mjs pushes a vm-guest.sh template directory as <tenant>/vm-guest:latest', async () => {
+    const run = promisify(execFile);
+    const root = resolve(__dirname, '../../..');
+    // The script runs the built library, as it does after `npm run build`.
+    for (const project of ['libs/contracts', 'libs/oci-client']) await run(process.execPath, ['tools/build.mjs', project], { cwd: root });
+    const guest = join(work, 'guest');
+    await rm(guest, { recursive: true, force: true });
+    await mkdir(guest);
+    await writeFile(join(guest, 'vmlinuz'), files.kernel);
+    await writeFile(join(guest, 'initrd.gz'), files.initrd);
+    await writeFile(join(guest, 'disk.qcow2'), files.disk);
+    await writeFile(join(guest, 'template.json'), JSON.stringify({ name: 'tiny', kernel: 'vmlinuz', initrd: 'initrd.gz', disk: 'disk.qcow2', cmdline: 'console=ttyS0 quiet' }));
+    const demo = tenant('demo');
+    const { stdout } = await run(process.execPath, ['deploy/images/push-vm-template.mjs', '--tenant', 'demo', '--registry', host, '--dir', guest], {
+      cwd: root,
+      env: { ...process.env, GUREUM_API_KEY: demo.password },
+    });
+    expect(stdout).toMatch(/^pushed .*\/demo\/vm-guest:latest@sha256:[a-f0-9]{64} \(3 layers/);
+    const pulled = await pullVmTemplate(`${host}/demo/vm-guest:latest`, demo, join(work, 'cache-script'));
+    expect(pulled.config).toEqual({ arch: 'x86_64', vcpusMin: 1, memoryMiBMin: 128, bootMode: 'kernel', cmdline: 'console=ttyS0 quiet' });
+    expect((await readFile(pulled.initrd as string)).equals(files.initrd)).toBe(true);
+    expect((await readFile(pulled.disk as string)).equals(files.disk)).toBe(true);
   });
 });

@@ -30,7 +30,11 @@ export interface PulledVmTemplate {
   /** Manifest digest: the template's identity. */
   digest: string;
   config: VmTemplateConfig;
-  /** Directory holding `vmlinuz`, `initrd`, `disk.qcow2` (those the template has) and `template.json`. */
+  /**
+   * Directory holding `vmlinuz`, `initrd`, `disk.qcow2` (those the template has), `manifest.json`
+   * and `template.json` — which has the VM driver's fields (`kernel`, `initrd`, `disk`, `cmdline`),
+   * so the directory can be linked into the driver's template root as it is.
+   */
   dir: string;
   kernel: string | null;
   initrd: string | null;
@@ -149,7 +153,15 @@ export async function pullVmTemplate(ref: string, auth: RegistryAuth, cacheDir: 
       files[layer.mediaType] = name;
     }
     await writeFile(join(partial, 'manifest.json'), fetched.bytes);
-    await writeFile(join(partial, 'template.json'), JSON.stringify({ digest: fetched.digest, config, files }));
+    // The VM driver's template.json fields (kernel, initrd, disk, cmdline: file names in the
+    // directory), so a pulled template directory is a driver template as it is.
+    const driverFields = {
+      ...(files[VM_KERNEL_MEDIA_TYPE] ? { kernel: files[VM_KERNEL_MEDIA_TYPE] } : {}),
+      ...(files[VM_INITRD_MEDIA_TYPE] ? { initrd: files[VM_INITRD_MEDIA_TYPE] } : {}),
+      ...(files[VM_DISK_QCOW2_MEDIA_TYPE] ? { disk: files[VM_DISK_QCOW2_MEDIA_TYPE] } : {}),
+      cmdline: config.cmdline,
+    };
+    await writeFile(join(partial, 'template.json'), JSON.stringify({ ...driverFields, digest: fetched.digest, source: ref, config, files }));
     await rename(partial, join(templates, hex)).catch(async (error: unknown) => {
       // Another pull of the same template finished first: theirs is identical.
       if (!(await exists(join(templates, hex, 'template.json')))) throw error;
