@@ -23,6 +23,7 @@ import { StorageSampler } from './metering/storage-sampler';
 import { TenantDirectory } from './metering/tenant-directory';
 import { SetStorageQuota } from './quota/set-storage-quota.usecase';
 import { RegistryModule } from './registry.module';
+import { ListImages } from './repositories/list-images.usecase';
 import { SetRepositoryVisibility } from './repositories/set-repository-visibility.usecase';
 import { FilesystemBlobStore } from './storage/filesystem-blob-store';
 import { Uploads } from './uploads/uploads.service';
@@ -90,7 +91,12 @@ export async function createRegistryApp(config: RegistryConfig, options: Registr
     const signer = createTokenSigner(config.tokenSecret, config.tokenTtlSeconds);
 
     const micro = await NestFactory.createMicroservice<NatsOptions>(
-      RegistryModule.register({ collectGarbage, setStorageQuota: new SetStorageQuota(context), setRepositoryVisibility: new SetRepositoryVisibility(context) }),
+      RegistryModule.register({
+        collectGarbage,
+        setStorageQuota: new SetStorageQuota(context),
+        setRepositoryVisibility: new SetRepositoryVisibility(context),
+        listImages: new ListImages(context),
+      }),
       { transport: Transport.NATS, options: nestNatsOptions(natsSettings, 'registry'), logger: new PinoNestLogger(logger) },
     );
     micro.useGlobalFilters(new RpcErrorFilter(logger));

@@ -141,3 +141,38 @@ describe('storage samples (evt.registry.storage.v1)', () => {
     expect(samples.filter((received) => received.sample.tenantName === 'gureum')).toEqual([]);
   });
 });
+
+describe('registry.cmd.images.list.v1 (GET /v1/images)', () => {
+  const caller = (tenantId: string) => ({ principalId: 'p-1', tenantId, role: 'viewer' as const, requestId: randomUUID() });
+
+  it("lists the caller's repositories with tags and bytes, and storage used vs quota, and nothing of other tenants", async () => {
+    const umbrella = tenant('umbrella');
+    const other = tenant('wayne');
+    const shared = randomBytes(3000);
+    const app = await pushImage(umbrella.client, 'umbrella/app', 'v1', [shared]);
+    await pushImage(umbrella.client, 'umbrella/app', 'v2', [randomBytes(10)]);
+    const tools = await pushImage(umbrella.client, 'umbrella/tools', 'latest', [shared, randomBytes(500)]);
+    await pushImage(other.client, 'wayne/secret', 'v1', [randomBytes(100)]);
+    await registry.control.request('registry.cmd.quota.set.v1', { tenantName: 'umbrella', quotaBytes: 50_000 });
+
+    const list = await registry.control.request('registry.cmd.images.list.v1', { caller: caller(umbrella.tenantId as string) });
+    expect(list.items.map((item) => item.name)).toEqual(['umbrella/app', 'umbrella/tools']);
+    const [appRepo, toolsRepo] = list.items;
+    expect(appRepo?.tags.map((tag) => tag.name)).toEqual(['v1', 'v2']);
+    expect(appRepo?.tags[0]).toEqual(expect.objectContaining({ digest: app.manifestDigest, artifactType: 'application/vnd.oci.image.config.v1+json' }));
+    expect(toolsRepo?.tags).toEqual([expect.objectContaining({ name: 'latest', digest: tools.manifestDigest })]);
+    expect(toolsRepo?.bytes).toBe(tools.bytes - shared.length);
+    expect(list.storage.quotaBytes).toBe(50_000);
+    expect((appRepo?.bytes ?? 0) + (toolsRepo?.bytes ?? 0)).toBe(list.storage.usedBytes);
+    expect(JSON.stringify(list)).not.toContain('wayne');
+
+    // A tenant that never pushed sees nothing, with the default quota.
+    const empty = await registry.control.request('registry.cmd.images.list.v1', { caller: caller(randomUUID()) });
+    expect(empty.items).toEqual([]);
+    expect(empty.storage.usedBytes).toBe(0);
+  });
+
+  it('refuses a request without a valid tenant caller', async () => {
+    await expect(registry.control.request('registry.cmd.images.list.v1', { caller: { principalId: 'x', role: 'operator', requestId: 'r' } } as never)).rejects.toThrow();
+  });
+});

@@ -40,6 +40,7 @@ import {
   SetStorageQuotaRequestSchema,
   StorageUsageSchema,
 } from './registry';
+import { ImageListSchema, ListImagesRequestSchema } from './registry';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -95,6 +96,8 @@ export const Commands = {
   registryQuotaSet: command('registry.cmd.quota.set.v1', SetStorageQuotaRequestSchema, StorageUsageSchema),
   /** Make a repository public (pullable by every tenant) or private again. */
   registryRepositoryVisibility: command('registry.cmd.repository.visibility.v1', SetRepositoryVisibilityRequestSchema, RepositoryVisibilitySchema),
+  /** A tenant's repositories with tags and bytes, and its storage used vs quota (`GET /v1/images`). */
+  registryImagesList: command('registry.cmd.images.list.v1', ListImagesRequestSchema, ImageListSchema),
   /** Usage rollups: a tenant's own, or (operator) every tenant's. */
   usageQuery: command('metering.cmd.usage.query.v1', UsageQueryRequestSchema, UsageReplySchema),
   /** Node-scoped: an agent asks for its desired state (level-triggered reconciliation). */
