@@ -96,6 +96,7 @@ export const FIXTURES: Record<string, Fixture> = {
   deleteWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   getUsage: async () => ({ path: {}, query: lastHour() }),
   getUsageAcrossTenants: async () => ({ path: {}, query: lastHour() }),
+  listImages: async () => ({ path: {} }),
 };
 
 function lastHour(): Record<string, string> {

@@ -1,4 +1,5 @@
 import { UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
+import { ImageListSchema } from '@gureum/contracts';
 import { z } from 'zod';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
 import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
@@ -62,6 +63,7 @@ export const RESPONSE_SCHEMAS = {
   Me: MeSchema,
   AuditPage: AuditPageSchema,
   Usage: UsageReplySchema,
+  ImageList: ImageListSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
@@ -420,5 +422,15 @@ export const API_ROUTES: readonly ApiRoute[] = [
     query: AdminAuditQuerySchema,
     success: { status: 200, description: 'One page', body: 'AuditPage' },
     problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/images',
+    operationId: 'listImages',
+    summary: "The tenant's registry repositories with their tags and stored bytes, and its storage used vs quota",
+    tag: 'images',
+    roles: TENANT_READERS,
+    success: { status: 200, description: 'Repositories and storage', body: 'ImageList' },
+    problems: [...AUTHENTICATED],
   },
 ];
