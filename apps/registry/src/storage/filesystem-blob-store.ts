@@ -7,6 +7,9 @@ import { randomUUID, type Hash } from 'node:crypto';
 import { digestHasher, tryParseDigest, type DigestAlgorithm } from '../distribution/digest';
 import type { BlobStore } from './blob-store';
 
+/** Read and write in 1 MiB steps (Node's defaults are 64 KiB and 16 KiB): fewer syscalls and event-loop turns per layer. */
+const STREAM_CHUNK_BYTES = 1024 * 1024;
+
 /**
  * Blobs under `<root>/blobs/<algorithm>/<first two hex>/<hex>`, uploads under
  * `<root>/uploads/<id>`. A blob appears by an atomic rename on the same filesystem, so a
@@ -38,7 +41,7 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   read(digest: string, span?: { start: number; end: number }): Readable {
-    return createReadStream(this.blobPath(digest), span ? { start: span.start, end: span.end } : {});
+    return createReadStream(this.blobPath(digest), { highWaterMark: STREAM_CHUNK_BYTES, ...(span ? { start: span.start, end: span.end } : {}) });
   }
 
   readAll(digest: string): Promise<Buffer> {
@@ -80,7 +83,7 @@ export class FilesystemBlobStore implements BlobStore {
     });
     try {
       // `r+` at an explicit position: bytes past `fromOffset` from an earlier failed attempt are overwritten.
-      await pipeline(source, counter, createWriteStream(path, { flags: 'r+', start: fromOffset }));
+      await pipeline(source, counter, createWriteStream(path, { flags: 'r+', start: fromOffset, highWaterMark: STREAM_CHUNK_BYTES }));
       await truncate(path, fromOffset + written);
       if (hash) this.running.set(uploadId, { offset: fromOffset + written, hash });
       return written;
@@ -102,7 +105,7 @@ export class FilesystemBlobStore implements BlobStore {
       actual = state.hash.digest('hex');
     } else {
       const hash = digestHasher(expected.algorithm);
-      await pipeline(createReadStream(path), async (chunks: AsyncIterable<Buffer>) => {
+      await pipeline(createReadStream(path, { highWaterMark: STREAM_CHUNK_BYTES }), async (chunks: AsyncIterable<Buffer>) => {
         for await (const chunk of chunks) {
           hash.update(chunk);
           size += chunk.length;
