@@ -23,7 +23,7 @@ interface Route {
 }
 
 // Metering runs too, so the usage routes answer for real.
-const system = new System({ label: 'matrix', agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 8192 }, metering: { sampleMs: 5000 } });
+const system = new System({ label: 'matrix', agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 8192 }, metering: { sampleMs: 5000 }, registry: true });
 const PASSWORD = `pw-${randomBytes(12).toString('base64url')}`;
 const keys = {} as Record<Exclude<CallerName, 'noKey'>, string>;
 let routes: Route[] = [];

@@ -133,4 +133,33 @@ describe('docker CLI against the registry', () => {
     expect(push.code).not.toBe(0);
     expect(push.stderr + push.stdout).toMatch(/denied|unauthorized/i);
   });
+
+  it('lets anyone pull a public repository without logging in, and no one push into it', async () => {
+    const ref = `${system.url}/${owner.name}/busybox:1`;
+    const anonymousConfig = await newConfigDir();
+    const before = await docker(anonymousConfig, ['pull', ref]);
+    expect(before.code).not.toBe(0);
+    await system.setPublic(`${owner.name}/busybox`, true);
+    await ok(ownerConfig, ['rmi', ref]);
+    await ok(anonymousConfig, ['pull', ref]);
+    expect((await ok(anonymousConfig, ['run', '--rm', '--network', 'none', ref, 'echo', 'anonymous-pull'])).trim()).toBe('anonymous-pull');
+    const intruder = `${system.url}/${owner.name}/busybox:hijacked`;
+    createdTags.push(intruder);
+    await ok(anonymousConfig, ['tag', BUSYBOX_IMAGE, intruder]);
+    const push = await docker(anonymousConfig, ['push', intruder]);
+    expect(push.code).not.toBe(0);
+    await system.setPublic(`${owner.name}/busybox`, false);
+  });
+
+  it("lists the tenant's repositories, tags and bytes through GET /v1/images on the api", async () => {
+    const response = await fetch(`${system.apiUrl}/v1/images`, { headers: { Authorization: `Bearer ${owner.apiKey}` } });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { items: Array<{ name: string; bytes: number; tags: Array<{ name: string }> }>; storage: { usedBytes: number; quotaBytes: number } };
+    expect(body.items.map((item) => item.name)).toEqual([`${owner.name}/busybox`, `${owner.name}/random`]);
+    expect(body.items[0]?.tags.map((tag) => tag.name)).toEqual(['1']);
+    expect(body.storage.usedBytes).toBe(body.items.reduce((sum, item) => sum + item.bytes, 0));
+    expect(body.storage.usedBytes).toBeGreaterThan(256 * 1024);
+    const others = await fetch(`${system.apiUrl}/v1/images`, { headers: { Authorization: `Bearer ${other.apiKey}` } });
+    expect(((await others.json()) as { items: unknown[] }).items).toEqual([]);
+  });
 });

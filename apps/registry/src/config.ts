@@ -15,6 +15,7 @@ export const RegistryEnvSchema = z.object({
   GUREUM_REGISTRY_GC_INTERVAL_SECONDS: env.positiveInt(3600),
   GUREUM_REGISTRY_GC_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(3600),
   GUREUM_REGISTRY_UPLOAD_TTL_SECONDS: env.positiveInt(24 * 3600),
+  GUREUM_REGISTRY_STORAGE_SAMPLE_SECONDS: env.positiveInt(60),
   GUREUM_LOG_LEVEL: env.logLevel(),
 });
 
@@ -31,6 +32,8 @@ export interface RegistryConfig {
   gcIntervalSeconds: number;
   gcGraceSeconds: number;
   uploadTtlSeconds: number;
+  /** Interval of the per-repository storage samples for metering (`evt.registry.storage.v1`). */
+  storageSampleSeconds: number;
   logLevel: z.output<typeof RegistryEnvSchema>['GUREUM_LOG_LEVEL'];
 }
 
@@ -48,6 +51,7 @@ export function loadRegistryConfig(environment: NodeJS.ProcessEnv = process.env)
     gcIntervalSeconds: vars.GUREUM_REGISTRY_GC_INTERVAL_SECONDS,
     gcGraceSeconds: vars.GUREUM_REGISTRY_GC_GRACE_SECONDS,
     uploadTtlSeconds: vars.GUREUM_REGISTRY_UPLOAD_TTL_SECONDS,
+    storageSampleSeconds: vars.GUREUM_REGISTRY_STORAGE_SAMPLE_SECONDS,
     logLevel: vars.GUREUM_LOG_LEVEL,
   };
 }

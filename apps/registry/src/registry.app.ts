@@ -19,8 +19,11 @@ import { ListReferrers } from './manifests/list-referrers.usecase';
 import { ListTags } from './manifests/list-tags.usecase';
 import { PutManifest } from './manifests/put-manifest.usecase';
 import { ReadManifest } from './manifests/read-manifest.usecase';
+import { StorageSampler } from './metering/storage-sampler';
+import { TenantDirectory } from './metering/tenant-directory';
 import { SetStorageQuota } from './quota/set-storage-quota.usecase';
 import { RegistryModule } from './registry.module';
+import { ListImages } from './repositories/list-images.usecase';
 import { SetRepositoryVisibility } from './repositories/set-repository-visibility.usecase';
 import { FilesystemBlobStore } from './storage/filesystem-blob-store';
 import { Uploads } from './uploads/uploads.service';
@@ -30,6 +33,8 @@ export interface RegistryApp {
   /** e.g. `http://127.0.0.1:5000`. */
   readonly url: string;
   readonly collectGarbage: CollectGarbage;
+  /** Publishes `evt.registry.storage.v1` (on its timer; exposed so tests and tools can sample now). */
+  readonly storageSampler: StorageSampler;
   /** Stops the HTTP server and the NATS handlers, then closes NATS and the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -71,18 +76,27 @@ export async function createRegistryApp(config: RegistryConfig, options: Registr
     relay.start();
     cleanup.push(() => relay.stop());
 
+    const storageSampler = new StorageSampler(dataSource, nc, logger);
+    cleanup.push(() => storageSampler.stop());
     const context: RegistryContext = {
       dataSource,
       store,
       relay,
       logger,
       settings: { defaultQuotaBytes: config.defaultQuotaBytes, gcGraceSeconds: config.gcGraceSeconds, uploadTtlSeconds: config.uploadTtlSeconds },
+      storageChanged: (namespace) => storageSampler.changed(namespace),
     };
+    storageSampler.start(config.storageSampleSeconds);
     const collectGarbage = new CollectGarbage(context);
     const signer = createTokenSigner(config.tokenSecret, config.tokenTtlSeconds);
 
     const micro = await NestFactory.createMicroservice<NatsOptions>(
-      RegistryModule.register({ collectGarbage, setStorageQuota: new SetStorageQuota(context), setRepositoryVisibility: new SetRepositoryVisibility(context) }),
+      RegistryModule.register({
+        collectGarbage,
+        setStorageQuota: new SetStorageQuota(context),
+        setRepositoryVisibility: new SetRepositoryVisibility(context),
+        listImages: new ListImages(context),
+      }),
       { transport: Transport.NATS, options: nestNatsOptions(natsSettings, 'registry'), logger: new PinoNestLogger(logger) },
     );
     micro.useGlobalFilters(new RpcErrorFilter(logger));
@@ -101,6 +115,7 @@ export async function createRegistryApp(config: RegistryConfig, options: Registr
       createRegistryHandler({
         authorizer: new RequestAuthorizer(signer),
         issueToken: new IssueToken(new Bus(nc, 5000), dataSource, signer, logger),
+        tenants: new TenantDirectory(dataSource),
         readBlob: new ReadBlob(context),
         deleteBlob: new DeleteBlob(context),
         uploads: new Uploads(context),
@@ -133,6 +148,7 @@ export async function createRegistryApp(config: RegistryConfig, options: Registr
       logger,
       url,
       collectGarbage,
+      storageSampler,
       close() {
         closing ??= closeAll().then(() => logger.info('registry stopped'));
         return closing;

@@ -120,9 +120,12 @@ describe('authentication (Docker token spec)', () => {
     expect(parseChallenge(response.headers.get('www-authenticate'))?.['scope']).toBe('repository:acme/app:pull,push');
   });
 
-  it('refuses a token to missing or wrong credentials, and accepts docker login (no scope) with an API key or a password', async () => {
+  it('refuses a token to wrong credentials, grants an anonymous one nothing private, and accepts docker login (no scope) with an API key or a password', async () => {
     const realm = `${registry.url}/token`;
-    expect((await new OciClient(registry.url, null).tokenResponse(realm, 'gureum-registry', [])).status).toBe(401);
+    // No credentials at all is an anonymous request: a token, but one that grants nothing private.
+    const anonymous = await new OciClient(registry.url, null).tokenResponse(realm, 'gureum-registry', ['repository:acme/app:pull']);
+    expect(anonymous.status).toBe(200);
+    expect(claims(anonymous.json<{ token: string }>().token).access).toEqual([]);
     expect((await new OciClient(registry.url, { username: 'acme', password: apiKey() }).tokenResponse(realm, 'gureum-registry', [])).status).toBe(401);
     expect((await new OciClient(registry.url, { username: 'alice', password: 'wrong' }).tokenResponse(realm, 'gureum-registry', [])).status).toBe(401);
 

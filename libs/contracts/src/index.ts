@@ -7,3 +7,4 @@ export * from './registry';
 export * from './metering';
 export * from './subjects';
 export * from './quota';
+export * from './vm-template';

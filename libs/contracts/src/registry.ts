@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CallerSchema } from './caller';
 
 /**
  * Contracts of the registry service. Repository names are `<tenantName>/<repo>[/<more>]`;
@@ -86,3 +87,30 @@ export const RegistryStorageSampleSchema = z.object({
   at: z.iso.datetime({ offset: true }),
 });
 export type RegistryStorageSample = z.infer<typeof RegistryStorageSampleSchema>;
+
+/** A tenant's images (`GET /v1/images`): the api forwards the caller; the registry answers for the caller's tenant only. */
+export const ListImagesRequestSchema = z.object({ caller: CallerSchema }).strict();
+
+export const ImageTagSchema = z.object({
+  name: z.string(),
+  digest: DigestSchema,
+  /** The tagged manifest's `artifactType` (else its config media type): tells VM templates from container images. */
+  artifactType: z.string().nullable(),
+  updatedAt: z.iso.datetime({ offset: true }),
+});
+
+export const ImageRepositorySchema = z.object({
+  name: RepositoryNameSchema,
+  public: z.boolean(),
+  /** Stored bytes attributed to this repository (each blob counted once per tenant, so these add up to `storage.usedBytes`). */
+  bytes: z.number().int().nonnegative(),
+  tags: z.array(ImageTagSchema),
+  createdAt: z.iso.datetime({ offset: true }),
+});
+export type ImageRepository = z.infer<typeof ImageRepositorySchema>;
+
+export const ImageListSchema = z.object({
+  items: z.array(ImageRepositorySchema),
+  storage: z.object({ usedBytes: z.number().int().nonnegative(), quotaBytes: z.number().int().nonnegative() }),
+});
+export type ImageList = z.infer<typeof ImageListSchema>;

@@ -48,6 +48,7 @@ import {
   QuotaViewSchema,
   SetTenantQuotaRequestSchema,
 } from './quota';
+import { ImageListSchema, ListImagesRequestSchema } from './registry';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -103,6 +104,8 @@ export const Commands = {
   registryQuotaSet: command('registry.cmd.quota.set.v1', SetStorageQuotaRequestSchema, StorageUsageSchema),
   /** Make a repository public (pullable by every tenant) or private again. */
   registryRepositoryVisibility: command('registry.cmd.repository.visibility.v1', SetRepositoryVisibilityRequestSchema, RepositoryVisibilitySchema),
+  /** A tenant's repositories with tags and bytes, and its storage used vs quota (`GET /v1/images`). */
+  registryImagesList: command('registry.cmd.images.list.v1', ListImagesRequestSchema, ImageListSchema),
   /** Usage rollups: a tenant's own, or (operator) every tenant's. */
   usageQuery: command('metering.cmd.usage.query.v1', UsageQueryRequestSchema, UsageReplySchema),
   /** Node-scoped: an agent asks for its desired state (level-triggered reconciliation). */

@@ -31,6 +31,8 @@ type Env = Record<string, string | undefined>;
  */
 export class RegistrySystem {
   url = '';
+  /** The api's base URL (`identity: 'api'` only), e.g. `http://127.0.0.1:1234`. */
+  apiUrl = '';
   private db: TestDatabase | null = null;
   private nats: TestNats | null = null;
   private nc: NatsConnection | null = null;
@@ -73,6 +75,15 @@ export class RegistrySystem {
     return { name, apiKey };
   }
 
+  /** Operator command over NATS (Nest's request envelope): make a repository public or private. */
+  async setPublic(name: string, value: boolean): Promise<void> {
+    const nats = this.nats as TestNats;
+    this.nc ??= await connect({ servers: nats.url, user: nats.control.user, pass: nats.control.password, name: 'registry-e2e-control' });
+    const reply = await this.nc.request('registry.cmd.repository.visibility.v1', JSON.stringify({ id: randomUUID(), data: { name, public: value } }), { timeout: 10_000 });
+    const body = reply.json<{ response?: unknown; err?: unknown }>();
+    if (body.err !== undefined) throw new Error(`visibility of ${name}: ${JSON.stringify(body.err)}`);
+  }
+
   async readLog(): Promise<string> {
     const logs = await Promise.all(this.processes.map(async (managed) => `--- ${managed.name}\n${(await managed.readLog()).slice(-4000)}`));
     return logs.join('\n');
@@ -87,6 +98,7 @@ export class RegistrySystem {
 
   private async startApi(): Promise<void> {
     const port = await freePort();
+    this.apiUrl = `http://127.0.0.1:${port}`;
     await this.spawn('api', 'apps/api/dist/main.js', { GUREUM_API_PORT: String(port), GUREUM_API_HOST: '127.0.0.1' });
     await waitFor(
       async () => {

@@ -101,6 +101,7 @@ export const FIXTURES: Record<string, Fixture> = {
   getTenantQuotas: async (world) => ({ path: { id: world.tenantAId } }),
   setTenantQuotas: async (world) => ({ path: { id: await freshTenant(world) }, body: { workloads: 50 } }),
   explainPlacement: async (world) => ({ path: { id: world.workloadAId } }),
+  listImages: async () => ({ path: {} }),
 };
 
 function lastHour(): Record<string, string> {

@@ -20,6 +20,8 @@ export interface SystemOptions {
   agentCapacity: { cpuMillis: number; memoryMiB: number; pids: number };
   /** Also run the metering service, with the agent sampling usage every `sampleMs`. */
   metering?: { sampleMs: number };
+  /** Also run the registry (the api's `GET /v1/images` asks it); `registryUrl` is where it listens. */
+  registry?: boolean;
 }
 
 /**
@@ -30,6 +32,8 @@ export interface SystemOptions {
 export class System {
   readonly nodeId: string;
   apiUrl = '';
+  /** `127.0.0.1:<port>` of the registry when `options.registry`. */
+  registryUrl = '';
   private readonly processes = new Map<string, ManagedProcess>();
   private db: Awaited<ReturnType<typeof createTestDatabase>> | null = null;
   private nats: Awaited<ReturnType<typeof startNats>> | null = null;
@@ -48,7 +52,7 @@ export class System {
     this.pg = new Client({ connectionString: this.db.url });
     await this.pg.connect();
 
-    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : [])]) {
+    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : []), ...(this.options.registry ? ['registry'] : [])]) {
       const { stdout, stderr } = await exec('node', [path.join(ROOT, 'apps', app, 'dist', 'migrate.js')], { env: this.controlEnv(), cwd: ROOT }).catch(
         (error: unknown) => {
           throw new Error(`migrations of ${app} failed: ${String(error)}`);
@@ -62,6 +66,17 @@ export class System {
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
     await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], { ...this.controlEnv(), GUREUM_HEARTBEAT_INTERVAL_MS: '1000' });
     if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
+    if (this.options.registry) {
+      const registryPort = await freePort();
+      this.registryUrl = `127.0.0.1:${registryPort}`;
+      await this.spawn('registry', ['apps/registry/dist/main.js'], {
+        ...this.controlEnv(),
+        GUREUM_REGISTRY_HOST: '127.0.0.1',
+        GUREUM_REGISTRY_PORT: String(registryPort),
+        GUREUM_REGISTRY_STORAGE_DIR: path.join(this.logDir, 'registry-storage'),
+        GUREUM_REGISTRY_TOKEN_SECRET: randomBytes(32).toString('hex'),
+      });
+    }
     await this.spawn('api', ['apps/api/dist/main.js'], { ...this.controlEnv(), GUREUM_API_PORT: String(apiPort), GUREUM_API_HOST: '127.0.0.1', ...apiEnv });
     await this.startAgent();
 
@@ -155,7 +170,7 @@ export class System {
   }
 
   async stop(): Promise<void> {
-    for (const name of ['agent', 'api', 'scheduler', 'metering']) await this.processes.get(name)?.stop().catch(() => undefined);
+    for (const name of ['agent', 'api', 'scheduler', 'metering', 'registry']) await this.processes.get(name)?.stop().catch(() => undefined);
     const leftovers = await this.containerIds().catch(() => []);
     if (leftovers.length > 0) await exec('docker', ['rm', '-f', ...leftovers]).catch(() => undefined);
     const { stdout } = await exec('docker', ['network', 'ls', '-q', '--filter', 'label=io.gureum.managed=true']).catch(() => ({ stdout: '' }));

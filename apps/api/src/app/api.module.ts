@@ -22,6 +22,7 @@ import { OpenApiController } from '../openapi/openapi.controller';
 import { WorkloadsController } from '../workloads/workloads.controller';
 import { UsageController } from '../usage/usage.controller';
 import { QuotasController } from '../quotas/quotas.controller';
+import { ImagesController } from '../images/images.controller';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -53,6 +54,7 @@ export class ApiModule {
         AuditController,
         IdentityController,
         QuotasController,
+        ImagesController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },

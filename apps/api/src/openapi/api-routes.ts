@@ -1,6 +1,7 @@
 import { UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
 import { PlacementExplanationSchema, QuotaViewSchema } from '@gureum/contracts';
 import { AdminWorkloadPathSchema, QuotaOverridesBodySchema, TenantQuotaPathSchema } from '../quotas/quota-http.schemas';
+import { ImageListSchema } from '@gureum/contracts';
 import { z } from 'zod';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
 import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
@@ -67,6 +68,7 @@ export const RESPONSE_SCHEMAS = {
   Usage: UsageReplySchema,
   QuotaView: QuotaViewSchema,
   PlacementExplanation: PlacementExplanationSchema,
+  ImageList: ImageListSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -470,5 +472,15 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pathParams: AdminWorkloadPathSchema,
     success: { status: 200, description: 'The explanation against the fleet as it is now', body: 'PlacementExplanation' },
     problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/images',
+    operationId: 'listImages',
+    summary: "The tenant's registry repositories with their tags and stored bytes, and its storage used vs quota",
+    tag: 'images',
+    roles: TENANT_READERS,
+    success: { status: 200, description: 'Repositories and storage', body: 'ImageList' },
+    problems: [...AUTHENTICATED],
   },
 ];

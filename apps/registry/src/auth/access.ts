@@ -65,6 +65,19 @@ export function grantAccess(principal: Principal, requested: readonly RequestedS
   return [...granted].map(([name, actions]) => ({ type: 'repository', name, actions: [...actions].sort() }));
 }
 
+/**
+ * The `access` claim for a request without credentials (Docker Hub's anonymous pull): pull
+ * on the requested repositories that are public, nothing else — never push or delete.
+ */
+export function grantAnonymousAccess(requested: readonly RequestedScope[], isPublic: (name: string) => boolean): TokenAccess[] {
+  const names = new Set<string>();
+  for (const scope of requested) {
+    if (scope.type !== 'repository' || !isPublic(scope.name)) continue;
+    if (scope.actions.includes('pull') || scope.actions.includes('*')) names.add(scope.name);
+  }
+  return [...names].map((name) => ({ type: 'repository', name, actions: ['pull'] }));
+}
+
 /** Whether a token's access claim covers `action` on `repositoryName`. */
 export function tokenPermits(access: readonly TokenAccess[], repositoryName: string, action: RepositoryAction): boolean {
   return access.some((entry) => entry.type === 'repository' && entry.name === repositoryName && (entry.actions.includes(action) || entry.actions.includes('*')));

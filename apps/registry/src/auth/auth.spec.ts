@@ -1,5 +1,5 @@
 import type { Principal } from '@gureum/contracts';
-import { allowedActions, grantAccess, parseScopes, tokenPermits } from './access';
+import { allowedActions, grantAccess, grantAnonymousAccess, parseScopes, tokenPermits } from './access';
 import { RequestAuthorizer } from './authorize-request';
 import { createTokenSigner } from './token';
 
@@ -44,6 +44,20 @@ describe('token scopes', () => {
     expect(tokenPermits(granted, 'acme/app', 'push')).toBe(true);
     expect(tokenPermits(granted, 'acme/app', 'delete')).toBe(false);
     expect(tokenPermits(granted, 'globex/pub', 'push')).toBe(false);
+  });
+});
+
+describe('anonymous tokens', () => {
+  it('grant pull on requested public repositories only, never push or delete', () => {
+    const granted = grantAnonymousAccess(
+      parseScopes(['repository:acme/pub:pull,push,delete', 'repository:acme/private:pull', 'repository:globex/pub:*', 'repository:acme/pub:push', 'registry:catalog:*']),
+      (name) => name === 'acme/pub' || name === 'globex/pub',
+    );
+    expect(granted).toEqual([
+      { type: 'repository', name: 'acme/pub', actions: ['pull'] },
+      { type: 'repository', name: 'globex/pub', actions: ['pull'] },
+    ]);
+    expect(grantAnonymousAccess(parseScopes(['repository:acme/pub:push']), () => true)).toEqual([]);
   });
 });
 

@@ -4,10 +4,13 @@ import type { Logger } from '@gureum/runtime';
 import type { DataSource } from 'typeorm';
 import { OciError } from '../distribution/oci-error';
 import { publicRepositories } from '../repositories/repository.store';
-import { grantAccess, parseScopes } from './access';
+import { grantAccess, grantAnonymousAccess, parseScopes } from './access';
 import type { TokenSigner } from './token';
 
 export const REGISTRY_SERVICE = 'gureum-registry';
+
+/** `sub` of a token issued without credentials. */
+export const ANONYMOUS_SUBJECT = 'anonymous';
 
 /** API keys as the api issues them; anything else in the password field is a user's password. */
 const API_KEY = /^grm_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/;
@@ -23,6 +26,8 @@ export interface TokenResponse {
  * The token endpoint (Docker token authentication): Basic credentials are verified by the
  * api — the owner of identities — over NATS; the token lists only the actions the principal
  * may have on the repositories it asked for (none at all for a plain `docker login`).
+ * A request without any Authorization header gets an anonymous token: pull on the
+ * requested repositories that are public, as Docker Hub does.
  */
 export class IssueToken {
   constructor(
@@ -36,14 +41,24 @@ export class IssueToken {
     if (command.service !== undefined && command.service !== REGISTRY_SERVICE) {
       throw new OciError('UNAUTHORIZED', `tokens are issued for service ${REGISTRY_SERVICE} only`, { service: command.service });
     }
+    const requested = parseScopes(command.scopes);
+    const publicNames = await publicRepositories(this.dataSource.manager, requested.map((scope) => scope.name));
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    if (command.authorization === undefined || command.authorization.trim() === '') {
+      // No credentials at all: an anonymous token that can pull public repositories only.
+      const access = grantAnonymousAccess(requested, (name) => publicNames.has(name));
+      const { token, expiresIn } = this.signer.sign({ sub: ANONYMOUS_SUBJECT, aud: REGISTRY_SERVICE, access, tenant: null, tenantId: null }, nowSeconds);
+      this.logger.debug({ requested: command.scopes, granted: access }, 'anonymous registry token issued');
+      return { token, access_token: token, expires_in: expiresIn, issued_at: new Date(nowSeconds * 1000).toISOString() };
+    }
     const basic = parseBasic(command.authorization);
     if (!basic) throw new OciError('UNAUTHORIZED', 'credentials required: docker login with an API key as the password');
     const principal = await this.verify(basic, command.sourceAddress);
-    const requested = parseScopes(command.scopes);
-    const publicNames = await publicRepositories(this.dataSource.manager, requested.map((scope) => scope.name));
     const access = grantAccess(principal, requested, (name) => publicNames.has(name));
-    const nowSeconds = Math.floor(Date.now() / 1000);
-    const { token, expiresIn } = this.signer.sign({ sub: principal.principalId, aud: REGISTRY_SERVICE, access, tenant: principal.tenantName }, nowSeconds);
+    const { token, expiresIn } = this.signer.sign(
+      { sub: principal.principalId, aud: REGISTRY_SERVICE, access, tenant: principal.tenantName, tenantId: principal.tenantId },
+      nowSeconds,
+    );
     this.logger.info({ principalId: principal.principalId, tenant: principal.tenantName, requested: command.scopes, granted: access }, 'registry token issued');
     return { token, access_token: token, expires_in: expiresIn, issued_at: new Date(nowSeconds * 1000).toISOString() };
   }

@@ -25,14 +25,16 @@ const ClaimsSchema = z.object({
   access: z.array(TokenAccessSchema),
   /** The principal's tenant (null for operators), for logs. */
   tenant: z.string().nullable(),
+  /** The principal's tenant id (null for operators and anonymous tokens): recorded per namespace on push, for metering. */
+  tenantId: z.uuid().nullable().default(null),
 });
-export type TokenClaims = z.infer<typeof ClaimsSchema>;
+export type TokenClaims = z.output<typeof ClaimsSchema>;
 
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 export const TOKEN_ISSUER = 'gureum-registry';
 
 export interface TokenSigner {
-  sign(claims: Omit<TokenClaims, 'iss' | 'exp' | 'nbf' | 'iat' | 'jti'>, nowSeconds: number): { token: string; expiresIn: number };
+  sign(claims: Omit<TokenClaims, 'iss' | 'exp' | 'nbf' | 'iat' | 'jti' | 'tenantId'> & { tenantId?: string | null }, nowSeconds: number): { token: string; expiresIn: number };
   /** The claims of a valid, unexpired token for `audience`; null otherwise. */
   verify(token: string, audience: string, nowSeconds: number): TokenClaims | null;
 }
@@ -42,7 +44,7 @@ export function createTokenSigner(secret: string, ttlSeconds: number): TokenSign
   const mac = (input: string) => createHmac('sha256', key).update(input).digest();
   return {
     sign(claims, nowSeconds) {
-      const full: TokenClaims = { ...claims, iss: TOKEN_ISSUER, iat: nowSeconds, nbf: nowSeconds - 5, exp: nowSeconds + ttlSeconds, jti: randomUUID() };
+      const full: TokenClaims = { ...claims, tenantId: claims.tenantId ?? null, iss: TOKEN_ISSUER, iat: nowSeconds, nbf: nowSeconds - 5, exp: nowSeconds + ttlSeconds, jti: randomUUID() };
       const payload = Buffer.from(JSON.stringify(full)).toString('base64url');
       return { token: `${HEADER}.${payload}.${mac(`${HEADER}.${payload}`).toString('base64url')}`, expiresIn: ttlSeconds };
     },

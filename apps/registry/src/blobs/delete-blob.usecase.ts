@@ -26,5 +26,6 @@ export class DeleteBlob {
       return unlinkBlob(manager, repository, digest, this.context.settings.defaultQuotaBytes);
     });
     if (!removed) throw new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
+    this.context.storageChanged?.(command.name.namespace);
   }
 }

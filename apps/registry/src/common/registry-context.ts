@@ -17,4 +17,6 @@ export interface RegistryContext {
   relay: OutboxRelay;
   logger: Logger;
   settings: RegistrySettings;
+  /** Told after a commit changed what a namespace stores (push, delete, GC): metering samples it. */
+  storageChanged?: (namespace: string) => void;
 }

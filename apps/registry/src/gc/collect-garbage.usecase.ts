@@ -35,6 +35,7 @@ export class CollectGarbage {
   private async run(graceSeconds: number): Promise<GcReport> {
     const { dataSource, store, settings } = this.context;
     const report: GcReport = { manifestsDeleted: 0, linksDeleted: 0, blobsDeleted: 0, uploadsExpired: 0, bytesFreed: 0 };
+    const touched = new Set<string>();
 
     for (;;) {
       const deleted = await inTransaction(dataSource, async (manager) => {
@@ -84,7 +85,10 @@ export class CollectGarbage {
         if (stillUnreferenced.length > 0) return false;
         return unlinkBlob(manager, { id: link.repository_id, namespace: link.namespace }, link.digest, settings.defaultQuotaBytes);
       });
-      if (removed) report.linksDeleted += 1;
+      if (removed) {
+        report.linksDeleted += 1;
+        touched.add(link.namespace);
+      }
     }
 
     const orphans = await queryRows<{ digest: string }>(
@@ -126,6 +130,7 @@ export class CollectGarbage {
     report.uploadsExpired = expired.length;
 
     if (report.manifestsDeleted > 0) this.context.relay.kick();
+    for (const namespace of touched) this.context.storageChanged?.(namespace);
     this.context.logger.info({ ...report, graceSeconds }, 'garbage collection finished');
     return report;
   }

@@ -13,6 +13,7 @@ import { uploadRangeHeader } from '../distribution/ranges';
 import type { DeleteManifest } from '../manifests/delete-manifest.usecase';
 import type { ListReferrers } from '../manifests/list-referrers.usecase';
 import type { ListTags } from '../manifests/list-tags.usecase';
+import type { TenantDirectory } from '../metering/tenant-directory';
 import { manifestTooLarge, type PutManifest } from '../manifests/put-manifest.usecase';
 import type { ReadManifest } from '../manifests/read-manifest.usecase';
 import { uploadLocation, type UploadBody, type UploadOutcome, type Uploads } from '../uploads/uploads.service';
@@ -21,6 +22,7 @@ import { challengeActions, matchRoute, requiredAction, type Route } from './regi
 export interface RegistryHttpDependencies {
   authorizer: RequestAuthorizer;
   issueToken: IssueToken;
+  tenants: TenantDirectory;
   readBlob: ReadBlob;
   deleteBlob: DeleteBlob;
   uploads: Uploads;
@@ -82,6 +84,8 @@ async function handle(deps: RegistryHttpDependencies, request: IncomingMessage, 
     ...(from ? { also: { name: from, actions: ['pull' as const] } } : {}),
   });
   deps.authorizer.authorize(claims, name.full, action);
+  // A tenant pushing into its own namespace tells us the namespace's tenant id (for metering).
+  if (action === 'push' && claims.tenantId !== null && claims.tenant === name.namespace) await deps.tenants.remember(name.namespace, claims.tenantId);
   await dispatch(deps, route, name, method, url, request, response, (from) => tokenPermits(claims.access, from, 'pull'));
 }
 

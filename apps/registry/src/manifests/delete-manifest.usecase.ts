@@ -38,5 +38,6 @@ export class DeleteManifest {
       });
     });
     this.context.relay.kick();
+    this.context.storageChanged?.(command.name.namespace);
   }
 }

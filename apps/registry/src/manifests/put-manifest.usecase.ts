@@ -34,6 +34,7 @@ export class PutManifest {
       throw error;
     });
     this.context.relay.kick();
+    this.context.storageChanged?.(command.name.namespace);
     this.context.logger.info({ repository: command.name.full, digest, tag }, 'manifest pushed');
     return { digest, subject: manifest.subject };
   }

@@ -21,12 +21,17 @@ export async function lockDigest(manager: EntityManager, digest: string): Promis
  */
 
 async function lockUsage(manager: EntityManager, namespace: string, defaultQuotaBytes: number): Promise<{ used: number; quota: number }> {
-  await queryRows(manager, `INSERT INTO "${SCHEMA}"."tenant_storage" (namespace) VALUES ($1) ON CONFLICT (namespace) DO NOTHING`, [namespace]);
-  const [row] = await queryRows<{ used_bytes: string; quota_bytes: string | null }>(
-    manager,
-    `SELECT used_bytes, quota_bytes FROM "${SCHEMA}"."tenant_storage" WHERE namespace = $1 FOR UPDATE`,
-    [namespace],
-  );
+  const select = () =>
+    queryRows<{ used_bytes: string; quota_bytes: string | null }>(
+      manager,
+      `SELECT used_bytes, quota_bytes FROM "${SCHEMA}"."tenant_storage" WHERE namespace = $1 FOR UPDATE`,
+      [namespace],
+    );
+  let [row] = await select();
+  if (!row) {
+    await queryRows(manager, `INSERT INTO "${SCHEMA}"."tenant_storage" (namespace) VALUES ($1) ON CONFLICT (namespace) DO NOTHING`, [namespace]);
+    [row] = await select();
+  }
   return { used: Number(row?.used_bytes ?? 0), quota: row?.quota_bytes === null || row?.quota_bytes === undefined ? defaultQuotaBytes : Number(row.quota_bytes) };
 }
 

@@ -17,6 +17,9 @@ export async function findRepository(manager: EntityManager, name: string): Prom
 
 /** Repositories come into being with their first push. */
 export async function ensureRepository(manager: EntityManager, name: RepositoryName): Promise<RepositoryRow> {
+  // Every blob of a push comes here: one round trip when the repository exists (the usual case).
+  const existing = await findRepository(manager, name.full);
+  if (existing) return existing;
   await queryRows(manager, `INSERT INTO "${SCHEMA}"."repositories" (id, name, namespace) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, [
     randomUUID(),
     name.full,

@@ -21,7 +21,7 @@ export interface BlobStore {
   /** Appends the stream to the upload; returns the bytes written. On failure nothing is appended. */
   appendUpload(uploadId: string, source: Readable, fromOffset: number, limit?: number): Promise<number>;
   /**
-   * Hashes the staged upload while reading it; when it matches `expected`, moves it into
+   * Hashes the staged upload (or uses the hash computed while it was appended); when it matches `expected`, moves it into
    * the store (a blob that already exists is kept and the upload dropped). Returns the size,
    * or null on a digest mismatch (the upload is kept for the caller to discard).
    */

@@ -27,7 +27,8 @@ export function sha256(bytes: Buffer | string): string {
 export class OciClient {
   constructor(
     readonly baseUrl: string,
-    private readonly credentials: { username: string; password: string } | null,
+    /** Basic credentials; `'anonymous'` follows challenges without any (anonymous tokens); null never authenticates. */
+    private readonly credentials: { username: string; password: string } | 'anonymous' | null,
   ) {}
 
   async request(method: string, path: string, init: { body?: Buffer | string; headers?: Record<string, string> } = {}): Promise<OciResponse> {
@@ -52,7 +53,7 @@ export class OciClient {
     url.searchParams.set('service', service);
     for (const scope of scopes) url.searchParams.append('scope', scope);
     const headers: Record<string, string> = {};
-    if (this.credentials) headers['Authorization'] = `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
+    if (this.credentials && this.credentials !== 'anonymous') headers['Authorization'] = `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
     return toResponse(await fetch(url, { headers }));
   }
 

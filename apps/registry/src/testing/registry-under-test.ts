@@ -30,6 +30,7 @@ export interface RegistryUnderTestOptions {
   control: { user: string; password: string };
   defaultQuotaBytes?: number;
   gcGraceSeconds?: number;
+  storageSampleSeconds?: number;
 }
 
 export async function startRegistryUnderTest(options: RegistryUnderTestOptions): Promise<RegistryUnderTest> {
@@ -52,6 +53,7 @@ export async function startRegistryUnderTest(options: RegistryUnderTestOptions):
       gcIntervalSeconds: 3600,
       gcGraceSeconds: options.gcGraceSeconds ?? 3600,
       uploadTtlSeconds: 3600,
+      storageSampleSeconds: options.storageSampleSeconds ?? 3600,
       logLevel: 'info',
     },
     { logger },

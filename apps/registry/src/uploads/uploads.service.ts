@@ -88,7 +88,8 @@ export class Uploads {
     return this.exclusive(command.uploadId, async () => {
       const digest = parseDigest(command.digest);
       const session = await this.load(command.name, command.uploadId);
-      if (command.body) await this.append(session, command.body);
+      // The session ends with this request either way (blob, or discarded), so its offset is not recorded.
+      if (command.body) await this.append(session, command.body, false);
       const committed = await this.context.store.commitUpload(session.id, digest);
       if (!committed) {
         await this.discard(session.id);
@@ -123,7 +124,7 @@ export class Uploads {
     });
   }
 
-  private async append(session: UploadSession, body: UploadBody): Promise<void> {
+  private async append(session: UploadSession, body: UploadBody, recordOffset = true): Promise<void> {
     let limit: number | undefined;
     if (body.contentRange !== null) {
       const span = parseUploadContentRange(body.contentRange);
@@ -154,6 +155,7 @@ export class Uploads {
       throw new OciError('BLOB_UPLOAD_INVALID', `expected ${limit} bytes, received ${written}`, { expected: limit, received: written });
     }
     session.offset += written;
+    if (!recordOffset) return;
     await queryRows(this.context.dataSource.manager, `UPDATE "${SCHEMA}"."uploads" SET "offset" = $2, updated_at = now() WHERE id = $1`, [session.id, session.offset]);
   }
 
