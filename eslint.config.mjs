@@ -26,6 +26,7 @@ function boundaries(forTests) {
       { sourceTag: 'scope:scheduler', notDependOnLibsWithTags: ['scope:agent', 'scope:api', 'scope:registry'] },
       { sourceTag: 'scope:registry', notDependOnLibsWithTags: ['scope:agent', 'scope:api', 'scope:scheduler'] },
       { sourceTag: 'scope:metering', notDependOnLibsWithTags: ['scope:agent', 'scope:api', 'scope:scheduler', 'scope:registry'] },
+      { sourceTag: 'scope:billing', notDependOnLibsWithTags: ['scope:agent', 'scope:api', 'scope:scheduler', 'scope:registry', 'scope:metering'] },
     ],
   };
 }

@@ -8,3 +8,4 @@ export * from './metering';
 export * from './subjects';
 export * from './quota';
 export * from './vm-template';
+export * from './billing';

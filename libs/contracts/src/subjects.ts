@@ -49,6 +49,35 @@ import {
   SetTenantQuotaRequestSchema,
 } from './quota';
 import { ImageListSchema, ListImagesRequestSchema } from './registry';
+import {
+  AdmissionCheckReplySchema,
+  AdmissionCheckRequestSchema,
+  BillingSummaryRequestSchema,
+  BillingSummarySchema,
+  BudgetAlertEventSchema,
+  BudgetRequestSchema,
+  BudgetSetRequestSchema,
+  BudgetViewSchema,
+  CostRequestSchema,
+  CostViewSchema,
+  CreditNoteCreateRequestSchema,
+  CreditNoteViewSchema,
+  CreditsGrantRequestSchema,
+  CreditsRequestSchema,
+  CreditsViewSchema,
+  InvoiceFinalisedEventSchema,
+  InvoiceFinalizeRequestSchema,
+  InvoiceListRequestSchema,
+  InvoiceListSchema,
+  InvoiceRefRequestSchema,
+  InvoiceViewSchema,
+  PlanAssignmentSchema,
+  PlanAssignRequestSchema,
+  PlanCreateRequestSchema,
+  PlanListRequestSchema,
+  PlanListSchema,
+  PlanViewSchema,
+} from './billing';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -108,6 +137,23 @@ export const Commands = {
   registryImagesList: command('registry.cmd.images.list.v1', ListImagesRequestSchema, ImageListSchema),
   /** Usage rollups: a tenant's own, or (operator) every tenant's. */
   usageQuery: command('metering.cmd.usage.query.v1', UsageQueryRequestSchema, UsageReplySchema),
+  /** Billing (operator): price plans and their assignment to tenants. */
+  billingPlanCreate: command('billing.cmd.plan.create.v1', PlanCreateRequestSchema, PlanViewSchema),
+  billingPlanList: command('billing.cmd.plan.list.v1', PlanListRequestSchema, PlanListSchema),
+  billingPlanAssign: command('billing.cmd.plan.assign.v1', PlanAssignRequestSchema, PlanAssignmentSchema),
+  /** Billing: a tenant's own invoices, or (operator) any tenant's. */
+  billingInvoiceList: command('billing.cmd.invoice.list.v1', InvoiceListRequestSchema, InvoiceListSchema),
+  billingInvoiceGet: command('billing.cmd.invoice.get.v1', InvoiceRefRequestSchema, InvoiceViewSchema),
+  billingInvoiceFinalize: command('billing.cmd.invoice.finalize.v1', InvoiceFinalizeRequestSchema, InvoiceViewSchema),
+  billingCreditNoteCreate: command('billing.cmd.credit-note.create.v1', CreditNoteCreateRequestSchema, CreditNoteViewSchema),
+  billingCostGet: command('billing.cmd.cost.get.v1', CostRequestSchema, CostViewSchema),
+  billingCreditsGrant: command('billing.cmd.credits.grant.v1', CreditsGrantRequestSchema, CreditsViewSchema),
+  billingCreditsGet: command('billing.cmd.credits.get.v1', CreditsRequestSchema, CreditsViewSchema),
+  billingBudgetGet: command('billing.cmd.budget.get.v1', BudgetRequestSchema, BudgetViewSchema),
+  billingBudgetSet: command('billing.cmd.budget.set.v1', BudgetSetRequestSchema, BudgetViewSchema),
+  billingSummary: command('billing.cmd.summary.get.v1', BillingSummaryRequestSchema, BillingSummarySchema),
+  /** Asked by the api before a workload create: refused while the tenant is at its hard budget limit. */
+  billingAdmissionCheck: command('billing.cmd.admission.check.v1', AdmissionCheckRequestSchema, AdmissionCheckReplySchema),
   /** Node-scoped: an agent asks for its desired state (level-triggered reconciliation). */
   agentAssignments: command('agent.*.req.assignments.v1', AssignmentsRequestSchema, AssignmentsReplySchema),
   /** Node-scoped: an agent reports what it observes on its node. */
@@ -137,6 +183,9 @@ export const Events = {
   imageDeleted: event('evt.image.deleted.v1', EVENTS_STREAM, ImageDeletedSchema),
   /** Bytes stored per tenant repository, sampled periodically by the registry (metering: GiB-hours). */
   registryStorageSample: event('evt.registry.storage.v1', EVENTS_STREAM, RegistryStorageSampleSchema),
+  /** A tenant's cost this period crossed one of its budget thresholds (once per threshold and period). */
+  billingBudgetAlert: event('evt.billing.budget.v1', EVENTS_STREAM, BudgetAlertEventSchema),
+  billingInvoiceFinalised: event('evt.billing.invoice.finalised.v1', EVENTS_STREAM, InvoiceFinalisedEventSchema),
 } as const;
 
 type AnyCommand = (typeof Commands)[keyof typeof Commands];
