@@ -9,6 +9,11 @@ import { HostController } from './hosts/host.controller';
 import { HostMonitor } from './hosts/host-monitor';
 import { MarkLostHostsUseCase } from './hosts/mark-lost-hosts.usecase';
 import { RecordHeartbeatUseCase } from './hosts/record-heartbeat.usecase';
+import { DrainHostsUseCase } from './hosts/drain-hosts.usecase';
+import { HostActionUseCase } from './hosts/host-action.usecase';
+import { HostAdminController } from './hosts/host-admin.controller';
+import { ListHostsUseCase } from './hosts/list-hosts.usecase';
+import { BlockingVmEvacuator, VM_EVACUATOR } from './hosts/vm-evacuator';
 import { PlacePendingWorkloadUseCase } from './placement/place-pending-workload.usecase';
 import { PlacementKicker } from './placement/placement-kicker';
 import { PlacementLoop } from './placement/placement-loop';
@@ -40,7 +45,7 @@ export class SchedulerModule {
   static register(infrastructure: SchedulerInfrastructure): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [WorkloadController, HostController, AgentController, TenantController],
+      controllers: [WorkloadController, HostController, AgentController, TenantController, HostAdminController],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
         { provide: Bus, useValue: infrastructure.bus },
@@ -65,6 +70,11 @@ export class SchedulerModule {
         PlacementLoop,
         ListAssignmentsUseCase,
         ApplyStatusReportUseCase,
+        // Hosts: operator lifecycle and drain. The lead swaps VM_EVACUATOR for live migration.
+        DrainHostsUseCase,
+        HostActionUseCase,
+        ListHostsUseCase,
+        { provide: VM_EVACUATOR, useClass: BlockingVmEvacuator },
       ],
     };
   }

@@ -40,6 +40,18 @@ import {
   SetStorageQuotaRequestSchema,
   StorageUsageSchema,
 } from './registry';
+import {
+  CreateJoinTokenRequestSchema,
+  EnrolReplySchema,
+  EnrolRequestSchema,
+  HostActionRequestSchema,
+  HostListSchema,
+  HostRefRequestSchema,
+  HostStateChangedSchema,
+  HostViewSchema,
+  JoinTokenSchema,
+  ListHostsRequestSchema,
+} from './host';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -101,6 +113,15 @@ export const Commands = {
   agentAssignments: command('agent.*.req.assignments.v1', AssignmentsRequestSchema, AssignmentsReplySchema),
   /** Node-scoped: an agent reports what it observes on its node. */
   agentReport: command('agent.*.req.report.v1', StatusReportSchema, StatusReportReplySchema),
+  /** Operator: every host with state, allocation and drain progress. */
+  hostList: command('scheduler.cmd.host.list.v1', ListHostsRequestSchema, HostListSchema),
+  hostGet: command('scheduler.cmd.host.get.v1', HostRefRequestSchema, HostViewSchema),
+  /** Operator: cordon, uncordon, drain, maintenance or decommission one host. */
+  hostAction: command('scheduler.cmd.host.action.v1', HostActionRequestSchema, HostViewSchema),
+  /** Operator: a one-time join token for enrolling a new agent. */
+  hostJoinTokenCreate: command('scheduler.cmd.host.jointoken.create.v1', CreateJoinTokenRequestSchema, JoinTokenSchema),
+  /** The only subject the restricted `enrol` NATS user may publish to: a join token for credentials. */
+  agentEnrol: command('enrol.req.agent.credentials.v1', EnrolRequestSchema, EnrolReplySchema),
 } as const;
 
 export const Signals = {
@@ -117,6 +138,8 @@ export const Events = {
   imageDeleted: event('evt.image.deleted.v1', EVENTS_STREAM, ImageDeletedSchema),
   /** Bytes stored per tenant repository, sampled periodically by the registry (metering: GiB-hours). */
   registryStorageSample: event('evt.registry.storage.v1', EVENTS_STREAM, RegistryStorageSampleSchema),
+  /** Every host state change (cordon, drain, lost, back, decommission). */
+  hostStateChanged: event('evt.host.state.v1', EVENTS_STREAM, HostStateChangedSchema),
 } as const;
 
 type AnyCommand = (typeof Commands)[keyof typeof Commands];

@@ -10,7 +10,7 @@ export interface ResourceAmounts {
   pids: number;
 }
 
-export type HostState = 'ready' | 'lost';
+export type HostState = 'ready' | 'cordoned' | 'draining' | 'maintenance' | 'lost' | 'decommissioned';
 export type DriverName = 'docker' | 'vm';
 
 export interface HostSnapshot {

@@ -5,14 +5,14 @@ describe('workload state machine', () => {
   // The full table, spelled out once more: changing an edge must be a deliberate edit here too.
   const expected: Record<WorkloadState, WorkloadState[]> = {
     pending: ['scheduled', 'stopped', 'deleted'],
-    scheduled: ['starting', 'running', 'stopping', 'stopped', 'failed', 'lost'],
-    starting: ['running', 'stopping', 'stopped', 'failed', 'lost'],
-    running: ['starting', 'paused', 'stopping', 'stopped', 'failed', 'lost', 'migrating'],
-    paused: ['running', 'starting', 'stopping', 'stopped', 'failed', 'lost'],
+    scheduled: ['starting', 'running', 'stopping', 'stopped', 'failed', 'lost', 'pending'],
+    starting: ['running', 'stopping', 'stopped', 'failed', 'lost', 'pending'],
+    running: ['starting', 'paused', 'stopping', 'stopped', 'failed', 'lost', 'migrating', 'pending'],
+    paused: ['running', 'starting', 'stopping', 'stopped', 'failed', 'lost', 'pending'],
     stopping: ['stopped', 'lost', 'deleted'],
     stopped: ['pending', 'starting', 'stopping', 'deleted'],
     failed: ['pending', 'starting', 'stopping', 'deleted'],
-    lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted'],
+    lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted', 'pending'],
     migrating: ['running', 'failed', 'lost'],
     deleted: [],
   };

@@ -10,19 +10,21 @@ import { ErrorCode, GureumError, type WorkloadState } from '@gureum/contracts';
  * - stopping: the user asked to stop or delete; the agent's report finishes it.
  * - stopped/failed: the run of this generation ended; only a user start or delete leaves.
  * - lost: the host stopped heartbeating; if it comes back, its reports are believed again.
+ * - … → pending: re-placement. A drained host's workloads, or a lost host's restartable ones,
+ *   give up their claim and are placed again elsewhere (same id, same generation).
  * - migrating: reserved for live migration (running → migrating → running on the new host).
  * - deleted: terminal.
  */
 export const ALLOWED_TRANSITIONS: Readonly<Record<WorkloadState, readonly WorkloadState[]>> = {
   pending: ['scheduled', 'stopped', 'deleted'],
-  scheduled: ['starting', 'running', 'stopping', 'stopped', 'failed', 'lost'],
-  starting: ['running', 'stopping', 'stopped', 'failed', 'lost'],
-  running: ['starting', 'paused', 'stopping', 'stopped', 'failed', 'lost', 'migrating'],
-  paused: ['running', 'starting', 'stopping', 'stopped', 'failed', 'lost'],
+  scheduled: ['starting', 'running', 'stopping', 'stopped', 'failed', 'lost', 'pending'],
+  starting: ['running', 'stopping', 'stopped', 'failed', 'lost', 'pending'],
+  running: ['starting', 'paused', 'stopping', 'stopped', 'failed', 'lost', 'migrating', 'pending'],
+  paused: ['running', 'starting', 'stopping', 'stopped', 'failed', 'lost', 'pending'],
   stopping: ['stopped', 'lost', 'deleted'],
   stopped: ['pending', 'starting', 'stopping', 'deleted'],
   failed: ['pending', 'starting', 'stopping', 'deleted'],
-  lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted'],
+  lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted', 'pending'],
   migrating: ['running', 'failed', 'lost'],
   deleted: [],
 };

@@ -1,0 +1,41 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * Host lifecycle: operator states (cordoned, draining, maintenance, decommissioned) next to
+ * the automatic ones (ready, lost); what a lost host was before it went silent, so an operator
+ * state survives the host coming back; drain progress; one-time join tokens for enrolment.
+ */
+export class HostLifecycle1767318240517 implements MigrationInterface {
+  name = 'HostLifecycle1767318240517';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP CONSTRAINT IF EXISTS "hosts_state_check"`);
+    await queryRunner.query(
+      `ALTER TABLE "scheduler"."hosts" ADD CONSTRAINT "hosts_state_check"
+         CHECK ("state" IN ('ready', 'cordoned', 'draining', 'maintenance', 'lost', 'decommissioned'))`,
+    );
+    await queryRunner.query(
+      `ALTER TABLE "scheduler"."hosts"
+         ADD COLUMN "state_before_lost" text CHECK ("state_before_lost" IN ('ready', 'cordoned', 'draining')),
+         ADD COLUMN "drain_total" integer CHECK ("drain_total" >= 0),
+         ADD COLUMN "drain_blocked" jsonb`,
+    );
+    await queryRunner.query(`
+      CREATE TABLE "scheduler"."join_tokens" (
+        "token_hash" text PRIMARY KEY,
+        "node_id" text,
+        "expires_at" timestamptz NOT NULL,
+        "created_by" text NOT NULL,
+        "created_at" timestamptz NOT NULL DEFAULT now(),
+        "used_at" timestamptz,
+        "used_by_node" text
+      )`);
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`DROP TABLE "scheduler"."join_tokens"`);
+    await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP COLUMN "drain_blocked", DROP COLUMN "drain_total", DROP COLUMN "state_before_lost"`);
+    await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP CONSTRAINT "hosts_state_check"`);
+    await queryRunner.query(`ALTER TABLE "scheduler"."hosts" ADD CONSTRAINT "hosts_state_check" CHECK ("state" IN ('ready', 'lost'))`);
+  }
+}
