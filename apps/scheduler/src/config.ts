@@ -10,6 +10,11 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_LOG_LEVEL: env.logLevel(),
   GUREUM_HEARTBEAT_INTERVAL_MS: env.positiveInt(2000),
   GUREUM_HOST_LOST_AFTER_MISSED: env.positiveInt(3),
+  /** Agent enrolment (all three or none): static users, the file nats-server includes, its pid file. */
+  GUREUM_NATS_AUTH_BASE_FILE: z.string().min(1).optional(),
+  GUREUM_NATS_AUTH_FILE: z.string().min(1).optional(),
+  GUREUM_NATS_PID_FILE: z.string().min(1).optional(),
+  GUREUM_NATS_MONITOR_URL: env.url(['http', 'https']).optional(),
 });
 
 export interface SchedulerConfig {
@@ -22,6 +27,8 @@ export interface SchedulerConfig {
   hostLostAfterMissed: number;
   /** Retry interval of the placement loop (default 1 s). */
   placementRetryIntervalMs?: number;
+  /** Agent enrolment through nats-server's authorization file; off when absent. */
+  natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
 }
 
 export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env): SchedulerConfig {
@@ -32,6 +39,16 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
     logLevel: vars.GUREUM_LOG_LEVEL,
     heartbeatIntervalMs: vars.GUREUM_HEARTBEAT_INTERVAL_MS,
     hostLostAfterMissed: vars.GUREUM_HOST_LOST_AFTER_MISSED,
+    ...(vars.GUREUM_NATS_AUTH_BASE_FILE && vars.GUREUM_NATS_AUTH_FILE && vars.GUREUM_NATS_PID_FILE
+      ? {
+          natsAuth: {
+            baseFile: vars.GUREUM_NATS_AUTH_BASE_FILE,
+            authFile: vars.GUREUM_NATS_AUTH_FILE,
+            pidFile: vars.GUREUM_NATS_PID_FILE,
+            ...(vars.GUREUM_NATS_MONITOR_URL ? { monitorUrl: vars.GUREUM_NATS_MONITOR_URL } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -52,6 +52,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
       hostLostAfterMissed: config.hostLostAfterMissed,
       placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
       placementBatchSize: 50,
+      ...(config.natsAuth ? { natsAuth: config.natsAuth } : {}),
     };
     const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings }), {
       transport: Transport.NATS,

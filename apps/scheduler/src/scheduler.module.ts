@@ -14,6 +14,10 @@ import { HostActionUseCase } from './hosts/host-action.usecase';
 import { HostAdminController } from './hosts/host-admin.controller';
 import { ListHostsUseCase } from './hosts/list-hosts.usecase';
 import { BlockingVmEvacuator, VM_EVACUATOR } from './hosts/vm-evacuator';
+import { AGENT_AUTHORIZATION, NatsAuthFile, NoAgentAuthorization } from './hosts/enrolment/agent-authorization';
+import { CreateJoinTokenUseCase } from './hosts/enrolment/create-join-token.usecase';
+import { EnrolAgentUseCase } from './hosts/enrolment/enrol-agent.usecase';
+import { EnrolmentController } from './hosts/enrolment/enrolment.controller';
 import { PlacePendingWorkloadUseCase } from './placement/place-pending-workload.usecase';
 import { PlacementKicker } from './placement/placement-kicker';
 import { PlacementLoop } from './placement/placement-loop';
@@ -45,7 +49,7 @@ export class SchedulerModule {
   static register(infrastructure: SchedulerInfrastructure): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [WorkloadController, HostController, AgentController, TenantController, HostAdminController],
+      controllers: [WorkloadController, HostController, AgentController, TenantController, HostAdminController, EnrolmentController],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
         { provide: Bus, useValue: infrastructure.bus },
@@ -75,6 +79,12 @@ export class SchedulerModule {
         HostActionUseCase,
         ListHostsUseCase,
         { provide: VM_EVACUATOR, useClass: BlockingVmEvacuator },
+        {
+          provide: AGENT_AUTHORIZATION,
+          useValue: infrastructure.settings.natsAuth ? new NatsAuthFile(infrastructure.settings.natsAuth) : new NoAgentAuthorization(),
+        },
+        CreateJoinTokenUseCase,
+        EnrolAgentUseCase,
       ],
     };
   }

@@ -79,6 +79,17 @@ export const JoinTokenSchema = z.object({ token: z.string(), expiresAt: z.iso.da
 export type JoinToken = z.infer<typeof JoinTokenSchema>;
 
 /** An agent with a join token and no credentials asks for credentials of its own. */
-export const EnrolRequestSchema = z.object({ token: z.string().min(16).max(256), nodeId: NodeIdSchema }).strict();
-export const EnrolReplySchema = z.object({ nodeId: NodeIdSchema, user: z.string(), password: z.string() });
+export const EnrolRequestSchema = z
+  .object({
+    token: z.string().min(16).max(256),
+    nodeId: NodeIdSchema,
+    /** The agent's NKey user public key; its seed stays on the node. */
+    publicKey: z.string().regex(/^U[A-Z2-7]{55}$/, 'must be an NKey user public key'),
+  })
+  .strict();
+export const EnrolReplySchema = z.object({
+  nodeId: NodeIdSchema,
+  /** Pass as the client's `inboxPrefix` from now on. */
+  inboxPrefix: z.string(),
+});
 export type EnrolReply = z.infer<typeof EnrolReplySchema>;

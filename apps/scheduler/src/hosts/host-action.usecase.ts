@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ErrorCode, GureumError, type HostAction, type HostView, type OperatorCaller } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AfterCommit } from '../common/after-commit';
 import { LOGGER } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import type { HostState } from '../placement/placement';
 import { DrainHostsUseCase } from './drain-hosts.usecase';
+import { AGENT_AUTHORIZATION, type AgentAuthorization } from './enrolment/agent-authorization';
+import { enrolledAgents, lockAuthorization } from './enrolment/enrol-agent.usecase';
 import { hostStateAfter } from './host-state';
 import { countHostWorkloads, recordHostTransition } from './host-store';
 import { loadHostViews } from './host-view';
@@ -24,6 +26,7 @@ export class HostActionUseCase {
     private readonly dataSource: DataSource,
     private readonly afterCommit: AfterCommit,
     private readonly drain: DrainHostsUseCase,
+    @Inject(AGENT_AUTHORIZATION) private readonly authorization: AgentAuthorization,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -43,6 +46,7 @@ export class HostActionUseCase {
           [hostId, to, workloads],
         );
         await recordHostTransition(manager, hostId, host.state, to, `${action} by ${caller.principalId}`);
+        if (to === 'decommissioned') await this.revokeCredentials(manager, hostId);
       }
       return { from: host.state, to };
     });
@@ -56,5 +60,13 @@ export class HostActionUseCase {
     if (change.to === 'draining') await this.drain.execute(hostId);
     const [view] = await loadHostViews(this.dataSource.manager, hostId);
     return view!;
+  }
+
+  /** A retired host's enrolled credentials stop working, in the same transaction. */
+  private async revokeCredentials(manager: EntityManager, hostId: string): Promise<void> {
+    if (!this.authorization.enabled) return;
+    await lockAuthorization(manager);
+    const deleted = await queryRows<{ node_id: string }>(manager, `DELETE FROM "${SCHEMA}"."agent_credentials" WHERE "node_id" = $1 RETURNING "node_id"`, [hostId]);
+    if (deleted.length > 0) await this.authorization.apply(await enrolledAgents(manager));
   }
 }

@@ -30,9 +30,18 @@ export class HostLifecycle1767318240517 implements MigrationInterface {
         "used_at" timestamptz,
         "used_by_node" text
       )`);
+    // Enrolled agents authenticate with an NKey: only the public key is stored (and written to
+    // the nats-server authorization file); the seed never leaves the node.
+    await queryRunner.query(`
+      CREATE TABLE "scheduler"."agent_credentials" (
+        "node_id" text PRIMARY KEY CHECK ("node_id" ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+        "public_key" text NOT NULL UNIQUE CHECK ("public_key" ~ '^U[A-Z2-7]{55}$'),
+        "enrolled_at" timestamptz NOT NULL DEFAULT now()
+      )`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`DROP TABLE "scheduler"."agent_credentials"`);
     await queryRunner.query(`DROP TABLE "scheduler"."join_tokens"`);
     await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP COLUMN "drain_blocked", DROP COLUMN "drain_total", DROP COLUMN "state_before_lost"`);
     await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP CONSTRAINT "hosts_state_check"`);

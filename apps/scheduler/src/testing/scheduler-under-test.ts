@@ -29,6 +29,7 @@ export interface SchedulerUnderTestOptions {
   heartbeatIntervalMs?: number;
   hostLostAfterMissed?: number;
   placementRetryIntervalMs?: number;
+  natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
 }
 
 export async function startSchedulerUnderTest(options: SchedulerUnderTestOptions): Promise<SchedulerUnderTest> {
@@ -53,6 +54,7 @@ export async function startSchedulerUnderTest(options: SchedulerUnderTestOptions
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
       hostLostAfterMissed: options.hostLostAfterMissed ?? 5,
       placementRetryIntervalMs: options.placementRetryIntervalMs ?? 1000,
+      ...(options.natsAuth ? { natsAuth: options.natsAuth } : {}),
     },
     { logger },
   );
