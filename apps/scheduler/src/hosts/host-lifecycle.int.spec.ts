@@ -184,3 +184,24 @@ it('never declares a host in maintenance lost', async () => {
   expect((await host(hostId)).state).toBe('maintenance');
   expect((await get(workload.id)).hostId).toBe(hostId);
 });
+
+it('keeps a VM on a draining host, blocking the drain with a reason, until live migration is wired in (VmEvacuator seam)', async () => {
+  // VMs are created by the vm issue's code; here the row is written as that code would.
+  const vmId = randomUUID();
+  await scheduler.db.query(
+    `INSERT INTO scheduler.workloads (id, tenant_id, name, kind, image, cpu_millis, memory_mib, pids, state, desired_state, host_id)
+     VALUES ($1, $2, 'a-vm', 'vm', 'gureum/vm:1', 100, 64, 8, 'running', 'running', 'host-c')`,
+    [vmId, TENANT],
+  );
+  try {
+    const view = await act('host-c', 'drain');
+    expect(view.drain!.blocked).toEqual(expect.arrayContaining([{ workloadId: vmId, reason: expect.stringMatching(/live migration/) }]));
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 2));
+    expect((await host('host-c')).drain).toMatchObject({ done: false });
+    // (Read from the table: the workload contract learns `vm` in the vm issue.)
+    expect((await scheduler.db.query(`SELECT host_id FROM scheduler.workloads WHERE id = $1`, [vmId])).rows[0].host_id).toBe('host-c');
+    await expect(act('host-c', 'decommission')).rejects.toMatchObject({ code: 'invalid_state' });
+  } finally {
+    await scheduler.db.query(`UPDATE scheduler.workloads SET state = 'deleted', deleted_at = now(), host_id = NULL WHERE id = $1`, [vmId]);
+  }
+});
