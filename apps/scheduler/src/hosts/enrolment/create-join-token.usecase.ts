@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ErrorCode, GureumError, type JoinToken, type OperatorCaller } from '@gureum/contracts';
+import type { JoinToken, OperatorCaller } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
 import { DataSource } from 'typeorm';
 import { LOGGER } from '../../common/tokens';
@@ -23,7 +23,9 @@ export class CreateJoinTokenUseCase {
   ) {}
 
   async execute({ caller, nodeId, ttlSeconds }: CreateJoinTokenCommand): Promise<JoinToken> {
-    if (!this.authorization.enabled) throw new GureumError(ErrorCode.Unavailable, 'agent enrolment is not configured on this scheduler');
+    // Issuing works either way (tokens can be prepared before enrolment is switched on);
+    // presenting one to a scheduler without enrolment configured is refused as unavailable.
+    if (!this.authorization.enabled) this.logger.warn({ nodeId: nodeId ?? null }, 'join token issued, but agent enrolment is not configured on this scheduler');
     const token = newJoinToken();
     const [row] = await queryRows<{ expires_at: Date }>(
       this.dataSource.manager,
