@@ -188,6 +188,21 @@ function parseArgs(argv) {
       case '--host':
         options.host = need(flag, value);
         break;
+      case '--enrol-password':
+        options.enrolment = { ...options.enrolment, enrolPassword: need(flag, value) };
+        break;
+      case '--auth-include':
+        options.enrolment = { ...options.enrolment, authInclude: need(flag, value) };
+        break;
+      case '--pid-file':
+        options.enrolment = { ...options.enrolment, pidFile: path.resolve(need(flag, value)) };
+        break;
+      case '--print': {
+        const what = need(flag, value);
+        if (!['config', 'static-users', 'authorization'].includes(what)) throw new Error(`--print expects config, static-users or authorization, got ${JSON.stringify(what)}`);
+        options.print = what;
+        break;
+      }
       case '--agent': {
         const spec = need(flag, value);
         const eq = spec.indexOf('=');
@@ -210,17 +225,33 @@ function parseArgs(argv) {
   ]) {
     if (options[key] === undefined) throw new Error(`missing ${flag}`);
   }
+  if (options.enrolment && !(options.enrolment.enrolPassword && options.enrolment.authInclude && options.enrolment.pidFile)) {
+    throw new Error('enrolment needs all of --enrol-password, --auth-include and --pid-file');
+  }
   return options;
+}
+
+/**
+ * `--print config` (default): the nats-server configuration. With enrolment, the deploy also
+ * writes `--print static-users` to the scheduler's GUREUM_NATS_AUTH_BASE_FILE and
+ * `--print authorization` as the initial included auth file (docs/hosts.md).
+ */
+function render(options) {
+  const users = () => renderStaticUsers({ controlPassword: options.controlPassword, agents: options.agents, enrolPassword: options.enrolment?.enrolPassword });
+  if (options.print === 'static-users') return `${users()}\n`;
+  if (options.print === 'authorization') return renderAuthorization(users());
+  return renderNatsConfig(options);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    process.stdout.write(renderNatsConfig(parseArgs(process.argv.slice(2))));
+    process.stdout.write(render(parseArgs(process.argv.slice(2))));
   } catch (error) {
     process.stderr.write(
       `nats-config: ${error instanceof Error ? error.message : String(error)}\n` +
         'usage: nats-config.mjs --port P --http-port M --store DIR --control-password X ' +
-        '[--agent NODE_ID=PASSWORD ...] [--host 127.0.0.1]\n',
+        '[--agent NODE_ID=PASSWORD ...] [--host 127.0.0.1] ' +
+        '[--enrol-password X --auth-include auth.conf --pid-file FILE] [--print config|static-users|authorization]\n',
     );
     process.exit(2);
   }

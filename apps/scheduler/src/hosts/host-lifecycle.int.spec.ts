@@ -5,7 +5,8 @@ import { FakeAgent, observedTask } from '../testing/fake-agent';
 import { callerOf, startSchedulerUnderTest, type SchedulerUnderTest } from '../testing/scheduler-under-test';
 
 const HEARTBEAT_MS = 200;
-const MISSED = 3;
+// Generous: a loaded CI machine may delay a fake agent's heartbeats, and a spurious loss would break the other tests.
+const MISSED = 10;
 const TENANT = randomUUID();
 const NODES = ['host-a', 'host-b', 'host-c'] as const;
 const IMAGE = 'gureum/busybox:latest';

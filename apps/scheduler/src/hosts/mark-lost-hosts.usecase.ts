@@ -42,9 +42,9 @@ export class MarkLostHostsUseCase {
       const hosts = await queryRows<{ id: string; was: HostState }>(
         manager,
         `UPDATE "${SCHEMA}"."hosts" SET "state" = 'lost', "state_before_lost" = "state", "updated_at" = now()
-          WHERE "state" = ANY($2::text[]) AND "last_heartbeat_at" < now() - make_interval(secs => $1)
+          WHERE "state" IN (${LOSABLE_STATES.map((state) => `'${state}'`).join(', ')}) AND "last_heartbeat_at" < now() - make_interval(secs => $1)
           RETURNING "id", "state_before_lost" AS "was"`,
-        [silenceSeconds, [...LOSABLE_STATES]],
+        [silenceSeconds],
       );
       const hostIds = hosts.map((host) => host.id);
       if (hostIds.length === 0) return { hostIds, workloadsLost: 0, workloadsDeleted: 0, workloadsReplaced: 0, released: false };

@@ -20,6 +20,11 @@ export class HostLifecycle1767318240517 implements MigrationInterface {
          ADD COLUMN "drain_total" integer CHECK ("drain_total" >= 0),
          ADD COLUMN "drain_blocked" jsonb`,
     );
+    // The host monitor's sweep now covers every state a silent host can be lost from.
+    await queryRunner.query(`DROP INDEX "scheduler"."hosts_ready_by_heartbeat"`);
+    await queryRunner.query(
+      `CREATE INDEX "hosts_losable_by_heartbeat" ON "scheduler"."hosts" ("last_heartbeat_at") WHERE "state" IN ('ready', 'cordoned', 'draining')`,
+    );
     await queryRunner.query(`
       CREATE TABLE "scheduler"."join_tokens" (
         "token_hash" text PRIMARY KEY,
@@ -43,6 +48,8 @@ export class HostLifecycle1767318240517 implements MigrationInterface {
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP TABLE "scheduler"."agent_credentials"`);
     await queryRunner.query(`DROP TABLE "scheduler"."join_tokens"`);
+    await queryRunner.query(`DROP INDEX "scheduler"."hosts_losable_by_heartbeat"`);
+    await queryRunner.query(`CREATE INDEX "hosts_ready_by_heartbeat" ON "scheduler"."hosts" ("last_heartbeat_at") WHERE "state" = 'ready'`);
     await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP COLUMN "drain_blocked", DROP COLUMN "drain_total", DROP COLUMN "state_before_lost"`);
     await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP CONSTRAINT "hosts_state_check"`);
     await queryRunner.query(`ALTER TABLE "scheduler"."hosts" ADD CONSTRAINT "hosts_state_check" CHECK ("state" IN ('ready', 'lost'))`);
