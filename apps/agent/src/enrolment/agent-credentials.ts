@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { NodeIdSchema } from '@gureum/contracts';
 import { Bus, connectNats } from '@gureum/messaging';
-import { nkeys } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
@@ -60,6 +60,14 @@ export async function enrol(options: EnrolmentOptions, logger: Logger): Promise<
   const pending = await readPending(file, options.nodeId);
   const stored = pending ?? newCredentials(options.nodeId);
   if (!pending) await writeCredentials(file, stored);
+  const inboxPrefix = `_INBOX.agent-${options.nodeId}`;
+  // A previous attempt may have been accepted just before this process died: then the token
+  // is spent, but the key it registered already works.
+  if (pending && (await keyIsAccepted(options.natsUrl, stored.seed, inboxPrefix))) {
+    await writeCredentials(file, { ...stored, enrolled: true });
+    logger.info({ publicKey: stored.publicKey }, 'enrolment of an earlier attempt was accepted; using its key');
+    return { nkeySeed: stored.seed, inboxPrefix };
+  }
 
   const nc = await connectNats({ url: options.natsUrl, name: `enrol-${options.nodeId}`, ...options.enrolUser, inboxPrefix: '_INBOX.enrol' });
   try {
@@ -69,6 +77,16 @@ export async function enrol(options: EnrolmentOptions, logger: Logger): Promise<
     return { nkeySeed: stored.seed, inboxPrefix: reply.inboxPrefix };
   } finally {
     await nc.close().catch(() => undefined);
+  }
+}
+
+async function keyIsAccepted(url: string, seed: string, inboxPrefix: string): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)), inboxPrefix, reconnect: false, timeout: 5000 });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
   }
 }
 
