@@ -9,7 +9,7 @@ import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
 
 export interface AgentOptions {
   nodeId: string;
-  nats: { url: string; user?: string; password?: string };
+  nats: { url: string; user?: string; password?: string; nkeySeed?: string };
   heartbeatMs: number;
   reconcileMs: number;
   stopTimeoutSeconds: number;
@@ -66,7 +66,11 @@ export class Agent {
     this.nc = await connectNats({
       url: this.options.nats.url,
       name: `agent-${nodeId}`,
-      ...(this.options.nats.user ? { user: this.options.nats.user, password: this.options.nats.password ?? '' } : {}),
+      ...(this.options.nats.nkeySeed
+        ? { nkeySeed: this.options.nats.nkeySeed }
+        : this.options.nats.user
+          ? { user: this.options.nats.user, password: this.options.nats.password ?? '' }
+          : {}),
       inboxPrefix: `_INBOX.agent-${nodeId}`,
     });
     this.bus = new Bus(this.nc, 10_000);

@@ -26,6 +26,11 @@ export const AgentConfigSchema = z.object({
   GUREUM_NATS_URL: env.url(['nats']),
   GUREUM_NATS_USER: z.string().min(1).optional(),
   GUREUM_NATS_PASSWORD: z.string().optional(),
+  /** One-time join token: with no credentials of its own yet, the agent enrols with it once. */
+  GUREUM_JOIN_TOKEN: z.string().min(16).optional(),
+  /** The restricted NATS user that may only present join tokens. */
+  GUREUM_NATS_ENROL_USER: z.string().min(1).default('enrol'),
+  GUREUM_NATS_ENROL_PASSWORD: z.string().optional(),
   GUREUM_AGENT_NODE_ID: NodeIdSchema.default(os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63)),
   GUREUM_AGENT_STATE_DIR: z.string().min(1).default(path.resolve('.gureum/agent')),
   GUREUM_AGENT_HEARTBEAT_MS: env.positiveInt(2000),

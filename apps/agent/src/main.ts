@@ -2,6 +2,7 @@ import path from 'node:path';
 import { createLogger, onShutdown } from '@gureum/runtime';
 import { Agent } from './agent';
 import { loadAgentConfig, parseDriverArg } from './config';
+import { enrol, loadAgentCredentials } from './enrolment/agent-credentials';
 import { createDockerDriver, createVmDriver, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
 
 const AGENT_VERSION = '0.1.0';
@@ -24,12 +25,32 @@ async function main(): Promise<void> {
           }),
     );
   }
+  // An enrolled node uses its own NKey; a node with a join token and no credentials enrols once;
+  // otherwise the statically configured user/password (GUREUM_NATS_USER) is used.
+  const identity =
+    (await loadAgentCredentials(config.GUREUM_AGENT_STATE_DIR, config.GUREUM_AGENT_NODE_ID)) ??
+    (config.GUREUM_JOIN_TOKEN
+      ? await enrol(
+          {
+            stateDir: config.GUREUM_AGENT_STATE_DIR,
+            nodeId: config.GUREUM_AGENT_NODE_ID,
+            natsUrl: config.GUREUM_NATS_URL,
+            joinToken: config.GUREUM_JOIN_TOKEN,
+            enrolUser: { user: config.GUREUM_NATS_ENROL_USER, password: config.GUREUM_NATS_ENROL_PASSWORD ?? '' },
+          },
+          logger,
+        )
+      : null);
   const agent = new Agent(
     {
       nodeId: config.GUREUM_AGENT_NODE_ID,
       nats: {
         url: config.GUREUM_NATS_URL,
-        ...(config.GUREUM_NATS_USER ? { user: config.GUREUM_NATS_USER, password: config.GUREUM_NATS_PASSWORD ?? '' } : {}),
+        ...(identity
+          ? { nkeySeed: identity.nkeySeed }
+          : config.GUREUM_NATS_USER
+            ? { user: config.GUREUM_NATS_USER, password: config.GUREUM_NATS_PASSWORD ?? '' }
+            : {}),
       },
       heartbeatMs: config.GUREUM_AGENT_HEARTBEAT_MS,
       reconcileMs: config.GUREUM_AGENT_RECONCILE_MS,

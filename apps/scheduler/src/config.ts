@@ -30,6 +30,11 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_QUOTA_DEFAULT_MEMORY_MIB: nonNegativeInt(131_072),
   GUREUM_QUOTA_DEFAULT_WORKLOADS: nonNegativeInt(200),
   GUREUM_QUOTA_DEFAULT_VMS: nonNegativeInt(20),
+  /** Agent enrolment (all three or none): static users, the file nats-server includes, its pid file. */
+  GUREUM_NATS_AUTH_BASE_FILE: z.string().min(1).optional(),
+  GUREUM_NATS_AUTH_FILE: z.string().min(1).optional(),
+  GUREUM_NATS_PID_FILE: z.string().min(1).optional(),
+  GUREUM_NATS_MONITOR_URL: env.url(['http', 'https']).optional(),
 });
 
 export interface SchedulerConfig {
@@ -46,6 +51,8 @@ export interface SchedulerConfig {
   placement?: PlacementSettings;
   /** Compute quotas of a tenant without an operator override; defaults in `DEFAULT_QUOTAS`. */
   defaultQuotas?: QuotaAmounts;
+  /** Agent enrolment through nats-server's authorization file; off when absent. */
+  natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
 }
 
 export const DEFAULT_QUOTAS: QuotaAmounts = { cpuMillis: 64_000, memoryMiB: 131_072, workloads: 200, vms: 20 };
@@ -70,6 +77,16 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
       workloads: vars.GUREUM_QUOTA_DEFAULT_WORKLOADS,
       vms: vars.GUREUM_QUOTA_DEFAULT_VMS,
     },
+    ...(vars.GUREUM_NATS_AUTH_BASE_FILE && vars.GUREUM_NATS_AUTH_FILE && vars.GUREUM_NATS_PID_FILE
+      ? {
+          natsAuth: {
+            baseFile: vars.GUREUM_NATS_AUTH_BASE_FILE,
+            authFile: vars.GUREUM_NATS_AUTH_FILE,
+            pidFile: vars.GUREUM_NATS_PID_FILE,
+            ...(vars.GUREUM_NATS_MONITOR_URL ? { monitorUrl: vars.GUREUM_NATS_MONITOR_URL } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -55,6 +55,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
       placementBatchSize: 50,
       placement: config.placement ?? DEFAULT_PLACEMENT_SETTINGS,
       defaultQuotas: config.defaultQuotas ?? DEFAULT_QUOTAS,
+      ...(config.natsAuth ? { natsAuth: config.natsAuth } : {}),
     };
     const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings }), {
       transport: Transport.NATS,

@@ -9,6 +9,15 @@ import { HostController } from './hosts/host.controller';
 import { HostMonitor } from './hosts/host-monitor';
 import { MarkLostHostsUseCase } from './hosts/mark-lost-hosts.usecase';
 import { RecordHeartbeatUseCase } from './hosts/record-heartbeat.usecase';
+import { DrainHostsUseCase } from './hosts/drain-hosts.usecase';
+import { HostActionUseCase } from './hosts/host-action.usecase';
+import { HostAdminController } from './hosts/host-admin.controller';
+import { ListHostsUseCase } from './hosts/list-hosts.usecase';
+import { BlockingVmEvacuator, VM_EVACUATOR } from './hosts/vm-evacuator';
+import { AGENT_AUTHORIZATION, NatsAuthFile, NoAgentAuthorization } from './hosts/enrolment/agent-authorization';
+import { CreateJoinTokenUseCase } from './hosts/enrolment/create-join-token.usecase';
+import { EnrolAgentUseCase } from './hosts/enrolment/enrol-agent.usecase';
+import { EnrolmentController } from './hosts/enrolment/enrolment.controller';
 import { PlacePendingWorkloadUseCase } from './placement/place-pending-workload.usecase';
 import { PlacementKicker } from './placement/placement-kicker';
 import { PlacementLoop } from './placement/placement-loop';
@@ -45,7 +54,16 @@ export class SchedulerModule {
   static register(infrastructure: SchedulerInfrastructure): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [WorkloadController, HostController, AgentController, TenantController, QuotaController, PlacementController],
+      controllers: [
+        WorkloadController,
+        HostController,
+        AgentController,
+        TenantController,
+        QuotaController,
+        PlacementController,
+        HostAdminController,
+        EnrolmentController,
+      ],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
         { provide: Bus, useValue: infrastructure.bus },
@@ -73,6 +91,17 @@ export class SchedulerModule {
         GetQuotaUseCase,
         SetTenantQuotaUseCase,
         ExplainPlacementUseCase,
+        // Hosts: operator lifecycle and drain. The lead swaps VM_EVACUATOR for live migration.
+        DrainHostsUseCase,
+        HostActionUseCase,
+        ListHostsUseCase,
+        { provide: VM_EVACUATOR, useClass: BlockingVmEvacuator },
+        {
+          provide: AGENT_AUTHORIZATION,
+          useValue: infrastructure.settings.natsAuth ? new NatsAuthFile(infrastructure.settings.natsAuth) : new NoAgentAuthorization(),
+        },
+        CreateJoinTokenUseCase,
+        EnrolAgentUseCase,
       ],
     };
   }

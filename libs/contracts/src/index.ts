@@ -9,3 +9,4 @@ export * from './subjects';
 export * from './quota';
 export * from './vm-template';
 export * from './billing';
+export * from './host';

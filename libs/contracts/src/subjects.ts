@@ -78,6 +78,18 @@ import {
   PlanListSchema,
   PlanViewSchema,
 } from './billing';
+import {
+  CreateJoinTokenRequestSchema,
+  EnrolReplySchema,
+  EnrolRequestSchema,
+  HostActionRequestSchema,
+  HostListSchema,
+  HostRefRequestSchema,
+  HostStateChangedSchema,
+  HostViewSchema,
+  JoinTokenSchema,
+  ListHostsRequestSchema,
+} from './host';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -167,6 +179,15 @@ export const Commands = {
   quotaSet: command('scheduler.cmd.quota.set.v1', SetTenantQuotaRequestSchema, QuotaViewSchema),
   /** Operator: which hosts each placement filter removes for a workload, and the scores. */
   placementExplain: command('scheduler.cmd.placement.explain.v1', ExplainPlacementRequestSchema, PlacementExplanationSchema),
+  /** Operator: every host with state, allocation and drain progress. */
+  hostList: command('scheduler.cmd.host.list.v1', ListHostsRequestSchema, HostListSchema),
+  hostGet: command('scheduler.cmd.host.get.v1', HostRefRequestSchema, HostViewSchema),
+  /** Operator: cordon, uncordon, drain, maintenance or decommission one host. */
+  hostAction: command('scheduler.cmd.host.action.v1', HostActionRequestSchema, HostViewSchema),
+  /** Operator: a one-time join token for enrolling a new agent. */
+  hostJoinTokenCreate: command('scheduler.cmd.host.jointoken.create.v1', CreateJoinTokenRequestSchema, JoinTokenSchema),
+  /** The only subject the restricted `enrol` NATS user may publish to: a join token for credentials. */
+  agentEnrol: command('enrol.req.agent.credentials.v1', EnrolRequestSchema, EnrolReplySchema),
 } as const;
 
 export const Signals = {
@@ -186,6 +207,8 @@ export const Events = {
   /** A tenant's cost this period crossed one of its budget thresholds (once per threshold and period). */
   billingBudgetAlert: event('evt.billing.budget.v1', EVENTS_STREAM, BudgetAlertEventSchema),
   billingInvoiceFinalised: event('evt.billing.invoice.finalised.v1', EVENTS_STREAM, InvoiceFinalisedEventSchema),
+  /** Every host state change (cordon, drain, lost, back, decommission). */
+  hostStateChanged: event('evt.host.state.v1', EVENTS_STREAM, HostStateChangedSchema),
 } as const;
 
 type AnyCommand = (typeof Commands)[keyof typeof Commands];

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 
 export type { NatsConnection } from '@nats-io/transport-node';
 
@@ -13,6 +13,8 @@ export interface NatsSettings {
    * let them subscribe to their own inboxes, never to other agents' replies.
    */
   inboxPrefix?: string;
+  /** An enrolled agent authenticates with its own NKey seed instead of a password. */
+  nkeySeed?: string;
 }
 
 export async function connectNats(settings: NatsSettings): Promise<NatsConnection> {
@@ -20,6 +22,7 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
     servers: settings.url,
     name: settings.name,
     ...(settings.user ? { user: settings.user, pass: settings.password ?? '' } : {}),
+    ...(settings.nkeySeed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(settings.nkeySeed)) } : {}),
     ...(settings.inboxPrefix ? { inboxPrefix: settings.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,

@@ -52,3 +52,20 @@ describe('renderNatsConfig', () => {
     expect(() => renderNatsConfig({ ...base, agents: { 'node-1': '' } })).toThrow(/agent-node-1/);
   });
 });
+
+describe('renderNatsConfig with agent enrolment', () => {
+  it('moves authorization to an included file, names a pid file, and adds an enrol user that may only ask for credentials', async () => {
+    const { renderStaticUsers, renderAuthorization } = await loadNatsConfig();
+    const config = renderNatsConfig({ ...base, agents: { 'node-1': 'p1' }, enrolment: { enrolPassword: 'e', authInclude: 'auth.conf', pidFile: '/run/nats.pid' } });
+    expect(config).toContain('include "auth.conf"');
+    expect(config).toContain('pid_file: "/run/nats.pid"');
+    expect(config).not.toContain('authorization');
+    const users = renderStaticUsers({ controlPassword: 'secret', agents: { 'node-1': 'p1' }, enrolPassword: 'e' });
+    expect(users).toContain('user: "enrol", password: "e"');
+    expect(users).toContain('publish: { allow: ["enrol.req.agent.credentials.v1"] }');
+    expect(users).toContain('subscribe: { allow: ["_INBOX.enrol.>"] }');
+    expect(renderAuthorization(users)).toMatch(/^authorization \{\n {2}users = \[\n/);
+    expect(() => renderNatsConfig({ ...base, enrolment: { enrolPassword: 'e', authInclude: '/abs/auth.conf', pidFile: '/run/nats.pid' } })).toThrow(/relative/);
+    expect(() => renderNatsConfig({ ...base, enrolment: { enrolPassword: 'e', authInclude: '../auth.conf', pidFile: '/run/nats.pid' } })).toThrow(/relative/);
+  });
+});

@@ -40,11 +40,15 @@ export interface TestNats {
   process: ManagedProcess;
   /** Stops the server and deletes its JetStream store. */
   stop(): Promise<void>;
+  /** With `enrolment: true`: the files the scheduler rewrites, and the restricted `enrol` user. */
+  enrolment?: { baseFile: string; authFile: string; pidFile: string; monitorUrl: string; user: NatsCredentials & { inboxPrefix: string } };
 }
 
 export interface StartNatsOptions {
   /** Node ids that get an `agent-<nodeId>` user restricted to `agent.<nodeId>.>`. */
   agents?: string[];
+  /** Authorization in an include file the scheduler may rewrite (agent enrolment), plus an `enrol` user. */
+  enrolment?: boolean;
 }
 
 /**
@@ -53,7 +57,7 @@ export interface StartNatsOptions {
  * One per test file keeps test files independent, so they can run in parallel.
  */
 export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> {
-  const { agentInboxPrefix, agentUser, renderNatsConfig } = await loadNatsConfig();
+  const { agentInboxPrefix, agentUser, renderNatsConfig, renderStaticUsers, renderAuthorization, ENROL_USER, ENROL_INBOX_PREFIX } = await loadNatsConfig();
   const controlPassword = secret();
   const agentPasswords: Record<string, string> = {};
   for (const nodeId of opts.agents ?? []) agentPasswords[nodeId] = secret();
@@ -64,6 +68,15 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
   const storeDir = path.join(dir, 'store');
   const configFile = path.join(dir, 'nats.conf');
   const binary = natsServerBinary();
+  const enrolPassword = secret();
+  const enrolFiles = opts.enrolment
+    ? { baseFile: path.join(dir, 'auth-base.conf'), authFile: path.join(dir, 'auth.conf'), pidFile: path.join(dir, 'nats.pid') }
+    : undefined;
+  if (enrolFiles) {
+    const base = renderStaticUsers({ controlPassword, agents: agentPasswords, enrolPassword });
+    await writeFile(enrolFiles.baseFile, base, { mode: 0o600 });
+    await writeFile(enrolFiles.authFile, renderAuthorization(base), { mode: 0o600 });
+  }
 
   let lastFailure = '';
   // freePort() cannot reserve the port: another process may take it first, so retry.
@@ -72,7 +85,14 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
     const httpPort = await freePort();
     await writeFile(
       configFile,
-      renderNatsConfig({ port, httpPort, storeDir, controlPassword, agents: agentPasswords }),
+      renderNatsConfig({
+        port,
+        httpPort,
+        storeDir,
+        controlPassword,
+        agents: agentPasswords,
+        ...(enrolFiles ? { enrolment: { enrolPassword, authInclude: path.basename(enrolFiles.authFile), pidFile: enrolFiles.pidFile } } : {}),
+      }),
       { mode: 0o600 },
     );
     const proc = await spawnProcess({
@@ -112,6 +132,9 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
         }
         return { user: agentUser(nodeId), password, inboxPrefix: agentInboxPrefix(nodeId) };
       },
+      ...(enrolFiles
+        ? { enrolment: { ...enrolFiles, monitorUrl, user: { user: ENROL_USER, password: enrolPassword, inboxPrefix: ENROL_INBOX_PREFIX } } }
+        : {}),
       process: proc,
       async stop() {
         await proc.stop('SIGTERM', 5_000);

@@ -102,11 +102,29 @@ export const FIXTURES: Record<string, Fixture> = {
   setTenantQuotas: async (world) => ({ path: { id: await freshTenant(world) }, body: { workloads: 50 } }),
   explainPlacement: async (world) => ({ path: { id: world.workloadAId } }),
   listImages: async () => ({ path: {} }),
+  // Hosts. The system's one host must stay ready for the other fixtures: reads and an
+  // (idempotent) uncordon use it; the state-changing actions target a host that does not
+  // exist, which an operator gets as 404 after the guard let it through.
+  listHosts: async () => ({ path: {} }),
+  getHost: async (world) => ({ path: { id: await someHostId(world) } }),
+  uncordonHost: async (world) => ({ path: { id: await someHostId(world) } }),
+  cordonHost: async () => ({ path: { id: 'mx-no-such-host' }, allowedStatus: 404 }),
+  drainHost: async () => ({ path: { id: 'mx-no-such-host' }, allowedStatus: 404 }),
+  maintainHost: async () => ({ path: { id: 'mx-no-such-host' }, allowedStatus: 404 }),
+  decommissionHost: async () => ({ path: { id: 'mx-no-such-host' }, allowedStatus: 404 }),
+  createJoinToken: async () => ({ path: {}, body: { ttlSeconds: 300 } }),
 };
 
 function lastHour(): Record<string, string> {
   const to = new Date();
   return { from: new Date(to.getTime() - 3600_000).toISOString(), to: to.toISOString() };
+}
+
+async function someHostId(world: MatrixWorld): Promise<string> {
+  const hosts = await world.operator.call<{ items: Array<{ id: string }> }>('GET', '/v1/admin/hosts');
+  const first = hosts.body.items[0];
+  if (hosts.status !== 200 || !first) throw new Error(`fixture: listing hosts answered ${hosts.status}: ${JSON.stringify(hosts.body)}`);
+  return first.id;
 }
 
 export function fillPath(template: string, params: Record<string, string>, query?: Record<string, string>): string {

@@ -22,6 +22,11 @@ export interface SystemOptions {
   metering?: { sampleMs: number };
   /** Also run the registry (the api's `GET /v1/images` asks it); `registryUrl` is where it listens. */
   registry?: boolean;
+  /**
+   * Also run a second agent (node `secondNodeId`, same Docker engine) that enrols itself with a
+   * one-time join token instead of a configured NATS user (hosts e2e).
+   */
+  secondAgent?: boolean;
 }
 
 /**
@@ -31,6 +36,8 @@ export interface SystemOptions {
  */
 export class System {
   readonly nodeId: string;
+  /** The second agent's node id (only with `secondAgent`). */
+  readonly secondNodeId: string;
   apiUrl = '';
   /** `127.0.0.1:<port>` of the registry when `options.registry`. */
   registryUrl = '';
@@ -42,13 +49,14 @@ export class System {
 
   constructor(private readonly options: SystemOptions) {
     this.nodeId = `e2e-${randomBytes(4).toString('hex')}`;
+    this.secondNodeId = `${this.nodeId}-b`;
     this.logDir = path.join(ROOT, '.gureum-test', 'logs', `${options.label}-${this.nodeId}`);
   }
 
   /** `apiEnv`: extra environment of the api process (e.g. rate limits). */
   async start(apiEnv: NodeJS.ProcessEnv = {}): Promise<void> {
     this.db = await createTestDatabase(this.options.label);
-    this.nats = await startNats({ agents: [this.nodeId] });
+    this.nats = await startNats({ agents: [this.nodeId], ...(this.options.secondAgent ? { enrolment: true } : {}) });
     this.pg = new Client({ connectionString: this.db.url });
     await this.pg.connect();
 
@@ -64,7 +72,7 @@ export class System {
 
     const apiPort = await freePort();
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
-    await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], { ...this.controlEnv(), GUREUM_HEARTBEAT_INTERVAL_MS: '1000' });
+    await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], { ...this.controlEnv(), GUREUM_HEARTBEAT_INTERVAL_MS: '1000', ...this.enrolmentEnv() });
     if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
     if (this.options.registry) {
       const registryPort = await freePort();
@@ -109,7 +117,60 @@ export class System {
     });
   }
 
-  process(name: 'api' | 'scheduler' | 'agent' | 'metering'): ManagedProcess {
+  /**
+   * The second agent: no NATS user of its own, only a join token an operator issued through
+   * the api; it enrols once and keeps its NKey in its state dir.
+   */
+  async startSecondAgent(operatorKey: string): Promise<ManagedProcess> {
+    const nats = this.requireNats();
+    if (!nats.enrolment) throw new Error('startSecondAgent needs SystemOptions.secondAgent');
+    const res = await fetch(`${this.apiUrl}/v1/admin/join-tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ nodeId: this.secondNodeId, ttlSeconds: 600 }),
+    });
+    const body = (await res.json()) as { token?: string };
+    if (res.status !== 201 || !body.token) throw new Error(`join token: ${res.status} ${JSON.stringify(body)}`);
+    return this.spawn('agent-b', ['apps/agent/dist/main.js', '--driver', 'docker'], {
+      ...this.agentEnv(this.secondNodeId, 'agent-b-state'),
+      GUREUM_JOIN_TOKEN: body.token,
+      GUREUM_NATS_ENROL_USER: nats.enrolment.user.user,
+      GUREUM_NATS_ENROL_PASSWORD: nats.enrolment.user.password,
+    });
+  }
+
+  /** Where the second agent keeps its state (its enrolled credentials among it). */
+  secondAgentStateDir(): string {
+    return path.join(this.logDir, 'agent-b-state');
+  }
+
+  private agentEnv(nodeId: string, stateDir: string): NodeJS.ProcessEnv {
+    return {
+      GUREUM_NATS_URL: this.requireNats().url,
+      GUREUM_AGENT_NODE_ID: nodeId,
+      GUREUM_AGENT_STATE_DIR: path.join(this.logDir, stateDir),
+      GUREUM_AGENT_HEARTBEAT_MS: '1000',
+      GUREUM_AGENT_RECONCILE_MS: '2000',
+      GUREUM_AGENT_STOP_TIMEOUT_S: '2',
+      GUREUM_AGENT_CPU_MILLIS: String(this.options.agentCapacity.cpuMillis),
+      GUREUM_AGENT_MEMORY_MIB: String(this.options.agentCapacity.memoryMiB),
+      GUREUM_AGENT_PIDS: String(this.options.agentCapacity.pids),
+      GUREUM_LOG_LEVEL: 'debug',
+    };
+  }
+
+  private enrolmentEnv(): NodeJS.ProcessEnv {
+    const enrolment = this.requireNats().enrolment;
+    if (!enrolment) return {};
+    return {
+      GUREUM_NATS_AUTH_BASE_FILE: enrolment.baseFile,
+      GUREUM_NATS_AUTH_FILE: enrolment.authFile,
+      GUREUM_NATS_PID_FILE: enrolment.pidFile,
+      GUREUM_NATS_MONITOR_URL: enrolment.monitorUrl,
+    };
+  }
+
+  process(name: 'api' | 'scheduler' | 'agent' | 'agent-b' | 'metering'): ManagedProcess {
     const managed = this.processes.get(name);
     if (!managed) throw new Error(`${name} is not running`);
     return managed;
@@ -162,16 +223,19 @@ export class System {
   }
 
   /** Containers this run's agent created (by its node label). */
-  async containerIds(filters: Record<string, string> = {}): Promise<string[]> {
-    const args = ['ps', '-a', '-q', '--no-trunc', '--filter', `label=io.gureum.node=${this.nodeId}`];
+  async containerIds(filters: Record<string, string> = {}, nodeId: string = this.nodeId): Promise<string[]> {
+    const args = ['ps', '-a', '-q', '--no-trunc', '--filter', `label=io.gureum.node=${nodeId}`];
     for (const [key, value] of Object.entries(filters)) args.push('--filter', `label=${key}=${value}`);
     const { stdout } = await exec('docker', args);
     return stdout.split('\n').filter(Boolean);
   }
 
   async stop(): Promise<void> {
-    for (const name of ['agent', 'api', 'scheduler', 'metering', 'registry']) await this.processes.get(name)?.stop().catch(() => undefined);
-    const leftovers = await this.containerIds().catch(() => []);
+    for (const name of ['agent', 'agent-b', 'api', 'scheduler', 'metering', 'registry']) await this.processes.get(name)?.stop().catch(() => undefined);
+    const leftovers = [
+      ...(await this.containerIds().catch(() => [])),
+      ...(this.options.secondAgent ? await this.containerIds({}, this.secondNodeId).catch(() => []) : []),
+    ];
     if (leftovers.length > 0) await exec('docker', ['rm', '-f', ...leftovers]).catch(() => undefined);
     const { stdout } = await exec('docker', ['network', 'ls', '-q', '--filter', 'label=io.gureum.managed=true']).catch(() => ({ stdout: '' }));
     for (const network of stdout.split('\n').filter(Boolean)) await exec('docker', ['network', 'rm', network]).catch(() => undefined);

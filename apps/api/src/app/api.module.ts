@@ -23,6 +23,7 @@ import { WorkloadsController } from '../workloads/workloads.controller';
 import { UsageController } from '../usage/usage.controller';
 import { QuotasController } from '../quotas/quotas.controller';
 import { ImagesController } from '../images/images.controller';
+import { HostsController } from '../hosts/hosts.controller';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -55,6 +56,7 @@ export class ApiModule {
         IdentityController,
         QuotasController,
         ImagesController,
+        HostsController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },

@@ -20,6 +20,8 @@ import {
 } from '../tenants/tenant-http.schemas';
 import { ChangeRoleBodySchema, InvitedUserSchema, InviteUserBodySchema, UserListSchema, UserPathSchema, UserViewSchema } from '../users/user-http.schemas';
 import { AdminUsageQuerySchema, UsageQuerySchema } from '../usage/usage-http.schemas';
+import { HostListSchema, HostViewSchema, JoinTokenSchema } from '@gureum/contracts';
+import { CreateJoinTokenBodySchema, HostPathSchema } from '../hosts/host-http.schemas';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeySchema, ListWorkloadsQuerySchema, WorkloadPathSchema } from '../workloads/workload-http.schemas';
 
 /**
@@ -45,6 +47,7 @@ export const REQUEST_SCHEMAS = {
   Login: LoginBodySchema,
   Refresh: RefreshBodySchema,
   QuotaOverrides: QuotaOverridesBodySchema,
+  CreateJoinToken: CreateJoinTokenBodySchema,
 } as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
@@ -69,6 +72,9 @@ export const RESPONSE_SCHEMAS = {
   QuotaView: QuotaViewSchema,
   PlacementExplanation: PlacementExplanationSchema,
   ImageList: ImageListSchema,
+  HostView: HostViewSchema,
+  HostList: HostListSchema,
+  JoinToken: JoinTokenSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -482,5 +488,92 @@ export const API_ROUTES: readonly ApiRoute[] = [
     roles: TENANT_READERS,
     success: { status: 200, description: 'Repositories and storage', body: 'ImageList' },
     problems: [...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/hosts',
+    operationId: 'listHosts',
+    summary: 'Every compute host with its state, allocation and drain progress',
+    tag: 'hosts',
+    roles: OPERATORS,
+    success: { status: 200, description: 'All hosts', body: 'HostList' },
+    problems: [...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/hosts/{id}',
+    operationId: 'getHost',
+    summary: 'One compute host with its state, allocation and drain progress',
+    tag: 'hosts',
+    roles: OPERATORS,
+    pathParams: HostPathSchema,
+    success: { status: 200, description: 'The host', body: 'HostView' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/hosts/{id}/cordon',
+    operationId: 'cordonHost',
+    summary: 'Cordon a host: no new placements; what runs there stays',
+    tag: 'hosts',
+    roles: OPERATORS,
+    pathParams: HostPathSchema,
+    success: { status: 200, description: 'The host after the change', body: 'HostView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/hosts/{id}/uncordon',
+    operationId: 'uncordonHost',
+    summary: 'Return a cordoned, draining or maintenance host to ready',
+    tag: 'hosts',
+    roles: OPERATORS,
+    pathParams: HostPathSchema,
+    success: { status: 200, description: 'The host after the change', body: 'HostView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/hosts/{id}/drain',
+    operationId: 'drainHost',
+    summary: 'Drain a host: no new placements, its containers are re-created elsewhere; progress in `drain`',
+    tag: 'hosts',
+    roles: OPERATORS,
+    pathParams: HostPathSchema,
+    success: { status: 200, description: 'The host after the change', body: 'HostView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/hosts/{id}/maintenance',
+    operationId: 'maintainHost',
+    summary: 'Put a host in maintenance: no new placements, and silence is not treated as loss',
+    tag: 'hosts',
+    roles: OPERATORS,
+    pathParams: HostPathSchema,
+    success: { status: 200, description: 'The host after the change', body: 'HostView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/hosts/{id}/decommission',
+    operationId: 'decommissionHost',
+    summary: 'Retire an empty (drained) host for good',
+    tag: 'hosts',
+    roles: OPERATORS,
+    pathParams: HostPathSchema,
+    success: { status: 200, description: 'The host after the change', body: 'HostView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/join-tokens',
+    operationId: 'createJoinToken',
+    summary: 'A one-time, expiring token an agent presents once to enrol and receive credentials of its own',
+    tag: 'hosts',
+    roles: OPERATORS,
+    requestBody: 'CreateJoinToken',
+    success: { status: 201, description: 'Created; the token is shown only here', body: 'JoinToken' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE],
   },
 ];

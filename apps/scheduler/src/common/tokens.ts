@@ -13,4 +13,6 @@ export interface SchedulerSettings {
   hostLostAfterMissed: number;
   placementRetryIntervalMs: number;
   placementBatchSize: number;
+  /** Where nats-server's authorization lives; enrolment is off without it (see hosts/enrolment). */
+  natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
 }

@@ -5,6 +5,7 @@ import { HostEntity } from '../hosts/host.entity';
 import { InitialSchema1764230400000 } from '../migrations/1764230400000-initial-schema';
 import { TenantSuspension1764720000000 } from '../migrations/1764720000000-tenant-suspension';
 import { PlacementAndQuotas1767349215830 } from '../migrations/1767349215830-placement-and-quotas';
+import { HostLifecycle1767318240517 } from '../migrations/1767318240517-host-lifecycle';
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
 import { WorkloadEntity } from '../workloads/workload.entity';
@@ -14,6 +15,7 @@ import { SCHEMA } from './sql';
 export const SCHEDULER_MIGRATIONS = [
   InitialSchema1764230400000,
   TenantSuspension1764720000000,
+  HostLifecycle1767318240517,
   PlacementAndQuotas1767349215830,
 ];
 

@@ -60,7 +60,9 @@ it('declares a silent host lost with its workloads, keeps the others, and believ
   // Not before the configured silence (interval × missed) has passed.
   expect(Date.now() - silentSince).toBeGreaterThanOrEqual(HEARTBEAT_MS * MISSED - HEARTBEAT_MS);
 
-  expect(await get(running.id)).toMatchObject({ state: 'lost', reason: 'host_lost', hostId: 'flaky' });
+  // Restartable: given back to placement; only flaky has its image, so it waits.
+  await waitFor(async () => (await get(running.id)).state === 'pending', { timeoutMs: 5000, what: 'the lost workload to be pending' });
+  expect(await get(running.id)).toMatchObject({ state: 'pending', hostId: null });
   // A stopped workload had nothing running there to lose.
   expect((await get(stopped.id)).state).toBe('stopped');
   // A delete that waited for the lost host is finished, and its claim released.
@@ -69,17 +71,26 @@ it('declares a silent host lost with its workloads, keeps the others, and believ
   expect(await hostState('steady')).toBe('ready');
   expect((await get(safe.id)).state).toBe('running');
 
-  // The host returns: ready again, and its report brings the lost workload back.
+  // The host returns: ready again, the pending workload is placed there anew and runs.
   flaky.keepHeartbeating(HEARTBEAT_MS / 2);
   await waitFor(async () => (await hostState('flaky')) === 'ready', { timeoutMs: 5000, what: 'flaky to be ready again' });
+  await waitFor(async () => (await get(running.id)).state === 'scheduled', { timeoutMs: 5000, what: 'the workload placed again' });
   const assignments = (await flaky.assignments()).assignments.map((a) => a.workloadId).sort();
   expect(assignments).toEqual([running.id, stopped.id].sort());
   expect(await flaky.report([observedTask(running.id, 0, 'running')])).toEqual({ applied: 1 });
   const back: WorkloadView = await get(running.id);
-  expect(back).toMatchObject({ state: 'running', reason: null });
+  expect(back).toMatchObject({ state: 'running', reason: null, hostId: 'flaky' });
 
   const { rows } = await scheduler.db.query(`SELECT from_state, to_state, reason FROM scheduler.workload_events WHERE workload_id = $1 ORDER BY id`, [running.id]);
-  expect(rows.map((row) => `${row.from_state}→${row.to_state}`)).toEqual(['null→pending', 'pending→scheduled', 'scheduled→running', 'running→lost', 'lost→running']);
+  expect(rows.map((row) => `${row.from_state}→${row.to_state}`)).toEqual([
+    'null→pending',
+    'pending→scheduled',
+    'scheduled→running',
+    'running→lost',
+    'lost→pending',
+    'pending→scheduled',
+    'scheduled→running',
+  ]);
 });
 
 it('marks a host lost once even with two scheduler replicas sweeping', async () => {
@@ -88,7 +99,7 @@ it('marks a host lost once even with two scheduler replicas sweeping', async () 
     const workload = await create('twice-lost', 'gureum/flaky:1');
     await flaky.report([observedTask(workload.id, 0, 'running')]);
     flaky.stopHeartbeating();
-    await waitFor(async () => (await get(workload.id)).state === 'lost', { timeoutMs: 5000, what: 'the workload to be lost' });
+    await waitFor(async () => (await get(workload.id)).state === 'pending', { timeoutMs: 5000, what: 'the workload to be lost and pending again' });
     await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 3));
     const { rows } = await scheduler.db.query(`SELECT count(*)::int AS n FROM scheduler.workload_events WHERE workload_id = $1 AND to_state = 'lost'`, [workload.id]);
     expect(rows[0].n).toBe(1);

@@ -2,15 +2,19 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from '@gureum/runtime';
 import { PeriodicTask } from '../common/periodic-task';
 import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
+import { DrainHostsUseCase } from './drain-hosts.usecase';
 import { MarkLostHostsUseCase } from './mark-lost-hosts.usecase';
 
-/** Sweeps for silent hosts once per heartbeat interval. Safe to run on every replica. */
+/** Sweeps for silent hosts, and moves work off draining hosts, once per heartbeat interval. Safe to run on every replica. */
 @Injectable()
 export class HostMonitor {
   private readonly task: PeriodicTask;
 
-  constructor(markLostHosts: MarkLostHostsUseCase, @Inject(SCHEDULER_SETTINGS) settings: SchedulerSettings, @Inject(LOGGER) logger: Logger) {
-    this.task = new PeriodicTask('host monitor', settings.heartbeatIntervalMs, async () => void (await markLostHosts.execute()), logger);
+  constructor(markLostHosts: MarkLostHostsUseCase, drainHosts: DrainHostsUseCase, @Inject(SCHEDULER_SETTINGS) settings: SchedulerSettings, @Inject(LOGGER) logger: Logger) {
+    this.task = new PeriodicTask('host monitor', settings.heartbeatIntervalMs, async () => {
+      await markLostHosts.execute();
+      await drainHosts.execute();
+    }, logger);
   }
 
   start(): void {

@@ -52,6 +52,18 @@ export class HostEntity {
   @Column('int')
   generation!: number;
 
+  /** While lost: the state to return to when heartbeats resume (an operator's cordon or drain survives). */
+  @Column('text', { name: 'state_before_lost', nullable: true })
+  stateBeforeLost!: HostState | null;
+
+  /** Workloads on the host when its drain began; null when not draining. */
+  @Column('int', { name: 'drain_total', nullable: true })
+  drainTotal!: number | null;
+
+  /** Workloads the last drain pass could not move, with why. */
+  @Column('jsonb', { name: 'drain_blocked', nullable: true })
+  drainBlocked!: Array<{ workloadId: string; reason: string }> | null;
+
   @Column('timestamptz', { name: 'created_at' })
   createdAt!: Date;
 

@@ -8,11 +8,16 @@ import { releaseClaim } from '../placement/host-claims';
 import { WorkloadEntity } from '../workloads/workload.entity';
 import { changeWorkload } from '../workloads/workload-store';
 import { STATES_WITH_TASK_ON_HOST } from '../workloads/workload-state';
+import type { HostState } from '../placement/placement';
+import { LOSABLE_STATES } from './host-state';
+import { recordHostTransition } from './host-store';
 
 export interface LostHosts {
   hostIds: string[];
   workloadsLost: number;
   workloadsDeleted: number;
+  /** Restartable containers given back to placement (pending, same id). */
+  workloadsReplaced: number;
 }
 
 /**
@@ -32,15 +37,18 @@ export class MarkLostHostsUseCase {
   async execute(): Promise<LostHosts> {
     const silenceSeconds = (this.settings.heartbeatIntervalMs * this.settings.hostLostAfterMissed) / 1000;
     const result = await inTransaction(this.dataSource, async (manager): Promise<LostHosts & { released: boolean }> => {
-      const hosts = await queryRows<{ id: string }>(
+      // Maintenance expects silence and a decommissioned host is gone: neither is "lost".
+      // What the host was is kept, so an operator's cordon or drain survives its return.
+      const hosts = await queryRows<{ id: string; was: HostState }>(
         manager,
-        `UPDATE "${SCHEMA}"."hosts" SET "state" = 'lost', "updated_at" = now()
-          WHERE "state" = 'ready' AND "last_heartbeat_at" < now() - make_interval(secs => $1)
-          RETURNING "id"`,
+        `UPDATE "${SCHEMA}"."hosts" SET "state" = 'lost', "state_before_lost" = "state", "updated_at" = now()
+          WHERE "state" IN (${LOSABLE_STATES.map((state) => `'${state}'`).join(', ')}) AND "last_heartbeat_at" < now() - make_interval(secs => $1)
+          RETURNING "id", "state_before_lost" AS "was"`,
         [silenceSeconds],
       );
       const hostIds = hosts.map((host) => host.id);
-      if (hostIds.length === 0) return { hostIds, workloadsLost: 0, workloadsDeleted: 0, released: false };
+      if (hostIds.length === 0) return { hostIds, workloadsLost: 0, workloadsDeleted: 0, workloadsReplaced: 0, released: false };
+      for (const host of hosts) await recordHostTransition(manager, host.id, host.was, 'lost', `no heartbeat for ${silenceSeconds}s`);
 
       const affected = await manager.find(WorkloadEntity, {
         where: { hostId: In(hostIds), state: In([...STATES_WITH_TASK_ON_HOST]) },
@@ -49,25 +57,37 @@ export class MarkLostHostsUseCase {
       });
       let workloadsLost = 0;
       let workloadsDeleted = 0;
+      let workloadsReplaced = 0;
       for (const workload of affected) {
         // A delete that waited for the agent to remove the task has nobody left to wait for.
         if (workload.desiredState === 'deleted') {
           await releaseClaim(manager, workload.id);
           await changeWorkload(manager, workload, { state: 'deleted', reason: 'host_lost' });
           workloadsDeleted += 1;
-        } else {
-          await changeWorkload(manager, workload, { state: 'lost', reason: 'host_lost' });
-          workloadsLost += 1;
+          continue;
+        }
+        const lost = await changeWorkload(manager, workload, { state: 'lost', reason: 'host_lost' });
+        workloadsLost += 1;
+        // A container meant to run is restartable: it gives up its claim on the silent host and
+        // is placed again elsewhere. Its assignment leaves the lost host with the host id, so
+        // that host's agent removes its copy if it comes back. (VMs wait for their host.)
+        if (workload.desiredState === 'running' && String(workload.kind) === 'container') {
+          await releaseClaim(manager, workload.id);
+          await changeWorkload(manager, lost, { state: 'pending', hostId: null, reason: `host ${workload.hostId} lost` });
+          workloadsReplaced += 1;
         }
       }
-      return { hostIds, workloadsLost, workloadsDeleted, released: workloadsDeleted > 0 };
+      return { hostIds, workloadsLost, workloadsDeleted, workloadsReplaced, released: workloadsDeleted + workloadsReplaced > 0 };
     });
 
     if (result.hostIds.length > 0) {
       for (const hostId of result.hostIds) this.logger.warn({ nodeId: hostId, silenceSeconds }, 'host lost: no heartbeat');
-      this.logger.warn({ hostIds: result.hostIds, workloadsLost: result.workloadsLost, workloadsDeleted: result.workloadsDeleted }, 'workloads of lost hosts updated');
+      this.logger.warn(
+        { hostIds: result.hostIds, workloadsLost: result.workloadsLost, workloadsDeleted: result.workloadsDeleted, workloadsReplaced: result.workloadsReplaced },
+        'workloads of lost hosts updated',
+      );
       this.afterCommit.run({ capacityFreed: result.released });
     }
-    return { hostIds: result.hostIds, workloadsLost: result.workloadsLost, workloadsDeleted: result.workloadsDeleted };
+    return { hostIds: result.hostIds, workloadsLost: result.workloadsLost, workloadsDeleted: result.workloadsDeleted, workloadsReplaced: result.workloadsReplaced };
   }
 }

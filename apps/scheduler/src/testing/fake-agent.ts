@@ -10,7 +10,8 @@ import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 export interface FakeAgentOptions {
   natsUrl: string;
   nodeId: string;
-  credentials: { user: string; password: string; inboxPrefix: string };
+  /** A statically configured user, or an enrolled agent's own NKey seed. */
+  credentials: { user: string; password: string; inboxPrefix: string } | { nkeySeed: string; inboxPrefix: string };
   capacity?: { cpuMillis: number; memoryMiB: number; pids: number };
   images?: string[];
 }
@@ -33,8 +34,7 @@ export class FakeAgent {
   static async connect(options: FakeAgentOptions): Promise<FakeAgent> {
     const nc: NatsConnection = await connectNats({
       url: options.natsUrl,
-      user: options.credentials.user,
-      password: options.credentials.password,
+      ...('nkeySeed' in options.credentials ? { nkeySeed: options.credentials.nkeySeed } : { user: options.credentials.user, password: options.credentials.password }),
       inboxPrefix: options.credentials.inboxPrefix,
       name: `fake-agent-${options.nodeId}`,
     });

@@ -34,6 +34,7 @@ export interface SchedulerUnderTestOptions {
   defaultQuotas?: QuotaAmounts;
   /** Skip migrating (another instance on the same database already did). */
   skipMigrations?: boolean;
+  natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
 }
 
 export async function startSchedulerUnderTest(options: SchedulerUnderTestOptions): Promise<SchedulerUnderTest> {
@@ -60,6 +61,7 @@ export async function startSchedulerUnderTest(options: SchedulerUnderTestOptions
       placementRetryIntervalMs: options.placementRetryIntervalMs ?? 1000,
       ...(options.placement ? { placement: options.placement } : {}),
       ...(options.defaultQuotas ? { defaultQuotas: options.defaultQuotas } : {}),
+      ...(options.natsAuth ? { natsAuth: options.natsAuth } : {}),
     },
     { logger },
   );

@@ -12,7 +12,7 @@ describe('workload state machine', () => {
     stopping: ['stopped', 'lost', 'deleted'],
     stopped: ['pending', 'starting', 'stopping', 'deleted'],
     failed: ['pending', 'starting', 'stopping', 'deleted'],
-    lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted'],
+    lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted', 'pending'],
     migrating: ['running', 'failed', 'lost'],
     deleted: [],
   };

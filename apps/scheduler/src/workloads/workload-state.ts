@@ -12,6 +12,8 @@ import { ErrorCode, GureumError, type WorkloadState } from '@gureum/contracts';
  * - lost: the host stopped heartbeating; if it comes back, its reports are believed again.
  * - scheduled/starting/running/paused → pending: preempted by a higher-priority workload
  *   (its claim is released in the same transaction; it is placed again later).
+ * - … → pending: re-placement. A drained host's workloads, or a lost host's restartable ones,
+ *   give up their claim and are placed again elsewhere (same id, same generation).
  * - migrating: reserved for live migration (running → migrating → running on the new host).
  * - deleted: terminal.
  */
@@ -24,7 +26,7 @@ export const ALLOWED_TRANSITIONS: Readonly<Record<WorkloadState, readonly Worklo
   stopping: ['stopped', 'lost', 'deleted'],
   stopped: ['pending', 'starting', 'stopping', 'deleted'],
   failed: ['pending', 'starting', 'stopping', 'deleted'],
-  lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted'],
+  lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted', 'pending'],
   migrating: ['running', 'failed', 'lost'],
   deleted: [],
 };

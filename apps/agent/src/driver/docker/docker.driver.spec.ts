@@ -81,7 +81,7 @@ describe('DockerDriver', () => {
       const status = await driver.start(spec({ generation: 3 }));
 
       expect(engine.requestOf(status.handleId)).toMatchObject({
-        name: `gureum-${WORKLOAD}`,
+        name: `gureum-${NODE}-${WORKLOAD}`,
         Image: IMAGE,
         Cmd: ['sleep', '300'],
         Env: ['GREETING=hello world'],
@@ -147,7 +147,7 @@ describe('DockerDriver', () => {
 
     it('starts a container that was created but never started (agent died in between)', async () => {
       engine.addNetwork(`gureum-t-${TENANT}`, { 'io.gureum.managed': 'true', 'io.gureum.tenant': TENANT });
-      const id = engine.addContainer(`gureum-${WORKLOAD}`, labels(1), 'created');
+      const id = engine.addContainer(`gureum-${NODE}-${WORKLOAD}`, labels(1), 'created');
 
       await expect(driver.start(spec())).resolves.toMatchObject({ handleId: id, state: 'running' });
       expect(engine.callsStartingWith('createContainer')).toHaveLength(0);
@@ -162,7 +162,7 @@ describe('DockerDriver', () => {
     it('adopts a container another process created for the same start between inspect and create', async () => {
       engine.addNetwork(`gureum-t-${TENANT}`, { 'io.gureum.managed': 'true', 'io.gureum.tenant': TENANT });
       let racedId = '';
-      engine.beforeNextCreate = () => (racedId = engine.addContainer(`gureum-${WORKLOAD}`, labels(1), 'created'));
+      engine.beforeNextCreate = () => (racedId = engine.addContainer(`gureum-${NODE}-${WORKLOAD}`, labels(1), 'created'));
 
       const status = await driver.start(spec());
       expect(status).toMatchObject({ handleId: racedId, state: 'running' });
@@ -195,10 +195,10 @@ describe('DockerDriver', () => {
     });
 
     it('refuses to take over a container of the same name that is not this workload', async () => {
-      engine.addContainer(`gureum-${WORKLOAD}`, { unrelated: 'yes' });
+      engine.addContainer(`gureum-${NODE}-${WORKLOAD}`, { unrelated: 'yes' });
       await expect(driver.start(spec())).rejects.toEqual(rejectsWith('driver_failure'));
       engine.containers.clear();
-      engine.addContainer(`gureum-${WORKLOAD}`, { ...labels(1), 'io.gureum.node': 'node-b' });
+      engine.addContainer(`gureum-${NODE}-${WORKLOAD}`, { ...labels(1), 'io.gureum.node': 'node-b' });
       await expect(driver.start(spec())).rejects.toEqual(rejectsWith('driver_failure'));
     });
 
@@ -332,7 +332,7 @@ describe('DockerDriver', () => {
 
     it('maps Docker\'s zero times to null', async () => {
       engine.addNetwork(`gureum-t-${TENANT}`, { 'io.gureum.managed': 'true', 'io.gureum.tenant': TENANT });
-      const id = engine.addContainer(`gureum-${WORKLOAD}`, labels(1), 'created');
+      const id = engine.addContainer(`gureum-${NODE}-${WORKLOAD}`, labels(1), 'created');
       expect(await driver.inspect(id)).toMatchObject({ state: 'created', startedAt: null, finishedAt: null, exitCode: null, pid: null });
     });
   });

@@ -196,7 +196,7 @@ export class DockerDriver implements WorkloadDriver {
   }
 
   private async startSerialized(spec: TaskSpec): Promise<TaskStatus> {
-    let record = await this.engine.inspectContainer(containerName(spec.workloadId));
+    let record = await this.engine.inspectContainer(containerName(spec.nodeId, spec.workloadId));
     if (record) {
       this.assertOwnedBy(record, spec);
       const current = this.generationOf(record);
@@ -231,12 +231,12 @@ export class DockerDriver implements WorkloadDriver {
       if (!(error instanceof EngineError && error.kind === 'conflict')) throw error;
       // Another agent process created it between our inspect and create: adopt it if it is
       // the same start, otherwise let the caller retry against what is there now.
-      const winner = await this.engine.inspectContainer(containerName(spec.workloadId));
+      const winner = await this.engine.inspectContainer(containerName(spec.nodeId, spec.workloadId));
       if (winner && isManaged(winner) && this.generationOf(winner) === spec.generation) {
         this.assertOwnedBy(winner, spec);
         return winner.id;
       }
-      throw new DriverError('driver_failure', `container ${containerName(spec.workloadId)} was created concurrently`, { cause: error });
+      throw new DriverError('driver_failure', `container ${containerName(spec.nodeId, spec.workloadId)} was created concurrently`, { cause: error });
     }
   }
 

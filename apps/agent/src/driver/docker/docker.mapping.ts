@@ -20,7 +20,11 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DOCKER_ZERO_TIME = '0001-01-01T00:00:00Z';
 
-export const containerName = (workloadId: string) => `gureum-${workloadId}`;
+/**
+ * Unique per node, not only per workload: when a workload moves (drain, lost host) two agents
+ * sharing one engine (tests, or a node running two agents) must not fight over one name.
+ */
+export const containerName = (nodeId: string, workloadId: string) => `gureum-${nodeId}-${workloadId}`;
 export const tenantNetworkName = (tenantId: string) => `gureum-t-${tenantId}`;
 
 export function assertId(kind: string, value: string): void {
@@ -57,7 +61,7 @@ export function validateSpec(spec: TaskSpec): void {
 export function toContainerCreate(spec: TaskSpec, network: string): ContainerCreateRequest {
   const memoryBytes = spec.resources.memoryMiB * MiB;
   return {
-    name: containerName(spec.workloadId),
+    name: containerName(spec.nodeId, spec.workloadId),
     Image: spec.image,
     ...(spec.command && spec.command.length > 0 ? { Cmd: [...spec.command] } : {}),
     Env: Object.entries(spec.env ?? {}).map(([name, value]) => `${name}=${value}`),
