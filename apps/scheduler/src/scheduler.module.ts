@@ -25,6 +25,9 @@ import { WorkloadController } from './workloads/workload.controller';
 import { ResumeTenantUseCase } from './tenants/resume-tenant.usecase';
 import { SuspendTenantUseCase } from './tenants/suspend-tenant.usecase';
 import { TenantController } from './tenants/tenant.controller';
+import { MigrateWorkloadUseCase } from './vms/migrate-workload.usecase';
+import { VmController } from './vms/vm.controller';
+import { VmOperationsUseCase } from './vms/vm-operations.usecase';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -40,7 +43,7 @@ export class SchedulerModule {
   static register(infrastructure: SchedulerInfrastructure): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [WorkloadController, HostController, AgentController, TenantController],
+      controllers: [WorkloadController, HostController, AgentController, TenantController, VmController],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
         { provide: Bus, useValue: infrastructure.bus },
@@ -65,6 +68,8 @@ export class SchedulerModule {
         PlacementLoop,
         ListAssignmentsUseCase,
         ApplyStatusReportUseCase,
+        VmOperationsUseCase,
+        MigrateWorkloadUseCase,
       ],
     };
   }

@@ -1,11 +1,21 @@
 import type { EntityManager } from 'typeorm';
 import { queryRows, SCHEMA } from '../database/sql';
 import type { WorkloadEntity } from '../workloads/workload.entity';
-import { describeResources, explainNoPlacement, normalizeImageRef, rankHosts, rejectionOf, type HostSnapshot, type PlacementRequest } from './placement';
+import {
+  describeResources,
+  explainNoPlacement,
+  normalizeImageRef,
+  rankHosts,
+  rejectionOf,
+  VM_MEMORY_OVERHEAD_MIB,
+  vmTemplateKey,
+  type HostSnapshot,
+  type PlacementRequest,
+} from './placement';
 
 export type ClaimOutcome = { placed: true; hostId: string } | { placed: false; reason: string };
 
-interface HostRow {
+export interface HostRow {
   id: string;
   state: HostSnapshot['state'];
   drivers: string[];
@@ -22,13 +32,20 @@ interface HostRow {
  * Host columns for placement. Only the one image asked about is returned, not the host's
  * whole image list (thousands of entries): the filters only ask "has it this image?".
  */
-const HOST_COLUMNS = `"id", "state", "drivers",
+export const HOST_COLUMNS = `"id", "state", "drivers",
   CASE WHEN "images" @> ARRAY[$1::text] THEN ARRAY[$1::text] ELSE '{}'::text[] END AS "images",
   "capacity_cpu_millis", "capacity_memory_mib", "capacity_pids",
   "allocated_cpu_millis", "allocated_memory_mib", "allocated_pids"`;
 
-export function placementRequestOf(workload: Pick<WorkloadEntity, 'image' | 'cpuMillis' | 'memoryMiB' | 'pids'>): PlacementRequest {
-  // Only containers exist so far; `vm` workloads will ask for the vm driver.
+export function placementRequestOf(workload: Pick<WorkloadEntity, 'image' | 'cpuMillis' | 'memoryMiB' | 'pids'> & { kind?: WorkloadEntity['kind'] }): PlacementRequest {
+  if (workload.kind === 'vm') {
+    // A VM needs the vm driver and its template on the host; its claim includes QEMU's overhead.
+    return {
+      driver: 'vm',
+      image: vmTemplateKey(workload.image),
+      resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB + VM_MEMORY_OVERHEAD_MIB, pids: workload.pids },
+    };
+  }
   return { driver: 'docker', image: workload.image, resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids } };
 }
 
@@ -71,7 +88,7 @@ export async function claimBestHost(manager: EntityManager, workload: WorkloadEn
   return { placed: false, reason: `no ready host has room for ${describeResources(request.resources)}` };
 }
 
-async function writeClaim(manager: EntityManager, workloadId: string, hostId: string, request: PlacementRequest): Promise<void> {
+export async function writeClaim(manager: EntityManager, workloadId: string, hostId: string, request: PlacementRequest): Promise<void> {
   const { cpuMillis, memoryMiB, pids } = request.resources;
   await manager.query(
     `INSERT INTO "${SCHEMA}"."claims" ("workload_id", "host_id", "cpu_millis", "memory_mib", "pids") VALUES ($1, $2, $3, $4, $5)`,
@@ -124,7 +141,7 @@ export async function findClaim(manager: EntityManager, workloadId: string): Pro
   return row ? { hostId: row.host_id, hostReady: row.state === 'ready' } : null;
 }
 
-function toSnapshot(row: HostRow): HostSnapshot {
+export function toSnapshot(row: HostRow): HostSnapshot {
   return {
     id: row.id,
     state: row.state,

@@ -67,9 +67,12 @@ export class CreateWorkloadUseCase {
 
   /** Refuses what no host could ever run, instead of leaving it pending forever. */
   private async assertFleetCanRun(spec: WorkloadSpec): Promise<void> {
-    const request = placementRequestOf({ image: spec.image, ...spec.resources });
-    const hosts = await loadHostSnapshots(this.dataSource.manager, spec.image, { readyOnly: false });
+    const request = placementRequestOf({ kind: spec.kind, image: spec.image, ...spec.resources });
+    const hosts = await loadHostSnapshots(this.dataSource.manager, request.image, { readyOnly: false });
     if (!hosts.some((host) => host.images.length > 0)) {
+      if (spec.kind === 'vm') {
+        throw new GureumError(ErrorCode.ImageUnknown, `VM template ${spec.image} is not available on any host`, { image: spec.image, kind: 'vm' });
+      }
       throw new GureumError(ErrorCode.ImageUnknown, `image ${spec.image} is not present on any host`, { image: spec.image });
     }
     if (!hosts.some((host) => covers(host.capacity, request.resources))) {
@@ -89,8 +92,8 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
     manager,
     `INSERT INTO "${SCHEMA}"."workloads"
        ("id", "tenant_id", "name", "kind", "image", "command", "env", "cpu_millis", "memory_mib", "pids",
-        "state", "desired_state", "generation", "idempotency_key")
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11)
+        "state", "desired_state", "generation", "idempotency_key", "vm")
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11, $12)
      ON CONFLICT ON CONSTRAINT "workloads_tenant_idempotency_key" DO NOTHING
      RETURNING "id"`,
     [
@@ -99,19 +102,24 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
       spec.name,
       spec.kind,
       spec.image,
-      spec.command === undefined ? null : JSON.stringify(spec.command),
-      spec.env === undefined ? null : JSON.stringify(spec.env),
+      spec.kind === 'container' && spec.command !== undefined ? JSON.stringify(spec.command) : null,
+      spec.kind === 'container' && spec.env !== undefined ? JSON.stringify(spec.env) : null,
       spec.resources.cpuMillis,
       spec.resources.memoryMiB,
       spec.resources.pids,
       idempotencyKey,
+      spec.kind === 'vm' ? JSON.stringify(spec.vm) : null,
     ],
   );
   return row ? manager.findOneByOrFail(WorkloadEntity, { id: row.id }) : null;
 }
 
 function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotencyKey: string): WorkloadEntity {
-  if (canonicalSpec(existing) !== canonicalSpec({ ...spec, ...spec.resources, command: spec.command ?? null, env: spec.env ?? null })) {
+  const incoming: SpecFields =
+    spec.kind === 'container'
+      ? { ...spec, ...spec.resources, command: spec.command ?? null, env: spec.env ?? null, vm: null }
+      : { ...spec, ...spec.resources, command: null, env: null, vm: spec.vm };
+  if (canonicalSpec(existing) !== canonicalSpec(incoming)) {
     throw new GureumError(ErrorCode.Conflict, `idempotency key ${idempotencyKey} was already used for a different workload spec`, {
       idempotencyKey,
       workloadId: existing.id,
@@ -120,10 +128,11 @@ function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotenc
   return existing;
 }
 
-type SpecFields = Pick<WorkloadEntity, 'name' | 'kind' | 'image' | 'command' | 'env' | 'cpuMillis' | 'memoryMiB' | 'pids'>;
+type SpecFields = Pick<WorkloadEntity, 'name' | 'kind' | 'image' | 'command' | 'env' | 'cpuMillis' | 'memoryMiB' | 'pids' | 'vm'>;
 
 /** Key order of `env` is not meaningful (jsonb does not keep it), so it is sorted. */
 function canonicalSpec(spec: SpecFields): string {
   const env = spec.env === null ? null : Object.fromEntries(Object.entries(spec.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return JSON.stringify([spec.name, spec.kind, spec.image, spec.command, env, spec.cpuMillis, spec.memoryMiB, spec.pids]);
+  const vm = spec.vm === null ? null : [spec.vm.diskGiB, spec.vm.kernelArgs ?? []];
+  return JSON.stringify([spec.name, spec.kind, spec.image, spec.command, env, spec.cpuMillis, spec.memoryMiB, spec.pids, vm]);
 }

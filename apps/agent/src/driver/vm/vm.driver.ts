@@ -22,6 +22,7 @@ import {
 } from '../driver';
 import type { QmpClient, QmpConnect } from './qmp-client';
 import type { QemuHost } from './qemu-host';
+import { LocalDirTemplateSource, type TemplateSource } from './template-source';
 import {
   buildQemuArgs,
   taskStateFromRunState,
@@ -38,8 +39,10 @@ export const GUEST_READY_MARKER = 'GUREUM-GUEST-READY';
 export interface VmDriverOptions {
   /** This agent's state dir; VMs live under `<stateDir>/vms/<handle>/`. */
   stateDir: string;
-  /** Templates cached on this host: `<templateRoot>/<name>/template.json`. */
+  /** Templates cached on this host: `<templateRoot>/<name>/template.json` (used when `templates` is not given). */
   templateRoot: string;
+  /** Where template references are resolved; default a LocalDirTemplateSource on `templateRoot`. */
+  templates?: TemplateSource;
   cgroups: CgroupManager;
   host: QemuHost;
   connectQmp: QmpConnect;
@@ -94,8 +97,10 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
   private accelerator: Promise<Accelerator> | undefined;
   private readonly socketDir: string;
   private readonly instanceTag: string;
+  private readonly templates: TemplateSource;
 
   constructor(private readonly options: VmDriverOptions) {
+    this.templates = options.templates ?? new LocalDirTemplateSource(options.templateRoot);
     this.socketDir = options.socketDir ?? path.join(os.tmpdir(), 'gureum-vm');
     // Two agents on one host (a migration's two ends) must not share cgroups or sockets.
     this.instanceTag = createHash('sha256').update(path.resolve(options.stateDir)).digest('hex').slice(0, 8);
@@ -638,30 +643,12 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     }
   }
 
-  private async listTemplates(): Promise<string[]> {
-    const names = await readdir(this.options.templateRoot).catch(() => [] as string[]);
-    const templates: string[] = [];
-    for (const name of names.sort()) {
-      if (await exists(path.join(this.options.templateRoot, name, 'template.json'))) templates.push(name);
-    }
-    return templates;
+  private listTemplates(): Promise<string[]> {
+    return this.templates.list();
   }
 
-  private async resolveTemplate(name: string): Promise<VmTemplate> {
-    const dir = path.join(this.options.templateRoot, name);
-    let manifest: { kernel: string; initrd: string; disk: string; cmdline?: string };
-    try {
-      manifest = JSON.parse(await readFile(path.join(dir, 'template.json'), 'utf8')) as typeof manifest;
-    } catch (error) {
-      throw new DriverError('image_not_found', `no VM template ${name} on this host`, { cause: error });
-    }
-    return {
-      name,
-      kernelPath: path.join(dir, manifest.kernel),
-      initrdPath: path.join(dir, manifest.initrd),
-      diskPath: path.join(dir, manifest.disk),
-      cmdline: manifest.cmdline ?? 'console=ttyS0',
-    };
+  private resolveTemplate(ref: string): Promise<VmTemplate> {
+    return this.templates.resolve(ref);
   }
 
   /** Boots the probe template under KVM; only a guest that reaches its marker proves KVM works. */
