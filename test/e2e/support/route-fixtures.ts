@@ -96,6 +96,16 @@ export const FIXTURES: Record<string, Fixture> = {
   deleteWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   getUsage: async () => ({ path: {}, query: lastHour() }),
   getUsageAcrossTenants: async () => ({ path: {}, query: lastHour() }),
+  // VM routes (vm helper): the matrix runs a docker agent only, so they are called on tenant A's
+  // container, which an allowed caller gets a 409 for ("a container, not a VM") after the guard.
+  getVmConsole: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
+  pauseVm: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
+  resumeVm: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
+  createVmSnapshot: async (world) => ({ path: { id: world.workloadAId }, body: { name: 's1' }, allowedStatus: 409 }),
+  listVmSnapshots: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
+  restoreVmSnapshot: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, allowedStatus: 409 }),
+  deleteVmSnapshot: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, allowedStatus: 409 }),
+  migrateVm: async (world) => ({ path: { id: world.workloadAId }, body: { mode: 'live' }, allowedStatus: 409 }),
 };
 
 function lastHour(): Record<string, string> {
