@@ -9,6 +9,8 @@ import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { UsageSampleSchema, type UsageSample } from '@gureum/contracts';
+import { connectNats } from '@gureum/messaging';
 import { sleep, waitFor } from '@gureum/testing';
 import { ApiClient, type Problem, type Workload } from './support/api-client';
 import { System } from './support/system';
@@ -23,7 +25,7 @@ jest.setTimeout(240_000);
 const system = new System({
   label: 'vm',
   agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 },
-  agent: { drivers: 'vm', env: { GUREUM_AGENT_VM_TEMPLATES: TEMPLATES, GUREUM_AGENT_VM_ACCEL: 'tcg' } },
+  agent: { drivers: 'vm', env: { GUREUM_AGENT_VM_TEMPLATES: TEMPLATES, GUREUM_AGENT_VM_ACCEL: 'tcg', GUREUM_AGENT_SAMPLE_MS: '1000' } },
   extraAgents: 1,
 });
 let owner: ApiClient;
@@ -135,6 +137,28 @@ describe('VMs through the API', () => {
     const running = await waitForState(vmId, ['running']);
     expect([system.nodeId, ...system.extraNodeIds]).toContain(running.hostId);
     await waitForConsole(vmId, (text) => text.includes(MARKER) && heartbeats(text).length > 0, 'guest marker and a heartbeat');
+  });
+
+  it("samples the VM's cgroup for metering: CPU time and memory of its QEMU", async () => {
+    const nc = await connectNats({ ...system.natsControl(), name: 'vm-usage-watch' });
+    try {
+      const samples: UsageSample[] = [];
+      const subscription = nc.subscribe('agent.*.evt.usage.v1', {
+        callback: (_error, msg) => {
+          const parsed = UsageSampleSchema.safeParse(msg.json());
+          if (parsed.success && parsed.data.workloadId === vmId) samples.push(parsed.data);
+        },
+      });
+      await waitFor(async () => (samples.length >= 2 ? true : undefined), { timeoutMs: 30_000, what: 'two usage samples of the VM' });
+      subscription.unsubscribe();
+      const [first, second] = samples;
+      expect(BigInt(second!.cpuUsageNs)).toBeGreaterThan(BigInt(first!.cpuUsageNs));
+      // QEMU with a 128 MiB guest: tens of MiB at least, and within the cgroup's RAM + overhead limit.
+      expect(second!.memoryBytes).toBeGreaterThan(16 * 1024 * 1024);
+      expect(second!.memoryBytes).toBeLessThanOrEqual((128 + 160) * 1024 * 1024);
+    } finally {
+      await nc.close();
+    }
   });
 
   it('streams new console output with follow=true until the client disconnects', async () => {
