@@ -276,6 +276,27 @@ describe('VMs through the API', () => {
     expect(rows).toEqual([{ host_id: migrated.body.targetHostId }]);
   });
 
+  it('cold-migrates back: the guest shuts down, its disk moves, and it boots on the named host', async () => {
+    const before = await owner.call<VmWorkload>('GET', `/v1/workloads/${vmId}`);
+    const source = before.body.hostId!;
+    const target = [system.nodeId, ...system.extraNodeIds].find((id) => id !== source)!;
+    // The previous migration's leftovers on the target are gone once its reconciler removed the unowned copy.
+    const leftover = path.join(ROOT, '.gureum-test', 'logs', `vm-${system.nodeId}`, target === system.nodeId ? 'agent-state' : 'agent-x1-state', 'vms', vmId);
+    await waitFor(async () => ((await access(leftover).then(() => true, () => false)) ? undefined : true), { timeoutMs: 30_000, what: `old copy of ${vmId} removed on ${target}` });
+
+    const migrated = await operator.call<{ status: string; targetHostId: string; error: string | null; workload: VmWorkload }>(
+      'POST',
+      `/v1/admin/workloads/${vmId}/migrate`,
+      { mode: 'cold', targetHostId: target },
+    );
+    expect(migrated.status).toBe(200);
+    expect(migrated.body).toMatchObject({ status: 'completed', targetHostId: target, error: null, workload: { id: vmId, state: 'running', hostId: target } });
+    // A fresh boot there: the marker again, and the counter starting over.
+    const text = await waitForConsole(vmId, (t) => t.includes(MARKER) && heartbeats(t).length >= 2, 'marker after the cold migration');
+    expect(heartbeats(text)[0]!).toBeLessThanOrEqual(1);
+    expect((await waitForState(vmId, ['running'])).hostId).toBe(target);
+  });
+
   it('refuses to pause a stopped VM and leaves it stopped', async () => {
     const stop = await owner.call<VmWorkload>('POST', `/v1/workloads/${vmId}/stop`);
     expect(stop.status).toBe(202);

@@ -59,7 +59,11 @@ export class Agent {
   ) {
     if (drivers.length === 0) throw new Error('an agent needs at least one driver');
     const vm = drivers.find((driver): driver is VmDriver => driver instanceof VmDriver);
-    if (vm) this.vmCommands = new VmCommandServer({ nodeId: options.nodeId, migrationHost: options.migrationHost ?? '127.0.0.1' }, vm, logger);
+    if (vm) this.vmCommands = new VmCommandServer(
+        { nodeId: options.nodeId, migrationHost: options.migrationHost ?? '127.0.0.1', stopTimeoutSeconds: options.stopTimeoutSeconds },
+        vm,
+        logger,
+      );
     for (const driver of drivers) {
       const isProtected = driver === vm ? (workloadId: string) => this.vmCommands?.isIncoming(workloadId) ?? false : undefined;
       this.reconcilers.set(driver.name, new Reconciler(options.nodeId, driver, applied, logger, options.stopTimeoutSeconds, isProtected));

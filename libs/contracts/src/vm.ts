@@ -90,7 +90,8 @@ export const VmConsoleChunkSchema = z.object({
 });
 export type VmConsoleChunk = z.infer<typeof VmConsoleChunkSchema>;
 
-export const VmControlRequestSchema = z.object({ workloadId: WorkloadIdSchema, action: z.enum(['pause', 'resume']) }).strict();
+/** `boot`: start the guest of a VM that arrived by cold migration (its disk moved, its guest not started). */
+export const VmControlRequestSchema = z.object({ workloadId: WorkloadIdSchema, action: z.enum(['pause', 'resume', 'boot']) }).strict();
 export const VmControlReplySchema = z.object({ state: z.enum(['created', 'running', 'paused', 'exited']) });
 
 export const VmSnapshotRequestSchema = z
@@ -106,7 +107,9 @@ export const VmSnapshotRequestSchema = z
 export const VmMigratePrepareRequestSchema = z.object({ assignment: AssignmentSchema }).strict();
 export const MigrationEndpointSchema = z.object({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65_535) });
 /** Source side: send the VM to the destination and reply when QEMU reports an end. */
-export const VmMigrateSendRequestSchema = z.object({ workloadId: WorkloadIdSchema, target: MigrationEndpointSchema }).strict();
+export const VmMigrateSendRequestSchema = z
+  .object({ workloadId: WorkloadIdSchema, target: MigrationEndpointSchema, mode: z.enum(['live', 'cold']).default('live') })
+  .strict();
 export const VmMigrationResultSchema = z.object({
   status: z.enum(['completed', 'failed', 'cancelled']),
   totalTimeMs: z.number().nullable(),

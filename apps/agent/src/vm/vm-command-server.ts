@@ -12,6 +12,8 @@ export interface VmCommandServerOptions {
   nodeId: string;
   /** Address the destination of a live migration listens on; other agents' QEMU connect to it. */
   migrationHost: string;
+  /** Cold migration shuts the guest down first: ACPI, then force after this. */
+  stopTimeoutSeconds: number;
 }
 
 /**
@@ -81,7 +83,9 @@ export class VmCommandServer {
 
   async control({ workloadId, action }: ValidRequestOf<'agent.*.cmd.vm.control.v1'>): Promise<ReplyOf<'agent.*.cmd.vm.control.v1'>> {
     const handleId = workloadId.toLowerCase();
-    await typed(() => (action === 'pause' ? this.driver.pause(handleId) : this.driver.resume(handleId)));
+    await typed(() =>
+      action === 'pause' ? this.driver.pause(handleId) : action === 'resume' ? this.driver.resume(handleId) : this.driver.bootIncoming(handleId),
+    );
     const status = await this.driver.inspect(handleId);
     return { state: status?.state ?? 'exited' };
   }
@@ -113,9 +117,12 @@ export class VmCommandServer {
     return { host: this.options.migrationHost, port };
   }
 
-  async send({ workloadId, target }: ValidRequestOf<'agent.*.cmd.vm.migrate.send.v1'>): Promise<ReplyOf<'agent.*.cmd.vm.migrate.send.v1'>> {
-    const result = await typed(() => this.driver.migrate(workloadId.toLowerCase(), target));
-    this.logger.info({ workloadId, target, ...result }, 'vm migration ended on the source');
+  async send({ workloadId, target, mode }: ValidRequestOf<'agent.*.cmd.vm.migrate.send.v1'>): Promise<ReplyOf<'agent.*.cmd.vm.migrate.send.v1'>> {
+    const handleId = workloadId.toLowerCase();
+    const result = await typed(() =>
+      mode === 'cold' ? this.driver.coldMigrate(handleId, target, this.options.stopTimeoutSeconds) : this.driver.migrate(handleId, target),
+    );
+    this.logger.info({ workloadId, target, mode, ...result }, 'vm migration ended on the source');
     return { ...result, error: result.error ?? null };
   }
 

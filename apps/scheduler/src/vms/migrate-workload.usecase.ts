@@ -55,9 +55,6 @@ export class MigrateWorkloadUseCase {
 
   async execute(command: MigrateWorkloadCommand): Promise<MigrationView> {
     assertOperator(command.caller);
-    if (command.mode === 'cold') {
-      throw new GureumError(ErrorCode.InvalidState, 'cold migration is not available yet; use mode "live"', { mode: 'cold' });
-    }
     const plan = await inTransaction(this.dataSource, (manager) => this.reserve(manager, command));
     this.afterCommit.run({});
     const { workload, sourceHostId, targetHostId } = plan;
@@ -68,7 +65,15 @@ export class MigrateWorkloadUseCase {
     try {
       const assignment = { workloadId: workload.id, tenantId: workload.tenantId, generation: workload.generation, desiredState: 'running' as const, ...assignmentSpecOf(workload) };
       const endpoint = await this.bus.request('agent.*.cmd.vm.migrate.prepare.v1', { assignment }, { nodeId: targetHostId, timeoutMs: PREPARE_TIMEOUT_MS });
-      result = await this.bus.request('agent.*.cmd.vm.migrate.send.v1', { workloadId: workload.id, target: endpoint }, { nodeId: sourceHostId, timeoutMs: TRANSFER_TIMEOUT_MS });
+      result = await this.bus.request(
+        'agent.*.cmd.vm.migrate.send.v1',
+        { workloadId: workload.id, target: endpoint, mode: command.mode },
+        { nodeId: sourceHostId, timeoutMs: TRANSFER_TIMEOUT_MS },
+      );
+      // Cold: the disk arrived with the guest not started; boot it there.
+      if (result.status === 'completed' && command.mode === 'cold') {
+        await this.bus.request('agent.*.cmd.vm.control.v1', { workloadId: workload.id, action: 'boot' }, { nodeId: targetHostId, timeoutMs: PREPARE_TIMEOUT_MS });
+      }
     } catch (error) {
       result = { status: 'failed', totalTimeMs: null, downtimeMs: null, transferredBytes: null, error: error instanceof Error ? error.message : String(error) };
     }

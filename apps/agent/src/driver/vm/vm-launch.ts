@@ -77,6 +77,8 @@ export interface QemuArgsInput {
   accelerator: Accelerator;
   /** Destination of a live migration: wait for the state on this address. */
   incoming?: { host: string; port: number };
+  /** `-S`: do not start the guest (cold migration's source). */
+  startPaused?: boolean;
 }
 
 /** The QEMU command line (without the binary). Source and destination of a migration differ only in `-incoming`. */
@@ -101,6 +103,8 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     '-pidfile', paths.pidFile,
   ];
   if (input.incoming) args.push('-incoming', `tcp:${input.incoming.host}:${input.incoming.port}`);
+  // Cold migration's source: QEMU up on the stopped VM's disk, guest not started, only to send the disk.
+  if (input.startPaused) args.push('-S');
   return args;
 }
 
