@@ -75,7 +75,13 @@ afterAll(async () => {
   // then kill whatever QEMU of this run is left (its command line carries the node id).
   if (vmId) {
     await owner.call('DELETE', `/v1/workloads/${vmId}`).catch(() => undefined);
-    await waitFor(async () => ((await owner.getWorkload(vmId)).status === 404 ? true : undefined), { timeoutMs: 60_000, what: 'vm deleted' }).catch(() => undefined);
+    await waitFor(
+      async () => {
+        const res = await owner.call<{ state?: string }>('GET', `/v1/workloads/${vmId}`);
+        return res.status === 404 || res.body.state === 'deleted' ? true : undefined;
+      },
+      { timeoutMs: 60_000, what: 'vm deleted' },
+    ).catch(() => undefined);
   }
   const { stdout } = await exec('pgrep', ['-f', `qemu-system.*${system.nodeId}`]).catch(() => ({ stdout: '' }));
   for (const pid of stdout.split('\n').filter(Boolean)) {
