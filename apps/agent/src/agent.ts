@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { GureumError, type Assignment, type Heartbeat, type ObservedTask } from '@gureum/contracts';
 import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 import type { Logger } from 'pino';
-import type { DriverFingerprint, WorkloadDriver } from './driver';
+import { DriverError, VmDriver, type DriverFingerprint, type DriverName, type TaskStatus, type WorkloadDriver } from './driver';
 import { createHostIoCounterSource } from './metering/io-counters';
 import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
 import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
+import { VmCommandServer } from './vm/vm-command-server';
 
 export interface AgentOptions {
   nodeId: string;
@@ -18,6 +19,8 @@ export interface AgentOptions {
   version: string;
   /** Usage sampling interval; default GUREUM_AGENT_SAMPLE_MS (10 s). */
   sampleMs?: number;
+  /** Address this node's QEMU listens on as a live migration's destination; default 127.0.0.1. */
+  migrationHost?: string;
 }
 
 /** Re-fingerprinting (engine info, image list) is slower than a heartbeat; do it less often. */
@@ -34,9 +37,11 @@ export class Agent {
   private nc: NatsConnection | null = null;
   private bus: Bus | null = null;
   private readonly bootId = randomUUID();
-  private readonly reconciler: Reconciler;
+  /** One reconciler per driver: each assignment goes to the driver its kind names. */
+  private readonly reconcilers = new Map<DriverName, Reconciler>();
+  private readonly driverOfHandle = new Map<string, WorkloadDriver>();
+  private readonly vmCommands: VmCommandServer | null = null;
   private fingerprints: DriverFingerprint[] | null = null;
-  private readonly driver: WorkloadDriver;
   private fingerprintAt = 0;
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<void> | null = null;
@@ -53,12 +58,17 @@ export class Agent {
     applied: AppliedGenerations,
     private readonly logger: Logger,
   ) {
-    // Assignments carry container specs only until the scheduler learns to place VMs, so with
-    // both drivers the reconciler drives Docker and the vm driver is offered (heartbeats) only.
-    const driver = drivers.find((candidate) => candidate.name === 'docker') ?? drivers[0];
-    if (!driver) throw new Error('an agent needs at least one driver');
-    this.driver = driver;
-    this.reconciler = new Reconciler(options.nodeId, driver, applied, logger, options.stopTimeoutSeconds);
+    if (drivers.length === 0) throw new Error('an agent needs at least one driver');
+    const vm = drivers.find((driver): driver is VmDriver => driver instanceof VmDriver);
+    if (vm) this.vmCommands = new VmCommandServer(
+        { nodeId: options.nodeId, migrationHost: options.migrationHost ?? '127.0.0.1', stopTimeoutSeconds: options.stopTimeoutSeconds },
+        vm,
+        logger,
+      );
+    for (const driver of drivers) {
+      const isProtected = driver === vm ? (workloadId: string) => this.vmCommands?.isIncoming(workloadId) ?? false : undefined;
+      this.reconcilers.set(driver.name, new Reconciler(options.nodeId, driver, applied, logger, options.stopTimeoutSeconds, isProtected));
+    }
   }
 
   async start(): Promise<void> {
@@ -78,11 +88,14 @@ export class Agent {
       nodeId,
       onInvalid: (error, subject) => this.logger.warn({ err: error, subject }, 'ignored invalid reconcile signal'),
     });
+    this.vmCommands?.listen(this.bus);
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));
     const io = await createHostIoCounterSource();
-    this.sampler = new UsageSampler({ nodeId, intervalMs: this.options.sampleMs ?? sampleIntervalFromEnv(), io }, this.driver, natsUsagePublisher(this.nc), this.logger);
+    // Containers and VMs alike: each task's stats come from the driver that runs it.
+    const stats = { stats: (handleId: string) => this.requireDriverOf(handleId).stats(handleId) };
+    this.sampler = new UsageSampler({ nodeId, intervalMs: this.options.sampleMs ?? sampleIntervalFromEnv(), io }, stats, natsUsagePublisher(this.nc), this.logger);
     this.sampler.start();
     this.kick('startup');
     this.logger.info({ bootId: this.bootId }, 'agent started');
@@ -91,6 +104,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.vmCommands?.close();
     await this.reconciling;
     await this.sampler?.stop();
     await this.nc?.drain().catch(() => undefined);
@@ -124,11 +138,34 @@ export class Agent {
     const { nodeId } = this.options;
     // Only act on a successful answer: without one we cannot tell "unassigned" from "unknown".
     const reply = await bus.request('agent.*.req.assignments.v1', { nodeId }, { nodeId });
-    const result = await this.reconciler.reconcile(reply.assignments);
-    this.logger.debug({ reason, assignments: reply.assignments.length, orphans: result.removedOrphans.length }, 'reconciled');
-    for (const task of result.running) this.waitForExit(task.handleId);
-    this.sampler?.observe(result.running);
-    await this.report(result.observed, reply.assignments);
+    const observed: ObservedTask[] = [];
+    const running: TaskStatus[] = [];
+    let orphans = 0;
+    for (const [name, reconciler] of this.reconcilers) {
+      const result = await reconciler.reconcile(reply.assignments.filter((assignment) => assignment.driver === name));
+      observed.push(...result.observed);
+      orphans += result.removedOrphans.length;
+      const driver = this.drivers.find((candidate) => candidate.name === name)!;
+      for (const task of result.running) {
+        this.driverOfHandle.set(task.handleId, driver);
+        this.waitForExit(driver, task.handleId);
+      }
+      running.push(...result.running);
+    }
+    // An assignment for a driver this node does not run is an error the scheduler should see.
+    for (const assignment of reply.assignments.filter((candidate) => !this.reconcilers.has(candidate.driver))) {
+      observed.push(missingDriver(assignment));
+    }
+    this.vmCommands?.settle(reply.assignments.map((assignment) => assignment.workloadId));
+    this.logger.debug({ reason, assignments: reply.assignments.length, orphans }, 'reconciled');
+    this.sampler?.observe(running);
+    await this.report(observed, reply.assignments);
+  }
+
+  private requireDriverOf(handleId: string): WorkloadDriver {
+    const driver = this.driverOfHandle.get(handleId);
+    if (!driver) throw new DriverError('task_not_found', `no driver knows task ${handleId}`);
+    return driver;
   }
 
   private async report(observed: ObservedTask[], assignments: Assignment[]): Promise<void> {
@@ -143,10 +180,10 @@ export class Agent {
   }
 
   /** An exit is an edge we want to report promptly, not at the next timer tick. */
-  private waitForExit(handleId: string): void {
+  private waitForExit(driver: WorkloadDriver, handleId: string): void {
     if (this.waiting.has(handleId)) return;
     this.waiting.add(handleId);
-    this.driver
+    driver
       .wait(handleId)
       .then(() => this.kick('task exited'))
       .catch((error: unknown) => this.logger.debug({ err: error, handleId }, 'wait ended without exit'))
@@ -188,4 +225,18 @@ export class Agent {
     if (!this.bus) throw new Error('agent not started');
     return this.bus;
   }
+}
+
+function missingDriver(assignment: Assignment): ObservedTask {
+  return {
+    workloadId: assignment.workloadId,
+    generation: assignment.generation,
+    handleId: null,
+    state: 'error',
+    exitCode: null,
+    oomKilled: false,
+    startedAt: null,
+    finishedAt: null,
+    error: { code: 'driver_missing', message: `this node does not run the ${assignment.driver} driver` },
+  };
 }

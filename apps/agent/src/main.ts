@@ -62,6 +62,7 @@ async function main(): Promise<void> {
         ...(config.GUREUM_AGENT_PIDS ? { pids: config.GUREUM_AGENT_PIDS } : {}),
       },
       version: AGENT_VERSION,
+      migrationHost: config.GUREUM_AGENT_MIGRATION_HOST,
     },
     drivers,
     stateStore,

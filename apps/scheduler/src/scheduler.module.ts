@@ -39,6 +39,9 @@ import { PlacementController } from './placement/placement.controller';
 import { GetQuotaUseCase } from './quotas/get-quota.usecase';
 import { QuotaController } from './quotas/quota.controller';
 import { SetTenantQuotaUseCase } from './quotas/set-tenant-quota.usecase';
+import { MigrateWorkloadUseCase } from './vms/migrate-workload.usecase';
+import { VmController } from './vms/vm.controller';
+import { VmOperationsUseCase } from './vms/vm-operations.usecase';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -63,6 +66,7 @@ export class SchedulerModule {
         PlacementController,
         HostAdminController,
         EnrolmentController,
+        VmController,
       ],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
@@ -102,6 +106,8 @@ export class SchedulerModule {
         },
         CreateJoinTokenUseCase,
         EnrolAgentUseCase,
+        VmOperationsUseCase,
+        MigrateWorkloadUseCase,
       ],
     };
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ImageRefSchema, ResourcesSchema } from './workload';
+import { ImageRefSchema, ResourcesSchema, VmOptionsSchema } from './workload';
 
 /** Node ids double as NATS subject tokens and user names, so they are restricted. */
 export const NodeIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and "-"');
@@ -45,6 +45,8 @@ export const AssignmentSchema = z.object({
     command: z.array(z.string()).nullable(),
     env: z.record(z.string(), z.string()).nullable(),
     resources: ResourcesSchema,
+    /** Present for `driver: 'vm'`: `image` is the template, vCPUs = cpuMillis / 1000. */
+    vm: VmOptionsSchema.nullable().optional(),
   }),
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;

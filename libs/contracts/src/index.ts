@@ -10,3 +10,4 @@ export * from './quota';
 export * from './vm-template';
 export * from './billing';
 export * from './host';
+export * from './vm';

@@ -91,6 +91,27 @@ import {
   ListHostsRequestSchema,
 } from './host';
 
+import {
+  CreateSnapshotRequestSchema,
+  DeletedSnapshotSchema,
+  MigrateWorkloadRequestSchema,
+  MigrationEndpointSchema,
+  MigrationViewSchema,
+  SnapshotListSchema,
+  SnapshotRefRequestSchema,
+  SnapshotViewSchema,
+  VmAckSchema,
+  VmConsoleChunkSchema,
+  VmConsoleRequestSchema,
+  VmControlReplySchema,
+  VmControlRequestSchema,
+  VmMigrateAbortRequestSchema,
+  VmMigratePrepareRequestSchema,
+  VmMigrateSendRequestSchema,
+  VmMigrationResultSchema,
+  VmSnapshotRequestSchema,
+} from './vm';
+
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
   readonly subject: S;
@@ -188,6 +209,22 @@ export const Commands = {
   hostJoinTokenCreate: command('scheduler.cmd.host.jointoken.create.v1', CreateJoinTokenRequestSchema, JoinTokenSchema),
   /** The only subject the restricted `enrol` NATS user may publish to: a join token for credentials. */
   agentEnrol: command('enrol.req.agent.credentials.v1', EnrolRequestSchema, EnrolReplySchema),
+  // --- VMs (vm helper) ---
+  workloadPause: command('scheduler.cmd.workload.pause.v1', WorkloadRefRequestSchema, WorkloadViewSchema),
+  workloadResume: command('scheduler.cmd.workload.resume.v1', WorkloadRefRequestSchema, WorkloadViewSchema),
+  workloadSnapshotCreate: command('scheduler.cmd.workload.snapshot.create.v1', CreateSnapshotRequestSchema, SnapshotViewSchema),
+  workloadSnapshotList: command('scheduler.cmd.workload.snapshot.list.v1', WorkloadRefRequestSchema, SnapshotListSchema),
+  workloadSnapshotRestore: command('scheduler.cmd.workload.snapshot.restore.v1', SnapshotRefRequestSchema, WorkloadViewSchema),
+  workloadSnapshotDelete: command('scheduler.cmd.workload.snapshot.delete.v1', SnapshotRefRequestSchema, DeletedSnapshotSchema),
+  /** Operator only: move a VM to another host, live or cold; the workload keeps its id. */
+  workloadMigrate: command('scheduler.cmd.workload.migrate.v1', MigrateWorkloadRequestSchema, MigrationViewSchema),
+  /** Node-scoped, served by the agent: a chunk of a VM's serial console log. */
+  agentVmConsole: command('agent.*.cmd.vm.console.v1', VmConsoleRequestSchema, VmConsoleChunkSchema),
+  agentVmControl: command('agent.*.cmd.vm.control.v1', VmControlRequestSchema, VmControlReplySchema),
+  agentVmSnapshot: command('agent.*.cmd.vm.snapshot.v1', VmSnapshotRequestSchema, SnapshotListSchema),
+  agentVmMigratePrepare: command('agent.*.cmd.vm.migrate.prepare.v1', VmMigratePrepareRequestSchema, MigrationEndpointSchema),
+  agentVmMigrateSend: command('agent.*.cmd.vm.migrate.send.v1', VmMigrateSendRequestSchema, VmMigrationResultSchema),
+  agentVmMigrateAbort: command('agent.*.cmd.vm.migrate.abort.v1', VmMigrateAbortRequestSchema, VmAckSchema),
 } as const;
 
 export const Signals = {

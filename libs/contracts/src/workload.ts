@@ -59,10 +59,9 @@ export const PlacementHintsSchema = z
   .strict();
 export type PlacementHints = z.output<typeof PlacementHintsSchema>;
 
-export const WorkloadSpecSchema = z
+export const ContainerWorkloadSpecSchema = z
   .object({
     name: WorkloadNameSchema,
-    /** Only containers for now; `vm` arrives with the VM-host agent. */
     kind: z.literal('container'),
     image: ImageRefSchema,
     command: z.array(z.string().max(4096)).max(64).optional(),
@@ -75,7 +74,47 @@ export const WorkloadSpecSchema = z
     preemptible: z.boolean().optional(),
   })
   .strict();
+export type ContainerWorkloadSpec = z.output<typeof ContainerWorkloadSpecSchema>;
+
+/** Guest kernel command-line words a tenant may add (the tiny test guest reads `gureum.*`). */
+export const KernelArgSchema = z.string().regex(/^[A-Za-z0-9._,:=/-]{1,128}$/, 'must be a kernel command-line word of [A-Za-z0-9._,:=/-]');
+
+/** What only a VM has: its disk (an overlay on the template) and extra kernel arguments. */
+export const VmOptionsSchema = z
+  .object({
+    /** Size of the VM's disk (a qcow2 overlay on the template's disk). */
+    diskGiB: z.number().int().min(1).max(2048),
+    kernelArgs: z.array(KernelArgSchema).max(16).optional(),
+  })
+  .strict();
+export type VmOptions = z.output<typeof VmOptionsSchema>;
+
+/**
+ * A virtual machine. `image` names the VM template (e.g. `tiny`), resolved by the vm driver
+ * of the host; `resources.cpuMillis` is whole vCPUs (a multiple of 1000) and `memoryMiB` the
+ * guest RAM (the host claim adds the QEMU overhead).
+ */
+export const VmWorkloadSpecSchema = z
+  .object({
+    name: WorkloadNameSchema,
+    kind: z.literal('vm'),
+    image: ImageRefSchema,
+    resources: ResourcesSchema.refine((r) => r.cpuMillis % 1000 === 0 && r.cpuMillis <= 64_000, {
+      message: 'a VM takes whole vCPUs: cpuMillis must be a multiple of 1000 (at most 64000)',
+      path: ['cpuMillis'],
+    }).refine((r) => r.memoryMiB >= 64, { message: 'a VM needs at least 64 MiB of memory', path: ['memoryMiB'] }),
+    vm: VmOptionsSchema,
+    placement: PlacementHintsSchema.optional(),
+    priority: z.number().int().min(0).max(1000).optional(),
+    preemptible: z.boolean().optional(),
+  })
+  .strict();
+export type VmWorkloadSpec = z.output<typeof VmWorkloadSpecSchema>;
+
+export const WorkloadSpecSchema = z.discriminatedUnion('kind', [ContainerWorkloadSpecSchema, VmWorkloadSpecSchema]);
 export type WorkloadSpec = z.output<typeof WorkloadSpecSchema>;
+export const WorkloadKindSchema = z.enum(['container', 'vm']);
+export type WorkloadKind = z.infer<typeof WorkloadKindSchema>;
 
 export const WORKLOAD_STATES = [
   'pending',
@@ -100,11 +139,13 @@ export const WorkloadViewSchema = z.object({
   id: z.uuid(),
   tenantId: z.uuid(),
   name: z.string(),
-  kind: z.literal('container'),
+  kind: WorkloadKindSchema,
   image: z.string(),
   command: z.array(z.string()).nullable(),
   env: z.record(z.string(), z.string()).nullable(),
   resources: ResourcesSchema,
+  /** Only for `kind: 'vm'`. */
+  vm: VmOptionsSchema.nullable().optional(),
   state: WorkloadStateSchema,
   desiredState: DesiredStateSchema,
   /** Why the workload is in its state (e.g. `oom_killed`, `no host has room`); null when unremarkable. */

@@ -14,6 +14,7 @@ import {
   type RequestOf,
   type SignalPayloadOf,
   type SignalSubject,
+  type ValidRequestOf,
 } from '@gureum/contracts';
 import { z } from 'zod';
 
@@ -112,6 +113,45 @@ export class Bus {
         } catch (parseError) {
           options.onInvalid?.(parseError, msg.subject);
         }
+      },
+    });
+  }
+
+  /**
+   * Serves a node-scoped command outside Nest (agents): validates the request, runs the
+   * handler, and answers in the same envelope Nest services use, a GureumError as a typed
+   * `err`, anything else as `internal`.
+   */
+  onCommand<S extends CommandSubject>(
+    subject: S,
+    handler: (request: ValidRequestOf<S>) => Promise<ReplyOf<S>>,
+    options: { nodeId: string; onError?: (error: unknown, subject: string) => void },
+  ): Subscription {
+    const def = commandDef(subject);
+    const listenOn = concreteSubject(def.subject, options.nodeId);
+    return this.nc.subscribe(listenOn, {
+      callback: (error, msg) => {
+        if (error) {
+          options.onError?.(error, listenOn);
+          return;
+        }
+        void (async () => {
+          let id: string | undefined;
+          try {
+            const envelope = z.object({ id: z.string().optional(), data: z.unknown() }).parse(msg.json());
+            id = envelope.id;
+            const request = parseOrThrow(def.request as z.ZodType, envelope.data, `payload for ${def.subject}`) as ValidRequestOf<S>;
+            const response = await handler(request);
+            msg.respond(JSON.stringify({ id, response, isDisposed: true }));
+          } catch (handlerError) {
+            if (!(handlerError instanceof GureumError)) options.onError?.(handlerError, msg.subject);
+            const wire =
+              handlerError instanceof GureumError
+                ? handlerError.toWire()
+                : { code: ErrorCode.Internal, message: handlerError instanceof Error ? handlerError.message : String(handlerError) };
+            msg.respond(JSON.stringify({ id, err: wire, isDisposed: true }));
+          }
+        })();
       },
     });
   }

@@ -113,6 +113,16 @@ export const FIXTURES: Record<string, Fixture> = {
   maintainHost: async () => ({ path: { id: 'mx-no-such-host' }, allowedStatus: 404 }),
   decommissionHost: async () => ({ path: { id: 'mx-no-such-host' }, allowedStatus: 404 }),
   createJoinToken: async () => ({ path: {}, body: { ttlSeconds: 300 } }),
+  // VM routes (vm helper): the matrix runs a docker agent only, so they are called on tenant A's
+  // container, which an allowed caller gets a 409 for ("a container, not a VM") after the guard.
+  getVmConsole: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
+  pauseVm: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
+  resumeVm: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
+  createVmSnapshot: async (world) => ({ path: { id: world.workloadAId }, body: { name: 's1' }, allowedStatus: 409 }),
+  listVmSnapshots: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
+  restoreVmSnapshot: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, allowedStatus: 409 }),
+  deleteVmSnapshot: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, allowedStatus: 409 }),
+  migrateVm: async (world) => ({ path: { id: world.workloadAId }, body: { mode: 'live' }, allowedStatus: 409 }),
 };
 
 function lastHour(): Record<string, string> {

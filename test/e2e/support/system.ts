@@ -27,6 +27,10 @@ export interface SystemOptions {
    * one-time join token instead of a configured NATS user (hosts e2e).
    */
   secondAgent?: boolean;
+  /** Agent drivers (`--driver`), default `docker`; extra agent environment (e.g. VM templates). */
+  agent?: { drivers?: string; env?: NodeJS.ProcessEnv };
+  /** More agents (same drivers) with node ids of their own, started by `startExtraAgent(i)`. */
+  extraAgents?: number;
 }
 
 /**
@@ -38,6 +42,7 @@ export class System {
   readonly nodeId: string;
   /** The second agent's node id (only with `secondAgent`). */
   readonly secondNodeId: string;
+  readonly extraNodeIds: string[];
   apiUrl = '';
   /** `127.0.0.1:<port>` of the registry when `options.registry`. */
   registryUrl = '';
@@ -50,13 +55,14 @@ export class System {
   constructor(private readonly options: SystemOptions) {
     this.nodeId = `e2e-${randomBytes(4).toString('hex')}`;
     this.secondNodeId = `${this.nodeId}-b`;
+    this.extraNodeIds = Array.from({ length: options.extraAgents ?? 0 }, (_, i) => `${this.nodeId}-x${i + 1}`);
     this.logDir = path.join(ROOT, '.gureum-test', 'logs', `${options.label}-${this.nodeId}`);
   }
 
   /** `apiEnv`: extra environment of the api process (e.g. rate limits). */
   async start(apiEnv: NodeJS.ProcessEnv = {}): Promise<void> {
     this.db = await createTestDatabase(this.options.label);
-    this.nats = await startNats({ agents: [this.nodeId], ...(this.options.secondAgent ? { enrolment: true } : {}) });
+    this.nats = await startNats({ agents: [this.nodeId, ...this.extraNodeIds], ...(this.options.secondAgent ? { enrolment: true } : {}) });
     this.pg = new Client({ connectionString: this.db.url });
     await this.pg.connect();
 
@@ -98,14 +104,17 @@ export class System {
     await this.waitForHostReady();
   }
 
-  async startAgent(): Promise<ManagedProcess> {
-    const creds = this.requireNats().agent(this.nodeId);
-    return this.spawn('agent', ['apps/agent/dist/main.js', '--driver', 'docker'], {
+  /** `index` 0 is the main agent; 1.. are the extra agents (`extraNodeIds[index - 1]`). */
+  async startAgent(index = 0): Promise<ManagedProcess> {
+    const nodeId = index === 0 ? this.nodeId : this.extraNodeIds[index - 1]!;
+    const creds = this.requireNats().agent(nodeId);
+    return this.spawn(index === 0 ? 'agent' : `agent-x${index}`, ['apps/agent/dist/main.js', '--driver', this.options.agent?.drivers ?? 'docker'], {
+      ...this.options.agent?.env,
       GUREUM_NATS_URL: this.requireNats().url,
       GUREUM_NATS_USER: creds.user,
       GUREUM_NATS_PASSWORD: creds.password,
-      GUREUM_AGENT_NODE_ID: this.nodeId,
-      GUREUM_AGENT_STATE_DIR: path.join(this.logDir, 'agent-state'),
+      GUREUM_AGENT_NODE_ID: nodeId,
+      GUREUM_AGENT_STATE_DIR: path.join(this.logDir, index === 0 ? 'agent-state' : `agent-x${index}-state`),
       GUREUM_AGENT_HEARTBEAT_MS: '1000',
       GUREUM_AGENT_RECONCILE_MS: '2000',
       GUREUM_AGENT_STOP_TIMEOUT_S: '2',
@@ -170,7 +179,7 @@ export class System {
     };
   }
 
-  process(name: 'api' | 'scheduler' | 'agent' | 'agent-b' | 'metering'): ManagedProcess {
+  process(name: 'api' | 'scheduler' | 'agent' | 'agent-b' | 'metering' | 'registry' | `agent-x${number}`): ManagedProcess {
     const managed = this.processes.get(name);
     if (!managed) throw new Error(`${name} is not running`);
     return managed;
@@ -231,7 +240,9 @@ export class System {
   }
 
   async stop(): Promise<void> {
-    for (const name of ['agent', 'agent-b', 'api', 'scheduler', 'metering', 'registry']) await this.processes.get(name)?.stop().catch(() => undefined);
+    for (const name of ['agent', 'agent-b', ...this.extraNodeIds.map((_, i) => `agent-x${i + 1}`), 'api', 'scheduler', 'metering', 'registry']) {
+      await this.processes.get(name)?.stop().catch(() => undefined);
+    }
     const leftovers = [
       ...(await this.containerIds().catch(() => [])),
       ...(this.options.secondAgent ? await this.containerIds({}, this.secondNodeId).catch(() => []) : []),

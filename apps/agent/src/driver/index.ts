@@ -24,3 +24,4 @@ export type { CgroupReader, DockerDriver, DockerDriverOptions } from './docker/d
 export { createVmDriver, type CreateVmDriverOptions } from './vm/create-vm-driver';
 export { VmDriver, type VmDriverOptions } from './vm/vm.driver';
 export type { AcceleratorSetting } from './vm/vm-launch';
+export { LocalDirTemplateSource, type TemplateSource } from './vm/template-source';

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { InMemoryTaskStateStore } from '../driver';
 import { DockerDriver } from '../driver/docker/docker.driver';
 import { FakeDockerEngine } from '../driver/docker/testing/fake-docker-engine';
-import { Reconciler } from './reconciler';
+import { Reconciler, taskSpecOf } from './reconciler';
 
 const NODE = 'node-a';
 const TENANT = '3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
@@ -117,5 +117,35 @@ describe('Reconciler', () => {
     const { reconciler, engine } = setup();
     engine.unavailable = true;
     await expect(reconciler.reconcile([assignment(W1)])).rejects.toThrow();
+  });
+
+  it('keeps an unassigned task the caller protects (a VM arriving by live migration) and removes it once unprotected', async () => {
+    const { engine, store, driver } = setup();
+    await new Reconciler(NODE, driver, store, pino({ level: 'silent' })).reconcile([assignment(W1)]);
+    let protect = true;
+    const reconciler = new Reconciler(NODE, driver, store, pino({ level: 'silent' }), 1, (id) => protect && id === W1);
+    expect((await reconciler.reconcile([])).removedOrphans).toEqual([]);
+    expect(engine.callsStartingWith('removeContainer')).toEqual([]);
+    protect = false;
+    expect((await reconciler.reconcile([])).removedOrphans).toHaveLength(1);
+  });
+});
+
+describe('taskSpecOf', () => {
+  it('gives a VM assignment its vCPUs (whole CPUs), disk, template and kernel arguments', () => {
+    const vm = assignment(W1, {
+      driver: 'vm',
+      spec: { image: 'tiny', command: null, env: null, resources: { cpuMillis: 2000, memoryMiB: 128, pids: 256 }, vm: { diskGiB: 1, kernelArgs: ['gureum.write=x'] } },
+    });
+    expect(taskSpecOf(vm, NODE)).toEqual({
+      workloadId: W1,
+      tenantId: TENANT,
+      nodeId: NODE,
+      generation: 0,
+      image: 'tiny',
+      resources: { cpuMillis: 2000, memoryMiB: 128, pids: 256 },
+      vm: { vcpus: 2, diskGiB: 1, template: 'tiny', kernelArgs: ['gureum.write=x'] },
+    });
+    expect(taskSpecOf(assignment(W1), NODE).vm).toBeUndefined();
   });
 });

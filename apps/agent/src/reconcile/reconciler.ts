@@ -1,6 +1,6 @@
 import type { Assignment, ObservedTask } from '@gureum/contracts';
 import type { Logger } from 'pino';
-import { DriverError, type TaskStatus, type WorkloadDriver } from '../driver';
+import { DriverError, type TaskSpec, type TaskStatus, type WorkloadDriver } from '../driver';
 
 /** Which start generation each task handle has carried out (Docker labels are immutable). */
 export interface AppliedGenerations {
@@ -32,6 +32,8 @@ export class Reconciler {
     private readonly applied: AppliedGenerations,
     private readonly logger: Logger,
     private readonly stopTimeoutSeconds = 10,
+    /** Tasks no assignment owns yet that must not be removed (a VM arriving by live migration). */
+    private readonly isProtected: (workloadId: string) => boolean = () => false,
   ) {}
 
   async reconcile(assignments: Assignment[]): Promise<ReconcileResult> {
@@ -42,6 +44,7 @@ export class Reconciler {
 
     for (const task of tasks) {
       const existing = byWorkload.get(task.workloadId);
+      if (!assigned.has(task.workloadId) && !existing && this.isProtected(task.workloadId)) continue;
       if (!assigned.has(task.workloadId) || existing) {
         // Nobody owns it (deleted while we were away, or placed elsewhere) or it is a duplicate.
         await this.driver.destroy(task.handleId);
@@ -102,16 +105,7 @@ export class Reconciler {
     }
     if (!task) {
       try {
-        const started = await this.driver.start({
-          workloadId: assignment.workloadId,
-          tenantId: assignment.tenantId,
-          nodeId: this.nodeId,
-          generation: assignment.generation,
-          image: assignment.spec.image,
-          ...(assignment.spec.command ? { command: assignment.spec.command } : {}),
-          ...(assignment.spec.env ? { env: assignment.spec.env } : {}),
-          resources: assignment.spec.resources,
-        });
+        const started = await this.driver.start(taskSpecOf(assignment, this.nodeId));
         await this.applied.set(started.handleId, assignment.generation);
         this.failedStarts.delete(assignment.workloadId);
         log.info({ handleId: started.handleId, generation: assignment.generation }, 'started task');
@@ -167,4 +161,29 @@ function observe(assignment: Assignment, task: TaskStatus | null): ObservedTask 
 
 function observeError(assignment: Assignment, handleId: string | null, error: DriverError): ObservedTask {
   return { ...observe(assignment, null), handleId, state: 'error', error: { code: error.code, message: error.message.slice(0, 2000) } };
+}
+
+/** The driver's view of an assignment; a VM's vCPUs are its whole CPUs (cpuMillis / 1000). */
+export function taskSpecOf(assignment: Assignment, nodeId: string): TaskSpec {
+  const { spec } = assignment;
+  return {
+    workloadId: assignment.workloadId,
+    tenantId: assignment.tenantId,
+    nodeId,
+    generation: assignment.generation,
+    image: spec.image,
+    ...(spec.command ? { command: spec.command } : {}),
+    ...(spec.env ? { env: spec.env } : {}),
+    resources: spec.resources,
+    ...(spec.vm
+      ? {
+          vm: {
+            vcpus: Math.max(1, Math.floor(spec.resources.cpuMillis / 1000)),
+            diskGiB: spec.vm.diskGiB,
+            template: spec.image,
+            ...(spec.vm.kernelArgs ? { kernelArgs: spec.vm.kernelArgs } : {}),
+          },
+        }
+      : {}),
+  };
 }

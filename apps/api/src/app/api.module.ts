@@ -24,6 +24,7 @@ import { UsageController } from '../usage/usage.controller';
 import { QuotasController } from '../quotas/quotas.controller';
 import { ImagesController } from '../images/images.controller';
 import { HostsController } from '../hosts/hosts.controller';
+import { VmWorkloadsController } from '../workloads/vm-workloads.controller';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -57,6 +58,7 @@ export class ApiModule {
         QuotasController,
         ImagesController,
         HostsController,
+        VmWorkloadsController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },

@@ -2,6 +2,8 @@ import { UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewS
 import { PlacementExplanationSchema, QuotaViewSchema } from '@gureum/contracts';
 import { AdminWorkloadPathSchema, QuotaOverridesBodySchema, TenantQuotaPathSchema } from '../quotas/quota-http.schemas';
 import { ImageListSchema } from '@gureum/contracts';
+import { CreateSnapshotBodySchema, MigrateWorkloadBodySchema, MigrationViewSchema, SnapshotListSchema, SnapshotViewSchema } from '@gureum/contracts';
+import { ConsoleQuerySchema, SnapshotPathSchema } from '../workloads/vm-http.schemas';
 import { z } from 'zod';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
 import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
@@ -48,6 +50,8 @@ export const REQUEST_SCHEMAS = {
   Refresh: RefreshBodySchema,
   QuotaOverrides: QuotaOverridesBodySchema,
   CreateJoinToken: CreateJoinTokenBodySchema,
+  CreateSnapshot: CreateSnapshotBodySchema,
+  MigrateWorkload: MigrateWorkloadBodySchema,
 } as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
@@ -75,6 +79,9 @@ export const RESPONSE_SCHEMAS = {
   HostView: HostViewSchema,
   HostList: HostListSchema,
   JoinToken: JoinTokenSchema,
+  Snapshot: SnapshotViewSchema,
+  SnapshotList: SnapshotListSchema,
+  Migration: MigrationViewSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -98,7 +105,7 @@ export interface ApiRoute {
     status: number;
     description: string;
     /** `document` is the OpenAPI document itself, which has no zod schema of its own. */
-    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none';
+    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none' | 'text';
     headers?: Readonly<Record<string, string>>;
   };
   /** Problem statuses the route can answer with, besides the 500 every route can. */
@@ -575,5 +582,97 @@ export const API_ROUTES: readonly ApiRoute[] = [
     requestBody: 'CreateJoinToken',
     success: { status: 201, description: 'Created; the token is shown only here', body: 'JoinToken' },
     problems: [...WITH_BODY, ...AUTHENTICATED_WRITE],
+  },
+  // --- VMs (vm helper) ---
+  {
+    method: 'get',
+    path: '/v1/workloads/{id}/console',
+    operationId: 'getVmConsole',
+    summary: "A VM's serial console log; with follow=true the response streams new output until the VM stops or the client disconnects",
+    tag: 'vms',
+    roles: TENANT_READERS,
+    pathParams: WorkloadPathSchema,
+    query: ConsoleQuerySchema,
+    success: { status: 200, description: 'The console output, as captured', body: 'text' },
+    problems: [400, ...AUTHENTICATED, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/workloads/{id}/pause',
+    operationId: 'pauseVm',
+    summary: 'Pause a running VM (its vCPUs stop; memory is kept)',
+    tag: 'vms',
+    roles: TENANT_WRITERS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 202, description: 'Paused', body: 'WorkloadView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/workloads/{id}/resume',
+    operationId: 'resumeVm',
+    summary: 'Resume a paused VM',
+    tag: 'vms',
+    roles: TENANT_WRITERS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 202, description: 'Running again', body: 'WorkloadView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/workloads/{id}/snapshots',
+    operationId: 'createVmSnapshot',
+    summary: 'Snapshot a running or paused VM, with its memory state (default) or disk only',
+    tag: 'vms',
+    roles: TENANT_WRITERS,
+    pathParams: WorkloadPathSchema,
+    requestBody: 'CreateSnapshot',
+    success: { status: 201, description: 'Created', body: 'Snapshot' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/workloads/{id}/snapshots',
+    operationId: 'listVmSnapshots',
+    summary: "A VM's snapshots",
+    tag: 'vms',
+    roles: TENANT_READERS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 200, description: 'The snapshots', body: 'SnapshotList' },
+    problems: [400, ...AUTHENTICATED, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/workloads/{id}/snapshots/{name}/restore',
+    operationId: 'restoreVmSnapshot',
+    summary: "Restore one of this VM's snapshots (memory snapshots into the running VM; disk-only ones into a stopped VM)",
+    tag: 'vms',
+    roles: TENANT_WRITERS,
+    pathParams: SnapshotPathSchema,
+    success: { status: 202, description: 'Restored', body: 'WorkloadView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'delete',
+    path: '/v1/workloads/{id}/snapshots/{name}',
+    operationId: 'deleteVmSnapshot',
+    summary: 'Delete a snapshot of this VM',
+    tag: 'vms',
+    roles: TENANT_WRITERS,
+    pathParams: SnapshotPathSchema,
+    success: { status: 204, description: 'Deleted', body: 'none' },
+    problems: [400, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/workloads/{id}/migrate',
+    operationId: 'migrateVm',
+    summary: 'Move a running VM to another host (live); the scheduler picks the target when none is named; a failed migration leaves the VM running where it was',
+    tag: 'vms',
+    roles: OPERATORS,
+    pathParams: WorkloadPathSchema,
+    requestBody: 'MigrateWorkload',
+    success: { status: 200, description: 'The migration ended (status says how); the workload as it is now', body: 'Migration' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409, 422],
   },
 ];

@@ -37,12 +37,21 @@ describe('OpenAPI document', () => {
   });
 
   it('renders the request body from the contract schema, input side, unknown fields forbidden', () => {
-    const spec = document.components.schemas['WorkloadSpec'] as { required: string[]; additionalProperties: boolean; properties: Record<string, { required?: string[] }> };
+    type Variant = { required: string[]; additionalProperties: boolean; properties: Record<string, { required?: string[]; const?: string }> };
+    const union = document.components.schemas['WorkloadSpec'] as { oneOf?: Variant[]; anyOf?: Variant[] };
+    const variants = union.oneOf ?? union.anyOf ?? [];
+    // One variant per kind, each closed: a container spec and a VM spec.
+    expect(variants.map((variant) => variant.properties['kind']!.const).sort()).toEqual(['container', 'vm']);
+    const spec = variants.find((variant) => variant.properties['kind']!.const === 'container')!;
     expect(spec.additionalProperties).toBe(false);
     expect(spec.required.sort()).toEqual(['image', 'kind', 'name', 'resources']);
     // pids has a default, so a client may leave it out.
     expect(spec.properties['resources']!.required).toEqual(['cpuMillis', 'memoryMiB']);
-    expect(Object.keys(spec.properties).sort()).toEqual(Object.keys(WorkloadSpecSchema.shape).sort());
+    const container = WorkloadSpecSchema.options.find((option) => option.shape.kind.value === 'container')!;
+    expect(Object.keys(spec.properties).sort()).toEqual(Object.keys(container.shape).sort());
+    const vm = variants.find((variant) => variant.properties['kind']!.const === 'vm')!;
+    expect(vm.additionalProperties).toBe(false);
+    expect(vm.required.sort()).toEqual(['image', 'kind', 'name', 'resources', 'vm']);
   });
 
   it('declares bearer auth on tenant routes and none on public ones', () => {

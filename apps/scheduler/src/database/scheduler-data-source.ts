@@ -4,8 +4,9 @@ import type { DataSource } from 'typeorm';
 import { HostEntity } from '../hosts/host.entity';
 import { InitialSchema1764230400000 } from '../migrations/1764230400000-initial-schema';
 import { TenantSuspension1764720000000 } from '../migrations/1764720000000-tenant-suspension';
-import { PlacementAndQuotas1767349215830 } from '../migrations/1767349215830-placement-and-quotas';
 import { HostLifecycle1767318240517 } from '../migrations/1767318240517-host-lifecycle';
+import { PlacementAndQuotas1767349215830 } from '../migrations/1767349215830-placement-and-quotas';
+import { VmWorkloads1767431234567 } from '../migrations/1767431234567-vm-workloads';
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
 import { WorkloadEntity } from '../workloads/workload.entity';
@@ -17,6 +18,7 @@ export const SCHEDULER_MIGRATIONS = [
   TenantSuspension1764720000000,
   HostLifecycle1767318240517,
   PlacementAndQuotas1767349215830,
+  VmWorkloads1767431234567,
 ];
 
 export function createSchedulerDataSource(url: string, poolSize = 10): DataSource {

@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { AfterCommit } from '../common/after-commit';
 import { LOGGER } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
-import { normalizeImageRef, type HostState } from '../placement/placement';
+import { normalizeImageRef, vmTemplateKey, type HostState } from '../placement/placement';
 import { recordHostTransition } from './host-store';
 
 /** PostgreSQL `integer`; a report beyond it (2 PiB of memory…) is clamped rather than refused. */
@@ -32,9 +32,11 @@ export class RecordHeartbeatUseCase {
         payloadNodeId: heartbeat.nodeId,
       });
     }
-    // Placement is for containers only so far: capacity and images come from the docker driver.
+    // Both drivers share one node's capacity (docker's when present); images are Docker's plus
+    // the vm driver's templates in their own namespace (see vmTemplateKey).
     const docker = heartbeat.drivers.find((report) => report.driver === 'docker');
-    const capacity = docker?.capacity ?? { cpuMillis: 0, memoryMiB: 0, pids: 0 };
+    const vm = heartbeat.drivers.find((report) => report.driver === 'vm' && report.healthy);
+    const capacity = docker?.capacity ?? vm?.capacity ?? { cpuMillis: 0, memoryMiB: 0, pids: 0 };
     const values = [
       nodeId,
       heartbeat.drivers.filter((report) => report.healthy).map((report) => report.driver),
@@ -42,7 +44,7 @@ export class RecordHeartbeatUseCase {
       Math.min(capacity.cpuMillis, INT32_MAX),
       Math.min(capacity.memoryMiB, INT32_MAX),
       Math.min(capacity.pids, INT32_MAX),
-      [...new Set((docker?.images ?? []).map(normalizeImageRef))],
+      [...new Set([...(docker?.images ?? []).map(normalizeImageRef), ...(vm?.images ?? []).map(vmTemplateKey)])],
       heartbeat.bootId,
     ];
 

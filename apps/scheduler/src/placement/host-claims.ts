@@ -7,6 +7,8 @@ import {
   normalizeImageRef,
   rankHosts,
   rejectionOf,
+  VM_MEMORY_OVERHEAD_MIB,
+  vmTemplateKey,
   type HostSnapshot,
   type PlacementRequest,
   type PlacementSettings,
@@ -14,7 +16,7 @@ import {
 
 export type ClaimOutcome = { placed: true; hostId: string } | { placed: false; reason: string };
 
-interface HostRow {
+export interface HostRow {
   id: string;
   state: HostSnapshot['state'];
   drivers: string[];
@@ -32,7 +34,7 @@ interface HostRow {
  * Host columns for placement. Only the one image asked about is returned, not the host's
  * whole image list (thousands of entries): the filters only ask "has it this image?".
  */
-const HOST_COLUMNS = `"id", "state", "drivers", "labels",
+export const HOST_COLUMNS = `"id", "state", "drivers", "labels",
   CASE WHEN "images" @> ARRAY[$1::text] THEN ARRAY[$1::text] ELSE '{}'::text[] END AS "images",
   "capacity_cpu_millis", "capacity_memory_mib", "capacity_pids",
   "allocated_cpu_millis", "allocated_memory_mib", "allocated_pids"`;
@@ -41,11 +43,13 @@ type RequestSource = Pick<WorkloadEntity, 'tenantId' | 'kind' | 'image' | 'cpuMi
 
 export function placementRequestOf(workload: RequestSource): PlacementRequest {
   const hints = workload.placement ?? {};
+  const isVm = workload.kind === 'vm';
   return {
     tenantId: workload.tenantId,
-    driver: (workload.kind as string) === 'vm' ? 'vm' : 'docker',
-    image: workload.image,
-    resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids },
+    driver: isVm ? 'vm' : 'docker',
+    // A VM needs its template on the host, and its claim includes QEMU's own memory overhead.
+    image: isVm ? vmTemplateKey(workload.image) : workload.image,
+    resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB + (isVm ? VM_MEMORY_OVERHEAD_MIB : 0), pids: workload.pids },
     constraints: hints.constraints ?? [],
     affinityGroup: hints.affinityGroup ?? null,
     antiAffinityGroup: hints.antiAffinityGroup ?? null,
@@ -233,7 +237,7 @@ export async function findClaim(manager: EntityManager, workloadId: string): Pro
   return row ? { hostId: row.host_id, hostReady: row.state === 'ready' } : null;
 }
 
-function toSnapshot(row: HostRow): HostSnapshot {
+export function toSnapshot(row: HostRow): HostSnapshot {
   return {
     id: row.id,
     state: row.state,

@@ -78,11 +78,28 @@ export interface Rejection {
 const RESOURCE_KEYS = ['cpuMillis', 'memoryMiB', 'pids'] as const;
 
 /**
+ * VM templates share the host's `images` column with Docker images, in a namespace of their
+ * own: `+` never occurs in a Docker reference, so `vm-template+tiny` cannot collide with an
+ * image. The vm driver reports the template references it can resolve; they are stored (and
+ * asked for) with this prefix and never normalised (no implied `:latest`).
+ */
+export const VM_TEMPLATE_PREFIX = 'vm-template+';
+export function vmTemplateKey(templateRef: string): string {
+  return `${VM_TEMPLATE_PREFIX}${templateRef}`;
+}
+
+/**
+ * What QEMU itself needs on top of the guest RAM (measured, see docs/vm-driver.md: the VM's
+ * memory cgroup limit is RAM + 160 MiB); a VM's claim on its host includes it.
+ */
+export const VM_MEMORY_OVERHEAD_MIB = 160;
+
+/**
  * Docker treats `busybox` and `busybox:latest` as the same image; agents report `repo:tag`.
  * A digest reference is kept as is.
  */
 export function normalizeImageRef(ref: string): string {
-  if (ref.includes('@')) return ref;
+  if (ref.includes('@') || ref.startsWith(VM_TEMPLATE_PREFIX)) return ref;
   const lastComponent = ref.slice(ref.lastIndexOf('/') + 1);
   return lastComponent.includes(':') ? ref : `${ref}:latest`;
 }
@@ -280,7 +297,9 @@ export function explainNoPlacement(hosts: readonly HostSnapshot[], request: Plac
     case 'driver':
       return `no ready host offers the ${request.driver} driver`;
     case 'image':
-      return `no ready host has image ${request.image}`;
+      return request.image.startsWith(VM_TEMPLATE_PREFIX)
+        ? `no ready host has VM template ${request.image.slice(VM_TEMPLATE_PREFIX.length)}`
+        : `no ready host has image ${request.image}`;
     case 'dedicated':
       return request.dedicated ? 'no ready host is dedicated to this tenant' : 'every ready host is dedicated to another tenant';
     case 'constraints':

@@ -1,7 +1,21 @@
 import { Injectable } from '@nestjs/common';
-import type { AssignmentsReply } from '@gureum/contracts';
+import type { Assignment, AssignmentsReply } from '@gureum/contracts';
 import { DataSource, Not } from 'typeorm';
 import { WorkloadEntity } from '../workloads/workload.entity';
+
+/** The driver and spec part of an assignment (also sent to a migration's destination). */
+export function assignmentSpecOf(workload: WorkloadEntity): Pick<Assignment, 'driver' | 'spec'> {
+  return {
+    driver: workload.kind === 'vm' ? 'vm' : 'docker',
+    spec: {
+      image: workload.image,
+      command: workload.command,
+      env: workload.env,
+      resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids },
+      ...(workload.vm ? { vm: workload.vm } : {}),
+    },
+  };
+}
 
 /** The desired state of one node: every workload placed there that is not deleted yet. */
 @Injectable()
@@ -20,13 +34,7 @@ export class ListAssignmentsUseCase {
         tenantId: workload.tenantId,
         generation: workload.generation,
         desiredState: workload.desiredState,
-        driver: 'docker',
-        spec: {
-          image: workload.image,
-          command: workload.command,
-          env: workload.env,
-          resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids },
-        },
+        ...assignmentSpecOf(workload),
       })),
     };
   }

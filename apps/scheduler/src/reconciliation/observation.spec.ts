@@ -116,3 +116,12 @@ describe('interpretObservation, desired deleted', () => {
     expect(interpretObservation(deleting, task({ state: observed, generation: 4 }))).toEqual({ kind: 'ignore', why: 'no_change' });
   });
 });
+
+describe('interpretObservation while migrating', () => {
+  it.each(['running', 'paused', 'exited', 'absent', 'error'] as const)('ignores %s: the migration owns the state until it ends', (observed) => {
+    expect(interpretObservation(workload({ state: 'migrating' }), task({ state: observed, exitCode: observed === 'exited' ? 0 : null }))).toEqual({
+      kind: 'ignore',
+      why: 'migrating',
+    });
+  });
+});

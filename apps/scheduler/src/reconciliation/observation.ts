@@ -11,7 +11,7 @@ export interface WorkloadStatus {
 }
 
 export type ObservationOutcome =
-  | { kind: 'ignore'; why: 'stale_generation' | 'unknown_generation' | 'generation_finished' | 'no_change' | 'transition_not_allowed' }
+  | { kind: 'ignore'; why: 'stale_generation' | 'unknown_generation' | 'generation_finished' | 'no_change' | 'transition_not_allowed' | 'migrating' }
   | { kind: 'change'; to: WorkloadState; reason: string | null; exitCode: number | null; releaseClaim: boolean };
 
 interface Target {
@@ -30,6 +30,8 @@ export function interpretObservation(workload: WorkloadStatus, task: ObservedTas
     if (task.state !== 'absent') return ignore('no_change');
     return decide(workload, { to: 'deleted', reason: null, exitCode: workload.exitCode }, true);
   }
+  // A migration owns the state until it ends: the source keeps reporting its QEMU meanwhile.
+  if (workload.state === 'migrating') return ignore('migrating');
   if (task.generation < workload.generation) return ignore('stale_generation');
   if (task.generation > workload.generation) return ignore('unknown_generation');
 

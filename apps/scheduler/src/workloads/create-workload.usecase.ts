@@ -82,6 +82,9 @@ export class CreateWorkloadUseCase {
     const request = placementRequestOf({ tenantId: '00000000-0000-0000-0000-000000000000', kind: spec.kind, image: spec.image, placement: null, ...spec.resources });
     const { hosts } = await loadHostSnapshots(this.dataSource.manager, request, this.settings.placement, { candidatesOnly: false });
     if (!hosts.some((host) => host.images.length > 0)) {
+      if (spec.kind === 'vm') {
+        throw new GureumError(ErrorCode.ImageUnknown, `VM template ${spec.image} is not available on any host`, { image: spec.image, kind: 'vm' });
+      }
       throw new GureumError(ErrorCode.ImageUnknown, `image ${spec.image} is not present on any host`, { image: spec.image });
     }
     if (!hosts.some((host) => covers(maxUnit(host.capacity, this.settings.placement), request.resources))) {
@@ -102,8 +105,8 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
     `INSERT INTO "${SCHEMA}"."workloads"
        ("id", "tenant_id", "name", "kind", "image", "command", "env", "cpu_millis", "memory_mib", "pids",
         "state", "desired_state", "generation", "idempotency_key",
-        "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible")
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11, $12, $13, $14, $15, $16)
+        "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible", "vm")
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11, $12, $13, $14, $15, $16, $17)
      ON CONFLICT ON CONSTRAINT "workloads_tenant_idempotency_key" DO NOTHING
      RETURNING "id"`,
     [
@@ -112,8 +115,8 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
       spec.name,
       spec.kind,
       spec.image,
-      spec.command === undefined ? null : JSON.stringify(spec.command),
-      spec.env === undefined ? null : JSON.stringify(spec.env),
+      spec.kind === 'container' && spec.command !== undefined ? JSON.stringify(spec.command) : null,
+      spec.kind === 'container' && spec.env !== undefined ? JSON.stringify(spec.env) : null,
       spec.resources.cpuMillis,
       spec.resources.memoryMiB,
       spec.resources.pids,
@@ -123,22 +126,19 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
       spec.placement?.antiAffinityGroup ?? null,
       spec.priority ?? 0,
       spec.preemptible ?? false,
+      spec.kind === 'vm' ? JSON.stringify(spec.vm) : null,
     ],
   );
   return row ? manager.findOneByOrFail(WorkloadEntity, { id: row.id }) : null;
 }
 
 function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotencyKey: string): WorkloadEntity {
-  const given = {
-    ...spec,
-    ...spec.resources,
-    command: spec.command ?? null,
-    env: spec.env ?? null,
-    placement: spec.placement ?? null,
-    priority: spec.priority ?? 0,
-    preemptible: spec.preemptible ?? false,
-  };
-  if (canonicalSpec(existing) !== canonicalSpec(given)) {
+  const common = { ...spec, ...spec.resources, placement: spec.placement ?? null, priority: spec.priority ?? 0, preemptible: spec.preemptible ?? false };
+  const incoming: SpecFields =
+    spec.kind === 'container'
+      ? { ...common, command: spec.command ?? null, env: spec.env ?? null, vm: null }
+      : { ...common, command: null, env: null, vm: spec.vm };
+  if (canonicalSpec(existing) !== canonicalSpec(incoming)) {
     throw new GureumError(ErrorCode.Conflict, `idempotency key ${idempotencyKey} was already used for a different workload spec`, {
       idempotencyKey,
       workloadId: existing.id,
@@ -147,7 +147,7 @@ function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotenc
   return existing;
 }
 
-type SpecFields = Pick<WorkloadEntity, 'name' | 'kind' | 'image' | 'command' | 'env' | 'cpuMillis' | 'memoryMiB' | 'pids' | 'placement' | 'priority' | 'preemptible'>;
+type SpecFields = Pick<WorkloadEntity, 'name' | 'kind' | 'image' | 'command' | 'env' | 'cpuMillis' | 'memoryMiB' | 'pids' | 'placement' | 'priority' | 'preemptible' | 'vm'>;
 
 /** Key order of `env` and `placement` is not meaningful (jsonb does not keep it), so it is sorted. */
 function canonicalSpec(spec: SpecFields): string {
@@ -163,6 +163,7 @@ function canonicalSpec(spec: SpecFields): string {
     sortedKeys(spec.placement),
     spec.priority,
     spec.preemptible,
+    spec.vm === null ? null : [spec.vm.diskGiB, spec.vm.kernelArgs ?? []],
   ]);
 }
 

@@ -12,6 +12,7 @@ export function toWorkloadView(workload: WorkloadEntity): WorkloadView {
     command: workload.command,
     env: workload.env,
     resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids },
+    vm: workload.vm,
     state: workload.state,
     desiredState: workload.desiredState,
     reason: workload.reason,

@@ -1,4 +1,4 @@
-import type { DesiredState, PlacementHints, WorkloadState } from '@gureum/contracts';
+import type { DesiredState, PlacementHints, VmOptions, WorkloadKind, WorkloadState } from '@gureum/contracts';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /** A tenant's workload: its spec, where it runs, and both desired and observed state. */
@@ -14,7 +14,11 @@ export class WorkloadEntity {
   name!: string;
 
   @Column('text')
-  kind!: 'container';
+  kind!: WorkloadKind;
+
+  /** Only for `kind: 'vm'` (disk size, kernel arguments); null for containers. */
+  @Column('jsonb', { nullable: true })
+  vm!: VmOptions | null;
 
   @Column('text')
   image!: string;

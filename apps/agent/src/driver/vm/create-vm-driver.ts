@@ -4,6 +4,7 @@ import { createCgroupManager, type CgroupManager } from '@gureum/cgroups';
 
 import { connectQmpSocket } from './qmp-client';
 import { LocalQemuHost } from './qemu-host';
+import type { TemplateSource } from './template-source';
 import type { AcceleratorSetting } from './vm-launch';
 import { VmDriver, type VmDriverOptions } from './vm.driver';
 
@@ -15,6 +16,8 @@ export interface CreateVmDriverOptions {
   cgroups?: CgroupManager;
   socketDir?: string;
   capacity?: VmDriverOptions['capacity'];
+  /** Default: the local template directory (`templateRoot`). */
+  templates?: TemplateSource;
 }
 
 export async function createVmDriver(options: CreateVmDriverOptions): Promise<VmDriver> {
@@ -27,5 +30,6 @@ export async function createVmDriver(options: CreateVmDriverOptions): Promise<Vm
     accelerator: options.accelerator ?? 'auto',
     ...(options.socketDir ? { socketDir: options.socketDir } : {}),
     ...(options.capacity ? { capacity: options.capacity } : {}),
+    ...(options.templates ? { templates: options.templates } : {}),
   });
 }

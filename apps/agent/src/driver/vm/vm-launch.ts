@@ -44,7 +44,8 @@ export function validateVmSpec(spec: TaskSpec): VmTaskSpec {
   if (!vm) throw new DriverError('invalid_spec', 'the vm driver needs spec.vm (vcpus, diskGiB, template)');
   if (!Number.isInteger(vm.vcpus) || vm.vcpus < 1 || vm.vcpus > 64) problems.push('vm.vcpus must be an integer in 1..64');
   if (!Number.isInteger(vm.diskGiB) || vm.diskGiB < 1 || vm.diskGiB > 4096) problems.push('vm.diskGiB must be an integer in 1..4096');
-  if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(vm.template)) problems.push('vm.template must match [a-z0-9][a-z0-9._-]*');
+  // A template reference; what it may look like beyond this is the TemplateSource's business.
+  if (!/^[a-z0-9][a-z0-9._:/@+-]{0,254}$/.test(vm.template) || vm.template.includes('..')) problems.push('vm.template must be a template reference');
   if (!Number.isInteger(spec.resources.memoryMiB) || spec.resources.memoryMiB < 32) problems.push('resources.memoryMiB must be an integer >= 32');
   if (!Number.isInteger(spec.resources.cpuMillis) || spec.resources.cpuMillis < 10) problems.push('resources.cpuMillis must be an integer >= 10');
   for (const arg of vm.kernelArgs ?? []) {
@@ -76,6 +77,8 @@ export interface QemuArgsInput {
   accelerator: Accelerator;
   /** Destination of a live migration: wait for the state on this address. */
   incoming?: { host: string; port: number };
+  /** `-S`: do not start the guest (cold migration's source). */
+  startPaused?: boolean;
 }
 
 /** The QEMU command line (without the binary). Source and destination of a migration differ only in `-incoming`. */
@@ -100,6 +103,8 @@ export function buildQemuArgs(input: QemuArgsInput): string[] {
     '-pidfile', paths.pidFile,
   ];
   if (input.incoming) args.push('-incoming', `tcp:${input.incoming.host}:${input.incoming.port}`);
+  // Cold migration's source: QEMU up on the stopped VM's disk, guest not started, only to send the disk.
+  if (input.startPaused) args.push('-S');
   return args;
 }
 

@@ -22,6 +22,7 @@ import {
 } from '../driver';
 import type { QmpClient, QmpConnect } from './qmp-client';
 import type { QemuHost } from './qemu-host';
+import { LocalDirTemplateSource, type TemplateSource } from './template-source';
 import {
   buildQemuArgs,
   taskStateFromRunState,
@@ -38,8 +39,10 @@ export const GUEST_READY_MARKER = 'GUREUM-GUEST-READY';
 export interface VmDriverOptions {
   /** This agent's state dir; VMs live under `<stateDir>/vms/<handle>/`. */
   stateDir: string;
-  /** Templates cached on this host: `<templateRoot>/<name>/template.json`. */
+  /** Templates cached on this host: `<templateRoot>/<name>/template.json` (used when `templates` is not given). */
   templateRoot: string;
+  /** Where template references are resolved; default a LocalDirTemplateSource on `templateRoot`. */
+  templates?: TemplateSource;
   cgroups: CgroupManager;
   host: QemuHost;
   connectQmp: QmpConnect;
@@ -94,8 +97,10 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
   private accelerator: Promise<Accelerator> | undefined;
   private readonly socketDir: string;
   private readonly instanceTag: string;
+  private readonly templates: TemplateSource;
 
   constructor(private readonly options: VmDriverOptions) {
+    this.templates = options.templates ?? new LocalDirTemplateSource(options.templateRoot);
     this.socketDir = options.socketDir ?? path.join(os.tmpdir(), 'gureum-vm');
     // Two agents on one host (a migration's two ends) must not share cgroups or sockets.
     this.instanceTag = createHash('sha256').update(path.resolve(options.stateDir)).digest('hex').slice(0, 8);
@@ -380,6 +385,50 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     });
   }
 
+  /**
+   * Cold migration's source side: shuts the guest down (ACPI, then force after the timeout),
+   * starts QEMU again on the same disk without starting the guest (`-S`), and sends that to
+   * `target` with QEMU's block migration, so the disk travels the same way as in a live
+   * migration. The destination then boots the guest from the moved disk (`bootIncoming`). On
+   * failure the guest boots again here, so the VM ends up running where it was.
+   */
+  coldMigrate(handleId: string, target: MigrationTarget, stopTimeoutSeconds: number): Promise<MigrationResult> {
+    return this.serialize(handleId, async () => {
+      await this.requireRecord(handleId);
+      const running = this.live.get(handleId);
+      if (running) {
+        await running.qmp.execute('system_powerdown').catch(() => undefined);
+        if (!(await settlesWithin(running.exited, stopTimeoutSeconds * 1000))) await this.powerOff(handleId, running);
+      }
+      await this.launch(await this.requireRecord(handleId), undefined, { startPaused: true });
+      const live = this.requireLive(handleId);
+      let result: MigrationResult | null = null;
+      try {
+        await live.qmp.execute('migrate', { uri: `tcp:${target.host}:${target.port}`, blk: true, inc: true });
+        while (!result || !['completed', 'failed', 'cancelled'].includes(result.status)) {
+          await sleep(MIGRATION_POLL_MS);
+          result = await this.queryMigration(live);
+        }
+      } catch (error) {
+        result = { status: 'failed', totalTimeMs: null, downtimeMs: null, transferredBytes: null, error: errorText(error) };
+      }
+      if (result.status === 'completed') await this.powerOff(handleId, live);
+      else await live.qmp.execute('cont').catch(() => undefined);
+      return result;
+    });
+  }
+
+  /** Cold migration's destination side, once the disk arrived: start the guest (it boots from the moved disk). */
+  bootIncoming(handleId: string): Promise<void> {
+    return this.serialize(handleId, async () => {
+      const live = this.requireLive(handleId);
+      const state = await this.runState(live);
+      if (state === 'running') return;
+      if (state === 'inmigrate') throw new DriverError('invalid_state', `VM ${handleId} is still receiving its migration`);
+      await live.qmp.execute('cont');
+    });
+  }
+
   async migrationStatus(handleId: string): Promise<MigrationResult | null> {
     return this.queryMigration(this.requireLive(handleId));
   }
@@ -404,7 +453,7 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     };
   }
 
-  private async launch(record: VmRecord, incoming?: MigrationTarget): Promise<void> {
+  private async launch(record: VmRecord, incoming?: MigrationTarget, flags: { startPaused?: boolean } = {}): Promise<void> {
     const template = await this.resolveTemplate(validateVmSpec(record.spec).template);
     const paths = this.paths(record.handleId);
     await mkdir(this.vmDir(record.handleId), { recursive: true });
@@ -418,7 +467,7 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     await this.options.cgroups.create(record.cgroup, vmCgroupLimits(record.spec));
     await rm(paths.qmpSocket, { force: true });
     await rm(paths.pidFile, { force: true });
-    const args = buildQemuArgs({ spec: record.spec, template, paths, accelerator, ...(incoming ? { incoming } : {}) });
+    const args = buildQemuArgs({ spec: record.spec, template, paths, accelerator, ...(incoming ? { incoming } : {}), ...(flags.startPaused ? { startPaused: true } : {}) });
     const stderrPath = path.join(this.vmDir(record.handleId), 'qemu.stderr');
     const spawned = await this.options.host.spawnQemu(args, stderrPath, (pid) => this.options.cgroups.addProcess(record.cgroup, pid));
     const started: VmRecord = { ...record, accelerator, pid: spawned.pid, startedAt: new Date().toISOString(), finishedAt: null, exitCode: null };
@@ -638,30 +687,12 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     }
   }
 
-  private async listTemplates(): Promise<string[]> {
-    const names = await readdir(this.options.templateRoot).catch(() => [] as string[]);
-    const templates: string[] = [];
-    for (const name of names.sort()) {
-      if (await exists(path.join(this.options.templateRoot, name, 'template.json'))) templates.push(name);
-    }
-    return templates;
+  private listTemplates(): Promise<string[]> {
+    return this.templates.list();
   }
 
-  private async resolveTemplate(name: string): Promise<VmTemplate> {
-    const dir = path.join(this.options.templateRoot, name);
-    let manifest: { kernel: string; initrd: string; disk: string; cmdline?: string };
-    try {
-      manifest = JSON.parse(await readFile(path.join(dir, 'template.json'), 'utf8')) as typeof manifest;
-    } catch (error) {
-      throw new DriverError('image_not_found', `no VM template ${name} on this host`, { cause: error });
-    }
-    return {
-      name,
-      kernelPath: path.join(dir, manifest.kernel),
-      initrdPath: path.join(dir, manifest.initrd),
-      diskPath: path.join(dir, manifest.disk),
-      cmdline: manifest.cmdline ?? 'console=ttyS0',
-    };
+  private resolveTemplate(ref: string): Promise<VmTemplate> {
+    return this.templates.resolve(ref);
   }
 
   /** Boots the probe template under KVM; only a guest that reaches its marker proves KVM works. */

@@ -1,0 +1,257 @@
+/**
+ * bench:vm — in one run, on this machine:
+ *  1. boot time of a VM through the API (POST /v1/workloads → the guest's marker on the console
+ *     endpoint) against launching the very same QEMU command line directly (spawn → marker in
+ *     its console file);
+ *  2. live migration through the API (POST /v1/admin/workloads/{id}/migrate, between two
+ *     agents) against a direct QMP `migrate` of the same guest between two raw QEMUs.
+ * Prints medians and ratios (target ≤ 1.2× raw). Self-contained: starts its own system (own
+ * database, NATS, two `--driver vm` agents) like the e2e tier. `npm run build` first.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createCgroupManager, type CgroupManager } from '@gureum/cgroups';
+import { freePort, sleep, waitFor } from '@gureum/testing';
+import { ApiClient } from '../e2e/support/api-client';
+import { System } from '../e2e/support/system';
+
+const exec = promisify(execFile);
+const ROOT = path.resolve(__dirname, '../..');
+const TEMPLATES = path.join(ROOT, '.gureum/images/vm');
+const MARKER = 'GUREUM-GUEST-READY';
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+
+const system = new System({
+  label: 'bench-vm',
+  agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 },
+  agent: { drivers: 'vm', env: { GUREUM_AGENT_VM_TEMPLATES: TEMPLATES, GUREUM_AGENT_VM_ACCEL: 'tcg', GUREUM_LOG_LEVEL: 'info' } },
+  extraAgents: 1,
+});
+const scratch = path.join(ROOT, '.gureum-test', `bench-vm-${randomUUID().slice(0, 8)}`);
+const raw: ChildProcess[] = [];
+let cgroups: CgroupManager;
+const benchGroups: string[] = [];
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+beforeAll(async () => {
+  await system.start();
+  await system.startAgent(1);
+  await waitFor(
+    async () => ((await system.query(`SELECT id FROM scheduler.hosts WHERE state = 'ready' AND 'vm-template+tiny' = ANY(images)`)).rows.length === 2 ? true : undefined),
+    { timeoutMs: 60_000, what: 'two vm hosts' },
+  );
+  await mkdir(scratch, { recursive: true });
+  cgroups = await createCgroupManager();
+}, 300_000);
+
+afterAll(async () => {
+  for (const child of raw) child.kill('SIGKILL');
+  const { stdout } = await exec('pgrep', ['-f', `qemu-system.*${system.nodeId}`]).catch(() => ({ stdout: '' }));
+  for (const pid of stdout.split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  await system.stop();
+  for (const group of benchGroups) await cgroups.destroy(group).catch(() => undefined);
+  await rm(scratch, { recursive: true, force: true });
+}, 120_000);
+
+/** The QEMU command line the agent used for a VM, from /proc. */
+async function qemuArgsOf(workloadId: string): Promise<string[]> {
+  const { stdout } = await exec('pgrep', ['-f', `gureum-${workloadId}`]);
+  for (const pid of stdout.split('\n').filter(Boolean)) {
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+    if (args[0]?.includes('qemu-system')) return args;
+  }
+  throw new Error(`no QEMU for ${workloadId}`);
+}
+
+/** The same command line on a fresh overlay of the same template, with its own console, QMP socket and pidfile. */
+async function rawArgs(agentArgs: string[], name: string, extra: string[] = []): Promise<{ args: string[]; consoleLog: string; qmp: string }> {
+  const dir = path.join(scratch, name);
+  await mkdir(dir, { recursive: true });
+  const overlay = path.join(dir, 'disk.qcow2');
+  await exec('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', path.join(TEMPLATES, 'tiny', 'disk.qcow2'), '-F', 'qcow2', overlay, '1G']);
+  const consoleLog = path.join(dir, 'console.log');
+  const qmp = path.join(os.tmpdir(), `gbench-${randomUUID().slice(0, 8)}.qmp`);
+  const args = agentArgs.slice(1).map((arg, i, all) => {
+    const flag = all[i - 1];
+    if (flag === '-drive') return arg.replace(/file=[^,]+/, `file=${overlay}`);
+    if (flag === '-chardev') return arg.replace(/path=[^,]+/, `path=${consoleLog}`);
+    if (flag === '-qmp') return `unix:${qmp},server=on,wait=off`;
+    if (flag === '-pidfile') return path.join(dir, 'qemu.pid');
+    if (flag === '-name') return `gureum-bench-${name}`;
+    return arg;
+  });
+  return { args: [...args.filter((arg, i, all) => !(arg.startsWith('tcp:') && all[i - 1] === '-incoming') && arg !== '-incoming'), ...extra], consoleLog, qmp };
+}
+
+async function waitForMarker(file: string): Promise<void> {
+  await waitFor(async () => ((await readFile(file, 'utf8').catch(() => '')).includes(MARKER) ? true : undefined), {
+    timeoutMs: 120_000,
+    intervalMs: 20,
+    what: `marker in ${file}`,
+  });
+}
+
+function startRaw(args: string[]): ChildProcess {
+  const child = spawn('qemu-system-x86_64', args, { stdio: 'ignore' });
+  raw.push(child);
+  return child;
+}
+
+async function stopRaw(child: ChildProcess): Promise<void> {
+  child.kill('SIGKILL');
+  await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+}
+
+/** Minimal QMP over a unix socket: enough for migrate + query-migrate. */
+async function qmpConnect(socketPath: string): Promise<{ execute: (command: string, args?: object) => Promise<Record<string, unknown>>; close: () => void }> {
+  const socket = await waitFor(
+    () =>
+      new Promise<net.Socket | undefined>((resolve) => {
+        const s = net.connect(socketPath, () => resolve(s));
+        s.once('error', () => resolve(undefined));
+      }),
+    { timeoutMs: 20_000, intervalMs: 50, what: `QMP ${socketPath}` },
+  );
+  let buffer = '';
+  const waiting: Array<(message: Record<string, unknown>) => void> = [];
+  socket.on('data', (chunk) => {
+    buffer += chunk.toString();
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const message = JSON.parse(buffer.slice(0, newline)) as Record<string, unknown>;
+      buffer = buffer.slice(newline + 1);
+      if ('return' in message || 'error' in message || 'QMP' in message) waiting.shift()?.(message);
+    }
+  });
+  const next = () => new Promise<Record<string, unknown>>((resolve) => waiting.push(resolve));
+  await next(); // greeting
+  const execute = async (command: string, args?: object) => {
+    const reply = next();
+    socket.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) })}\n`);
+    const message = await reply;
+    if (message['error']) throw new Error(`${command}: ${JSON.stringify(message['error'])}`);
+    return message['return'] as Record<string, unknown>;
+  };
+  await execute('qmp_capabilities');
+  return { execute, close: () => socket.destroy() };
+}
+
+it('boot and live migration: API against raw QEMU', async () => {
+  const tenant = await system.createTenant(`bench-${system.nodeId}`);
+  const owner = new ApiClient(system.apiUrl, tenant.apiKey);
+  const operator = new ApiClient(system.apiUrl, await system.createOperatorKey('bench-ops'));
+  const spec = (name: string) => ({ name, kind: 'vm', image: 'tiny', resources: { cpuMillis: 1000, memoryMiB: 128 }, vm: { diskGiB: 1 } });
+
+  const apiBoot: number[] = [];
+  const rawBoot: number[] = [];
+  const rawQuotaBoot: number[] = [];
+  const apiMigration: Array<{ requestMs: number; totalMs: number; downtimeMs: number }> = [];
+  const rawMigration: Array<{ totalMs: number; downtimeMs: number }> = [];
+  let agentArgs: string[] = [];
+
+  for (let round = 0; round < ROUNDS; round += 1) {
+    // API: request → marker on the console endpoint.
+    const started = performance.now();
+    const created = await owner.call<{ id: string }>('POST', '/v1/workloads', spec(`bench-${round}`));
+    if (created.status !== 201) throw new Error(`create: ${created.status} ${JSON.stringify(created.body)}`);
+    const id = created.body.id;
+    await waitFor(
+      async () => {
+        const res = await owner.call<string>('GET', `/v1/workloads/${id}/console`);
+        return res.status === 200 && typeof res.body === 'string' && res.body.includes(MARKER) ? true : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 20, what: 'marker via API' },
+    );
+    apiBoot.push(performance.now() - started);
+    agentArgs = await qemuArgsOf(id);
+
+    // API live migration (to whichever other agent the scheduler picks).
+    await sleep(1000);
+    const migrationStarted = performance.now();
+    const migrated = await operator.call<{ status: string; totalTimeMs: number; downtimeMs: number }>('POST', `/v1/admin/workloads/${id}/migrate`, { mode: 'live' });
+    if (migrated.body.status !== 'completed') throw new Error(`migration: ${JSON.stringify(migrated.body)}`);
+    apiMigration.push({ requestMs: performance.now() - migrationStarted, totalMs: migrated.body.totalTimeMs, downtimeMs: migrated.body.downtimeMs });
+    await owner.call('DELETE', `/v1/workloads/${id}`);
+    await waitFor(
+      async () => {
+        const res = await owner.call<{ state?: string }>('GET', `/v1/workloads/${id}`);
+        return res.status === 404 || res.body.state === 'deleted' ? true : undefined;
+      },
+      { timeoutMs: 60_000, what: 'deleted' },
+    );
+
+    // Raw: the same QEMU command line, spawn → marker in its console file.
+    const source = await rawArgs(agentArgs, `src-${round}`);
+    const rawStarted = performance.now();
+    const child = startRaw(source.args);
+    await waitForMarker(source.consoleLog);
+    rawBoot.push(performance.now() - rawStarted);
+
+    // Raw again, but in a cgroup with the limits the agent gives the VM (1 CPU quota, RAM + 160 MiB,
+    // 65 pids): tells the control plane's share of the difference from the quota's.
+    const limited = await rawArgs(agentArgs, `cg-${round}`);
+    const group = `gbench-${randomUUID().slice(0, 8)}`;
+    benchGroups.push(group);
+    await cgroups.create(group, { cpuQuotaUs: 100_000, cpuPeriodUs: 100_000, memoryBytes: (128 + 160) * 1024 * 1024, pidsMax: 65 });
+    const limitedStarted = performance.now();
+    const limitedChild = startRaw(limited.args);
+    await cgroups.addProcess(group, limitedChild.pid!);
+    await waitForMarker(limited.consoleLog);
+    rawQuotaBoot.push(performance.now() - limitedStarted);
+    await stopRaw(limitedChild);
+
+    // Raw live migration of that guest to a raw destination, QMP by hand, same flags as the driver.
+    await sleep(1000);
+    const port = await freePort();
+    const destination = await rawArgs(agentArgs, `dst-${round}`, ['-incoming', `tcp:127.0.0.1:${port}`]);
+    const destChild = startRaw(destination.args);
+    const qmpDest = await qmpConnect(destination.qmp);
+    const qmp = await qmpConnect(source.qmp);
+    await qmp.execute('migrate', { uri: `tcp:127.0.0.1:${port}`, blk: true, inc: true });
+    let info: Record<string, unknown> = {};
+    for (;;) {
+      await sleep(100);
+      info = await qmp.execute('query-migrate');
+      if (['completed', 'failed', 'cancelled'].includes(String(info['status']))) break;
+    }
+    if (info['status'] !== 'completed') throw new Error(`raw migration: ${JSON.stringify(info)}`);
+    rawMigration.push({ totalMs: Number(info['total-time']), downtimeMs: Number(info['downtime']) });
+    qmp.close();
+    qmpDest.close();
+    await stopRaw(child);
+    await stopRaw(destChild);
+  }
+
+  const line = (label: string, value: number) => `${label.padEnd(44)} ${value.toFixed(0).padStart(7)} ms`;
+  const bootRatio = median(apiBoot) / median(rawBoot);
+  const totalRatio = median(apiMigration.map((m) => m.totalMs)) / median(rawMigration.map((m) => m.totalMs));
+  const downtimeRatio = median(apiMigration.map((m) => m.downtimeMs)) / median(rawMigration.map((m) => m.downtimeMs));
+  const lines = [
+    `bench:vm — ${ROUNDS} rounds, medians (TCG, 1 vCPU, 128 MiB, tiny template)`,
+    line('boot via API (POST → marker on /console)', median(apiBoot)),
+    line('boot raw (spawn same QEMU args → marker)', median(rawBoot)),
+    line('boot raw in the same cgroup limits', median(rawQuotaBoot)),
+    `ratio boot api/raw: ${bootRatio.toFixed(2)}x (target ≤ 1.2x); api/raw-with-limits: ${(median(apiBoot) / median(rawQuotaBoot)).toFixed(2)}x`,
+    line('live migration via API: QEMU total time', median(apiMigration.map((m) => m.totalMs))),
+    line('live migration via API: downtime', median(apiMigration.map((m) => m.downtimeMs))),
+    line('live migration via API: request → reply', median(apiMigration.map((m) => m.requestMs))),
+    line('live migration raw QMP: total time', median(rawMigration.map((m) => m.totalMs))),
+    line('live migration raw QMP: downtime', median(rawMigration.map((m) => m.downtimeMs))),
+    `ratio migration total api/raw: ${totalRatio.toFixed(2)}x, downtime api/raw: ${downtimeRatio.toFixed(2)}x (target ≤ 1.2x)`,
+    `samples: boot api ${apiBoot.map((v) => v.toFixed(0)).join(',')} raw ${rawBoot.map((v) => v.toFixed(0)).join(',')} raw+limits ${rawQuotaBoot.map((v) => v.toFixed(0)).join(',')}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  expect(apiBoot).toHaveLength(ROUNDS);
+});
