@@ -6,6 +6,7 @@ import { Bus, connectNats, ensureEventsStream, nestNatsOptions, OutboxRelay, Rpc
 import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
 import { RequestAuthorizer } from './auth/authorize-request';
 import { IssueToken } from './auth/issue-token.usecase';
+import { IssueServiceToken } from './auth/service-token';
 import { createTokenSigner } from './auth/token';
 import { DeleteBlob } from './blobs/delete-blob.usecase';
 import { ReadBlob } from './blobs/read-blob.usecase';
@@ -82,7 +83,12 @@ export async function createRegistryApp(config: RegistryConfig, options: Registr
     const signer = createTokenSigner(config.tokenSecret, config.tokenTtlSeconds);
 
     const micro = await NestFactory.createMicroservice<NatsOptions>(
-      RegistryModule.register({ collectGarbage, setStorageQuota: new SetStorageQuota(context), setRepositoryVisibility: new SetRepositoryVisibility(context) }),
+      RegistryModule.register({
+        collectGarbage,
+        setStorageQuota: new SetStorageQuota(context),
+        setRepositoryVisibility: new SetRepositoryVisibility(context),
+        issueServiceToken: new IssueServiceToken(new Bus(nc, 5000), dataSource, signer, logger),
+      }),
       { transport: Transport.NATS, options: nestNatsOptions(natsSettings, 'registry'), logger: new PinoNestLogger(logger) },
     );
     micro.useGlobalFilters(new RpcErrorFilter(logger));

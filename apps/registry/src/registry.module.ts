@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { IssueServiceToken, ServiceTokenController } from './auth/service-token';
 import { CollectGarbage } from './gc/collect-garbage.usecase';
 import { SetStorageQuota } from './quota/set-storage-quota.usecase';
 import { RegistryController } from './registry.controller';
@@ -7,14 +8,15 @@ import { SetRepositoryVisibility } from './repositories/set-repository-visibilit
 /** The NATS side of the registry; the use cases are built by the bootstrap and shared with HTTP. */
 @Module({})
 export class RegistryModule {
-  static register(useCases: { collectGarbage: CollectGarbage; setStorageQuota: SetStorageQuota; setRepositoryVisibility: SetRepositoryVisibility }): DynamicModule {
+  static register(useCases: { collectGarbage: CollectGarbage; setStorageQuota: SetStorageQuota; setRepositoryVisibility: SetRepositoryVisibility; issueServiceToken: IssueServiceToken }): DynamicModule {
     return {
       module: RegistryModule,
-      controllers: [RegistryController],
+      controllers: [RegistryController, ServiceTokenController],
       providers: [
         { provide: CollectGarbage, useValue: useCases.collectGarbage },
         { provide: SetStorageQuota, useValue: useCases.setStorageQuota },
         { provide: SetRepositoryVisibility, useValue: useCases.setRepositoryVisibility },
+        { provide: IssueServiceToken, useValue: useCases.issueServiceToken },
       ],
     };
   }

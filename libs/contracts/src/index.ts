@@ -5,4 +5,5 @@ export * from './workload';
 export * from './agent';
 export * from './registry';
 export * from './metering';
+export * from './image-access';
 export * from './subjects';

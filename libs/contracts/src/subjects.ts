@@ -40,6 +40,7 @@ import {
   SetStorageQuotaRequestSchema,
   StorageUsageSchema,
 } from './registry';
+import { RegistryServiceTokenRequestSchema, RegistryServiceTokenSchema, TenantNameRequestSchema, TenantNameSchema } from './image-access';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -101,6 +102,13 @@ export const Commands = {
   agentAssignments: command('agent.*.req.assignments.v1', AssignmentsRequestSchema, AssignmentsReplySchema),
   /** Node-scoped: an agent reports what it observes on its node. */
   agentReport: command('agent.*.req.report.v1', StatusReportSchema, StatusReportReplySchema),
+  // --- image access (builds helper) ---
+  /** Scheduler only: a short-lived token to pull one repository a tenant owns (or a public one). */
+  registryTokenPull: command('registry.cmd.token.pull.v1', RegistryServiceTokenRequestSchema, RegistryServiceTokenSchema),
+  /** Scheduler only: a short-lived token to push to (and pull from) one repository in the tenant's own namespace. */
+  registryTokenPush: command('registry.cmd.token.push.v1', RegistryServiceTokenRequestSchema, RegistryServiceTokenSchema),
+  /** Served by the api: the name (registry namespace) of a tenant. */
+  identityTenantName: command('identity.cmd.tenant.name.v1', TenantNameRequestSchema, TenantNameSchema),
 } as const;
 
 export const Signals = {

@@ -21,6 +21,7 @@ import { NatsConnectionState } from '../health/nats-connection-state';
 import { OpenApiController } from '../openapi/openapi.controller';
 import { WorkloadsController } from '../workloads/workloads.controller';
 import { UsageController } from '../usage/usage.controller';
+import { TenantNameController } from '../identity/tenant-name.controller';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -51,6 +52,7 @@ export class ApiModule {
         ApiKeysController,
         AuditController,
         IdentityController,
+        TenantNameController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },

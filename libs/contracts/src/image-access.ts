@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { RepositoryNameSchema } from './registry';
+
+/**
+ * Contracts of the image paths between services: short-lived, repository-scoped registry
+ * tokens the scheduler hands to agents (never long-lived credentials), and tenant-name
+ * lookups. Repository names are `<tenantName>/<repo>`; the tenant owns its namespace.
+ */
+
+/** `host:port` as image references name our registry, e.g. `127.0.0.1:5000`. */
+export const RegistryAddressSchema = z.string().regex(/^[a-z0-9.-]+(:[0-9]{1,5})?$/, 'must be host[:port]');
+
+/**
+ * Scheduler → registry: a token for one repository of one tenant. The registry resolves
+ * the tenant's name itself and grants pull only where the tenant owns the repository or it
+ * is public, push only in the tenant's own namespace.
+ */
+export const RegistryServiceTokenRequestSchema = z
+  .object({
+    tenantId: z.uuid(),
+    repository: RepositoryNameSchema,
+  })
+  .strict();
+
+export const RegistryServiceTokenSchema = z.object({
+  token: z.string().min(1),
+  expiresAt: z.iso.datetime({ offset: true }),
+  /** What the token grants on `repository`. */
+  actions: z.array(z.enum(['pull', 'push'])),
+});
+export type RegistryServiceToken = z.infer<typeof RegistryServiceTokenSchema>;
+
+/** What an agent presents to the registry to pull (or push) one repository. */
+export const RegistryAuthSchema = z.object({
+  registry: RegistryAddressSchema,
+  token: z.string().min(1).max(8192),
+});
+export type RegistryAuth = z.infer<typeof RegistryAuthSchema>;
+
+/** Served by the api (owner of tenants): a tenant id → its name (its registry namespace). */
+export const TenantNameRequestSchema = z.object({ tenantId: z.uuid() }).strict();
+export const TenantNameSchema = z.object({ tenantId: z.uuid(), tenantName: z.string() });
