@@ -10,6 +10,11 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_LOG_LEVEL: env.logLevel(),
   GUREUM_HEARTBEAT_INTERVAL_MS: env.positiveInt(2000),
   GUREUM_HOST_LOST_AFTER_MISSED: env.positiveInt(3),
+  /** `host:port` of Gureum's registry as image references name it (e.g. `127.0.0.1:5000`); unset: no registry pulls. */
+  GUREUM_REGISTRY_ADDRESS: z
+    .string()
+    .regex(/^[a-z0-9.-]+(:[0-9]{1,5})?$/, 'must be host[:port]')
+    .optional(),
 });
 
 export interface SchedulerConfig {
@@ -22,6 +27,8 @@ export interface SchedulerConfig {
   hostLostAfterMissed: number;
   /** Retry interval of the placement loop (default 1 s). */
   placementRetryIntervalMs?: number;
+  /** Gureum's registry (`host:port`): agents get pull tokens for images there. */
+  registryAddress?: string | null;
 }
 
 export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env): SchedulerConfig {
@@ -32,6 +39,7 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
     logLevel: vars.GUREUM_LOG_LEVEL,
     heartbeatIntervalMs: vars.GUREUM_HEARTBEAT_INTERVAL_MS,
     hostLostAfterMissed: vars.GUREUM_HOST_LOST_AFTER_MISSED,
+    registryAddress: vars.GUREUM_REGISTRY_ADDRESS ?? null,
   };
 }
 

@@ -53,7 +53,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
       placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
       placementBatchSize: 50,
     };
-    const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings }), {
+    const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings, registryAddress: config.registryAddress ?? null }), {
       transport: Transport.NATS,
       options: nestNatsOptions(natsSettings, 'scheduler'),
       logger: new PinoNestLogger(logger),

@@ -25,6 +25,7 @@ import { WorkloadController } from './workloads/workload.controller';
 import { ResumeTenantUseCase } from './tenants/resume-tenant.usecase';
 import { SuspendTenantUseCase } from './tenants/suspend-tenant.usecase';
 import { TenantController } from './tenants/tenant.controller';
+import { REGISTRY_ADDRESS, RegistryTokens } from './images/registry-tokens';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -33,6 +34,8 @@ export interface SchedulerInfrastructure {
   relay: OutboxRelay;
   logger: Logger;
   settings: SchedulerSettings;
+  /** Gureum's registry (`host:port`), or null. */
+  registryAddress?: string | null;
 }
 
 @Module({})
@@ -65,6 +68,8 @@ export class SchedulerModule {
         PlacementLoop,
         ListAssignmentsUseCase,
         ApplyStatusReportUseCase,
+        { provide: REGISTRY_ADDRESS, useValue: infrastructure.registryAddress ?? null },
+        RegistryTokens,
       ],
     };
   }

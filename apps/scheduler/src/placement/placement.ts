@@ -1,3 +1,5 @@
+import { isPulledImage } from '../images/image-reference';
+
 /**
  * Placement as pure functions: which hosts can take a workload (filters) and which of them
  * should (score). No I/O, so every rule is unit-tested; the transactional claim re-runs the
@@ -61,7 +63,8 @@ export function covers(available: ResourceAmounts, request: ResourceAmounts): bo
 export function rejectionOf(host: HostSnapshot, request: PlacementRequest): Rejection | null {
   if (host.state !== 'ready') return 'not_ready';
   if (!host.drivers.includes(request.driver)) return 'driver_missing';
-  if (!host.images.includes(normalizeImageRef(request.image))) return 'image_missing';
+  // An image that names a registry is pulled by the agent; only bare names must be on the host.
+  if (!isPulledImage(request.image) && !host.images.includes(normalizeImageRef(request.image))) return 'image_missing';
   if (!covers(freeResources(host), request.resources)) return 'no_room';
   return null;
 }
@@ -96,7 +99,7 @@ export function explainNoPlacement(hosts: readonly HostSnapshot[], request: Plac
   const withDriver = ready.filter((host) => host.drivers.includes(request.driver));
   if (withDriver.length === 0) return `no ready host offers the ${request.driver} driver`;
   const image = normalizeImageRef(request.image);
-  if (!withDriver.some((host) => host.images.includes(image))) return `no ready host has image ${request.image}`;
+  if (!isPulledImage(request.image) && !withDriver.some((host) => host.images.includes(image))) return `no ready host has image ${request.image}`;
   return `no ready host has room for ${describeResources(request.resources)}`;
 }
 

@@ -9,6 +9,8 @@ import { LOGGER } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
 import { covers, describeResources, largestHost } from '../placement/placement';
+import { isPulledImage } from '../images/image-reference';
+import { RegistryTokens } from '../images/registry-tokens';
 import { changeWorkload, recordTransition } from './workload-store';
 import { toWorkloadView } from './workload-view';
 import { WorkloadEntity } from './workload.entity';
@@ -23,6 +25,7 @@ export class CreateWorkloadUseCase {
     private readonly dataSource: DataSource,
     private readonly afterCommit: AfterCommit,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly registryTokens: RegistryTokens,
   ) {}
 
   async execute(command: CreateWorkloadCommand): Promise<WorkloadView> {
@@ -36,6 +39,9 @@ export class CreateWorkloadUseCase {
       if (existing) return toWorkloadView(assertSameSpec(existing, spec, idempotencyKey));
     }
     await this.assertFleetCanRun(spec);
+    // An image in our registry: the tenant must be allowed to pull it (its own namespace or a
+    // public repository), checked now so a refusal is an answer, not a workload that fails later.
+    await this.registryTokens.pullAuth(caller.tenantId, spec.image);
     // Outside the placement transaction, which is kept short; the api refuses a suspended
     // tenant's writes before they get here, this is the second line.
     await assertTenantNotSuspended(this.dataSource.manager, caller.tenantId);
@@ -69,7 +75,7 @@ export class CreateWorkloadUseCase {
   private async assertFleetCanRun(spec: WorkloadSpec): Promise<void> {
     const request = placementRequestOf({ image: spec.image, ...spec.resources });
     const hosts = await loadHostSnapshots(this.dataSource.manager, spec.image, { readyOnly: false });
-    if (!hosts.some((host) => host.images.length > 0)) {
+    if (!isPulledImage(spec.image) && !hosts.some((host) => host.images.length > 0)) {
       throw new GureumError(ErrorCode.ImageUnknown, `image ${spec.image} is not present on any host`, { image: spec.image });
     }
     if (!hosts.some((host) => covers(host.capacity, request.resources))) {
