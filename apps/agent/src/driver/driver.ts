@@ -23,6 +23,8 @@ export interface TaskSpec {
   resources: TaskResources;
   /** Only for the `vm` driver, which refuses a spec without it (`invalid_spec`). */
   vm?: VmTaskSpec;
+  /** A short-lived token to pull `image` from the registry it names when it is not local. */
+  pullAuth?: { registry: string; token: string };
 }
 
 /**
@@ -151,6 +153,8 @@ export interface MigratableDriver {
 
 export type DriverErrorCode =
   | 'image_not_found'
+  /** the image was not local and pulling it failed; the message says why */
+  | 'image_pull_failed'
   | 'task_not_found'
   /** stats of a task that has no running process */
   | 'task_not_running'

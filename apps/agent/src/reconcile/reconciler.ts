@@ -111,6 +111,7 @@ export class Reconciler {
           ...(assignment.spec.command ? { command: assignment.spec.command } : {}),
           ...(assignment.spec.env ? { env: assignment.spec.env } : {}),
           resources: assignment.spec.resources,
+          ...(assignment.pullAuth ? { pullAuth: assignment.pullAuth } : {}),
         });
         await this.applied.set(started.handleId, assignment.generation);
         this.failedStarts.delete(assignment.workloadId);

@@ -70,6 +70,12 @@ export interface DockerEngine {
   /** repo:tag of every local image, without `<none>:<none>`. */
   listImageTags(): Promise<string[]>;
   imageExists(reference: string): Promise<boolean>;
+  /**
+   * Pulls `reference` from the registry it names, presenting `auth.registryToken` as the
+   * bearer token (Docker's `registrytoken`). EngineError `failure` with the registry's
+   * message when the pull does not complete.
+   */
+  pullImage(reference: string, auth: RegistryCredentials | null): Promise<void>;
   /** null when no container has this id or name. */
   inspectContainer(idOrName: string): Promise<ContainerRecord | null>;
   /** Ids of all containers (running or not) carrying every `key=value` label. */
@@ -87,6 +93,12 @@ export interface DockerEngine {
   inspectNetwork(name: string): Promise<NetworkRecord | null>;
   /** EngineError `conflict` when a network of that name exists. */
   createNetwork(request: NetworkCreateRequest): Promise<void>;
+}
+
+/** A short-lived bearer token for one registry (never a password). */
+export interface RegistryCredentials {
+  serverAddress: string;
+  registryToken: string;
 }
 
 export type EngineErrorKind = 'not_found' | 'conflict' | 'unavailable' | 'failure';

@@ -221,9 +221,7 @@ export class DockerDriver implements WorkloadDriver {
   }
 
   private async createContainer(spec: TaskSpec): Promise<string> {
-    if (!(await this.engine.imageExists(spec.image))) {
-      throw new DriverError('image_not_found', `image ${spec.image} is not on this node`);
-    }
+    if (!(await this.engine.imageExists(spec.image))) await this.pull(spec);
     const network = await this.ensureTenantNetwork(spec.tenantId);
     try {
       return await this.engine.createContainer(toContainerCreate(spec, network));
@@ -237,6 +235,25 @@ export class DockerDriver implements WorkloadDriver {
         return winner.id;
       }
       throw new DriverError('driver_failure', `container ${containerName(spec.workloadId)} was created concurrently`, { cause: error });
+    }
+  }
+
+  /**
+   * Pulls a missing image that names a registry, with the assignment's short-lived token when
+   * there is one; a bare name (`gureum/busybox`) has nowhere to come from.
+   */
+  private async pull(spec: TaskSpec): Promise<void> {
+    const registry = registryOf(spec.image);
+    if (registry === null) throw new DriverError('image_not_found', `image ${spec.image} is not on this node`);
+    if (spec.pullAuth && spec.pullAuth.registry !== registry) {
+      throw new DriverError('image_pull_failed', `image pull failed: the pull token is for ${spec.pullAuth.registry}, not ${registry}`);
+    }
+    try {
+      await this.engine.pullImage(spec.image, spec.pullAuth ? { serverAddress: spec.pullAuth.registry, registryToken: spec.pullAuth.token } : null);
+    } catch (error) {
+      if (error instanceof EngineError && error.kind === 'unavailable') throw error;
+      const reason = error instanceof Error ? error.message.replace(/^docker pull \S+: /, '') : String(error);
+      throw new DriverError('image_pull_failed', `image pull failed: ${reason}`, { cause: error });
     }
   }
 
@@ -342,6 +359,14 @@ export class DockerDriver implements WorkloadDriver {
       throw new DriverError('driver_failure', String(error), { cause: error });
     }
   }
+}
+
+/** The registry an image reference names (Docker's rule: a first component with `.` or `:`, or `localhost`). */
+function registryOf(image: string): string | null {
+  const slash = image.indexOf('/');
+  if (slash < 0) return null;
+  const first = image.slice(0, slash);
+  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : null;
 }
 
 function isLive(record: ContainerRecord): boolean {

@@ -9,6 +9,7 @@ import {
   type EngineInfo,
   type NetworkCreateRequest,
   type NetworkRecord,
+  type RegistryCredentials,
 } from './docker-engine';
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
@@ -59,6 +60,34 @@ export class DockerodeEngine implements DockerEngine {
 
   async imageExists(reference: string): Promise<boolean> {
     return (await orNullWhenMissing(() => call(`inspect image ${reference}`, () => this.docker.getImage(reference).inspect()))) !== null;
+  }
+
+  async pullImage(reference: string, auth: RegistryCredentials | null): Promise<void> {
+    const authconfig = auth ? { serveraddress: auth.serverAddress, registrytoken: auth.registryToken } : undefined;
+    const stream = await call(`pull ${reference}`, () => this.docker.pull(reference, authconfig ? { authconfig } : {}) as Promise<NodeJS.ReadableStream>);
+    await this.followStream(`pull ${reference}`, stream);
+  }
+
+  /**
+   * Docker streams progress as JSON lines and reports a failure *inside* the stream (HTTP 200
+   * with an `error` line), so the stream is read to the end and its error, if any, thrown.
+   */
+  private followStream(what: string, stream: NodeJS.ReadableStream, onLine?: (line: StreamLine) => void): Promise<StreamLine[]> {
+    return new Promise((resolve, reject) => {
+      let failure: string | null = null;
+      this.docker.modem.followProgress(
+        stream,
+        (error: unknown, output: StreamLine[]) => {
+          if (error) reject(translate(what, error));
+          else if (failure !== null) reject(new EngineError('failure', `docker ${what}: ${failure}`));
+          else resolve(output);
+        },
+        (line: StreamLine) => {
+          if (typeof line.error === 'string') failure ??= line.errorDetail?.message ?? line.error;
+          onLine?.(line);
+        },
+      );
+    });
   }
 
   async inspectContainer(idOrName: string): Promise<ContainerRecord | null> {
@@ -122,6 +151,15 @@ export class DockerodeEngine implements DockerEngine {
   async createNetwork(request: NetworkCreateRequest): Promise<void> {
     await call(`create network ${request.Name}`, () => this.docker.createNetwork(request));
   }
+}
+
+/** One JSON line of a pull/push/build progress stream. */
+interface StreamLine {
+  status?: string;
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string; Digest?: string; Tag?: string; Size?: number };
 }
 
 /** dockerode rejects with `statusCode` + `json` for HTTP answers and an errno `code` for socket failures. */

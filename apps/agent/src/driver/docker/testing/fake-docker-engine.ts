@@ -6,6 +6,7 @@ import {
   type EngineInfo,
   type NetworkCreateRequest,
   type NetworkRecord,
+  type RegistryCredentials,
 } from '../docker-engine';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -22,6 +23,8 @@ export class FakeDockerEngine implements DockerEngine {
   readonly networks = new Map<string, NetworkRecord & { request: NetworkCreateRequest | null }>();
   readonly calls: string[] = [];
   engineInfo: EngineInfo = { serverVersion: '20.10.24', ncpu: 2, memTotalBytes: 4 * 1024 * 1024 * 1024, cgroupVersion: '1', cgroupDriver: 'cgroupfs' };
+  /** What a registry would serve: reference → the token it wants (null: anonymous pulls work). */
+  readonly registryImages = new Map<string, string | null>();
   /** When set, every call fails as if the socket were closed. */
   unavailable = false;
   /** Runs once just before the next createContainer / createNetwork, to stage a race. */
@@ -47,6 +50,14 @@ export class FakeDockerEngine implements DockerEngine {
   async imageExists(reference: string): Promise<boolean> {
     this.enter(`imageExists ${reference}`);
     return this.images.has(reference);
+  }
+
+  async pullImage(reference: string, auth: RegistryCredentials | null): Promise<void> {
+    this.enter(`pullImage ${reference}`);
+    if (!this.registryImages.has(reference)) throw new EngineError('failure', `docker pull ${reference}: manifest unknown`);
+    const wanted = this.registryImages.get(reference);
+    if (wanted !== null && auth?.registryToken !== wanted) throw new EngineError('failure', `docker pull ${reference}: unauthorized: authentication required`);
+    this.images.add(reference);
   }
 
   async inspectContainer(idOrName: string): Promise<ContainerRecord | null> {
