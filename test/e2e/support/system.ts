@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createTestDatabase, freePort, spawnProcess, startNats, waitFor, type ManagedProcess } from '@gureum/testing';
@@ -20,6 +21,8 @@ export interface SystemOptions {
   agentCapacity: { cpuMillis: number; memoryMiB: number; pids: number };
   /** Also run the metering service, with the agent sampling usage every `sampleMs`. */
   metering?: { sampleMs: number };
+  /** Also run the registry on a free loopback port; the scheduler hands agents pull tokens for it. */
+  registry?: boolean;
 }
 
 /**
@@ -30,6 +33,8 @@ export interface SystemOptions {
 export class System {
   readonly nodeId: string;
   apiUrl = '';
+  /** `127.0.0.1:<port>` of the registry when `options.registry`, as image references name it. */
+  registryAddress = '';
   private readonly processes = new Map<string, ManagedProcess>();
   private db: Awaited<ReturnType<typeof createTestDatabase>> | null = null;
   private nats: Awaited<ReturnType<typeof startNats>> | null = null;
@@ -48,7 +53,7 @@ export class System {
     this.pg = new Client({ connectionString: this.db.url });
     await this.pg.connect();
 
-    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : [])]) {
+    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : []), ...(this.options.registry ? ['registry'] : [])]) {
       const { stdout, stderr } = await exec('node', [path.join(ROOT, 'apps', app, 'dist', 'migrate.js')], { env: this.controlEnv(), cwd: ROOT }).catch(
         (error: unknown) => {
           throw new Error(`migrations of ${app} failed: ${String(error)}`);
@@ -60,7 +65,12 @@ export class System {
 
     const apiPort = await freePort();
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
-    await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], { ...this.controlEnv(), GUREUM_HEARTBEAT_INTERVAL_MS: '1000' });
+    if (this.options.registry) await this.startRegistry();
+    await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], {
+      ...this.controlEnv(),
+      GUREUM_HEARTBEAT_INTERVAL_MS: '1000',
+      ...(this.registryAddress ? { GUREUM_REGISTRY_ADDRESS: this.registryAddress } : {}),
+    });
     if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
     await this.spawn('api', ['apps/api/dist/main.js'], { ...this.controlEnv(), GUREUM_API_PORT: String(apiPort), GUREUM_API_HOST: '127.0.0.1', ...apiEnv });
     await this.startAgent();
@@ -155,7 +165,7 @@ export class System {
   }
 
   async stop(): Promise<void> {
-    for (const name of ['agent', 'api', 'scheduler', 'metering']) await this.processes.get(name)?.stop().catch(() => undefined);
+    for (const name of ['agent', 'api', 'scheduler', 'metering', 'registry']) await this.processes.get(name)?.stop().catch(() => undefined);
     const leftovers = await this.containerIds().catch(() => []);
     if (leftovers.length > 0) await exec('docker', ['rm', '-f', ...leftovers]).catch(() => undefined);
     const { stdout } = await exec('docker', ['network', 'ls', '-q', '--filter', 'label=io.gureum.managed=true']).catch(() => ({ stdout: '' }));
@@ -176,6 +186,27 @@ export class System {
       GUREUM_NATS_PASSWORD: nats.control.password,
       GUREUM_LOG_LEVEL: 'debug',
     };
+  }
+
+  private async startRegistry(): Promise<void> {
+    const port = await freePort();
+    this.registryAddress = `127.0.0.1:${port}`;
+    const storageDir = path.join(this.logDir, 'registry-storage');
+    await mkdir(storageDir, { recursive: true });
+    await this.spawn('registry', ['apps/registry/dist/main.js'], {
+      ...this.controlEnv(),
+      GUREUM_REGISTRY_HOST: '127.0.0.1',
+      GUREUM_REGISTRY_PORT: String(port),
+      GUREUM_REGISTRY_STORAGE_DIR: storageDir,
+      GUREUM_REGISTRY_TOKEN_SECRET: randomBytes(32).toString('hex'),
+    });
+    await waitFor(
+      async () => {
+        const res = await fetch(`http://${this.registryAddress}/v2/`).catch(() => null);
+        return res?.status === 401 ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'registry /v2/' },
+    );
   }
 
   private requireNats(): Awaited<ReturnType<typeof startNats>> {
