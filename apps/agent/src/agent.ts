@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { GureumError, type Assignment, type Heartbeat, type ObservedTask } from '@gureum/contracts';
-import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
+import { Bus, connectNats, serveCommand, type NatsConnection } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import type { DriverFingerprint, WorkloadDriver } from './driver';
+import { commitWorkload, committableDriverOf } from './image-commands';
 import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
 import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
 
@@ -72,6 +73,11 @@ export class Agent {
     this.bus.onSignal('agent.*.cmd.reconcile.v1', () => this.kick('nudged by scheduler'), {
       nodeId,
       onInvalid: (error, subject) => this.logger.warn({ err: error, subject }, 'ignored invalid reconcile signal'),
+    });
+    // Commands on the node's own subject (NATS lets only this agent subscribe there).
+    serveCommand(this.nc, 'agent.*.cmd.commit.v1', (request) => commitWorkload(committableDriverOf(this.drivers), nodeId, request), {
+      nodeId,
+      onError: (error) => this.logger.error({ err: error }, 'commit command failed'),
     });
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));

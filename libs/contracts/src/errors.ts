@@ -14,6 +14,8 @@ export const ErrorCode = {
   ImageUnknown: 'image_unknown',
   ResourcesExceedHost: 'resources_exceed_host',
   PayloadTooLarge: 'payload_too_large',
+  /** A tenant quota (e.g. registry storage) does not allow this. */
+  QuotaExceeded: 'quota_exceeded',
   Unavailable: 'unavailable',
   Timeout: 'timeout',
   Internal: 'internal',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CallerSchema } from './caller';
 import { RepositoryNameSchema } from './registry';
 
 /**
@@ -40,3 +41,45 @@ export type RegistryAuth = z.infer<typeof RegistryAuthSchema>;
 /** Served by the api (owner of tenants): a tenant id → its name (its registry namespace). */
 export const TenantNameRequestSchema = z.object({ tenantId: z.uuid() }).strict();
 export const TenantNameSchema = z.object({ tenantId: z.uuid(), tenantName: z.string() });
+
+/** An image tag, as the OCI distribution spec allows it. */
+export const ImageTagSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a tag: letters, digits, "_", "." and "-", at most 128');
+
+/** `POST /v1/workloads/{id}/commit` body. */
+export const CommitWorkloadBodySchema = z
+  .object({
+    /** `<tenant>/<name>`: the tenant's own namespace only. */
+    repository: RepositoryNameSchema,
+    tag: ImageTagSchema,
+  })
+  .strict();
+export type CommitWorkloadBody = z.infer<typeof CommitWorkloadBodySchema>;
+
+/** api → scheduler (which knows the workload's host). */
+export const CommitWorkloadRequestSchema = z
+  .object({
+    caller: CallerSchema,
+    workloadId: z.uuid(),
+    repository: RepositoryNameSchema,
+    tag: ImageTagSchema,
+  })
+  .strict();
+
+export const CommittedImageSchema = z.object({
+  /** The pushed reference, `<registry>/<repository>:<tag>`. */
+  image: z.string(),
+  /** The manifest digest the registry stored. */
+  digest: z.string().regex(/^sha256:[a-f0-9]{64}$/),
+});
+export type CommittedImage = z.infer<typeof CommittedImageSchema>;
+
+/** scheduler → agent on the workload's node: commit the container and push it with `pushAuth`. */
+export const AgentCommitRequestSchema = z
+  .object({
+    workloadId: z.uuid(),
+    tenantId: z.uuid(),
+    /** The full reference to commit to and push, in the registry `pushAuth` is for. */
+    image: z.string().max(512),
+    pushAuth: RegistryAuthSchema,
+  })
+  .strict();

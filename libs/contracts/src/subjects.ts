@@ -40,7 +40,15 @@ import {
   SetStorageQuotaRequestSchema,
   StorageUsageSchema,
 } from './registry';
-import { RegistryServiceTokenRequestSchema, RegistryServiceTokenSchema, TenantNameRequestSchema, TenantNameSchema } from './image-access';
+import {
+  AgentCommitRequestSchema,
+  CommitWorkloadRequestSchema,
+  CommittedImageSchema,
+  RegistryServiceTokenRequestSchema,
+  RegistryServiceTokenSchema,
+  TenantNameRequestSchema,
+  TenantNameSchema,
+} from './image-access';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -109,6 +117,10 @@ export const Commands = {
   registryTokenPush: command('registry.cmd.token.push.v1', RegistryServiceTokenRequestSchema, RegistryServiceTokenSchema),
   /** Served by the api: the name (registry namespace) of a tenant. */
   identityTenantName: command('identity.cmd.tenant.name.v1', TenantNameRequestSchema, TenantNameSchema),
+  /** Save a workload's container (its writable layer) as an image in the tenant's repository. */
+  workloadCommit: command('scheduler.cmd.workload.commit.v1', CommitWorkloadRequestSchema, CommittedImageSchema),
+  /** Node-scoped, scheduler → agent: commit a container and push the image. */
+  agentCommit: command('agent.*.cmd.commit.v1', AgentCommitRequestSchema, CommittedImageSchema),
 } as const;
 
 export const Signals = {

@@ -76,6 +76,10 @@ export interface DockerEngine {
    * message when the pull does not complete.
    */
   pullImage(reference: string, auth: RegistryCredentials | null): Promise<void>;
+  /** Saves the container's filesystem changes as image `repository:tag` (pausing it meanwhile); returns the image id. */
+  commitContainer(id: string, repository: string, tag: string): Promise<string>;
+  /** Pushes `repository:tag`; returns the manifest digest the registry stored. */
+  pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string>;
   /** null when no container has this id or name. */
   inspectContainer(idOrName: string): Promise<ContainerRecord | null>;
   /** Ids of all containers (running or not) carrying every `key=value` label. */

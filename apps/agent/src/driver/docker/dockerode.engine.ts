@@ -68,6 +68,22 @@ export class DockerodeEngine implements DockerEngine {
     await this.followStream(`pull ${reference}`, stream);
   }
 
+  async commitContainer(id: string, repository: string, tag: string): Promise<string> {
+    const result = (await call(`commit container ${id}`, () => this.docker.getContainer(id).commit({ repo: repository, tag, pause: true }))) as { Id?: string };
+    if (!result.Id) throw new EngineError('failure', `docker commit container ${id}: no image id in the answer`);
+    return result.Id;
+  }
+
+  async pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string> {
+    const what = `push ${repository}:${tag}`;
+    const authconfig = { serveraddress: auth.serverAddress, registrytoken: auth.registryToken };
+    const stream = (await call(what, () => this.docker.getImage(repository).push({ tag, authconfig }))) as NodeJS.ReadableStream;
+    const lines = await this.followStream(what, stream);
+    const digest = lines.map((line) => line.aux?.Digest).find((value): value is string => typeof value === 'string');
+    if (!digest) throw new EngineError('failure', `docker ${what}: the engine reported no digest`);
+    return digest;
+  }
+
   /**
    * Docker streams progress as JSON lines and reports a failure *inside* the stream (HTTP 200
    * with an `error` line), so the stream is read to the end and its error, if any, thrown.

@@ -60,6 +60,27 @@ export class FakeDockerEngine implements DockerEngine {
     this.images.add(reference);
   }
 
+  /** Pushed images: `repository:tag` → digest. */
+  readonly pushed = new Map<string, string>();
+  /** When set, the next push fails with this registry message. */
+  pushFailure: string | undefined;
+
+  async commitContainer(id: string, repository: string, tag: string): Promise<string> {
+    this.enter(`commitContainer ${id} ${repository}:${tag}`);
+    if (!this.find(id)) throw new EngineError('not_found', `No such container: ${id}`);
+    this.images.add(`${repository}:${tag}`);
+    return `sha256:${'c'.repeat(64)}`;
+  }
+
+  async pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string> {
+    this.enter(`pushImage ${repository}:${tag} ${auth.serverAddress}`);
+    if (!this.images.has(`${repository}:${tag}`)) throw new EngineError('not_found', `An image does not exist locally with the tag: ${repository}`);
+    if (this.pushFailure !== undefined) throw new EngineError('failure', `docker push ${repository}:${tag}: ${this.pushFailure}`);
+    const digest = `sha256:${'d'.repeat(64)}`;
+    this.pushed.set(`${repository}:${tag}`, digest);
+    return digest;
+  }
+
   async inspectContainer(idOrName: string): Promise<ContainerRecord | null> {
     this.enter(`inspectContainer ${idOrName}`);
     const found = this.find(idOrName);
