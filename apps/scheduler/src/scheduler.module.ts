@@ -26,6 +26,8 @@ import { ResumeTenantUseCase } from './tenants/resume-tenant.usecase';
 import { SuspendTenantUseCase } from './tenants/suspend-tenant.usecase';
 import { TenantController } from './tenants/tenant.controller';
 import { REGISTRY_ADDRESS, RegistryTokens } from './images/registry-tokens';
+import { CommitWorkloadUseCase } from './images/commit-workload.usecase';
+import { ImageController } from './images/image.controller';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -43,7 +45,7 @@ export class SchedulerModule {
   static register(infrastructure: SchedulerInfrastructure): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [WorkloadController, HostController, AgentController, TenantController],
+      controllers: [WorkloadController, HostController, AgentController, TenantController, ImageController],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
         { provide: Bus, useValue: infrastructure.bus },
@@ -70,6 +72,7 @@ export class SchedulerModule {
         ApplyStatusReportUseCase,
         { provide: REGISTRY_ADDRESS, useValue: infrastructure.registryAddress ?? null },
         RegistryTokens,
+        CommitWorkloadUseCase,
       ],
     };
   }

@@ -22,6 +22,7 @@ import { OpenApiController } from '../openapi/openapi.controller';
 import { WorkloadsController } from '../workloads/workloads.controller';
 import { UsageController } from '../usage/usage.controller';
 import { TenantNameController } from '../identity/tenant-name.controller';
+import { CommitController } from '../images/commit.controller';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -53,6 +54,7 @@ export class ApiModule {
         AuditController,
         IdentityController,
         TenantNameController,
+        CommitController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },

@@ -30,6 +30,7 @@ const PROBLEM_TYPES: Record<ProblemCode, { status: number; title: string }> = {
   conflict: { status: 409, title: 'The request conflicts with existing state' },
   invalid_state: { status: 409, title: 'Not possible in the current state' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
+  quota_exceeded: { status: 403, title: 'A quota of the tenant does not allow this' },
   unsupported_media_type: { status: 415, title: 'The request body must be JSON' },
   rate_limited: { status: 429, title: 'Too many requests' },
   image_unknown: { status: 422, title: 'The image is unknown' },

@@ -1,4 +1,4 @@
-import { UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
+import { CommitWorkloadBodySchema, CommittedImageSchema, UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
 import { z } from 'zod';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
 import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
@@ -41,6 +41,7 @@ export const REQUEST_SCHEMAS = {
   CreateApiKey: CreateApiKeyBodySchema,
   Login: LoginBodySchema,
   Refresh: RefreshBodySchema,
+  CommitWorkload: CommitWorkloadBodySchema,
 } as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
@@ -62,6 +63,7 @@ export const RESPONSE_SCHEMAS = {
   Me: MeSchema,
   AuditPage: AuditPageSchema,
   Usage: UsageReplySchema,
+  CommittedImage: CommittedImageSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
@@ -420,5 +422,18 @@ export const API_ROUTES: readonly ApiRoute[] = [
     query: AdminAuditQuerySchema,
     success: { status: 200, description: 'One page', body: 'AuditPage' },
     problems: [400, ...AUTHENTICATED],
+  },
+  // --- images (builds helper) ---
+  {
+    method: 'post',
+    path: '/v1/workloads/{id}/commit',
+    operationId: 'commitWorkload',
+    summary: "Save a workload's container (its writable layer) as an image in the tenant's repository and push it",
+    tag: 'images',
+    roles: TENANT_WRITERS,
+    pathParams: WorkloadPathSchema,
+    requestBody: 'CommitWorkload',
+    success: { status: 201, description: 'Committed and pushed', body: 'CommittedImage' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
   },
 ];
