@@ -3,14 +3,16 @@
  * workload through the API, and the agent — which has no registry credentials of its own —
  * pulls it with the short-lived, one-repository token the scheduler put in its assignment.
  * Another tenant's private image is refused at create time; an image the registry does not
- * have fails the workload with the pull's reason.
+ * have fails the workload with the pull's reason. A running container is committed into the
+ * tenant's repository and a fresh pull of that image carries the container's changes.
  */
+import { Bus, connectNats } from '@gureum/messaging';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, waitFor } from '@gureum/testing';
 import { ApiClient, containerSpec, type Problem, type Workload } from './support/api-client';
 import { DockerCli } from './support/docker-cli';
 import { System, type TenantCredentials } from './support/system';
 
-const system = new System({ label: 'registry-pull', agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 }, registry: true });
+const system = new System({ label: 'registry-images', agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 }, registry: true });
 let owner: TenantCredentials;
 let other: TenantCredentials;
 let ownerApi: ApiClient;
@@ -34,6 +36,11 @@ afterAll(async () => {
   await system.stop();
   await cli?.dispose();
 }, 60_000);
+
+/** Small, so the workloads of this file never fill the agent. */
+function spec(name: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return containerSpec(name, { resources: { cpuMillis: 50, memoryMiB: 32, pids: 32 }, ...overrides });
+}
 
 async function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 60_000): Promise<Workload> {
   let last: Workload | undefined;
@@ -61,7 +68,7 @@ describe('workloads from the registry', () => {
   }, 120_000);
 
   it('runs a pushed image on a real agent, which pulls it with a repository-scoped token', async () => {
-    const created = await ownerApi.createWorkload(containerSpec('from-registry', { image }));
+    const created = await ownerApi.createWorkload(spec('from-registry', { image }));
     expect(created.status).toBe(201);
     const running = await waitForState(ownerApi, created.body.id, ['running', 'failed']);
     expect(running).toMatchObject({ state: 'running', reason: null });
@@ -74,7 +81,7 @@ describe('workloads from the registry', () => {
   }, 120_000);
 
   it("refuses another tenant's private image: no token, a clear problem", async () => {
-    const refused = await otherApi.createWorkload(containerSpec('stolen', { image }));
+    const refused = await otherApi.createWorkload(spec('stolen', { image }));
     expect(refused.status).toBe(403);
     expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect((refused.body as Problem).code).toBe('forbidden');
@@ -85,10 +92,67 @@ describe('workloads from the registry', () => {
 
   it('fails a workload whose image the registry does not have, with the pull as the reason', async () => {
     const missing = `${system.registryAddress}/${owner.name}/absent:1`;
-    const created = await ownerApi.createWorkload(containerSpec('absent-image', { image: missing }));
+    const created = await ownerApi.createWorkload(spec('absent-image', { image: missing }));
     expect(created.status).toBe(201);
     const failed = await waitForState(ownerApi, created.body.id, ['failed', 'running']);
     expect(failed.state).toBe('failed');
     expect(failed.reason).toMatch(/^image pull failed: .*(manifest unknown|not found)/i);
+  }, 120_000);
+});
+
+describe('commit', () => {
+  it("saves a running container's changes as an image in the tenant's repository", async () => {
+    const marker = `marker-${Date.now()}`;
+    const created = await ownerApi.createWorkload(spec('to-commit', { command: ['sh', '-c', `echo ${marker} > /marker; while true; do sleep 1; done`] }));
+    expect(created.status).toBe(201);
+    await waitForState(ownerApi, created.body.id, ['running']);
+    // The shell writes the marker right after start; give it a moment to exist before committing.
+    await waitFor(async () => ((await cli.run(['exec', `gureum-${created.body.id}`, 'cat', '/marker'])).stdout.includes(marker) ? true : undefined), {
+      timeoutMs: 10_000,
+      what: 'marker written',
+    }).catch(() => undefined);
+
+    const committed = await ownerApi.call<{ image: string; digest: string } & Problem>('POST', `/v1/workloads/${created.body.id}/commit`, { repository: `${owner.name}/snap`, tag: 'v1' });
+    expect(committed.status).toBe(201);
+    const image = `${system.registryAddress}/${owner.name}/snap:v1`;
+    localTags.push(image);
+    expect(committed.body).toEqual({ image, digest: expect.stringMatching(/^sha256:[a-f0-9]{64}$/) });
+
+    // Only the registry copy is left: a new workload pulls it and finds the marker.
+    await cli.ok(['rmi', '-f', image]);
+    const check = await ownerApi.createWorkload(spec('from-commit', { image, command: ['sh', '-c', `test "$(cat /marker)" = ${marker}`] }));
+    expect(check.status).toBe(201);
+    const done = await waitForState(ownerApi, check.body.id, ['stopped', 'failed']);
+    expect(done).toMatchObject({ state: 'stopped', reason: 'completed', exitCode: 0 });
+  }, 180_000);
+
+  it("refuses a commit into another tenant's namespace and of another tenant's workload", async () => {
+    const created = await ownerApi.createWorkload(spec('not-yours'));
+    await waitForState(ownerApi, created.body.id, ['running']);
+    const foreign = await ownerApi.call<Problem>('POST', `/v1/workloads/${created.body.id}/commit`, { repository: `${other.name}/stolen`, tag: '1' });
+    expect(foreign.status).toBe(403);
+    expect(foreign.body.detail).toMatch(/may only push to repositories under/);
+    const notVisible = await otherApi.call<Problem>('POST', `/v1/workloads/${created.body.id}/commit`, { repository: `${other.name}/stolen`, tag: '1' });
+    expect(notVisible.status).toBe(404);
+    const badTag = await ownerApi.call<Problem>('POST', `/v1/workloads/${created.body.id}/commit`, { repository: `${owner.name}/x`, tag: '../x' });
+    expect(badTag.status).toBe(400);
+  }, 120_000);
+
+  it('answers quota_exceeded when the registry refuses the push for storage quota', async () => {
+    const nats = system.natsControl();
+    const nc = await connectNats({ url: nats.url, user: nats.user, password: nats.password, name: 'e2e-quota' });
+    try {
+      await new Bus(nc).request('registry.cmd.quota.set.v1', { tenantName: other.name, quotaBytes: 1 });
+    } finally {
+      await nc.drain();
+    }
+    const created = await otherApi.createWorkload(spec('over-quota'));
+    await waitForState(otherApi, created.body.id, ['running']);
+    const refused = await otherApi.call<Problem>('POST', `/v1/workloads/${created.body.id}/commit`, { repository: `${other.name}/big`, tag: '1' });
+    localTags.push(`${system.registryAddress}/${other.name}/big:1`);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(refused.body.code).toBe('quota_exceeded');
+    expect(refused.body.detail).toMatch(/quota/);
   }, 120_000);
 });

@@ -94,6 +94,8 @@ export const FIXTURES: Record<string, Fixture> = {
   stopWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   startWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   deleteWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  // The matrix system runs without a registry: an allowed caller's commit gets as far as "no registry" (503).
+  commitWorkload: async (world) => ({ path: { id: world.workloadAId }, body: { repository: 'mx/app', tag: '1' }, allowedStatus: 503 }),
   getUsage: async () => ({ path: {}, query: lastHour() }),
   getUsageAcrossTenants: async () => ({ path: {}, query: lastHour() }),
 };
