@@ -7,12 +7,19 @@
  * tenant's repository and a fresh pull of that image carries the container's changes.
  */
 import { Bus, connectNats } from '@gureum/messaging';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, waitFor } from '@gureum/testing';
 import { ApiClient, containerSpec, type Problem, type Workload } from './support/api-client';
 import { DockerCli } from './support/docker-cli';
 import { System, type TenantCredentials } from './support/system';
 
 const system = new System({ label: 'registry-images', agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 }, registry: true });
+/** Small enough that the 413 test is cheap, large enough that a context needs several NATS chunks (512 KiB each). */
+const MAX_CONTEXT_BYTES = 2 * 1024 * 1024;
 let owner: TenantCredentials;
 let other: TenantCredentials;
 let ownerApi: ApiClient;
@@ -22,7 +29,7 @@ const localTags: string[] = [];
 
 beforeAll(async () => {
   await ensureBusyboxImage();
-  await system.start();
+  await system.start({ GUREUM_BUILD_MAX_CONTEXT_BYTES: String(MAX_CONTEXT_BYTES), GUREUM_BUILD_CPU_MILLIS: '500', GUREUM_BUILD_MEMORY_MIB: '256' });
   owner = await system.createTenant('pullacme');
   other = await system.createTenant('pullglobex');
   ownerApi = new ApiClient(system.apiUrl, owner.apiKey);
@@ -154,5 +161,116 @@ describe('commit', () => {
     expect(refused.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(refused.body.code).toBe('quota_exceeded');
     expect(refused.body.detail).toMatch(/quota/);
+  }, 120_000);
+});
+
+interface Build {
+  id: string;
+  state: string;
+  image: string;
+  hostId: string | null;
+  digest: string | null;
+  error: string | null;
+  contextBytes: number;
+}
+
+/** A tar (as tar(1) makes it) of `files`. */
+function tarOf(files: Record<string, string | Buffer>): Buffer {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gureum-build-ctx-'));
+  try {
+    for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
+    return execFileSync('tar', ['-C', dir, '-c', ...Object.keys(files)], { maxBuffer: 64 * 1024 * 1024 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function postBuild(api: ApiClient, repository: string, tag: string, body: Buffer | string, contentType = 'application/x-tar') {
+  const res = await fetch(`${system.apiUrl}/v1/builds?repository=${encodeURIComponent(repository)}&tag=${tag}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${api === ownerApi ? owner.apiKey : other.apiKey}`, 'content-type': contentType },
+    body,
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: JSON.parse(text) as Build & Problem };
+}
+
+async function waitForBuild(id: string, timeoutMs = 150_000): Promise<Build> {
+  return waitFor(
+    async () => {
+      const res = await ownerApi.call<Build>('GET', `/v1/builds/${id}`);
+      return res.status === 200 && (res.body.state === 'succeeded' || res.body.state === 'failed') ? res.body : undefined;
+    },
+    { timeoutMs, what: `build ${id} finished` },
+  );
+}
+
+describe('builds', () => {
+  let firstBuildId = '';
+  it('builds a Dockerfile FROM our registry on the agent, pushes it, and the image runs as a workload', async () => {
+    const base = `${system.registryAddress}/${owner.name}/busybox:1`;
+    // The base must come from the registry with the build's pull token, not from the engine's cache.
+    await cli.run(['rmi', '-f', base]);
+    const blob = randomBytes(900 * 1024);
+    const blobSha = createHash('sha256').update(blob).digest('hex');
+    const context = tarOf({ Dockerfile: `FROM ${base}\nRUN echo hi > /hi\nCOPY blob /blob\n`, blob });
+    expect(context.length).toBeGreaterThan(512 * 1024);
+
+    const accepted = await postBuild(ownerApi, `${owner.name}/hello`, '1', context);
+    expect(accepted.status).toBe(202);
+    expect(accepted.headers.get('location')).toBe(`/v1/builds/${accepted.body.id}`);
+    expect(accepted.body).toMatchObject({ state: 'queued', image: `${system.registryAddress}/${owner.name}/hello:1`, hostId: system.nodeId, contextBytes: context.length });
+    const image = accepted.body.image;
+    firstBuildId = accepted.body.id;
+    localTags.push(image, base);
+
+    const done = await waitForBuild(accepted.body.id);
+    const log = await ownerApi.call<{ log: string; state: string }>('GET', `/v1/builds/${accepted.body.id}/log`);
+    expect({ state: done.state, error: done.error }).toEqual({ state: 'succeeded', error: null });
+    expect(done.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(log.body.log).toContain('RUN echo hi > /hi');
+    expect(log.body.log).toContain(`pulling base image ${base}`);
+
+    // Only the registry has it now: the workload's agent pulls what the build pushed.
+    await cli.ok(['rmi', '-f', image]);
+    const check = await ownerApi.createWorkload(spec('from-build', { image, command: ['sh', '-c', `test "$(cat /hi)" = hi && test "$(sha256sum /blob | cut -d' ' -f1)" = ${blobSha}`] }));
+    expect(check.status).toBe(201);
+    const ran = await waitForState(ownerApi, check.body.id, ['stopped', 'failed']);
+    expect(ran).toMatchObject({ state: 'stopped', reason: 'completed', exitCode: 0 });
+  }, 240_000);
+
+  it('reports a failing step as a failed build with its log', async () => {
+    const accepted = await postBuild(ownerApi, `${owner.name}/broken`, '1', tarOf({ Dockerfile: `FROM ${BUSYBOX_IMAGE}\nRUN echo about-to-fail && exit 3\n` }));
+    expect(accepted.status).toBe(202);
+    const done = await waitForBuild(accepted.body.id);
+    expect(done.state).toBe('failed');
+    expect(done.error).toMatch(/returned a non-zero code: 3/);
+    const log = await ownerApi.call<{ log: string }>('GET', `/v1/builds/${accepted.body.id}/log`);
+    expect(log.body.log).toContain('about-to-fail');
+  }, 180_000);
+
+  it("refuses a base image from another tenant's private repository, a foreign target, a context without Dockerfile, a too large one", async () => {
+    const foreignBase = await postBuild(otherApi, `${other.name}/mine`, '1', tarOf({ Dockerfile: `FROM ${system.registryAddress}/${owner.name}/busybox:1\n` }));
+    expect(foreignBase.status).toBe(403);
+    expect(foreignBase.body.detail).toMatch(new RegExp(`may not pull ${owner.name}/busybox`));
+    const foreignTarget = await postBuild(otherApi, `${owner.name}/intruder`, '1', tarOf({ Dockerfile: `FROM ${BUSYBOX_IMAGE}\n` }));
+    expect(foreignTarget.status).toBe(403);
+    expect(foreignTarget.body.detail).toMatch(/may only push to repositories under/);
+    const { rows } = await system.query<{ n: string }>(`SELECT count(*) AS n FROM api.builds WHERE tenant_id = $1`, [other.id]);
+    expect(Number(rows[0]?.n)).toBe(0);
+
+    const noDockerfile = await postBuild(ownerApi, `${owner.name}/x`, '1', tarOf({ 'README.md': 'no dockerfile here' }));
+    expect(noDockerfile.status).toBe(400);
+    expect(noDockerfile.body.detail).toMatch(/Dockerfile at its root/);
+    const tooLarge = await postBuild(ownerApi, `${owner.name}/x`, '1', Buffer.alloc(MAX_CONTEXT_BYTES + 1));
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(tooLarge.body.code).toBe('payload_too_large');
+    const notTar = await postBuild(ownerApi, `${owner.name}/x`, '1', '{}', 'application/json');
+    expect(notTar.status).toBe(400);
+    // Another tenant's build does not exist for this one, nor does its log.
+    expect((await otherApi.call<Problem>('GET', `/v1/builds/${firstBuildId}`)).status).toBe(404);
+    expect((await otherApi.call<Problem>('GET', `/v1/builds/${firstBuildId}/log`)).status).toBe(404);
+    expect((await ownerApi.call<Problem>('GET', `/v1/builds/${firstBuildId}`)).status).toBe(200);
   }, 120_000);
 });

@@ -4,6 +4,7 @@ import { Bus, connectNats, serveCommand, type NatsConnection } from '@gureum/mes
 import type { Logger } from 'pino';
 import type { DriverFingerprint, WorkloadDriver } from './driver';
 import { commitWorkload, committableDriverOf } from './image-commands';
+import { BuildRunner, type BuildEngine } from './builds/build-runner';
 import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
 import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
 
@@ -18,6 +19,8 @@ export interface AgentOptions {
   version: string;
   /** Usage sampling interval; default GUREUM_AGENT_SAMPLE_MS (10 s). */
   sampleMs?: number;
+  /** The Docker engine image builds run on; without it the node takes no builds. */
+  buildEngine?: BuildEngine;
 }
 
 /** Re-fingerprinting (engine info, image list) is slower than a heartbeat; do it less often. */
@@ -79,6 +82,13 @@ export class Agent {
       nodeId,
       onError: (error) => this.logger.error({ err: error }, 'commit command failed'),
     });
+    if (this.options.buildEngine) {
+      const builds = new BuildRunner(this.bus, nodeId, this.options.buildEngine, this.logger);
+      serveCommand(this.nc, 'agent.*.cmd.build.v1', async (request) => builds.accept(request), {
+        nodeId,
+        onError: (error) => this.logger.error({ err: error }, 'build command failed'),
+      });
+    }
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));

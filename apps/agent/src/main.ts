@@ -3,6 +3,7 @@ import { createLogger, onShutdown } from '@gureum/runtime';
 import { Agent } from './agent';
 import { loadAgentConfig, parseDriverArg } from './config';
 import { createDockerDriver, createVmDriver, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
+import { DockerodeEngine } from './driver/docker/dockerode.engine';
 
 const AGENT_VERSION = '0.1.0';
 
@@ -41,6 +42,8 @@ async function main(): Promise<void> {
         ...(config.GUREUM_AGENT_PIDS ? { pids: config.GUREUM_AGENT_PIDS } : {}),
       },
       version: AGENT_VERSION,
+      // A Docker host also builds images.
+      ...(driverNames.includes('docker') ? { buildEngine: new DockerodeEngine() } : {}),
     },
     drivers,
     stateStore,

@@ -16,11 +16,14 @@ describe('scheduler configuration', () => {
       logLevel: 'info',
       heartbeatIntervalMs: 2000,
       hostLostAfterMissed: 3,
+      registryAddress: null,
     });
     expect(loadSchedulerConfig({ ...valid, GUREUM_HEARTBEAT_INTERVAL_MS: '250', GUREUM_HOST_LOST_AFTER_MISSED: '5' })).toMatchObject({
       heartbeatIntervalMs: 250,
       hostLostAfterMissed: 5,
     });
+    expect(loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: '127.0.0.1:5000' }).registryAddress).toBe('127.0.0.1:5000');
+    expect(() => loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: 'http://127.0.0.1:5000' })).toThrow(/GUREUM_REGISTRY_ADDRESS/);
   });
 
   it('lists every bad variable, not just the first', () => {

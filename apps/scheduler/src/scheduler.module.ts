@@ -28,6 +28,7 @@ import { TenantController } from './tenants/tenant.controller';
 import { REGISTRY_ADDRESS, RegistryTokens } from './images/registry-tokens';
 import { CommitWorkloadUseCase } from './images/commit-workload.usecase';
 import { ImageController } from './images/image.controller';
+import { PlaceBuildUseCase } from './images/place-build.usecase';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -73,6 +74,7 @@ export class SchedulerModule {
         { provide: REGISTRY_ADDRESS, useValue: infrastructure.registryAddress ?? null },
         RegistryTokens,
         CommitWorkloadUseCase,
+        PlaceBuildUseCase,
       ],
     };
   }

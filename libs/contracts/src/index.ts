@@ -6,4 +6,5 @@ export * from './agent';
 export * from './registry';
 export * from './metering';
 export * from './image-access';
+export * from './builds';
 export * from './subjects';

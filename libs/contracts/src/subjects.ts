@@ -49,6 +49,16 @@ import {
   TenantNameRequestSchema,
   TenantNameSchema,
 } from './image-access';
+import {
+  AgentBuildAcceptedSchema,
+  AgentBuildRequestSchema,
+  BuildContextChunkRequestSchema,
+  BuildContextChunkSchema,
+  BuildPlacementSchema,
+  BuildReportReplySchema,
+  BuildReportSchema,
+  PlaceBuildRequestSchema,
+} from './builds';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -121,6 +131,14 @@ export const Commands = {
   workloadCommit: command('scheduler.cmd.workload.commit.v1', CommitWorkloadRequestSchema, CommittedImageSchema),
   /** Node-scoped, scheduler → agent: commit a container and push the image. */
   agentCommit: command('agent.*.cmd.commit.v1', AgentCommitRequestSchema, CommittedImageSchema),
+  /** api → scheduler: choose a Docker host for a build and get its registry tokens. */
+  buildPlace: command('scheduler.cmd.build.place.v1', PlaceBuildRequestSchema, BuildPlacementSchema),
+  /** Node-scoped, api → agent: start a build (answered at once). */
+  agentBuild: command('agent.*.cmd.build.v1', AgentBuildRequestSchema, AgentBuildAcceptedSchema),
+  /** Node-scoped, agent → api: the next chunk of a build context assigned to this node. */
+  agentBuildContext: command('agent.*.req.build.context.v1', BuildContextChunkRequestSchema, BuildContextChunkSchema),
+  /** Node-scoped, agent → api: progress and log of a build assigned to this node. */
+  agentBuildReport: command('agent.*.req.build.report.v1', BuildReportSchema, BuildReportReplySchema),
 } as const;
 
 export const Signals = {

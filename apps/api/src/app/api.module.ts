@@ -23,6 +23,10 @@ import { WorkloadsController } from '../workloads/workloads.controller';
 import { UsageController } from '../usage/usage.controller';
 import { TenantNameController } from '../identity/tenant-name.controller';
 import { CommitController } from '../images/commit.controller';
+import { BuildAgentController } from '../builds/build-agent.controller';
+import { BUILD_SETTINGS, buildSettingsFromEnv } from '../builds/build-settings';
+import { BuildsController } from '../builds/builds.controller';
+import { CreateBuild } from '../builds/create-build.usecase';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -55,6 +59,8 @@ export class ApiModule {
         IdentityController,
         TenantNameController,
         CommitController,
+        BuildsController,
+        BuildAgentController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },
@@ -66,6 +72,8 @@ export class ApiModule {
         { provide: VerifyCredentials, useValue: dependencies.verifyCredentials },
         { provide: API_LOGGER, useValue: dependencies.logger },
         { provide: SessionService, useValue: dependencies.sessions },
+        { provide: BUILD_SETTINGS, useFactory: () => buildSettingsFromEnv() },
+        CreateBuild,
         // The one guard of every HTTP route; it skips RPC handlers.
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

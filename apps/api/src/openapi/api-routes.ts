@@ -1,5 +1,6 @@
-import { CommitWorkloadBodySchema, CommittedImageSchema, UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
+import { BuildLogSchema, BuildViewSchema, CreateBuildQuerySchema, CommitWorkloadBodySchema, CommittedImageSchema, UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
 import { z } from 'zod';
+import { BuildPathSchema } from '../builds/builds.controller';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
 import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
 import { LoginBodySchema, MeSchema, RefreshBodySchema, TokensSchema } from '../auth/auth-http.schemas';
@@ -64,6 +65,8 @@ export const RESPONSE_SCHEMAS = {
   AuditPage: AuditPageSchema,
   Usage: UsageReplySchema,
   CommittedImage: CommittedImageSchema,
+  Build: BuildViewSchema,
+  BuildLog: BuildLogSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
@@ -435,5 +438,38 @@ export const API_ROUTES: readonly ApiRoute[] = [
     requestBody: 'CommitWorkload',
     success: { status: 201, description: 'Committed and pushed', body: 'CommittedImage' },
     problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/builds',
+    operationId: 'createBuild',
+    summary: 'Build an image from a build context (an application/x-tar body with a Dockerfile at its root) and push it to the tenant repository',
+    tag: 'images',
+    roles: TENANT_WRITERS,
+    query: CreateBuildQuerySchema,
+    success: { status: 202, description: 'Accepted; poll the build', body: 'Build', headers: { Location: 'The URL of the build' } },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/builds/{id}',
+    operationId: 'getBuild',
+    summary: 'A build and its state',
+    tag: 'images',
+    roles: TENANT_READERS,
+    pathParams: BuildPathSchema,
+    success: { status: 200, description: 'The build', body: 'Build' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/builds/{id}/log',
+    operationId: 'getBuildLog',
+    summary: 'The output of a build so far',
+    tag: 'images',
+    roles: TENANT_READERS,
+    pathParams: BuildPathSchema,
+    success: { status: 200, description: 'The log', body: 'BuildLog' },
+    problems: [400, ...AUTHENTICATED, 404],
   },
 ];

@@ -78,6 +78,12 @@ export interface DockerEngine {
   pullImage(reference: string, auth: RegistryCredentials | null): Promise<void>;
   /** Saves the container's filesystem changes as image `repository:tag` (pausing it meanwhile); returns the image id. */
   commitContainer(id: string, repository: string, tag: string): Promise<string>;
+  /**
+   * Builds a Dockerfile context (a tar) into `request.tag` under the given limits, passing
+   * every output line to `onOutput`; EngineError `failure` with the builder's message when a
+   * step fails.
+   */
+  buildImage(context: Buffer, request: ImageBuildRequest, onOutput: (text: string) => void): Promise<void>;
   /** Pushes `repository:tag`; returns the manifest digest the registry stored. */
   pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string>;
   /** null when no container has this id or name. */
@@ -97,6 +103,13 @@ export interface DockerEngine {
   inspectNetwork(name: string): Promise<NetworkRecord | null>;
   /** EngineError `conflict` when a network of that name exists. */
   createNetwork(request: NetworkCreateRequest): Promise<void>;
+}
+
+export interface ImageBuildRequest {
+  tag: string;
+  cpuMillis: number;
+  memoryMiB: number;
+  labels: Record<string, string>;
 }
 
 /** A short-lived bearer token for one registry (never a password). */

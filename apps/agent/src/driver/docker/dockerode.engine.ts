@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 
 import {
@@ -7,6 +8,7 @@ import {
   type ContainerStatus,
   type DockerEngine,
   type EngineInfo,
+  type ImageBuildRequest,
   type NetworkCreateRequest,
   type NetworkRecord,
   type RegistryCredentials,
@@ -72,6 +74,30 @@ export class DockerodeEngine implements DockerEngine {
     const result = (await call(`commit container ${id}`, () => this.docker.getContainer(id).commit({ repo: repository, tag, pause: true }))) as { Id?: string };
     if (!result.Id) throw new EngineError('failure', `docker commit container ${id}: no image id in the answer`);
     return result.Id;
+  }
+
+  async buildImage(context: Buffer, request: ImageBuildRequest, onOutput: (text: string) => void): Promise<void> {
+    const what = `build ${request.tag}`;
+    const memory = request.memoryMiB * 1024 * 1024;
+    const options = {
+      t: request.tag,
+      labels: request.labels,
+      memory,
+      // No swap beyond the memory limit, as for workloads.
+      memswap: memory,
+      cpuperiod: 100_000,
+      cpuquota: Math.max(1000, Math.round(request.cpuMillis * 100)),
+      // RUN steps get no network: builds only reach what is in the context and the base image.
+      networkmode: 'none',
+      rm: true,
+      forcerm: true,
+    };
+    const stream = (await call(what, () => this.docker.buildImage(Readable.from([context]), options))) as NodeJS.ReadableStream;
+    await this.followStream(what, stream, (line) => {
+      if (typeof line.stream === 'string') onOutput(line.stream);
+      else if (typeof line.status === 'string') onOutput(`${line.status}\n`);
+      else if (typeof line.error === 'string') onOutput(`ERROR: ${line.error}\n`);
+    });
   }
 
   async pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string> {

@@ -4,6 +4,7 @@ import {
   type ContainerRecord,
   type DockerEngine,
   type EngineInfo,
+  type ImageBuildRequest,
   type NetworkCreateRequest,
   type NetworkRecord,
   type RegistryCredentials,
@@ -70,6 +71,18 @@ export class FakeDockerEngine implements DockerEngine {
     if (!this.find(id)) throw new EngineError('not_found', `No such container: ${id}`);
     this.images.add(`${repository}:${tag}`);
     return `sha256:${'c'.repeat(64)}`;
+  }
+
+  /** Builds seen, with their context sizes; `buildFailure` makes the next build fail. */
+  readonly builds: Array<{ request: ImageBuildRequest; contextBytes: number }> = [];
+  buildFailure: string | undefined;
+
+  async buildImage(context: Buffer, request: ImageBuildRequest, onOutput: (text: string) => void): Promise<void> {
+    this.enter(`buildImage ${request.tag}`);
+    this.builds.push({ request: structuredClone(request), contextBytes: context.length });
+    onOutput('Step 1/1 : FROM base\n');
+    if (this.buildFailure !== undefined) throw new EngineError('failure', `docker build ${request.tag}: ${this.buildFailure}`);
+    this.images.add(request.tag);
   }
 
   async pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string> {
