@@ -86,6 +86,8 @@ export interface ApiRoute {
   query?: z.ZodObject;
   headers?: ReadonlyArray<{ name: string; schema: z.ZodType; description: string }>;
   requestBody?: keyof typeof REQUEST_SCHEMAS;
+  /** A non-JSON body the route streams itself (a build context). */
+  binaryRequestBody?: { mediaType: string; description: string };
   success: {
     status: number;
     description: string;
@@ -447,6 +449,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     tag: 'images',
     roles: TENANT_WRITERS,
     query: CreateBuildQuerySchema,
+    binaryRequestBody: { mediaType: 'application/x-tar', description: 'The build context: a tar archive with a Dockerfile at its root' },
     success: { status: 202, description: 'Accepted; poll the build', body: 'Build', headers: { Location: 'The URL of the build' } },
     problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404],
   },
