@@ -7,6 +7,9 @@ import { pushError, splitReference } from '../driver/docker/docker.driver';
 type BuildRequest = ValidRequestOf<'agent.*.cmd.build.v1'>;
 type BuildReportState = 'building' | 'pushing' | 'succeeded' | 'failed';
 
+/** What a build needs of the bus (a fake in unit tests). */
+export type BuildBus = Pick<Bus, 'request'>;
+
 /** What a build needs of the engine. */
 export type BuildEngine = Pick<DockerEngine, 'pullImage' | 'buildImage' | 'pushImage'>;
 
@@ -24,7 +27,7 @@ export class BuildRunner {
   private readonly running = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly bus: Bus,
+    private readonly bus: BuildBus,
     private readonly nodeId: string,
     private readonly engine: BuildEngine,
     private readonly logger: Logger,
@@ -63,7 +66,9 @@ export class BuildRunner {
       output(`build context: ${context.length} bytes\n`);
       for (const { image, auth } of request.pullAuths) {
         output(`pulling base image ${image}\n`);
-        await this.engine.pullImage(image, { serverAddress: auth.registry, registryToken: auth.token });
+        await this.engine.pullImage(image, { serverAddress: auth.registry, registryToken: auth.token }).catch((error: unknown) => {
+          throw new Error(`image pull failed: ${error instanceof Error ? error.message.replace(/^docker pull \S+: /, '') : String(error)}`, { cause: error });
+        });
       }
       await this.engine.buildImage(
         context,
