@@ -16,6 +16,8 @@ export type BuildEngine = Pick<DockerEngine, 'pullImage' | 'buildImage' | 'pushI
 /** Log lines are sent in batches at most this often, and at every state change. */
 const LOG_FLUSH_MS = 1000;
 const REPORT_ATTEMPTS = 5;
+/** A quiet step (a long RUN without output) still tells the api the build is alive this often. */
+export const BUILD_KEEPALIVE_MS = 30_000;
 
 /**
  * Runs builds the api assigns to this node: fetches the context in chunks over NATS (never
@@ -50,7 +52,9 @@ export class BuildRunner {
     const log = this.logger.child({ buildId: request.buildId, tenantId: request.tenantId });
     let pending = '';
     let lastFlush = Date.now();
+    let current: BuildReportState = 'building';
     const report = async (state: BuildReportState, extra: { digest?: string; error?: string } = {}) => {
+      current = state;
       const text = pending;
       pending = '';
       lastFlush = Date.now();
@@ -60,6 +64,10 @@ export class BuildRunner {
       pending += text;
       if (Date.now() - lastFlush >= LOG_FLUSH_MS || pending.length > 64 * 1024) void report('building').catch(() => undefined);
     };
+    const keepalive = setInterval(() => {
+      if (Date.now() - lastFlush >= BUILD_KEEPALIVE_MS) void report(current).catch(() => undefined);
+    }, BUILD_KEEPALIVE_MS);
+    keepalive.unref();
     try {
       await report('building');
       const context = await this.fetchContext(request.buildId, request.contextBytes);
@@ -91,6 +99,8 @@ export class BuildRunner {
       output(`${message}\n`);
       log.warn({ err: error }, 'build failed');
       await report('failed', { error: message }).catch((reportError: unknown) => log.error({ err: reportError }, 'could not report the failed build'));
+    } finally {
+      clearInterval(keepalive);
     }
   }
 

@@ -27,6 +27,7 @@ import { BuildAgentController } from '../builds/build-agent.controller';
 import { BUILD_SETTINGS, buildSettingsFromEnv } from '../builds/build-settings';
 import { BuildsController } from '../builds/builds.controller';
 import { CreateBuild } from '../builds/create-build.usecase';
+import { BuildReaper } from '../builds/build-reaper';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -74,6 +75,7 @@ export class ApiModule {
         { provide: SessionService, useValue: dependencies.sessions },
         { provide: BUILD_SETTINGS, useFactory: () => buildSettingsFromEnv() },
         CreateBuild,
+        BuildReaper,
         // The one guard of every HTTP route; it skips RPC handlers.
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

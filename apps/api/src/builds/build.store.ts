@@ -113,6 +113,20 @@ export async function applyBuildReport(
   return true;
 }
 
+/** Fails builds whose agent went silent (crashed, lost its host); returns their ids. */
+export async function failStaleBuilds(manager: EntityManager, staleAfterSeconds: number): Promise<string[]> {
+  const rows = await queryRows<{ id: string }>(
+    manager,
+    `UPDATE "api"."builds"
+        SET "state" = 'failed', "error" = 'the build host stopped reporting on the build', "context" = NULL,
+            "finished_at" = now(), "updated_at" = now()
+      WHERE "state" IN ('queued', 'building', 'pushing') AND "updated_at" < now() - make_interval(secs => $1)
+      RETURNING "id"`,
+    [staleAfterSeconds],
+  );
+  return rows.map((row) => row.id);
+}
+
 function toView(row: BuildRow): BuildView {
   return {
     id: row.id,
