@@ -63,6 +63,10 @@ svc_env() { # svc
       "GUREUM_REGISTRY_STORAGE_DIR=$STATE/registry" \
       "GUREUM_REGISTRY_TOKEN_SECRET=$(secret "$SECRETS" GUREUM_REGISTRY_TOKEN_SECRET)"
   fi
+  # Agents pull images of this registry with short-lived tokens the scheduler gets for them.
+  if [ "$1" = scheduler ]; then
+    printf '%s\n' "GUREUM_REGISTRY_ADDRESS=$REGISTRY_HOST"
+  fi
 }
 
 # Runs a command with a service's environment, from the repo root.

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { GureumError, type Assignment, type Heartbeat, type ObservedTask } from '@gureum/contracts';
-import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
+import { Bus, connectNats, serveCommand, type NatsConnection } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import { DriverError, VmDriver, type DriverFingerprint, type DriverName, type TaskStatus, type WorkloadDriver } from './driver';
 import { createHostIoCounterSource } from './metering/io-counters';
+import { commitWorkload, committableDriverOf } from './image-commands';
+import { BuildRunner, type BuildEngine } from './builds/build-runner';
 import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
 import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
 import { VmCommandServer } from './vm/vm-command-server';
@@ -21,6 +23,8 @@ export interface AgentOptions {
   sampleMs?: number;
   /** Address this node's QEMU listens on as a live migration's destination; default 127.0.0.1. */
   migrationHost?: string;
+  /** The Docker engine image builds run on; without it the node takes no builds. */
+  buildEngine?: BuildEngine;
 }
 
 /** Re-fingerprinting (engine info, image list) is slower than a heartbeat; do it less often. */
@@ -89,6 +93,18 @@ export class Agent {
       onInvalid: (error, subject) => this.logger.warn({ err: error, subject }, 'ignored invalid reconcile signal'),
     });
     this.vmCommands?.listen(this.bus);
+    // Commands on the node's own subject (NATS lets only this agent subscribe there).
+    serveCommand(this.nc, 'agent.*.cmd.commit.v1', (request) => commitWorkload(committableDriverOf(this.drivers), nodeId, request), {
+      nodeId,
+      onError: (error) => this.logger.error({ err: error }, 'commit command failed'),
+    });
+    if (this.options.buildEngine) {
+      const builds = new BuildRunner(this.bus, nodeId, this.options.buildEngine, this.logger);
+      serveCommand(this.nc, 'agent.*.cmd.build.v1', async (request) => builds.accept(request), {
+        nodeId,
+        onError: (error) => this.logger.error({ err: error }, 'build command failed'),
+      });
+    }
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));

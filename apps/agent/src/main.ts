@@ -4,6 +4,7 @@ import { Agent } from './agent';
 import { loadAgentConfig, parseDriverArg } from './config';
 import { enrol, loadAgentCredentials } from './enrolment/agent-credentials';
 import { createDockerDriver, createVmDriver, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
+import { DockerodeEngine } from './driver/docker/dockerode.engine';
 
 const AGENT_VERSION = '0.1.0';
 
@@ -63,6 +64,8 @@ async function main(): Promise<void> {
       },
       version: AGENT_VERSION,
       migrationHost: config.GUREUM_AGENT_MIGRATION_HOST,
+      // A Docker host also builds images.
+      ...(driverNames.includes('docker') ? { buildEngine: new DockerodeEngine() } : {}),
     },
     drivers,
     stateStore,

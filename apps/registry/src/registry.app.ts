@@ -6,6 +6,7 @@ import { Bus, connectNats, ensureEventsStream, nestNatsOptions, OutboxRelay, Rpc
 import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
 import { RequestAuthorizer } from './auth/authorize-request';
 import { IssueToken } from './auth/issue-token.usecase';
+import { IssueServiceToken } from './auth/service-token';
 import { createTokenSigner } from './auth/token';
 import { DeleteBlob } from './blobs/delete-blob.usecase';
 import { ReadBlob } from './blobs/read-blob.usecase';
@@ -96,6 +97,7 @@ export async function createRegistryApp(config: RegistryConfig, options: Registr
         setStorageQuota: new SetStorageQuota(context),
         setRepositoryVisibility: new SetRepositoryVisibility(context),
         listImages: new ListImages(context),
+        issueServiceToken: new IssueServiceToken(new Bus(nc, 5000), dataSource, signer, logger),
       }),
       { transport: Transport.NATS, options: nestNatsOptions(natsSettings, 'registry'), logger: new PinoNestLogger(logger) },
     );

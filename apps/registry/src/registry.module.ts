@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { IssueServiceToken, ServiceTokenController } from './auth/service-token';
 import { CollectGarbage } from './gc/collect-garbage.usecase';
 import { SetStorageQuota } from './quota/set-storage-quota.usecase';
 import { RegistryController } from './registry.controller';
@@ -13,15 +14,17 @@ export class RegistryModule {
     setStorageQuota: SetStorageQuota;
     setRepositoryVisibility: SetRepositoryVisibility;
     listImages: ListImages;
+    issueServiceToken: IssueServiceToken;
   }): DynamicModule {
     return {
       module: RegistryModule,
-      controllers: [RegistryController],
+      controllers: [RegistryController, ServiceTokenController],
       providers: [
         { provide: CollectGarbage, useValue: useCases.collectGarbage },
         { provide: SetStorageQuota, useValue: useCases.setStorageQuota },
         { provide: SetRepositoryVisibility, useValue: useCases.setRepositoryVisibility },
         { provide: ListImages, useValue: useCases.listImages },
+        { provide: IssueServiceToken, useValue: useCases.issueServiceToken },
       ],
     };
   }

@@ -23,6 +23,7 @@ describe('scheduler configuration', () => {
         weights: { cpu: 1, memory: 1 },
       },
       defaultQuotas: { cpuMillis: 64_000, memoryMiB: 131_072, workloads: 200, vms: 20 },
+      registryAddress: null,
     });
     expect(loadSchedulerConfig({ ...valid, GUREUM_CPU_ALLOCATION_RATIO: '2.5', GUREUM_PLACEMENT_POLICY: 'spread', GUREUM_QUOTA_DEFAULT_VMS: '0' })).toMatchObject({
       placement: { allocationRatios: { cpuMillis: 2.5 }, policy: 'spread' },
@@ -32,6 +33,8 @@ describe('scheduler configuration', () => {
       heartbeatIntervalMs: 250,
       hostLostAfterMissed: 5,
     });
+    expect(loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: '127.0.0.1:5000' }).registryAddress).toBe('127.0.0.1:5000');
+    expect(() => loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: 'http://127.0.0.1:5000' })).toThrow(/GUREUM_REGISTRY_ADDRESS/);
   });
 
   it('lists every bad variable, not just the first', () => {

@@ -35,6 +35,11 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_NATS_AUTH_FILE: z.string().min(1).optional(),
   GUREUM_NATS_PID_FILE: z.string().min(1).optional(),
   GUREUM_NATS_MONITOR_URL: env.url(['http', 'https']).optional(),
+  /** `host:port` of Gureum's registry as image references name it (e.g. `127.0.0.1:5000`); unset: no registry pulls. */
+  GUREUM_REGISTRY_ADDRESS: z
+    .string()
+    .regex(/^[a-z0-9.-]+(:[0-9]{1,5})?$/, 'must be host[:port]')
+    .optional(),
 });
 
 export interface SchedulerConfig {
@@ -53,6 +58,8 @@ export interface SchedulerConfig {
   defaultQuotas?: QuotaAmounts;
   /** Agent enrolment through nats-server's authorization file; off when absent. */
   natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
+  /** Gureum's registry (`host:port`): agents get pull tokens for images there. */
+  registryAddress?: string | null;
 }
 
 export const DEFAULT_QUOTAS: QuotaAmounts = { cpuMillis: 64_000, memoryMiB: 131_072, workloads: 200, vms: 20 };
@@ -87,6 +94,7 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
           },
         }
       : {}),
+    registryAddress: vars.GUREUM_REGISTRY_ADDRESS ?? null,
   };
 }
 

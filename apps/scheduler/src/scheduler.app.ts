@@ -57,7 +57,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
       defaultQuotas: config.defaultQuotas ?? DEFAULT_QUOTAS,
       ...(config.natsAuth ? { natsAuth: config.natsAuth } : {}),
     };
-    const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings }), {
+    const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings, registryAddress: config.registryAddress ?? null }), {
       transport: Transport.NATS,
       options: nestNatsOptions(natsSettings, 'scheduler'),
       logger: new PinoNestLogger(logger),

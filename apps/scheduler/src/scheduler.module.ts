@@ -42,6 +42,10 @@ import { SetTenantQuotaUseCase } from './quotas/set-tenant-quota.usecase';
 import { MigrateWorkloadUseCase } from './vms/migrate-workload.usecase';
 import { VmController } from './vms/vm.controller';
 import { VmOperationsUseCase } from './vms/vm-operations.usecase';
+import { REGISTRY_ADDRESS, RegistryTokens } from './images/registry-tokens';
+import { CommitWorkloadUseCase } from './images/commit-workload.usecase';
+import { ImageController } from './images/image.controller';
+import { PlaceBuildUseCase } from './images/place-build.usecase';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -50,6 +54,8 @@ export interface SchedulerInfrastructure {
   relay: OutboxRelay;
   logger: Logger;
   settings: SchedulerSettings;
+  /** Gureum's registry (`host:port`), or null. */
+  registryAddress?: string | null;
 }
 
 @Module({})
@@ -67,6 +73,7 @@ export class SchedulerModule {
         HostAdminController,
         EnrolmentController,
         VmController,
+        ImageController,
       ],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
@@ -108,6 +115,10 @@ export class SchedulerModule {
         EnrolAgentUseCase,
         VmOperationsUseCase,
         MigrateWorkloadUseCase,
+        { provide: REGISTRY_ADDRESS, useValue: infrastructure.registryAddress ?? null },
+        RegistryTokens,
+        CommitWorkloadUseCase,
+        PlaceBuildUseCase,
       ],
     };
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RegistryAuthSchema } from './image-access';
 import { ImageRefSchema, ResourcesSchema, VmOptionsSchema } from './workload';
 
 /** Node ids double as NATS subject tokens and user names, so they are restricted. */
@@ -48,6 +49,11 @@ export const AssignmentSchema = z.object({
     /** Present for `driver: 'vm'`: `image` is the template, vCPUs = cpuMillis / 1000. */
     vm: VmOptionsSchema.nullable().optional(),
   }),
+  /**
+   * Present when the image lives in Gureum's registry and the task may still need to pull it:
+   * a short-lived token for that one repository, read only.
+   */
+  pullAuth: RegistryAuthSchema.optional(),
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;
 

@@ -5,6 +5,8 @@ export * from './workload';
 export * from './agent';
 export * from './registry';
 export * from './metering';
+export * from './image-access';
+export * from './builds';
 export * from './subjects';
 export * from './quota';
 export * from './vm-template';

@@ -91,7 +91,7 @@ export type RegistryStorageSample = z.infer<typeof RegistryStorageSampleSchema>;
 /** A tenant's images (`GET /v1/images`): the api forwards the caller; the registry answers for the caller's tenant only. */
 export const ListImagesRequestSchema = z.object({ caller: CallerSchema }).strict();
 
-export const ImageTagSchema = z.object({
+export const ImageTagEntrySchema = z.object({
   name: z.string(),
   digest: DigestSchema,
   /** The tagged manifest's `artifactType` (else its config media type): tells VM templates from container images. */
@@ -104,7 +104,7 @@ export const ImageRepositorySchema = z.object({
   public: z.boolean(),
   /** Stored bytes attributed to this repository (each blob counted once per tenant, so these add up to `storage.usedBytes`). */
   bytes: z.number().int().nonnegative(),
-  tags: z.array(ImageTagSchema),
+  tags: z.array(ImageTagEntrySchema),
   createdAt: z.iso.datetime({ offset: true }),
 });
 export type ImageRepository = z.infer<typeof ImageRepositorySchema>;

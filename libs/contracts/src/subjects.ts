@@ -111,6 +111,25 @@ import {
   VmMigrationResultSchema,
   VmSnapshotRequestSchema,
 } from './vm';
+import {
+  AgentCommitRequestSchema,
+  CommitWorkloadRequestSchema,
+  CommittedImageSchema,
+  RegistryServiceTokenRequestSchema,
+  RegistryServiceTokenSchema,
+  TenantNameRequestSchema,
+  TenantNameSchema,
+} from './image-access';
+import {
+  AgentBuildAcceptedSchema,
+  AgentBuildRequestSchema,
+  BuildContextChunkRequestSchema,
+  BuildContextChunkSchema,
+  BuildPlacementSchema,
+  BuildReportReplySchema,
+  BuildReportSchema,
+  PlaceBuildRequestSchema,
+} from './builds';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -225,6 +244,25 @@ export const Commands = {
   agentVmMigratePrepare: command('agent.*.cmd.vm.migrate.prepare.v1', VmMigratePrepareRequestSchema, MigrationEndpointSchema),
   agentVmMigrateSend: command('agent.*.cmd.vm.migrate.send.v1', VmMigrateSendRequestSchema, VmMigrationResultSchema),
   agentVmMigrateAbort: command('agent.*.cmd.vm.migrate.abort.v1', VmMigrateAbortRequestSchema, VmAckSchema),
+  // --- image access (builds helper) ---
+  /** Scheduler only: a short-lived token to pull one repository a tenant owns (or a public one). */
+  registryTokenPull: command('registry.cmd.token.pull.v1', RegistryServiceTokenRequestSchema, RegistryServiceTokenSchema),
+  /** Scheduler only: a short-lived token to push to (and pull from) one repository in the tenant's own namespace. */
+  registryTokenPush: command('registry.cmd.token.push.v1', RegistryServiceTokenRequestSchema, RegistryServiceTokenSchema),
+  /** Served by the api: the name (registry namespace) of a tenant. */
+  identityTenantName: command('identity.cmd.tenant.name.v1', TenantNameRequestSchema, TenantNameSchema),
+  /** Save a workload's container (its writable layer) as an image in the tenant's repository. */
+  workloadCommit: command('scheduler.cmd.workload.commit.v1', CommitWorkloadRequestSchema, CommittedImageSchema),
+  /** Node-scoped, scheduler → agent: commit a container and push the image. */
+  agentCommit: command('agent.*.cmd.commit.v1', AgentCommitRequestSchema, CommittedImageSchema),
+  /** api → scheduler: choose a Docker host for a build and get its registry tokens. */
+  buildPlace: command('scheduler.cmd.build.place.v1', PlaceBuildRequestSchema, BuildPlacementSchema),
+  /** Node-scoped, api → agent: start a build (answered at once). */
+  agentBuild: command('agent.*.cmd.build.v1', AgentBuildRequestSchema, AgentBuildAcceptedSchema),
+  /** Node-scoped, agent → api: the next chunk of a build context assigned to this node. */
+  agentBuildContext: command('agent.*.req.build.context.v1', BuildContextChunkRequestSchema, BuildContextChunkSchema),
+  /** Node-scoped, agent → api: progress and log of a build assigned to this node. */
+  agentBuildReport: command('agent.*.req.build.report.v1', BuildReportSchema, BuildReportReplySchema),
 } as const;
 
 export const Signals = {

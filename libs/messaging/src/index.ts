@@ -3,3 +3,4 @@ export * from './bus';
 export * from './nest';
 export * from './jetstream';
 export * from './outbox';
+export * from './serve-command';

@@ -94,6 +94,12 @@ export const FIXTURES: Record<string, Fixture> = {
   stopWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   startWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   deleteWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  // The matrix system runs without a registry: an allowed caller's commit gets as far as "no registry" (503).
+  commitWorkload: async (world) => ({ path: { id: world.workloadAId }, body: { repository: 'mx/app', tag: '1' }, allowedStatus: 503 }),
+  // A JSON body is not a build context (400); there is no build of A to read in the matrix (404).
+  createBuild: async () => ({ path: {}, query: { repository: 'mx/app' }, body: {}, allowedStatus: 400 }),
+  getBuild: async () => ({ path: { id: randomUUID() }, allowedStatus: 404 }),
+  getBuildLog: async () => ({ path: { id: randomUUID() }, allowedStatus: 404 }),
   getUsage: async () => ({ path: {}, query: lastHour() }),
   getUsageAcrossTenants: async () => ({ path: {}, query: lastHour() }),
   // --- compute quotas and placement ---

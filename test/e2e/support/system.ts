@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createTestDatabase, freePort, spawnProcess, startNats, waitFor, type ManagedProcess } from '@gureum/testing';
@@ -44,8 +45,12 @@ export class System {
   readonly secondNodeId: string;
   readonly extraNodeIds: string[];
   apiUrl = '';
-  /** `127.0.0.1:<port>` of the registry when `options.registry`. */
-  registryUrl = '';
+  /** `127.0.0.1:<port>` of the registry when `options.registry`, as image references name it. */
+  registryAddress = '';
+  /** The same address (older name, used by the images e2e). */
+  get registryUrl(): string {
+    return this.registryAddress;
+  }
   private readonly processes = new Map<string, ManagedProcess>();
   private db: Awaited<ReturnType<typeof createTestDatabase>> | null = null;
   private nats: Awaited<ReturnType<typeof startNats>> | null = null;
@@ -78,19 +83,14 @@ export class System {
 
     const apiPort = await freePort();
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
-    await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], { ...this.controlEnv(), GUREUM_HEARTBEAT_INTERVAL_MS: '1000', ...this.enrolmentEnv() });
+    if (this.options.registry) await this.startRegistry();
+    await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], {
+      ...this.controlEnv(),
+      GUREUM_HEARTBEAT_INTERVAL_MS: '1000',
+      ...this.enrolmentEnv(),
+      ...(this.registryAddress ? { GUREUM_REGISTRY_ADDRESS: this.registryAddress } : {}),
+    });
     if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
-    if (this.options.registry) {
-      const registryPort = await freePort();
-      this.registryUrl = `127.0.0.1:${registryPort}`;
-      await this.spawn('registry', ['apps/registry/dist/main.js'], {
-        ...this.controlEnv(),
-        GUREUM_REGISTRY_HOST: '127.0.0.1',
-        GUREUM_REGISTRY_PORT: String(registryPort),
-        GUREUM_REGISTRY_STORAGE_DIR: path.join(this.logDir, 'registry-storage'),
-        GUREUM_REGISTRY_TOKEN_SECRET: randomBytes(32).toString('hex'),
-      });
-    }
     await this.spawn('api', ['apps/api/dist/main.js'], { ...this.controlEnv(), GUREUM_API_PORT: String(apiPort), GUREUM_API_HOST: '127.0.0.1', ...apiEnv });
     await this.startAgent();
 
@@ -266,6 +266,27 @@ export class System {
       GUREUM_NATS_PASSWORD: nats.control.password,
       GUREUM_LOG_LEVEL: 'debug',
     };
+  }
+
+  private async startRegistry(): Promise<void> {
+    const port = await freePort();
+    this.registryAddress = `127.0.0.1:${port}`;
+    const storageDir = path.join(this.logDir, 'registry-storage');
+    await mkdir(storageDir, { recursive: true });
+    await this.spawn('registry', ['apps/registry/dist/main.js'], {
+      ...this.controlEnv(),
+      GUREUM_REGISTRY_HOST: '127.0.0.1',
+      GUREUM_REGISTRY_PORT: String(port),
+      GUREUM_REGISTRY_STORAGE_DIR: storageDir,
+      GUREUM_REGISTRY_TOKEN_SECRET: randomBytes(32).toString('hex'),
+    });
+    await waitFor(
+      async () => {
+        const res = await fetch(`http://${this.registryAddress}/v2/`).catch(() => null);
+        return res?.status === 401 ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'registry /v2/' },
+    );
   }
 
   private requireNats(): Awaited<ReturnType<typeof startNats>> {

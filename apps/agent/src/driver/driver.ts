@@ -23,6 +23,8 @@ export interface TaskSpec {
   resources: TaskResources;
   /** Only for the `vm` driver, which refuses a spec without it (`invalid_spec`). */
   vm?: VmTaskSpec;
+  /** A short-lived token to pull `image` from the registry it names when it is not local. */
+  pullAuth?: { registry: string; token: string };
 }
 
 /**
@@ -149,8 +151,27 @@ export interface MigratableDriver {
   migrationStatus(handleId: string): Promise<MigrationResult | null>;
 }
 
+export interface CommitSpec {
+  workloadId: string;
+  tenantId: string;
+  nodeId: string;
+  /** `<registry>/<repository>:<tag>`, in the registry `pushAuth` is for. */
+  image: string;
+  pushAuth: { registry: string; token: string };
+}
+
+/** Optional capability: save a task's filesystem as an image and push it to a registry. */
+export interface CommittableDriver {
+  commit(spec: CommitSpec): Promise<{ image: string; digest: string }>;
+}
+
 export type DriverErrorCode =
   | 'image_not_found'
+  /** the image was not local and pulling it failed; the message says why */
+  | 'image_pull_failed'
+  /** pushing a committed or built image failed; `quota` when the registry refused for storage quota */
+  | 'image_push_failed'
+  | 'quota_exceeded'
   | 'task_not_found'
   /** stats of a task that has no running process */
   | 'task_not_running'

@@ -1,5 +1,7 @@
 export {
   DriverError,
+  type CommitSpec,
+  type CommittableDriver,
   type DriverErrorCode,
   type DriverFingerprint,
   type DriverName,

@@ -175,6 +175,7 @@ export function taskSpecOf(assignment: Assignment, nodeId: string): TaskSpec {
     ...(spec.command ? { command: spec.command } : {}),
     ...(spec.env ? { env: spec.env } : {}),
     resources: spec.resources,
+    ...(assignment.pullAuth ? { pullAuth: assignment.pullAuth } : {}),
     ...(spec.vm
       ? {
           vm: {

@@ -14,6 +14,7 @@ import type { ApiConfig } from '../config/api.config';
 import { createApiDataSource, pendingApiMigrations } from '../database/api-data-source';
 import { NatsConnectionState } from '../health/nats-connection-state';
 import { isJsonMediaType, jsonBodyGate, MAX_BODY_BYTES } from '../http/json-body.middleware';
+import { isBuildContextUpload } from '../builds/build-settings';
 import { ProblemFilter } from '../http/problem.filter';
 import { requestContextMiddleware } from '../http/request-context.middleware';
 import { VerifyCredentials } from '../identity/verify-credentials.usecase';
@@ -87,7 +88,7 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     // reject oversized or non-JSON bodies before the parser reads them.
     app.use(requestContextMiddleware(logger));
     app.use(auditMiddleware(dataSource, logger));
-    app.use(jsonBodyGate(MAX_BODY_BYTES));
+    app.use(jsonBodyGate(MAX_BODY_BYTES, isBuildContextUpload));
     app.useBodyParser('json', { limit: MAX_BODY_BYTES, strict: true, type: (request: IncomingMessage) => isJsonMediaType(request.headers['content-type']) });
     app.useGlobalFilters(new ProblemFilter(logger));
     // Hybrid: the api also serves identity commands over NATS. Global HTTP filters are not

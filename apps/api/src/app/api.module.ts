@@ -25,6 +25,13 @@ import { QuotasController } from '../quotas/quotas.controller';
 import { ImagesController } from '../images/images.controller';
 import { HostsController } from '../hosts/hosts.controller';
 import { VmWorkloadsController } from '../workloads/vm-workloads.controller';
+import { TenantNameController } from '../identity/tenant-name.controller';
+import { CommitController } from '../images/commit.controller';
+import { BuildAgentController } from '../builds/build-agent.controller';
+import { BUILD_SETTINGS, buildSettingsFromEnv } from '../builds/build-settings';
+import { BuildsController } from '../builds/builds.controller';
+import { CreateBuild } from '../builds/create-build.usecase';
+import { BuildReaper } from '../builds/build-reaper';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -59,6 +66,10 @@ export class ApiModule {
         ImagesController,
         HostsController,
         VmWorkloadsController,
+        TenantNameController,
+        CommitController,
+        BuildsController,
+        BuildAgentController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },
@@ -70,6 +81,9 @@ export class ApiModule {
         { provide: VerifyCredentials, useValue: dependencies.verifyCredentials },
         { provide: API_LOGGER, useValue: dependencies.logger },
         { provide: SessionService, useValue: dependencies.sessions },
+        { provide: BUILD_SETTINGS, useFactory: () => buildSettingsFromEnv() },
+        CreateBuild,
+        BuildReaper,
         // The one guard of every HTTP route; it skips RPC handlers.
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

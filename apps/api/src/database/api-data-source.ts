@@ -4,6 +4,7 @@ import { ApiKey } from '../auth/api-key.entity';
 import { AuditEntry } from '../audit/audit-entry.entity';
 import { CreateIdentity1764201600000 } from '../migrations/1764201600000-create-identity';
 import { TenancyAccess1764720000000 } from '../migrations/1764720000000-tenancy-access';
+import { Builds1767341852117 } from '../migrations/1767341852117-builds';
 import { Session } from '../sessions/session.entity';
 import { User } from '../users/user.entity';
 import { Tenant } from '../tenants/tenant.entity';
@@ -12,7 +13,7 @@ import { Tenant } from '../tenants/tenant.entity';
 export const API_SCHEMA = 'api';
 
 /** In order of application; a new migration is appended, never inserted. */
-export const API_MIGRATIONS = [CreateIdentity1764201600000, TenancyAccess1764720000000];
+export const API_MIGRATIONS = [CreateIdentity1764201600000, TenancyAccess1764720000000, Builds1767341852117];
 
 export function createApiDataSource(databaseUrl: string, applicationName = 'gureum-api'): DataSource {
   return createServiceDataSource({

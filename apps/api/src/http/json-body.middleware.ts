@@ -23,9 +23,10 @@ export function hasBody(request: IncomingMessage): boolean {
  * than the limit with 413 before a byte of it is read, so a 10 MB upload costs nothing. A
  * chunked body with no declared length is cut off by the parser's own limit instead.
  */
-export function jsonBodyGate(maxBytes: number = MAX_BODY_BYTES) {
+export function jsonBodyGate(maxBytes: number = MAX_BODY_BYTES, readsItsOwnBody: (request: HttpRequest) => boolean = () => false) {
   return (request: HttpRequest, _response: HttpResponse, next: (error?: unknown) => void): void => {
-    if (!hasBody(request)) return next();
+    // A route that streams a non-JSON body itself (a build context) applies its own limits.
+    if (!hasBody(request) || readsItsOwnBody(request)) return next();
     if (!isJsonMediaType(request.headers['content-type'])) {
       return next(new UnsupportedMediaTypeException(`request bodies must be application/json, not ${describeContentType(request.headers['content-type'])}`));
     }

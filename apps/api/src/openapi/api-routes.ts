@@ -1,10 +1,11 @@
-import { UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
+import { BuildLogSchema, BuildViewSchema, CreateBuildQuerySchema, CommitWorkloadBodySchema, CommittedImageSchema, UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
 import { PlacementExplanationSchema, QuotaViewSchema } from '@gureum/contracts';
 import { AdminWorkloadPathSchema, QuotaOverridesBodySchema, TenantQuotaPathSchema } from '../quotas/quota-http.schemas';
 import { ImageListSchema } from '@gureum/contracts';
 import { CreateSnapshotBodySchema, MigrateWorkloadBodySchema, MigrationViewSchema, SnapshotListSchema, SnapshotViewSchema } from '@gureum/contracts';
 import { ConsoleQuerySchema, SnapshotPathSchema } from '../workloads/vm-http.schemas';
 import { z } from 'zod';
+import { BuildPathSchema } from '../builds/builds.controller';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
 import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
 import { LoginBodySchema, MeSchema, RefreshBodySchema, TokensSchema } from '../auth/auth-http.schemas';
@@ -52,6 +53,7 @@ export const REQUEST_SCHEMAS = {
   CreateJoinToken: CreateJoinTokenBodySchema,
   CreateSnapshot: CreateSnapshotBodySchema,
   MigrateWorkload: MigrateWorkloadBodySchema,
+  CommitWorkload: CommitWorkloadBodySchema,
 } as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
@@ -82,6 +84,9 @@ export const RESPONSE_SCHEMAS = {
   Snapshot: SnapshotViewSchema,
   SnapshotList: SnapshotListSchema,
   Migration: MigrationViewSchema,
+  CommittedImage: CommittedImageSchema,
+  Build: BuildViewSchema,
+  BuildLog: BuildLogSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -101,6 +106,8 @@ export interface ApiRoute {
   query?: z.ZodObject;
   headers?: ReadonlyArray<{ name: string; schema: z.ZodType; description: string }>;
   requestBody?: keyof typeof REQUEST_SCHEMAS;
+  /** A non-JSON body the route streams itself (a build context). */
+  binaryRequestBody?: { mediaType: string; description: string };
   success: {
     status: number;
     description: string;
@@ -674,5 +681,52 @@ export const API_ROUTES: readonly ApiRoute[] = [
     requestBody: 'MigrateWorkload',
     success: { status: 200, description: 'The migration ended (status says how); the workload as it is now', body: 'Migration' },
     problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409, 422],
+  },
+  // --- images (builds helper) ---
+  {
+    method: 'post',
+    path: '/v1/workloads/{id}/commit',
+    operationId: 'commitWorkload',
+    summary: "Save a workload's container (its writable layer) as an image in the tenant's repository and push it",
+    tag: 'images',
+    roles: TENANT_WRITERS,
+    pathParams: WorkloadPathSchema,
+    requestBody: 'CommitWorkload',
+    success: { status: 201, description: 'Committed and pushed', body: 'CommittedImage' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/builds',
+    operationId: 'createBuild',
+    summary: 'Build an image from a build context (an application/x-tar body with a Dockerfile at its root) and push it to the tenant repository',
+    tag: 'images',
+    roles: TENANT_WRITERS,
+    query: CreateBuildQuerySchema,
+    binaryRequestBody: { mediaType: 'application/x-tar', description: 'The build context: a tar archive with a Dockerfile at its root' },
+    success: { status: 202, description: 'Accepted; poll the build', body: 'Build', headers: { Location: 'The URL of the build' } },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/builds/{id}',
+    operationId: 'getBuild',
+    summary: 'A build and its state',
+    tag: 'images',
+    roles: TENANT_READERS,
+    pathParams: BuildPathSchema,
+    success: { status: 200, description: 'The build', body: 'Build' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/builds/{id}/log',
+    operationId: 'getBuildLog',
+    summary: 'The output of a build so far',
+    tag: 'images',
+    roles: TENANT_READERS,
+    pathParams: BuildPathSchema,
+    success: { status: 200, description: 'The log', body: 'BuildLog' },
+    problems: [400, ...AUTHENTICATED, 404],
   },
 ];

@@ -97,6 +97,9 @@ function operationOf(route: ApiRoute): JsonObject {
     ...(route.requestBody
       ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: SCHEMA_REF(route.requestBody) } } } } }
       : {}),
+    ...(route.binaryRequestBody
+      ? { requestBody: { required: true, description: route.binaryRequestBody.description, content: { [route.binaryRequestBody.mediaType]: { schema: { type: 'string', format: 'binary' } } } } }
+      : {}),
     responses,
   };
 }

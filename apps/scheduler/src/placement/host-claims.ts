@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { queryRows, SCHEMA } from '../database/sql';
 import type { WorkloadEntity } from '../workloads/workload.entity';
+import { isPulledImage } from '../images/image-reference';
 import {
   describeResources,
   explainNoPlacement,
@@ -88,7 +89,9 @@ export async function loadHostSnapshots(
       return `"capacity_${column}" - $${r} >= $${q}
         AND GREATEST(0, floor(("capacity_${column}" - $${r})::float8 * $${k}::float8)) - "allocated_${column}" >= $${q}`;
     };
-    where = `WHERE "state" = 'ready' AND "drivers" @> ARRAY[$2::text] AND "images" @> ARRAY[$1::text]
+    // A registry image is pulled by the agent, so only bare names filter on the host's images.
+    const imageFilter = isPulledImage(request.image) ? '' : `AND "images" @> ARRAY[$1::text]`;
+    where = `WHERE "state" = 'ready' AND "drivers" @> ARRAY[$2::text] ${imageFilter}
       AND ${fits('cpu_millis', 'cpuMillis')} AND ${fits('memory_mib', 'memoryMiB')} AND ${fits('pids', 'pids')}`;
   }
   const rows = await queryRows<HostRow>(manager, `SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" ${where} ORDER BY "id"`, params);

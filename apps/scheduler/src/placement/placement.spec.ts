@@ -57,6 +57,9 @@ describe('placement filters', () => {
     expect(filterOf(host('a', { images: ['gureum/other:latest'] }))).toBe('image');
     expect(filterOf(host('a', { images: ['gureum/busybox:1.36'] }))).toBe('image');
     expect(filterOf(host('a'), { ...request, image: 'gureum/busybox' })).toBeNull();
+    // An image in a registry is pulled by the agent: no host needs it beforehand.
+    expect(filterOf(host('a', { images: [] }), { ...request, image: '127.0.0.1:5000/acme/app:1' })).toBeNull();
+    expect(explainNoPlacement([host('a', { images: [], allocated: { cpuMillis: 3900, memoryMiB: 0, pids: 0 } })], { ...request, image: '127.0.0.1:5000/acme/app:1' })).toMatch(/room/);
   });
 
   it.each([

@@ -1,3 +1,5 @@
+import { isPulledImage } from '../images/image-reference';
+
 /**
  * Placement as pure functions: which hosts can take a workload (filters) and which of them
  * should (scores). No I/O, so every rule is unit- and property-tested; the transactional claim
@@ -172,7 +174,8 @@ export function labelsSatisfy(labels: Readonly<Record<string, string>>, constrai
 export function rejectionOf(host: HostSnapshot, request: PlacementRequest, settings: PlacementSettings = DEFAULT_PLACEMENT_SETTINGS, withAffinity = false): Rejection | null {
   if (host.state !== 'ready') return { filter: 'host_state', detail: `host is ${host.state}` };
   if (!host.drivers.includes(request.driver)) return { filter: 'driver', detail: `no healthy ${request.driver} driver` };
-  if (!host.images.includes(normalizeImageRef(request.image))) return { filter: 'image', detail: `image ${request.image} not present` };
+  // An image that names a registry is pulled by the agent; only bare names must be on the host.
+  if (!isPulledImage(request.image) && !host.images.includes(normalizeImageRef(request.image))) return { filter: 'image', detail: `image ${request.image} not present` };
 
   const dedicatedTo = host.labels[DEDICATED_LABEL];
   if (dedicatedTo !== undefined && dedicatedTo !== request.tenantId) return { filter: 'dedicated', detail: 'dedicated to another tenant' };

@@ -1,6 +1,9 @@
-import { Injectable } from '@nestjs/common';
-import type { Assignment, AssignmentsReply } from '@gureum/contracts';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Assignment, AssignmentsReply, RegistryAuth } from '@gureum/contracts';
+import type { Logger } from '@gureum/runtime';
 import { DataSource, Not } from 'typeorm';
+import { LOGGER } from '../common/tokens';
+import { RegistryTokens } from '../images/registry-tokens';
 import { WorkloadEntity } from '../workloads/workload.entity';
 
 /** The driver and spec part of an assignment (also sent to a migration's destination). */
@@ -17,16 +20,24 @@ export function assignmentSpecOf(workload: WorkloadEntity): Pick<Assignment, 'dr
   };
 }
 
+/** States in which the agent may still have to create the task, and so pull its image. */
+const MAY_PULL = new Set(['pending', 'scheduled', 'starting', 'stopped', 'failed']);
+
 /** The desired state of one node: every workload placed there that is not deleted yet. */
 @Injectable()
 export class ListAssignmentsUseCase {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly registryTokens: RegistryTokens,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
 
   async execute(nodeId: string): Promise<AssignmentsReply> {
     const workloads = await this.dataSource.manager.find(WorkloadEntity, {
       where: { hostId: nodeId, state: Not('deleted') },
       order: { createdAt: 'ASC', id: 'ASC' },
     });
+    const pullAuth = await this.pullAuths(workloads);
     return {
       nodeId,
       assignments: workloads.map((workload) => ({
@@ -35,7 +46,27 @@ export class ListAssignmentsUseCase {
         generation: workload.generation,
         desiredState: workload.desiredState,
         ...assignmentSpecOf(workload),
+        ...(pullAuth.has(workload.id) ? { pullAuth: pullAuth.get(workload.id) } : {}),
       })),
     };
+  }
+
+  /**
+   * Pull tokens for the workloads whose task may still need its image. A refused or failed
+   * token request leaves the assignment without one: the agent's pull then fails and the
+   * workload reports why, instead of every other assignment of the node failing too.
+   */
+  private async pullAuths(workloads: readonly WorkloadEntity[]): Promise<Map<string, RegistryAuth>> {
+    const result = new Map<string, RegistryAuth>();
+    for (const workload of workloads) {
+      if (workload.desiredState !== 'running' || !MAY_PULL.has(workload.state)) continue;
+      try {
+        const auth = await this.registryTokens.pullAuth(workload.tenantId, workload.image);
+        if (auth) result.set(workload.id, auth);
+      } catch (error) {
+        this.logger.warn({ err: error, workloadId: workload.id, tenantId: workload.tenantId, image: workload.image }, 'no pull token for assignment');
+      }
+    }
+    return result;
   }
 }

@@ -58,6 +58,8 @@ function targetWhileRunning(workload: WorkloadStatus, task: ObservedTask): Targe
       if (task.exitCode === 0) return { to: 'stopped', reason: 'completed', exitCode: 0 };
       return { to: 'failed', reason: 'exited', exitCode: task.exitCode };
     case 'error':
+      // A pull failure's message is the reason a tenant can act on ("image pull failed: denied ...").
+      if (task.error?.code === 'image_pull_failed') return { to: 'failed', reason: task.error.message.slice(0, 1000), exitCode: task.exitCode };
       return { to: 'failed', reason: task.error?.code ?? 'error', exitCode: task.exitCode };
   }
 }

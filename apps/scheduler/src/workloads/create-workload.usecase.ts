@@ -12,6 +12,8 @@ import { preemptFor } from '../placement/preempt-for';
 import { covers, describeResources, largestHost, maxUnit } from '../placement/placement';
 import { quotaDeltaOf } from '../quotas/quota';
 import { chargeQuota } from '../quotas/quota-store';
+import { isPulledImage } from '../images/image-reference';
+import { RegistryTokens } from '../images/registry-tokens';
 import { changeWorkload, recordTransition } from './workload-store';
 import { toWorkloadView } from './workload-view';
 import { WorkloadEntity } from './workload.entity';
@@ -27,6 +29,7 @@ export class CreateWorkloadUseCase {
     private readonly afterCommit: AfterCommit,
     @Inject(SCHEDULER_SETTINGS) private readonly settings: SchedulerSettings,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly registryTokens: RegistryTokens,
   ) {}
 
   async execute(command: CreateWorkloadCommand): Promise<WorkloadView> {
@@ -40,6 +43,9 @@ export class CreateWorkloadUseCase {
       if (existing) return toWorkloadView(assertSameSpec(existing, spec, idempotencyKey));
     }
     await this.assertFleetCanRun(spec);
+    // An image in our registry: the tenant must be allowed to pull it (its own namespace or a
+    // public repository), checked now so a refusal is an answer, not a workload that fails later.
+    await this.registryTokens.pullAuth(caller.tenantId, spec.image);
     // Outside the placement transaction, which is kept short; the api refuses a suspended
     // tenant's writes before they get here, this is the second line.
     await assertTenantNotSuspended(this.dataSource.manager, caller.tenantId);
@@ -81,7 +87,7 @@ export class CreateWorkloadUseCase {
   private async assertFleetCanRun(spec: WorkloadSpec): Promise<void> {
     const request = placementRequestOf({ tenantId: '00000000-0000-0000-0000-000000000000', kind: spec.kind, image: spec.image, placement: null, ...spec.resources });
     const { hosts } = await loadHostSnapshots(this.dataSource.manager, request, this.settings.placement, { candidatesOnly: false });
-    if (!hosts.some((host) => host.images.length > 0)) {
+    if (!isPulledImage(request.image) && !hosts.some((host) => host.images.length > 0)) {
       if (spec.kind === 'vm') {
         throw new GureumError(ErrorCode.ImageUnknown, `VM template ${spec.image} is not available on any host`, { image: spec.image, kind: 'vm' });
       }

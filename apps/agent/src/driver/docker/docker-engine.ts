@@ -70,6 +70,22 @@ export interface DockerEngine {
   /** repo:tag of every local image, without `<none>:<none>`. */
   listImageTags(): Promise<string[]>;
   imageExists(reference: string): Promise<boolean>;
+  /**
+   * Pulls `reference` from the registry it names, presenting `auth.registryToken` as the
+   * bearer token (Docker's `registrytoken`). EngineError `failure` with the registry's
+   * message when the pull does not complete.
+   */
+  pullImage(reference: string, auth: RegistryCredentials | null): Promise<void>;
+  /** Saves the container's filesystem changes as image `repository:tag` (pausing it meanwhile); returns the image id. */
+  commitContainer(id: string, repository: string, tag: string): Promise<string>;
+  /**
+   * Builds a Dockerfile context (a tar) into `request.tag` under the given limits, passing
+   * every output line to `onOutput`; EngineError `failure` with the builder's message when a
+   * step fails.
+   */
+  buildImage(context: Buffer, request: ImageBuildRequest, onOutput: (text: string) => void): Promise<void>;
+  /** Pushes `repository:tag`; returns the manifest digest the registry stored. */
+  pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string>;
   /** null when no container has this id or name. */
   inspectContainer(idOrName: string): Promise<ContainerRecord | null>;
   /** Ids of all containers (running or not) carrying every `key=value` label. */
@@ -87,6 +103,19 @@ export interface DockerEngine {
   inspectNetwork(name: string): Promise<NetworkRecord | null>;
   /** EngineError `conflict` when a network of that name exists. */
   createNetwork(request: NetworkCreateRequest): Promise<void>;
+}
+
+export interface ImageBuildRequest {
+  tag: string;
+  cpuMillis: number;
+  memoryMiB: number;
+  labels: Record<string, string>;
+}
+
+/** A short-lived bearer token for one registry (never a password). */
+export interface RegistryCredentials {
+  serverAddress: string;
+  registryToken: string;
 }
 
 export type EngineErrorKind = 'not_found' | 'conflict' | 'unavailable' | 'failure';

@@ -133,6 +133,39 @@ describe('DockerDriver', () => {
       expect(engine.networks.size).toBe(0);
     });
 
+    it('pulls a missing registry image with the assignment token, then runs it', async () => {
+      const image = '127.0.0.1:5000/acme/app:1';
+      engine.registryImages.set(image, 'tok-1');
+      const status = await driver.start(spec({ image, pullAuth: { registry: '127.0.0.1:5000', token: 'tok-1' } }));
+      expect(status.state).toBe('running');
+      expect(engine.calls).toContain(`pullImage ${image}`);
+      expect(engine.images.has(image)).toBe(true);
+    });
+
+    it('fails with image_pull_failed and the registry message when the pull is refused, creating nothing', async () => {
+      const image = '127.0.0.1:5000/acme/app:1';
+      engine.registryImages.set(image, 'tok-1');
+      const failure = driver.start(spec({ image, pullAuth: { registry: '127.0.0.1:5000', token: 'wrong' } }));
+      await expect(failure).rejects.toEqual(rejectsWith('image_pull_failed'));
+      await expect(failure).rejects.toThrow(/^image pull failed: unauthorized/);
+      await expect(driver.start(spec({ image: '127.0.0.1:5000/acme/missing:1' }))).rejects.toThrow(/image pull failed: manifest unknown/);
+      await expect(driver.start(spec({ image, pullAuth: { registry: 'other:5000', token: 'tok-1' } }))).rejects.toThrow(/token is for other:5000/);
+      expect(engine.containers.size).toBe(0);
+    });
+
+    it("commits the workload's own container and pushes it; a quota refusal has its own code", async () => {
+      await driver.start(spec());
+      const pushAuth = { registry: '127.0.0.1:5000', token: 'push-tok' };
+      const image = '127.0.0.1:5000/acme/snap:v1';
+      await expect(driver.commit({ workloadId: WORKLOAD, tenantId: TENANT, nodeId: NODE, image, pushAuth })).resolves.toEqual({ image, digest: `sha256:${'d'.repeat(64)}` });
+      expect(engine.pushed.get('127.0.0.1:5000/acme/snap:v1')).toBeDefined();
+      const otherTenant = '1b7c1f7e-3a52-4c39-9d7e-2f6d8c1a9e02';
+      await expect(driver.commit({ workloadId: WORKLOAD, tenantId: otherTenant, nodeId: NODE, image, pushAuth })).rejects.toEqual(rejectsWith('task_not_found'));
+      await expect(driver.commit({ workloadId: WORKLOAD, tenantId: TENANT, nodeId: NODE, image: 'other:5000/acme/snap:v1', pushAuth })).rejects.toEqual(rejectsWith('invalid_spec'));
+      engine.pushFailure = 'denied: storage quota of tenant acme exceeded: 10 bytes';
+      await expect(driver.commit({ workloadId: WORKLOAD, tenantId: TENANT, nodeId: NODE, image, pushAuth })).rejects.toEqual(rejectsWith('quota_exceeded'));
+    });
+
     it('is idempotent per workload and generation, also once the task has exited', async () => {
       const first = await driver.start(spec());
       const again = await driver.start(spec());

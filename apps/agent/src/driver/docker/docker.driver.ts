@@ -4,6 +4,8 @@ import { CgroupError, createCgroupManager, type CgroupManager } from '@gureum/cg
 
 import {
   DriverError,
+  type CommitSpec,
+  type CommittableDriver,
   type DriverFingerprint,
   type TaskResources,
   type TaskSpec,
@@ -47,7 +49,7 @@ export interface DockerDriverOptions {
  * reads as gone. Container pids and cgroups are read on this host, so the agent must run
  * on the engine's host, in its pid namespace.
  */
-export class DockerDriver implements WorkloadDriver {
+export class DockerDriver implements WorkloadDriver, CommittableDriver {
   readonly name = 'docker' as const;
   private cgroups: Promise<CgroupReader> | undefined;
   /** Per workload, so two starts of one workload never race each other in this process. */
@@ -195,6 +197,33 @@ export class DockerDriver implements WorkloadDriver {
     });
   }
 
+  /**
+   * Saves the workload's container (its writable layer on top of the image) as `spec.image`
+   * and pushes it with the short-lived push token. Only this node's container of that tenant.
+   */
+  async commit(spec: CommitSpec): Promise<{ image: string; digest: string }> {
+    assertId('workloadId', spec.workloadId);
+    assertId('tenantId', spec.tenantId);
+    const target = splitReference(spec.image);
+    if (!target || target.registry !== spec.pushAuth.registry) {
+      throw new DriverError('invalid_spec', `${spec.image} is not a tagged reference in registry ${spec.pushAuth.registry}`);
+    }
+    return this.guard(async () => {
+      const record = await this.engine.inspectContainer(containerName(spec.nodeId, spec.workloadId));
+      if (!record || !isManaged(record) || record.labels[LABELS.tenant] !== spec.tenantId || record.labels[LABELS.node] !== spec.nodeId) {
+        throw new DriverError('task_not_found', `workload ${spec.workloadId} has no container on this node`);
+      }
+      await this.engine.commitContainer(record.id, target.repository, target.tag);
+      try {
+        const digest = await this.engine.pushImage(target.repository, target.tag, { serverAddress: spec.pushAuth.registry, registryToken: spec.pushAuth.token });
+        return { image: spec.image, digest };
+      } catch (error) {
+        if (error instanceof EngineError && error.kind === 'unavailable') throw error;
+        throw pushError(error);
+      }
+    });
+  }
+
   private async startSerialized(spec: TaskSpec): Promise<TaskStatus> {
     let record = await this.engine.inspectContainer(containerName(spec.nodeId, spec.workloadId));
     if (record) {
@@ -221,9 +250,7 @@ export class DockerDriver implements WorkloadDriver {
   }
 
   private async createContainer(spec: TaskSpec): Promise<string> {
-    if (!(await this.engine.imageExists(spec.image))) {
-      throw new DriverError('image_not_found', `image ${spec.image} is not on this node`);
-    }
+    if (!(await this.engine.imageExists(spec.image))) await this.pull(spec);
     const network = await this.ensureTenantNetwork(spec.tenantId);
     try {
       return await this.engine.createContainer(toContainerCreate(spec, network));
@@ -237,6 +264,25 @@ export class DockerDriver implements WorkloadDriver {
         return winner.id;
       }
       throw new DriverError('driver_failure', `container ${containerName(spec.nodeId, spec.workloadId)} was created concurrently`, { cause: error });
+    }
+  }
+
+  /**
+   * Pulls a missing image that names a registry, with the assignment's short-lived token when
+   * there is one; a bare name (`gureum/busybox`) has nowhere to come from.
+   */
+  private async pull(spec: TaskSpec): Promise<void> {
+    const registry = registryOf(spec.image);
+    if (registry === null) throw new DriverError('image_not_found', `image ${spec.image} is not on this node`);
+    if (spec.pullAuth && spec.pullAuth.registry !== registry) {
+      throw new DriverError('image_pull_failed', `image pull failed: the pull token is for ${spec.pullAuth.registry}, not ${registry}`);
+    }
+    try {
+      await this.engine.pullImage(spec.image, spec.pullAuth ? { serverAddress: spec.pullAuth.registry, registryToken: spec.pullAuth.token } : null);
+    } catch (error) {
+      if (error instanceof EngineError && error.kind === 'unavailable') throw error;
+      const reason = error instanceof Error ? error.message.replace(/^docker pull \S+: /, '') : String(error);
+      throw new DriverError('image_pull_failed', `image pull failed: ${reason}`, { cause: error });
     }
   }
 
@@ -342,6 +388,30 @@ export class DockerDriver implements WorkloadDriver {
       throw new DriverError('driver_failure', String(error), { cause: error });
     }
   }
+}
+
+/** `registry/path:tag` → its parts; null without a registry or a tag (digests are not pushed to). */
+export function splitReference(image: string): { registry: string; repository: string; tag: string } | null {
+  const registry = registryOf(image);
+  const lastSlash = image.lastIndexOf('/');
+  const colon = image.indexOf(':', lastSlash + 1);
+  if (registry === null || image.includes('@') || colon < 0) return null;
+  return { registry, repository: image.slice(0, colon), tag: image.slice(colon + 1) };
+}
+
+/** A failed push as the tenant should read it; the registry's storage-quota refusal is its own code. */
+export function pushError(error: unknown): DriverError {
+  const reason = error instanceof Error ? error.message.replace(/^docker push \S+: /, '') : String(error);
+  if (/quota/i.test(reason)) return new DriverError('quota_exceeded', `image push refused: ${reason}`, { cause: error });
+  return new DriverError('image_push_failed', `image push failed: ${reason}`, { cause: error });
+}
+
+/** The registry an image reference names (Docker's rule: a first component with `.` or `:`, or `localhost`). */
+function registryOf(image: string): string | null {
+  const slash = image.indexOf('/');
+  if (slash < 0) return null;
+  const first = image.slice(0, slash);
+  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : null;
 }
 
 function isLive(record: ContainerRecord): boolean {

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 
 import {
@@ -7,8 +8,10 @@ import {
   type ContainerStatus,
   type DockerEngine,
   type EngineInfo,
+  type ImageBuildRequest,
   type NetworkCreateRequest,
   type NetworkRecord,
+  type RegistryCredentials,
 } from './docker-engine';
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
@@ -59,6 +62,74 @@ export class DockerodeEngine implements DockerEngine {
 
   async imageExists(reference: string): Promise<boolean> {
     return (await orNullWhenMissing(() => call(`inspect image ${reference}`, () => this.docker.getImage(reference).inspect()))) !== null;
+  }
+
+  async pullImage(reference: string, auth: RegistryCredentials | null): Promise<void> {
+    const authconfig = auth ? { serveraddress: auth.serverAddress, registrytoken: auth.registryToken } : undefined;
+    const stream = await call(`pull ${reference}`, () => this.docker.pull(reference, authconfig ? { authconfig } : {}) as Promise<NodeJS.ReadableStream>);
+    await this.followStream(`pull ${reference}`, stream);
+  }
+
+  async commitContainer(id: string, repository: string, tag: string): Promise<string> {
+    const result = (await call(`commit container ${id}`, () => this.docker.getContainer(id).commit({ repo: repository, tag, pause: true }))) as { Id?: string };
+    if (!result.Id) throw new EngineError('failure', `docker commit container ${id}: no image id in the answer`);
+    return result.Id;
+  }
+
+  async buildImage(context: Buffer, request: ImageBuildRequest, onOutput: (text: string) => void): Promise<void> {
+    const what = `build ${request.tag}`;
+    const memory = request.memoryMiB * 1024 * 1024;
+    const options = {
+      t: request.tag,
+      labels: request.labels,
+      memory,
+      // No swap beyond the memory limit, as for workloads.
+      memswap: memory,
+      cpuperiod: 100_000,
+      cpuquota: Math.max(1000, Math.round(request.cpuMillis * 100)),
+      // RUN steps get no network: builds only reach what is in the context and the base image.
+      networkmode: 'none',
+      rm: true,
+      forcerm: true,
+    };
+    const stream = (await call(what, () => this.docker.buildImage(Readable.from([context]), options))) as NodeJS.ReadableStream;
+    await this.followStream(what, stream, (line) => {
+      if (typeof line.stream === 'string') onOutput(line.stream);
+      else if (typeof line.status === 'string') onOutput(`${line.status}\n`);
+      else if (typeof line.error === 'string') onOutput(`ERROR: ${line.error}\n`);
+    });
+  }
+
+  async pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string> {
+    const what = `push ${repository}:${tag}`;
+    const authconfig = { serveraddress: auth.serverAddress, registrytoken: auth.registryToken };
+    const stream = (await call(what, () => this.docker.getImage(repository).push({ tag, authconfig }))) as NodeJS.ReadableStream;
+    const lines = await this.followStream(what, stream);
+    const digest = lines.map((line) => line.aux?.Digest).find((value): value is string => typeof value === 'string');
+    if (!digest) throw new EngineError('failure', `docker ${what}: the engine reported no digest`);
+    return digest;
+  }
+
+  /**
+   * Docker streams progress as JSON lines and reports a failure *inside* the stream (HTTP 200
+   * with an `error` line), so the stream is read to the end and its error, if any, thrown.
+   */
+  private followStream(what: string, stream: NodeJS.ReadableStream, onLine?: (line: StreamLine) => void): Promise<StreamLine[]> {
+    return new Promise((resolve, reject) => {
+      let failure: string | null = null;
+      this.docker.modem.followProgress(
+        stream,
+        (error: unknown, output: StreamLine[]) => {
+          if (error) reject(translate(what, error));
+          else if (failure !== null) reject(new EngineError('failure', `docker ${what}: ${failure}`));
+          else resolve(output);
+        },
+        (line: StreamLine) => {
+          if (typeof line.error === 'string') failure ??= line.errorDetail?.message ?? line.error;
+          onLine?.(line);
+        },
+      );
+    });
   }
 
   async inspectContainer(idOrName: string): Promise<ContainerRecord | null> {
@@ -122,6 +193,15 @@ export class DockerodeEngine implements DockerEngine {
   async createNetwork(request: NetworkCreateRequest): Promise<void> {
     await call(`create network ${request.Name}`, () => this.docker.createNetwork(request));
   }
+}
+
+/** One JSON line of a pull/push/build progress stream. */
+interface StreamLine {
+  status?: string;
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string; Digest?: string; Tag?: string; Size?: number };
 }
 
 /** dockerode rejects with `statusCode` + `json` for HTTP answers and an errno `code` for socket failures. */

@@ -4,8 +4,10 @@ import {
   type ContainerRecord,
   type DockerEngine,
   type EngineInfo,
+  type ImageBuildRequest,
   type NetworkCreateRequest,
   type NetworkRecord,
+  type RegistryCredentials,
 } from '../docker-engine';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -22,6 +24,8 @@ export class FakeDockerEngine implements DockerEngine {
   readonly networks = new Map<string, NetworkRecord & { request: NetworkCreateRequest | null }>();
   readonly calls: string[] = [];
   engineInfo: EngineInfo = { serverVersion: '20.10.24', ncpu: 2, memTotalBytes: 4 * 1024 * 1024 * 1024, cgroupVersion: '1', cgroupDriver: 'cgroupfs' };
+  /** What a registry would serve: reference → the token it wants (null: anonymous pulls work). */
+  readonly registryImages = new Map<string, string | null>();
   /** When set, every call fails as if the socket were closed. */
   unavailable = false;
   /** Runs once just before the next createContainer / createNetwork, to stage a race. */
@@ -47,6 +51,47 @@ export class FakeDockerEngine implements DockerEngine {
   async imageExists(reference: string): Promise<boolean> {
     this.enter(`imageExists ${reference}`);
     return this.images.has(reference);
+  }
+
+  async pullImage(reference: string, auth: RegistryCredentials | null): Promise<void> {
+    this.enter(`pullImage ${reference}`);
+    if (!this.registryImages.has(reference)) throw new EngineError('failure', `docker pull ${reference}: manifest unknown`);
+    const wanted = this.registryImages.get(reference);
+    if (wanted !== null && auth?.registryToken !== wanted) throw new EngineError('failure', `docker pull ${reference}: unauthorized: authentication required`);
+    this.images.add(reference);
+  }
+
+  /** Pushed images: `repository:tag` → digest. */
+  readonly pushed = new Map<string, string>();
+  /** When set, the next push fails with this registry message. */
+  pushFailure: string | undefined;
+
+  async commitContainer(id: string, repository: string, tag: string): Promise<string> {
+    this.enter(`commitContainer ${id} ${repository}:${tag}`);
+    if (!this.find(id)) throw new EngineError('not_found', `No such container: ${id}`);
+    this.images.add(`${repository}:${tag}`);
+    return `sha256:${'c'.repeat(64)}`;
+  }
+
+  /** Builds seen, with their context sizes; `buildFailure` makes the next build fail. */
+  readonly builds: Array<{ request: ImageBuildRequest; contextBytes: number }> = [];
+  buildFailure: string | undefined;
+
+  async buildImage(context: Buffer, request: ImageBuildRequest, onOutput: (text: string) => void): Promise<void> {
+    this.enter(`buildImage ${request.tag}`);
+    this.builds.push({ request: structuredClone(request), contextBytes: context.length });
+    onOutput('Step 1/1 : FROM base\n');
+    if (this.buildFailure !== undefined) throw new EngineError('failure', `docker build ${request.tag}: ${this.buildFailure}`);
+    this.images.add(request.tag);
+  }
+
+  async pushImage(repository: string, tag: string, auth: RegistryCredentials): Promise<string> {
+    this.enter(`pushImage ${repository}:${tag} ${auth.serverAddress}`);
+    if (!this.images.has(`${repository}:${tag}`)) throw new EngineError('not_found', `An image does not exist locally with the tag: ${repository}`);
+    if (this.pushFailure !== undefined) throw new EngineError('failure', `docker push ${repository}:${tag}: ${this.pushFailure}`);
+    const digest = `sha256:${'d'.repeat(64)}`;
+    this.pushed.set(`${repository}:${tag}`, digest);
+    return digest;
   }
 
   async inspectContainer(idOrName: string): Promise<ContainerRecord | null> {
