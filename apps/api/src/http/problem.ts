@@ -34,7 +34,7 @@ const PROBLEM_TYPES: Record<ProblemCode, { status: number; title: string }> = {
   rate_limited: { status: 429, title: 'Too many requests' },
   image_unknown: { status: 422, title: 'The image is unknown' },
   resources_exceed_host: { status: 422, title: 'No host could ever fit these resources' },
-  quota_exceeded: { status: 422, title: 'A quota of the tenant would be exceeded' },
+  quota_exceeded: { status: 403, title: 'A quota of the tenant does not allow this' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Temporarily unavailable' },
   timeout: { status: 504, title: 'A service did not answer in time' },
