@@ -25,6 +25,10 @@ import { WorkloadController } from './workloads/workload.controller';
 import { ResumeTenantUseCase } from './tenants/resume-tenant.usecase';
 import { SuspendTenantUseCase } from './tenants/suspend-tenant.usecase';
 import { TenantController } from './tenants/tenant.controller';
+import { AdminGetWorkloadUseCase } from './workloads/admin-get-workload.usecase';
+import { AdminListWorkloadsUseCase } from './workloads/admin-list-workloads.usecase';
+import { AdminWorkloadController } from './workloads/admin-workload.controller';
+import { ListWorkloadEventsUseCase } from './workloads/list-workload-events.usecase';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -40,7 +44,7 @@ export class SchedulerModule {
   static register(infrastructure: SchedulerInfrastructure): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [WorkloadController, HostController, AgentController, TenantController],
+      controllers: [WorkloadController, HostController, AgentController, TenantController, AdminWorkloadController],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
         { provide: Bus, useValue: infrastructure.bus },
@@ -65,6 +69,9 @@ export class SchedulerModule {
         PlacementLoop,
         ListAssignmentsUseCase,
         ApplyStatusReportUseCase,
+        AdminListWorkloadsUseCase,
+        AdminGetWorkloadUseCase,
+        ListWorkloadEventsUseCase,
       ],
     };
   }

@@ -6,3 +6,4 @@ export * from './agent';
 export * from './registry';
 export * from './metering';
 export * from './subjects';
+export * from './workload-admin';

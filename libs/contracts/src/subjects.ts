@@ -40,6 +40,12 @@ import {
   SetStorageQuotaRequestSchema,
   StorageUsageSchema,
 } from './registry';
+import {
+  AdminListWorkloadsRequestSchema,
+  AdminWorkloadRefRequestSchema,
+  WorkloadEventListSchema,
+  WorkloadEventsRequestSchema,
+} from './workload-admin';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -101,6 +107,15 @@ export const Commands = {
   agentAssignments: command('agent.*.req.assignments.v1', AssignmentsRequestSchema, AssignmentsReplySchema),
   /** Node-scoped: an agent reports what it observes on its node. */
   agentReport: command('agent.*.req.report.v1', StatusReportSchema, StatusReportReplySchema),
+  // Admin console (operators across tenants) and workload history.
+  /** Operator: workloads of every tenant, filtered by tenant, host, state and kind. */
+  adminWorkloadList: command('scheduler.cmd.admin.workload.list.v1', AdminListWorkloadsRequestSchema, WorkloadPageSchema),
+  /** Operator: any tenant's workload. */
+  adminWorkloadGet: command('scheduler.cmd.admin.workload.get.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
+  /** Operator: any tenant's workload's state transitions. */
+  adminWorkloadEvents: command('scheduler.cmd.admin.workload.events.v1', AdminWorkloadRefRequestSchema, WorkloadEventListSchema),
+  /** A tenant's own workload's state transitions. */
+  workloadEvents: command('scheduler.cmd.workload.events.v1', WorkloadEventsRequestSchema, WorkloadEventListSchema),
 } as const;
 
 export const Signals = {

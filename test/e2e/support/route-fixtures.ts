@@ -96,6 +96,13 @@ export const FIXTURES: Record<string, Fixture> = {
   deleteWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   getUsage: async () => ({ path: {}, query: lastHour() }),
   getUsageAcrossTenants: async () => ({ path: {}, query: lastHour() }),
+  // Admin console routes.
+  listWorkloadsAcrossTenants: async (world) => ({ path: {}, query: { tenantId: world.tenantAId } }),
+  getWorkloadOfAnyTenant: async (world) => ({ path: { id: world.workloadAId } }),
+  listWorkloadEventsOfAnyTenant: async (world) => ({ path: { id: world.workloadAId } }),
+  listWorkloadEvents: async (world) => ({ path: { id: world.workloadAId } }),
+  // The stream stays open until maxSeconds: one second, so the matrix can read the whole answer.
+  streamEvents: async () => ({ path: {}, query: { maxSeconds: '1' } }),
 };
 
 function lastHour(): Record<string, string> {

@@ -21,6 +21,10 @@ import { NatsConnectionState } from '../health/nats-connection-state';
 import { OpenApiController } from '../openapi/openapi.controller';
 import { WorkloadsController } from '../workloads/workloads.controller';
 import { UsageController } from '../usage/usage.controller';
+import { AdminWorkloadsController } from '../admin-workloads/admin-workloads.controller';
+import { EventFeed } from '../events/event-feed';
+import { EventStreamController } from '../events/event-stream.controller';
+import { WorkloadEventsController } from '../events/workload-events.controller';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -33,6 +37,8 @@ export interface ApiModuleDependencies {
   verifyCredentials: VerifyCredentials;
   sessions: SessionService;
   logger: Logger;
+  /** Live events for `GET /v1/events/stream`. */
+  eventFeed: EventFeed;
 }
 
 @Module({})
@@ -51,6 +57,9 @@ export class ApiModule {
         ApiKeysController,
         AuditController,
         IdentityController,
+        AdminWorkloadsController,
+        WorkloadEventsController,
+        EventStreamController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },
@@ -62,6 +71,7 @@ export class ApiModule {
         { provide: VerifyCredentials, useValue: dependencies.verifyCredentials },
         { provide: API_LOGGER, useValue: dependencies.logger },
         { provide: SessionService, useValue: dependencies.sessions },
+        { provide: EventFeed, useValue: dependencies.eventFeed },
         // The one guard of every HTTP route; it skips RPC handlers.
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

@@ -1,4 +1,4 @@
-import { UsageReplySchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
+import { UsageReplySchema, WorkloadEventListSchema, WorkloadPageSchema, WorkloadSpecSchema, WorkloadViewSchema } from '@gureum/contracts';
 import { z } from 'zod';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
 import { AdminAuditQuerySchema, AuditPageSchema, TenantAuditQuerySchema } from '../audit/audit-http.schemas';
@@ -18,6 +18,8 @@ import {
 import { ChangeRoleBodySchema, InvitedUserSchema, InviteUserBodySchema, UserListSchema, UserPathSchema, UserViewSchema } from '../users/user-http.schemas';
 import { AdminUsageQuerySchema, UsageQuerySchema } from '../usage/usage-http.schemas';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeySchema, ListWorkloadsQuerySchema, WorkloadPathSchema } from '../workloads/workload-http.schemas';
+import { AdminListWorkloadsQuerySchema } from '../admin-workloads/admin-workload-http.schemas';
+import { EventStreamQuerySchema } from '../events/event-stream-http.schemas';
 
 /**
  * Every HTTP route of the api: the OpenAPI description AND the authorization policy (`roles`),
@@ -62,6 +64,7 @@ export const RESPONSE_SCHEMAS = {
   Me: MeSchema,
   AuditPage: AuditPageSchema,
   Usage: UsageReplySchema,
+  WorkloadEventList: WorkloadEventListSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
@@ -85,7 +88,7 @@ export interface ApiRoute {
     status: number;
     description: string;
     /** `document` is the OpenAPI document itself, which has no zod schema of its own. */
-    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none';
+    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none' | 'event-stream';
     headers?: Readonly<Record<string, string>>;
   };
   /** Problem statuses the route can answer with, besides the 500 every route can. */
@@ -419,6 +422,63 @@ export const API_ROUTES: readonly ApiRoute[] = [
     roles: OPERATORS,
     query: AdminAuditQuerySchema,
     success: { status: 200, description: 'One page', body: 'AuditPage' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  // Admin console: workloads across tenants, workload history, live events.
+  {
+    method: 'get',
+    path: '/v1/admin/workloads',
+    operationId: 'listWorkloadsAcrossTenants',
+    summary: "Every tenant's workloads, oldest first, filtered by tenant, host, state and kind",
+    tag: 'workloads',
+    roles: OPERATORS,
+    query: AdminListWorkloadsQuerySchema,
+    success: { status: 200, description: 'One page; pass nextCursor back as cursor for the next', body: 'WorkloadPage' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/workloads/{id}',
+    operationId: 'getWorkloadOfAnyTenant',
+    summary: "Get any tenant's workload (deleted ones included)",
+    tag: 'workloads',
+    roles: OPERATORS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 200, description: 'The workload', body: 'WorkloadView' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/workloads/{id}/events',
+    operationId: 'listWorkloadEventsOfAnyTenant',
+    summary: "Any tenant's workload's state transitions, oldest first",
+    tag: 'workloads',
+    roles: OPERATORS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 200, description: 'The transitions (the latest 500)', body: 'WorkloadEventList' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/workloads/{id}/events',
+    operationId: 'listWorkloadEvents',
+    summary: "A workload's state transitions, oldest first",
+    tag: 'workloads',
+    roles: TENANT_READERS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 200, description: 'The transitions (the latest 500)', body: 'WorkloadEventList' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/events/stream',
+    operationId: 'streamEvents',
+    summary:
+      'Live workload state changes (and host changes, for operators) as server-sent events: `event: workload|host`, `id` = stream sequence (send it back as Last-Event-ID to resume), JSON `data`; a heartbeat comment every 15 s. Tenants see only their own workloads.',
+    tag: 'events',
+    roles: ANYONE_AUTHENTICATED,
+    query: EventStreamQuerySchema,
+    success: { status: 200, description: 'An event stream, open until maxSeconds or the client disconnects', body: 'event-stream' },
     problems: [400, ...AUTHENTICATED],
   },
 ];

@@ -4,13 +4,14 @@ import type { DataSource } from 'typeorm';
 import { HostEntity } from '../hosts/host.entity';
 import { InitialSchema1764230400000 } from '../migrations/1764230400000-initial-schema';
 import { TenantSuspension1764720000000 } from '../migrations/1764720000000-tenant-suspension';
+import { WorkloadEventHost1767312458120 } from '../migrations/1767312458120-workload-event-host';
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
 import { WorkloadEntity } from '../workloads/workload.entity';
 import { SCHEMA } from './sql';
 
 /** In order; a new migration is appended here and nowhere else. */
-export const SCHEDULER_MIGRATIONS = [InitialSchema1764230400000, TenantSuspension1764720000000];
+export const SCHEDULER_MIGRATIONS = [InitialSchema1764230400000, TenantSuspension1764720000000, WorkloadEventHost1767312458120];
 
 export function createSchedulerDataSource(url: string, poolSize = 10): DataSource {
   return createServiceDataSource({
