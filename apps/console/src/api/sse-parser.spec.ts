@@ -17,10 +17,13 @@ describe('SseParser', () => {
 
   it('joins multi-line data, accepts CRLF and CR line ends, and ignores comments and unknown fields', () => {
     const parser = new SseParser();
-    expect(parser.push('data: one\r\ndata:two\r\nfoo: bar\r\n: note\r\n\r\ndata: three\r\r')).toEqual([
+    expect(parser.push('data: one\r\ndata:two\r\nfoo: bar\r\n: note\r\n\r\ndata: three\r\r\n')).toEqual([
       { event: 'message', data: 'one\ntwo', lastEventId: '' },
       { event: 'message', data: 'three', lastEventId: '' },
     ]);
+    // A CR at the end of a chunk may be the first half of CRLF: the line waits for the next chunk.
+    expect(parser.push('data: four\r')).toEqual([]);
+    expect(parser.push('\n\r\n')).toEqual([{ event: 'message', data: 'four', lastEventId: '' }]);
   });
 
   it('dispatches nothing for an event without data and keeps the last id', () => {
