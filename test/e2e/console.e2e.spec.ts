@@ -151,7 +151,11 @@ describe('admin console', () => {
 
     // A stop through the API appears live on the detail page too.
     expect((await tenant.call('POST', `/v1/workloads/${created.body.id}/stop`)).status).toBe(202);
-    await history.getByRole('listitem').filter({ hasText: 'stopping' }).waitFor({ timeout: 30_000 });
+    await history.getByRole('listitem').filter({ hasText: /→\s*stopped/ }).waitFor({ timeout: 30_000 });
+    // The operator starts it again from the console (as the owner could), and watches it run.
+    await page.getByRole('button', { name: 'Start workload live-web' }).click();
+    await history.getByRole('listitem').last().filter({ hasText: /→\s*running/ }).waitFor({ timeout: 60_000 });
+    expect((await tenant.getWorkload(created.body.id)).body.state).toBe('running');
     await screenshot('workload-detail');
   }, 120_000);
 
@@ -191,6 +195,12 @@ describe('admin console', () => {
     await page.getByLabel('Tenant', { exact: true }).selectOption({ value: tenantId });
     await page.getByRole('table', { name: 'Audit entries' }).getByRole('row').filter({ hasText: 'createWorkload' }).first().waitFor();
     await screenshot('audit');
+  });
+
+  it('counts the running container on the overview', async () => {
+    await openSection('Overview');
+    await page.getByRole('list', { name: 'Workload counts by state' }).getByRole('listitem').filter({ hasText: 'running' }).waitFor();
+    await screenshot('overview-with-workloads');
   });
 
   it('is usable on a narrow screen: navigation and tables stay reachable', async () => {

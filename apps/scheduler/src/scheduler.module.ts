@@ -27,6 +27,7 @@ import { SuspendTenantUseCase } from './tenants/suspend-tenant.usecase';
 import { TenantController } from './tenants/tenant.controller';
 import { AdminGetWorkloadUseCase } from './workloads/admin-get-workload.usecase';
 import { AdminListWorkloadsUseCase } from './workloads/admin-list-workloads.usecase';
+import { AdminWorkloadActionUseCase } from './workloads/admin-workload-action.usecase';
 import { AdminWorkloadController } from './workloads/admin-workload.controller';
 import { ListWorkloadEventsUseCase } from './workloads/list-workload-events.usecase';
 
@@ -72,6 +73,7 @@ export class SchedulerModule {
         AdminListWorkloadsUseCase,
         AdminGetWorkloadUseCase,
         ListWorkloadEventsUseCase,
+        AdminWorkloadActionUseCase,
       ],
     };
   }

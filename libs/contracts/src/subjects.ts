@@ -114,6 +114,10 @@ export const Commands = {
   adminWorkloadGet: command('scheduler.cmd.admin.workload.get.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
   /** Operator: any tenant's workload's state transitions. */
   adminWorkloadEvents: command('scheduler.cmd.admin.workload.events.v1', AdminWorkloadRefRequestSchema, WorkloadEventListSchema),
+  /** Operator: stop / start / delete any tenant's workload (the tenant's own rules apply: a suspended tenant's workload does not start). */
+  adminWorkloadStop: command('scheduler.cmd.admin.workload.stop.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
+  adminWorkloadStart: command('scheduler.cmd.admin.workload.start.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
+  adminWorkloadDelete: command('scheduler.cmd.admin.workload.delete.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
   /** A tenant's own workload's state transitions. */
   workloadEvents: command('scheduler.cmd.workload.events.v1', WorkloadEventsRequestSchema, WorkloadEventListSchema),
 } as const;

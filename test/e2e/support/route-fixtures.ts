@@ -101,6 +101,9 @@ export const FIXTURES: Record<string, Fixture> = {
   getWorkloadOfAnyTenant: async (world) => ({ path: { id: world.workloadAId } }),
   listWorkloadEventsOfAnyTenant: async (world) => ({ path: { id: world.workloadAId } }),
   listWorkloadEvents: async (world) => ({ path: { id: world.workloadAId } }),
+  stopWorkloadOfAnyTenant: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  startWorkloadOfAnyTenant: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  deleteWorkloadOfAnyTenant: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   // The stream stays open until maxSeconds: one second, so the matrix can read the whole answer.
   streamEvents: async () => ({ path: {}, query: { maxSeconds: '1' } }),
 };

@@ -1,7 +1,8 @@
-import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
 import { Commands, type OperatorCaller, type WorkloadEventList, type WorkloadPage, type WorkloadView } from '@gureum/contracts';
 import { Bus, ContractPipe } from '@gureum/messaging';
-import { OperatorCallerParam } from '../auth/tenant-caller.decorator';
+import { Context, OperatorCallerParam } from '../auth/tenant-caller.decorator';
+import type { RequestContext } from '../http/http-context';
 import { WorkloadPathSchema, type WorkloadPath } from '../workloads/workload-http.schemas';
 import { AdminListWorkloadsQuerySchema, type AdminListWorkloadsQuery } from './admin-workload-http.schemas';
 
@@ -28,4 +29,30 @@ export class AdminWorkloadsController {
   async events(@OperatorCallerParam() caller: OperatorCaller, @Param(new ContractPipe(WorkloadPathSchema, 'path parameters')) { id }: WorkloadPath): Promise<WorkloadEventList> {
     return this.bus.request(Commands.adminWorkloadEvents.subject, { caller, workloadId: id });
   }
+
+  @Post(':id/stop')
+  @HttpCode(202)
+  async stop(@OperatorCallerParam() caller: OperatorCaller, @Context() context: RequestContext, @Param(new ContractPipe(WorkloadPathSchema, 'path parameters')) { id }: WorkloadPath): Promise<WorkloadView> {
+    return audited(context, id, this.bus.request(Commands.adminWorkloadStop.subject, { caller, workloadId: id }));
+  }
+
+  @Post(':id/start')
+  @HttpCode(202)
+  async start(@OperatorCallerParam() caller: OperatorCaller, @Context() context: RequestContext, @Param(new ContractPipe(WorkloadPathSchema, 'path parameters')) { id }: WorkloadPath): Promise<WorkloadView> {
+    return audited(context, id, this.bus.request(Commands.adminWorkloadStart.subject, { caller, workloadId: id }));
+  }
+
+  @Delete(':id')
+  @HttpCode(202)
+  async delete(@OperatorCallerParam() caller: OperatorCaller, @Context() context: RequestContext, @Param(new ContractPipe(WorkloadPathSchema, 'path parameters')) { id }: WorkloadPath): Promise<WorkloadView> {
+    return audited(context, id, this.bus.request(Commands.adminWorkloadDelete.subject, { caller, workloadId: id }));
+  }
+}
+
+/** The audit trail names the workload and the tenant the operator acted on. */
+async function audited(context: RequestContext, workloadId: string, reply: Promise<WorkloadView>): Promise<WorkloadView> {
+  context.auditTarget = `workloads:${workloadId}`;
+  const view = await reply;
+  context.auditTenantId = view.tenantId;
+  return view;
 }

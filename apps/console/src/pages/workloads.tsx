@@ -167,7 +167,9 @@ export function WorkloadDetailPage({ id }: { id: string }) {
   const [mode, setMode] = useState<'live' | 'cold'>('live');
   useWorkloadEvents((change) => {
     if (change.workloadId !== id) return;
+    // The event has the state; the desired state and exit code come with the workload itself.
     workload.setData((current) => (current ? { ...current, state: change.to, hostId: change.hostId, reason: change.reason, updatedAt: change.at } : current));
+    workload.reload();
     events.setData((current) => (current ? { items: [...current.items, { from: change.from, to: change.to, reason: change.reason, at: change.at, hostId: change.hostId }] } : current));
   });
 

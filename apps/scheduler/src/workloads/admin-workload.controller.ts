@@ -3,6 +3,7 @@ import { Commands, type ReplyOf, type ValidRequestOf } from '@gureum/contracts';
 import { CommandPayload, OnCommand } from '@gureum/messaging';
 import { assertOperator } from '../common/caller-access';
 import { AdminGetWorkloadUseCase } from './admin-get-workload.usecase';
+import { AdminWorkloadActionUseCase } from './admin-workload-action.usecase';
 import { AdminListWorkloadsUseCase } from './admin-list-workloads.usecase';
 import { ListWorkloadEventsUseCase } from './list-workload-events.usecase';
 
@@ -10,6 +11,9 @@ const ADMIN_LIST = Commands.adminWorkloadList.subject;
 const ADMIN_GET = Commands.adminWorkloadGet.subject;
 const ADMIN_EVENTS = Commands.adminWorkloadEvents.subject;
 const EVENTS = Commands.workloadEvents.subject;
+const ADMIN_STOP = Commands.adminWorkloadStop.subject;
+const ADMIN_START = Commands.adminWorkloadStart.subject;
+const ADMIN_DELETE = Commands.adminWorkloadDelete.subject;
 
 /** Operators' views across tenants (admin console) and a workload's history for its tenant. */
 @Controller()
@@ -18,7 +22,23 @@ export class AdminWorkloadController {
     private readonly adminList: AdminListWorkloadsUseCase,
     private readonly adminGet: AdminGetWorkloadUseCase,
     private readonly listEvents: ListWorkloadEventsUseCase,
+    private readonly action: AdminWorkloadActionUseCase,
   ) {}
+
+  @OnCommand(ADMIN_STOP)
+  stop(@CommandPayload(ADMIN_STOP) request: ValidRequestOf<typeof ADMIN_STOP>): Promise<ReplyOf<typeof ADMIN_STOP>> {
+    return this.action.execute('stop', request);
+  }
+
+  @OnCommand(ADMIN_START)
+  start(@CommandPayload(ADMIN_START) request: ValidRequestOf<typeof ADMIN_START>): Promise<ReplyOf<typeof ADMIN_START>> {
+    return this.action.execute('start', request);
+  }
+
+  @OnCommand(ADMIN_DELETE)
+  delete(@CommandPayload(ADMIN_DELETE) request: ValidRequestOf<typeof ADMIN_DELETE>): Promise<ReplyOf<typeof ADMIN_DELETE>> {
+    return this.action.execute('delete', request);
+  }
 
   @OnCommand(ADMIN_LIST)
   list(@CommandPayload(ADMIN_LIST) request: ValidRequestOf<typeof ADMIN_LIST>): Promise<ReplyOf<typeof ADMIN_LIST>> {

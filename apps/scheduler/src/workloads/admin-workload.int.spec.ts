@@ -76,6 +76,19 @@ describe('operators across tenants', () => {
   });
 });
 
+describe('operator actions on any tenant\'s workload', () => {
+  it('stops, starts and deletes through the tenant\'s own state machine; an unknown workload is not found', async () => {
+    const workload = await create('ops-target', TENANT_B);
+    const stopped = await scheduler.api.request('scheduler.cmd.admin.workload.stop.v1', { caller: operator(), workloadId: workload.id });
+    expect(stopped).toMatchObject({ id: workload.id, tenantId: TENANT_B, state: 'stopping', desiredState: 'stopped' });
+    // The fake agent does not act: finish the stop as an agent report would, through the row.
+    await scheduler.db.query(`UPDATE scheduler.workloads SET state = 'stopped' WHERE id = $1`, [workload.id]);
+    expect(await scheduler.api.request('scheduler.cmd.admin.workload.start.v1', { caller: operator(), workloadId: workload.id })).toMatchObject({ desiredState: 'running' });
+    expect(await scheduler.api.request('scheduler.cmd.admin.workload.delete.v1', { caller: operator(), workloadId: workload.id })).toMatchObject({ desiredState: 'deleted' });
+    expect((await errorOf(scheduler.api.request('scheduler.cmd.admin.workload.stop.v1', { caller: operator(), workloadId: randomUUID() }))).code).toBe('not_found');
+  });
+});
+
 describe('workload history', () => {
   it("gives the transitions oldest first with the host each happened on; another tenant's workload is not found", async () => {
     const workload = await create('history', TENANT_A);
