@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { ensureBusyboxImage } from '@gureum/testing';
+import { ensureBusyboxImage, waitFor } from '@gureum/testing';
+import { SseParser, type ServerSentEvent } from '../../apps/console/src/api/sse-parser';
 import { API_ROUTES } from '../../apps/api/src/openapi/api-routes';
 import { ApiClient, containerSpec } from './support/api-client';
 import { System } from './support/system';
@@ -59,6 +60,68 @@ afterAll(async () => {
   await context?.close().catch(() => undefined);
   if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   await system.stop();
+});
+
+interface Collected {
+  events: ServerSentEvent[];
+  done: Promise<void>;
+  stop: () => void;
+}
+
+/** Reads `GET /v1/events/stream` as the console does (fetch + stream + SseParser), collecting events until stopped. */
+async function collectStream(apiKey: string, lastEventId?: string): Promise<Collected> {
+  const controller = new AbortController();
+  const response = await fetch(`${system.apiUrl}/v1/events/stream?maxSeconds=120`, {
+    headers: { authorization: `Bearer ${apiKey}`, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    signal: controller.signal,
+  });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const events: ServerSentEvent[] = [];
+  const parser = new SseParser();
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { value, done: ended } = await reader.read();
+        if (ended) return;
+        events.push(...parser.push(value));
+      }
+    } catch {
+      // aborted by stop()
+    }
+  })();
+  return { events, done, stop: () => controller.abort() };
+}
+
+const workloadIdsOf = (events: ServerSentEvent[]) => new Set(events.filter((event) => event.event === 'workload').map((event) => (JSON.parse(event.data) as { workloadId: string }).workloadId));
+
+describe('the event stream the console reads', () => {
+  it("gives each tenant only its own workloads' transitions, and resumes after Last-Event-ID", async () => {
+    const a = await system.createTenant(`stream-a-${randomBytes(2).toString('hex')}`);
+    const b = await system.createTenant(`stream-b-${randomBytes(2).toString('hex')}`);
+    const streamA = await collectStream(a.apiKey);
+    const streamB = await collectStream(b.apiKey);
+    const workloadA = await new ApiClient(system.apiUrl, a.apiKey).createWorkload(containerSpec('stream-a', { resources: { cpuMillis: 50, memoryMiB: 16, pids: 16 } }));
+    const workloadB = await new ApiClient(system.apiUrl, b.apiKey).createWorkload(containerSpec('stream-b', { resources: { cpuMillis: 50, memoryMiB: 16, pids: 16 } }));
+    expect([workloadA.status, workloadB.status]).toEqual([201, 201]);
+    const runningIn = (events: ServerSentEvent[], id: string) => events.some((event) => event.event === 'workload' && (JSON.parse(event.data) as { workloadId: string; to: string }).workloadId === id && event.data.includes('"to":"running"'));
+    await waitFor(async () => (runningIn(streamA.events, workloadA.body.id) && runningIn(streamB.events, workloadB.body.id) ? true : undefined), { timeoutMs: 60_000, what: 'both workloads running on their streams' });
+    streamA.stop();
+    streamB.stop();
+    await Promise.all([streamA.done, streamB.done]);
+
+    expect([...workloadIdsOf(streamA.events)]).toEqual([workloadA.body.id]);
+    expect([...workloadIdsOf(streamB.events)]).toEqual([workloadB.body.id]);
+
+    // Reconnecting with the first event's id replays exactly what came after it.
+    const [first, ...rest] = streamA.events.filter((event) => event.event === 'workload');
+    const resumed = await collectStream(a.apiKey, first!.lastEventId);
+    await waitFor(async () => (resumed.events.length >= rest.length ? true : undefined), { timeoutMs: 30_000, what: 'the replay after Last-Event-ID' });
+    resumed.stop();
+    await resumed.done;
+    expect(resumed.events.slice(0, rest.length).map((event) => event.lastEventId)).toEqual(rest.map((event) => event.lastEventId));
+  }, 120_000);
 });
 
 describe('admin console', () => {
