@@ -28,7 +28,8 @@ const hasRoute = (method: string, routePath: string) => API_ROUTES.some((route) 
 const HAS_QUOTAS = hasRoute('put', '/v1/admin/tenants/{id}/quotas');
 const HAS_HOSTS = hasRoute('post', '/v1/admin/hosts/{id}/drain');
 
-const system = new System({ label: 'console', agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 4096 } });
+// Metering runs too, so the usage page has real numbers to chart.
+const system = new System({ label: 'console', agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 4096 }, metering: { sampleMs: 2000 } });
 const tenantName = `console-${randomBytes(3).toString('hex')}`;
 let userDataDir = '';
 let context: BrowserContext;
@@ -240,12 +241,23 @@ describe('admin console', () => {
     await screenshot('hosts');
   });
 
-  it('opens the invoices page', async () => {
+  it('opens the invoices page, with the usage chart of the tenant', async () => {
     await openSection('Usage & billing');
     await page.getByRole('region', { name: 'Invoices' }).waitFor();
     await page.getByRole('region', { name: 'Usage per tenant and meter' }).waitFor();
+    // The tenant's container has been sampled by now (or soon): its usage appears as a chart bar.
+    const tenantBar = page.getByRole('img', { name: new RegExp(`${tenantName}: [0-9]`) }).first();
+    await waitFor(
+      async () => {
+        if (await tenantBar.isVisible()) return true;
+        await page.getByRole('button', { name: 'Refresh usage' }).click();
+        await page.waitForTimeout(1000);
+        return undefined;
+      },
+      { timeoutMs: 60_000, what: "the tenant's usage on the usage page" },
+    );
     await screenshot('billing');
-  });
+  }, 90_000);
 
   it('shows the images page and the audit log with the tenant this test created', async () => {
     await openSection('Images');

@@ -2,7 +2,7 @@ import { useMemo, useState, type FormEvent } from 'react';
 import { api, query } from '../api/client';
 import type { Invoice, Page, Plan, TenantView, UsageReply } from '../api/types';
 import { BarChart } from '../components/bar-chart';
-import { ErrorMessage, formatTime, Loading, Section, StateBadge, useAction, useApi } from '../components/common';
+import { ErrorMessage, formatBytes, formatTime, Loading, Section, StateBadge, useAction, useApi } from '../components/common';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -31,13 +31,16 @@ function UsageSection({ tenants, tenantNames }: { tenants: TenantView[]; tenantN
     const meters = new Map<string, { unit: string; perTenant: Map<string, number> }>();
     for (const row of usage.data?.rows ?? []) {
       const meter = meters.get(row.meter) ?? { unit: row.unit, perTenant: new Map<string, number>() };
-      meter.perTenant.set(row.tenantId, (meter.perTenant.get(row.tenantId) ?? 0) + Number(row.quantity));
+      const quantity = Number(row.quantity);
+      const previous = meter.perTenant.get(row.tenantId);
+      // Peaks and counts of a gauge do not add up over days: the period's value is the highest.
+      meter.perTenant.set(row.tenantId, previous === undefined ? quantity : isGauge(row.meter) ? Math.max(previous, quantity) : previous + quantity);
       meters.set(row.meter, meter);
     }
     return meters;
   }, [usage.data]);
   return (
-    <Section title="Usage per tenant and meter">
+    <Section title="Usage per tenant and meter" actions={<button type="button" onClick={usage.reload} aria-label="Refresh usage">Refresh</button>}>
       <form className="inline-form" onSubmit={(event) => event.preventDefault()} aria-label="Usage filters">
         <label>
           Period
@@ -66,13 +69,21 @@ function UsageSection({ tenants, tenantNames }: { tenants: TenantView[]; tenantN
         {[...byMeter.entries()].map(([meter, { unit, perTenant }]) => (
           <BarChart
             key={meter}
-            title={`${meter} (${unit})`}
-            bars={[...perTenant.entries()].map(([tenant, quantity]) => ({ label: tenantNames.get(tenant) ?? tenant.slice(0, 8), value: quantity, text: `${formatQuantity(quantity)} ${unit}` }))}
+            title={`${meter} (${isGauge(meter) ? `highest ${unit}` : unit})`}
+            bars={[...perTenant.entries()].map(([tenant, quantity]) => ({ label: tenantNames.get(tenant) ?? tenant.slice(0, 8), value: quantity, text: formatUsage(quantity, unit) }))}
           />
         ))}
       </div>
     </Section>
   );
+}
+
+function isGauge(meter: string): boolean {
+  return /peak|pids/.test(meter);
+}
+
+function formatUsage(value: number, unit: string): string {
+  return unit === 'byte' ? formatBytes(value) : `${formatQuantity(value)} ${unit}`;
 }
 
 function formatQuantity(value: number): string {
