@@ -2,6 +2,7 @@ import type { BillingSummary, HostView, Page, WorkloadPage, WorkloadView } from 
 import { BarChart } from '../components/bar-chart';
 import { ErrorMessage, formatCpu, formatMiB, Loading, Section, StateBadge, useApi } from '../components/common';
 import { ApiError } from '../api/client';
+import { useRef } from 'react';
 import { useHostEvents, useWorkloadEvents } from '../live';
 
 /** The fleet at a glance: hosts, capacity vs allocation, workloads by state, revenue. */
@@ -9,9 +10,14 @@ export function OverviewPage() {
   const hosts = useApi<Page<HostView>>('/v1/admin/hosts');
   const workloads = useApi<WorkloadPage>('/v1/admin/workloads?limit=500');
   const billing = useApi<BillingSummary>('/v1/admin/billing/summary');
+  // A burst of new workloads reloads the counts once, not once per event.
+  const pendingReload = useRef<ReturnType<typeof setTimeout> | null>(null);
   useWorkloadEvents((change) => {
     if (!workloads.data?.items.some((item) => item.id === change.workloadId)) {
-      workloads.reload();
+      pendingReload.current ??= setTimeout(() => {
+        pendingReload.current = null;
+        workloads.reload();
+      }, 500);
       return;
     }
     workloads.setData((page) =>
