@@ -1,5 +1,6 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
+import reactHooks from 'eslint-plugin-react-hooks';
 
 /**
  * Module boundaries are the architecture made executable:
@@ -54,6 +55,11 @@ export default [
     rules: {
       'no-restricted-imports': ['error', { paths: [{ name: '@gureum/testing', message: 'the test harness is for tests only' }] }],
     },
+  },
+  {
+    // The admin console (React in the browser): the rules of hooks, on its sources only.
+    ...reactHooks.configs.flat.recommended,
+    files: ['apps/console/src/**/*.{ts,tsx}'],
   },
   {
     files: ['**/*.mjs', '**/*.cjs', '**/*.js'],

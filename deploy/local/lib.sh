@@ -12,7 +12,7 @@
 GUREUM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 
 # Every Debian package the local stack and the tests need, in one place: add new ones here.
-GUREUM_APT_PACKAGES="postgresql nats-server docker.io busybox-static iproute2 ca-certificates curl qemu-system-x86 qemu-utils"
+GUREUM_APT_PACKAGES="postgresql nats-server docker.io busybox-static iproute2 ca-certificates curl qemu-system-x86 qemu-utils chromium"
 
 GUREUM_PG_VERSION=15
 # shellcheck disable=SC2034 # used by stack.sh, which sources this file
@@ -64,6 +64,7 @@ pkg_present() { # package
     docker.io) command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 ;;
     iproute2) command -v ip >/dev/null 2>&1 ;;
     curl) command -v curl >/dev/null 2>&1 ;;
+    chromium) [ -x /usr/bin/chromium ] ;;
     ca-certificates) [ -s /etc/ssl/certs/ca-certificates.crt ] ;;
     *) return 1 ;;
   esac

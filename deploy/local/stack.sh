@@ -181,10 +181,29 @@ push_demo_image() {
   } >>"$LOGS/registry-push.log" 2>&1
 }
 
+# The admin console's demo login: an operator user `admin` whose generated password is kept in
+# $STATE/console-operator.json (mode 600), created once. Prints "login password" on stdout.
+CONSOLE_OPERATOR_LOGIN='admin'
+console_operator_login() {
+  local file="$STATE/console-operator.json"
+  if [ ! -s "$file" ]; then
+    local out
+    out="$(with_svc_env api node apps/api/dist/cli.js create-operator-user "$CONSOLE_OPERATOR_LOGIN" --json 2>>"$LOGS/seed.log")" || {
+      log "could not create the console operator '$CONSOLE_OPERATOR_LOGIN' (it may exist from an earlier run without $file); log in with the operator key"
+      return 1
+    }
+    (umask 077 && printf '%s\n' "$out" >"$file")
+  fi
+  node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));
+    if(typeof d.login!=="string"||typeof d.password!=="string")process.exit(1);process.stdout.write(d.login+" "+d.password)' "$file"
+}
+
 print_summary() {
   local tenant_key operator_key
   tenant_key="$(demo_field tenant.apiKey)" || die "$STATE/demo.json has no tenant.apiKey"
   operator_key="$(demo_field operator.apiKey)" || die "$STATE/demo.json has no operator.apiKey"
+  local console_creds console_line="login with the operator key"
+  if console_creds="$(console_operator_login)"; then console_line="login: ${console_creds%% *}  password: ${console_creds#* }"; fi
   cat <<EOF
 
 Gureum is up.
@@ -192,6 +211,7 @@ Gureum is up.
   OpenAPI          $API_URL/v1/openapi.json
   demo tenant key  $tenant_key
   operator key     $operator_key
+  Console          $API_URL/console/   ($console_line)
   logs             $LOGS/<svc>.log   (deploy/local/stack.sh logs [svc])
   PostgreSQL       $DATABASE_URL
   NATS             $NATS_URL (passwords in $SECRETS)

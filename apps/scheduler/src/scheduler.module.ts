@@ -46,6 +46,11 @@ import { REGISTRY_ADDRESS, RegistryTokens } from './images/registry-tokens';
 import { CommitWorkloadUseCase } from './images/commit-workload.usecase';
 import { ImageController } from './images/image.controller';
 import { PlaceBuildUseCase } from './images/place-build.usecase';
+import { AdminGetWorkloadUseCase } from './workloads/admin-get-workload.usecase';
+import { AdminListWorkloadsUseCase } from './workloads/admin-list-workloads.usecase';
+import { AdminWorkloadActionUseCase } from './workloads/admin-workload-action.usecase';
+import { AdminWorkloadController } from './workloads/admin-workload.controller';
+import { ListWorkloadEventsUseCase } from './workloads/list-workload-events.usecase';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -74,6 +79,7 @@ export class SchedulerModule {
         EnrolmentController,
         VmController,
         ImageController,
+        AdminWorkloadController,
       ],
       providers: [
         { provide: DataSource, useValue: infrastructure.dataSource },
@@ -119,6 +125,10 @@ export class SchedulerModule {
         RegistryTokens,
         CommitWorkloadUseCase,
         PlaceBuildUseCase,
+        AdminListWorkloadsUseCase,
+        AdminGetWorkloadUseCase,
+        ListWorkloadEventsUseCase,
+        AdminWorkloadActionUseCase,
       ],
     };
   }

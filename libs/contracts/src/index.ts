@@ -13,3 +13,4 @@ export * from './vm-template';
 export * from './billing';
 export * from './host';
 export * from './vm';
+export * from './workload-admin';

@@ -130,6 +130,12 @@ import {
   BuildReportSchema,
   PlaceBuildRequestSchema,
 } from './builds';
+import {
+  AdminListWorkloadsRequestSchema,
+  AdminWorkloadRefRequestSchema,
+  WorkloadEventListSchema,
+  WorkloadEventsRequestSchema,
+} from './workload-admin';
 
 export interface CommandDef<S extends string = string, Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly kind: 'command';
@@ -263,6 +269,19 @@ export const Commands = {
   agentBuildContext: command('agent.*.req.build.context.v1', BuildContextChunkRequestSchema, BuildContextChunkSchema),
   /** Node-scoped, agent → api: progress and log of a build assigned to this node. */
   agentBuildReport: command('agent.*.req.build.report.v1', BuildReportSchema, BuildReportReplySchema),
+  // Admin console (operators across tenants) and workload history.
+  /** Operator: workloads of every tenant, filtered by tenant, host, state and kind. */
+  adminWorkloadList: command('scheduler.cmd.admin.workload.list.v1', AdminListWorkloadsRequestSchema, WorkloadPageSchema),
+  /** Operator: any tenant's workload. */
+  adminWorkloadGet: command('scheduler.cmd.admin.workload.get.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
+  /** Operator: any tenant's workload's state transitions. */
+  adminWorkloadEvents: command('scheduler.cmd.admin.workload.events.v1', AdminWorkloadRefRequestSchema, WorkloadEventListSchema),
+  /** Operator: stop / start / delete any tenant's workload (the tenant's own rules apply: a suspended tenant's workload does not start). */
+  adminWorkloadStop: command('scheduler.cmd.admin.workload.stop.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
+  adminWorkloadStart: command('scheduler.cmd.admin.workload.start.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
+  adminWorkloadDelete: command('scheduler.cmd.admin.workload.delete.v1', AdminWorkloadRefRequestSchema, WorkloadViewSchema),
+  /** A tenant's own workload's state transitions. */
+  workloadEvents: command('scheduler.cmd.workload.events.v1', WorkloadEventsRequestSchema, WorkloadEventListSchema),
 } as const;
 
 export const Signals = {

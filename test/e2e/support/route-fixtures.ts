@@ -129,6 +129,16 @@ export const FIXTURES: Record<string, Fixture> = {
   restoreVmSnapshot: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, allowedStatus: 409 }),
   deleteVmSnapshot: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, allowedStatus: 409 }),
   migrateVm: async (world) => ({ path: { id: world.workloadAId }, body: { mode: 'live' }, allowedStatus: 409 }),
+  // Admin console routes.
+  listWorkloadsAcrossTenants: async (world) => ({ path: {}, query: { tenantId: world.tenantAId } }),
+  getWorkloadOfAnyTenant: async (world) => ({ path: { id: world.workloadAId } }),
+  listWorkloadEventsOfAnyTenant: async (world) => ({ path: { id: world.workloadAId } }),
+  listWorkloadEvents: async (world) => ({ path: { id: world.workloadAId } }),
+  stopWorkloadOfAnyTenant: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  startWorkloadOfAnyTenant: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  deleteWorkloadOfAnyTenant: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
+  // The stream stays open until maxSeconds: one second, so the matrix can read the whole answer.
+  streamEvents: async () => ({ path: {}, query: { maxSeconds: '1' } }),
 };
 
 function lastHour(): Record<string, string> {

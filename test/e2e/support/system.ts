@@ -210,6 +210,14 @@ export class System {
     return parsed.apiKey;
   }
 
+  /** A platform operator who logs in with a password (the console's login); the generated password is returned. */
+  async createOperatorUser(login: string): Promise<{ login: string; password: string }> {
+    const { stdout } = await exec('node', [path.join(ROOT, 'apps/api/dist/cli.js'), 'create-operator-user', login, '--json'], { env: this.controlEnv(), cwd: ROOT });
+    const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { login?: string; password?: string };
+    if (!parsed.password) throw new Error(`create-operator-user printed no password: ${stdout}`);
+    return { login: parsed.login ?? login, password: parsed.password };
+  }
+
   /** NATS as the control plane connects to it (the registry would use the same). */
   natsControl(): { url: string; user: string; password: string } {
     const nats = this.requireNats();

@@ -22,6 +22,8 @@ import { auditMiddleware } from '../audit/audit-trail';
 import { assertEveryRouteHasPolicy, registeredExpressRoutes } from '../auth/policy';
 import { SessionService } from '../sessions/session.service';
 import { ApiModule } from './api.module';
+import { defaultConsoleDir, mountConsole } from '../console/console-static';
+import { JetStreamEventFeed } from '../events/event-feed';
 
 export interface ApiAppOptions {
   /** Defaults to JSON lines on stdout; tests pass one that writes where they can read it. */
@@ -33,6 +35,8 @@ export interface ApiAppOptions {
   /** Password attempts per login: burst and sustained rate, and the backoff after failures. */
   loginRateLimit?: { burst: number; perSecond: number };
   loginBackoff?: { freeFailures: number; baseDelayMs: number; maxDelayMs: number };
+  /** The built admin console served under /console/; defaults to apps/console/dist of the workspace. */
+  consoleDir?: string;
 }
 
 export interface ApiApp {
@@ -78,7 +82,7 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     const verifyCredentials = new VerifyCredentials(dataSource, apiKeyVerifier, passwords, perApiKey, logger.child({ component: 'identity' }));
 
     const app = await NestFactory.create<NestExpressApplication>(
-      ApiModule.register({ dataSource, bus, natsState, apiKeyVerifier, passwords, perApiKey, verifyCredentials, sessions: new SessionService(dataSource), logger }),
+      ApiModule.register({ dataSource, bus, natsState, apiKeyVerifier, passwords, perApiKey, verifyCredentials, sessions: new SessionService(dataSource), logger, eventFeed: new JetStreamEventFeed(nc) }),
       new ExpressAdapter(),
       { bodyParser: false, logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
     );
@@ -87,6 +91,7 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     // Order matters: the request id must exist before anything can fail, and the gate must
     // reject oversized or non-JSON bodies before the parser reads them.
     app.use(requestContextMiddleware(logger));
+    mountConsole(app, options.consoleDir ?? defaultConsoleDir(), logger.child({ component: 'console' }));
     app.use(auditMiddleware(dataSource, logger));
     app.use(jsonBodyGate(MAX_BODY_BYTES, isBuildContextUpload));
     app.useBodyParser('json', { limit: MAX_BODY_BYTES, strict: true, type: (request: IncomingMessage) => isJsonMediaType(request.headers['content-type']) });

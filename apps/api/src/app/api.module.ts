@@ -32,6 +32,10 @@ import { BUILD_SETTINGS, buildSettingsFromEnv } from '../builds/build-settings';
 import { BuildsController } from '../builds/builds.controller';
 import { CreateBuild } from '../builds/create-build.usecase';
 import { BuildReaper } from '../builds/build-reaper';
+import { AdminWorkloadsController } from '../admin-workloads/admin-workloads.controller';
+import { EventFeed } from '../events/event-feed';
+import { EventStreamController } from '../events/event-stream.controller';
+import { WorkloadEventsController } from '../events/workload-events.controller';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -44,6 +48,8 @@ export interface ApiModuleDependencies {
   verifyCredentials: VerifyCredentials;
   sessions: SessionService;
   logger: Logger;
+  /** Live events for `GET /v1/events/stream`. */
+  eventFeed: EventFeed;
 }
 
 @Module({})
@@ -70,6 +76,9 @@ export class ApiModule {
         CommitController,
         BuildsController,
         BuildAgentController,
+        AdminWorkloadsController,
+        WorkloadEventsController,
+        EventStreamController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },
@@ -84,6 +93,7 @@ export class ApiModule {
         { provide: BUILD_SETTINGS, useFactory: () => buildSettingsFromEnv() },
         CreateBuild,
         BuildReaper,
+        { provide: EventFeed, useValue: dependencies.eventFeed },
         // The one guard of every HTTP route; it skips RPC handlers.
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

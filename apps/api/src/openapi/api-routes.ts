@@ -4,6 +4,7 @@ import { AdminWorkloadPathSchema, QuotaOverridesBodySchema, TenantQuotaPathSchem
 import { ImageListSchema } from '@gureum/contracts';
 import { CreateSnapshotBodySchema, MigrateWorkloadBodySchema, MigrationViewSchema, SnapshotListSchema, SnapshotViewSchema } from '@gureum/contracts';
 import { ConsoleQuerySchema, SnapshotPathSchema } from '../workloads/vm-http.schemas';
+import { WorkloadEventListSchema } from '@gureum/contracts';
 import { z } from 'zod';
 import { BuildPathSchema } from '../builds/builds.controller';
 import { ApiKeyListSchema, ApiKeyPathSchema, ApiKeyViewSchema, CreateApiKeyBodySchema, CreatedApiKeySchema } from '../apikeys/api-key-http.schemas';
@@ -26,6 +27,8 @@ import { AdminUsageQuerySchema, UsageQuerySchema } from '../usage/usage-http.sch
 import { HostListSchema, HostViewSchema, JoinTokenSchema } from '@gureum/contracts';
 import { CreateJoinTokenBodySchema, HostPathSchema } from '../hosts/host-http.schemas';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeySchema, ListWorkloadsQuerySchema, WorkloadPathSchema } from '../workloads/workload-http.schemas';
+import { AdminListWorkloadsQuerySchema } from '../admin-workloads/admin-workload-http.schemas';
+import { EventStreamQuerySchema } from '../events/event-stream-http.schemas';
 
 /**
  * Every HTTP route of the api: the OpenAPI description AND the authorization policy (`roles`),
@@ -87,6 +90,7 @@ export const RESPONSE_SCHEMAS = {
   CommittedImage: CommittedImageSchema,
   Build: BuildViewSchema,
   BuildLog: BuildLogSchema,
+  WorkloadEventList: WorkloadEventListSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -112,7 +116,7 @@ export interface ApiRoute {
     status: number;
     description: string;
     /** `document` is the OpenAPI document itself, which has no zod schema of its own. */
-    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none' | 'text';
+    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none' | 'text' | 'event-stream';
     headers?: Readonly<Record<string, string>>;
   };
   /** Problem statuses the route can answer with, besides the 500 every route can. */
@@ -728,5 +732,95 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pathParams: BuildPathSchema,
     success: { status: 200, description: 'The log', body: 'BuildLog' },
     problems: [400, ...AUTHENTICATED, 404],
+  },
+  // Admin console: workloads across tenants, workload history, live events.
+  {
+    method: 'get',
+    path: '/v1/admin/workloads',
+    operationId: 'listWorkloadsAcrossTenants',
+    summary: "Every tenant's workloads, oldest first, filtered by tenant, host, state and kind",
+    tag: 'workloads',
+    roles: OPERATORS,
+    query: AdminListWorkloadsQuerySchema,
+    success: { status: 200, description: 'One page; pass nextCursor back as cursor for the next', body: 'WorkloadPage' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/workloads/{id}',
+    operationId: 'getWorkloadOfAnyTenant',
+    summary: "Get any tenant's workload (deleted ones included)",
+    tag: 'workloads',
+    roles: OPERATORS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 200, description: 'The workload', body: 'WorkloadView' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/workloads/{id}/events',
+    operationId: 'listWorkloadEventsOfAnyTenant',
+    summary: "Any tenant's workload's state transitions, oldest first",
+    tag: 'workloads',
+    roles: OPERATORS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 200, description: 'The transitions (the latest 500)', body: 'WorkloadEventList' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/workloads/{id}/stop',
+    operationId: 'stopWorkloadOfAnyTenant',
+    summary: "Stop any tenant's workload (as its owner could)",
+    tag: 'workloads',
+    roles: OPERATORS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 202, description: 'Accepted; the workload is stopping', body: 'WorkloadView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/workloads/{id}/start',
+    operationId: 'startWorkloadOfAnyTenant',
+    summary: "Start any tenant's stopped workload (refused while the tenant is suspended)",
+    tag: 'workloads',
+    roles: OPERATORS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 202, description: 'Accepted; the workload is starting', body: 'WorkloadView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED, 404, 409],
+  },
+  {
+    method: 'delete',
+    path: '/v1/admin/workloads/{id}',
+    operationId: 'deleteWorkloadOfAnyTenant',
+    summary: "Delete any tenant's workload",
+    tag: 'workloads',
+    roles: OPERATORS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 202, description: 'Accepted; the workload is being deleted', body: 'WorkloadView' },
+    problems: [400, ...AUTHENTICATED, 404, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/workloads/{id}/events',
+    operationId: 'listWorkloadEvents',
+    summary: "A workload's state transitions, oldest first",
+    tag: 'workloads',
+    roles: TENANT_READERS,
+    pathParams: WorkloadPathSchema,
+    success: { status: 200, description: 'The transitions (the latest 500)', body: 'WorkloadEventList' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/events/stream',
+    operationId: 'streamEvents',
+    summary:
+      'Live workload state changes (and host changes, for operators) as server-sent events: `event: workload|host`, `id` = stream sequence (send it back as Last-Event-ID to resume), JSON `data`; a heartbeat comment every 15 s. Tenants see only their own workloads.',
+    tag: 'events',
+    roles: ANYONE_AUTHENTICATED,
+    query: EventStreamQuerySchema,
+    success: { status: 200, description: 'An event stream, open until maxSeconds or the client disconnects', body: 'event-stream' },
+    problems: [400, ...AUTHENTICATED],
   },
 ];

@@ -109,6 +109,9 @@ function successResponseOf(route: ApiRoute): JsonObject {
   for (const [name, description] of Object.entries(route.success.headers ?? {})) headers[name] = { description, schema: { type: 'string' } };
   if (route.success.body === 'none') return { description: route.success.description, headers };
   if (route.success.body === 'text') return { description: route.success.description, headers, content: { 'text/plain': { schema: { type: 'string' } } } };
+  if (route.success.body === 'event-stream') {
+    return { description: route.success.description, headers, content: { 'text/event-stream': { schema: { type: 'string', description: 'Server-sent events (WHATWG HTML)' } } } };
+  }
   const schema = route.success.body === 'document' ? { type: 'object', description: 'An OpenAPI 3.1 document' } : { $ref: SCHEMA_REF(route.success.body) };
   return { description: route.success.description, headers, content: { 'application/json': { schema } } };
 }

@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import { HostEntity } from '../hosts/host.entity';
 import { InitialSchema1764230400000 } from '../migrations/1764230400000-initial-schema';
 import { TenantSuspension1764720000000 } from '../migrations/1764720000000-tenant-suspension';
+import { WorkloadEventHost1767312458120 } from '../migrations/1767312458120-workload-event-host';
 import { HostLifecycle1767318240517 } from '../migrations/1767318240517-host-lifecycle';
 import { PlacementAndQuotas1767349215830 } from '../migrations/1767349215830-placement-and-quotas';
 import { VmWorkloads1767431234567 } from '../migrations/1767431234567-vm-workloads';
@@ -16,6 +17,7 @@ import { SCHEMA } from './sql';
 export const SCHEDULER_MIGRATIONS = [
   InitialSchema1764230400000,
   TenantSuspension1764720000000,
+  WorkloadEventHost1767312458120,
   HostLifecycle1767318240517,
   PlacementAndQuotas1767349215830,
   VmWorkloads1767431234567,

@@ -1,0 +1,291 @@
+/**
+ * The admin console in a real browser (Debian's Chromium driven by playwright-core) against
+ * the real system: api (serving the built console under /console/), scheduler, agent, NATS,
+ * PostgreSQL and Docker. Screenshots of every main page go to .gureum-test/artifacts/console/.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ensureBusyboxImage, waitFor } from '@gureum/testing';
+import { SseParser, type ServerSentEvent } from '../../apps/console/src/api/sse-parser';
+import { API_ROUTES } from '../../apps/api/src/openapi/api-routes';
+import { ApiClient, containerSpec } from './support/api-client';
+import { System } from './support/system';
+
+const ROOT = path.resolve(__dirname, '../..');
+const ARTIFACTS = path.join(ROOT, '.gureum-test', 'artifacts', 'console');
+const CHROMIUM = '/usr/bin/chromium';
+// Without the background-networking flags Chromium floods the closed network with connection attempts.
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/**
+ * Steps that need routes other parts of the platform add (hosts, quotas) run when this build's
+ * route table has them, so they switch themselves on once those parts are merged.
+ */
+const hasRoute = (method: string, routePath: string) => API_ROUTES.some((route) => route.method === method && route.path === routePath);
+const HAS_QUOTAS = hasRoute('put', '/v1/admin/tenants/{id}/quotas');
+const HAS_HOSTS = hasRoute('post', '/v1/admin/hosts/{id}/drain');
+
+// Metering runs too, so the usage page has real numbers to chart.
+const system = new System({ label: 'console', agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 4096 }, metering: { sampleMs: 2000 } });
+const tenantName = `console-${randomBytes(3).toString('hex')}`;
+let userDataDir = '';
+let context: BrowserContext;
+let page: Page;
+let operator: { login: string; password: string };
+let tenantKey = '';
+let tenantId = '';
+
+async function screenshot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+async function openSection(name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+  await page.getByRole('heading', { level: 1, name }).waitFor();
+}
+
+beforeAll(async () => {
+  await ensureBusyboxImage();
+  await system.start();
+  operator = await system.createOperatorUser(`ops-${randomBytes(3).toString('hex')}`);
+  await mkdir(ARTIFACTS, { recursive: true });
+  userDataDir = await mkdtemp(path.join(tmpdir(), 'gureum-console-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 800 } });
+  page = context.pages()[0] ?? (await context.newPage());
+}, 180_000);
+
+afterAll(async () => {
+  await context?.close().catch(() => undefined);
+  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+  await system.stop();
+});
+
+interface Collected {
+  events: ServerSentEvent[];
+  done: Promise<void>;
+  stop: () => void;
+}
+
+/** Reads `GET /v1/events/stream` as the console does (fetch + stream + SseParser), collecting events until stopped. */
+async function collectStream(apiKey: string, lastEventId?: string): Promise<Collected> {
+  const controller = new AbortController();
+  const response = await fetch(`${system.apiUrl}/v1/events/stream?maxSeconds=120`, {
+    headers: { authorization: `Bearer ${apiKey}`, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    signal: controller.signal,
+  });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const events: ServerSentEvent[] = [];
+  const parser = new SseParser();
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { value, done: ended } = await reader.read();
+        if (ended) return;
+        events.push(...parser.push(value));
+      }
+    } catch {
+      // aborted by stop()
+    }
+  })();
+  return { events, done, stop: () => controller.abort() };
+}
+
+const workloadIdsOf = (events: ServerSentEvent[]) => new Set(events.filter((event) => event.event === 'workload').map((event) => (JSON.parse(event.data) as { workloadId: string }).workloadId));
+
+describe('the event stream the console reads', () => {
+  it("gives each tenant only its own workloads' transitions, and resumes after Last-Event-ID", async () => {
+    const a = await system.createTenant(`stream-a-${randomBytes(2).toString('hex')}`);
+    const b = await system.createTenant(`stream-b-${randomBytes(2).toString('hex')}`);
+    const streamA = await collectStream(a.apiKey);
+    const streamB = await collectStream(b.apiKey);
+    const workloadA = await new ApiClient(system.apiUrl, a.apiKey).createWorkload(containerSpec('stream-a', { resources: { cpuMillis: 50, memoryMiB: 16, pids: 16 } }));
+    const workloadB = await new ApiClient(system.apiUrl, b.apiKey).createWorkload(containerSpec('stream-b', { resources: { cpuMillis: 50, memoryMiB: 16, pids: 16 } }));
+    expect([workloadA.status, workloadB.status]).toEqual([201, 201]);
+    const runningIn = (events: ServerSentEvent[], id: string) => events.some((event) => event.event === 'workload' && (JSON.parse(event.data) as { workloadId: string; to: string }).workloadId === id && event.data.includes('"to":"running"'));
+    await waitFor(async () => (runningIn(streamA.events, workloadA.body.id) && runningIn(streamB.events, workloadB.body.id) ? true : undefined), { timeoutMs: 60_000, what: 'both workloads running on their streams' });
+    streamA.stop();
+    streamB.stop();
+    await Promise.all([streamA.done, streamB.done]);
+
+    expect([...workloadIdsOf(streamA.events)]).toEqual([workloadA.body.id]);
+    expect([...workloadIdsOf(streamB.events)]).toEqual([workloadB.body.id]);
+
+    // Reconnecting with the first event's id replays exactly what came after it.
+    const [first, ...rest] = streamA.events.filter((event) => event.event === 'workload');
+    const resumed = await collectStream(a.apiKey, first!.lastEventId);
+    await waitFor(async () => (resumed.events.length >= rest.length ? true : undefined), { timeoutMs: 30_000, what: 'the replay after Last-Event-ID' });
+    resumed.stop();
+    await resumed.done;
+    expect(resumed.events.slice(0, rest.length).map((event) => event.lastEventId)).toEqual(rest.map((event) => event.lastEventId));
+  }, 120_000);
+});
+
+describe('admin console', () => {
+  it('is served by the api under /console/ with a strict content security policy, deep links included', async () => {
+    const index = await fetch(`${system.apiUrl}/console/workloads/some-id`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(index.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(await index.text()).toContain('<div id="root">');
+    const missingAsset = await fetch(`${system.apiUrl}/console/assets/nope.js`);
+    expect(missingAsset.status).toBe(404);
+    expect(missingAsset.headers.get('content-type')).toBe('application/problem+json');
+    expect((await fetch(`${system.apiUrl}/console`, { redirect: 'manual' })).headers.get('location')).toBe('/console/');
+  });
+
+  it('refuses a wrong password with the API problem as a readable message, then logs the operator in', async () => {
+    await page.goto(`${system.apiUrl}/console/`);
+    await page.getByLabel('Login', { exact: true }).fill(operator.login);
+    await page.getByLabel('Password', { exact: true }).fill('not-the-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.innerText()).toMatch(/the login or password is wrong/);
+
+    await page.getByLabel('Password', { exact: true }).fill(operator.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    await page.getByRole('status', { name: 'Live updates: Live' }).waitFor({ timeout: 30_000 });
+    await page.getByRole('heading', { name: 'Workloads by state' }).waitFor();
+    await screenshot('overview');
+  }, 60_000);
+
+  it('creates a tenant (and sets its quota where the platform has quotas)', async () => {
+    await openSection('Tenants');
+    // A bad name first: the API's validation problem is shown, nothing is created.
+    await page.getByLabel('Tenant name').fill('Not A Valid Name!');
+    await page.getByRole('button', { name: 'Create tenant' }).click();
+    await page.getByRole('alert').filter({ hasText: /name/i }).first().waitFor();
+
+    await page.getByLabel('Tenant name').fill(tenantName);
+    await page.getByRole('button', { name: 'Create tenant' }).click();
+    const key = page.getByLabel('Owner API key');
+    await key.waitFor();
+    tenantKey = (await key.innerText()).trim();
+    expect(tenantKey).toMatch(/^grm_/);
+    await page.getByRole('table', { name: 'Tenants' }).getByRole('row').filter({ hasText: tenantName }).waitFor();
+    const me = await new ApiClient(system.apiUrl, tenantKey).call<{ tenant: { id: string; name: string } }>('GET', '/v1/me');
+    expect(me.body.tenant.name).toBe(tenantName);
+    tenantId = me.body.tenant.id;
+
+    await page.getByRole('button', { name: `Quotas and plan of tenant ${tenantName}` }).click();
+    if (HAS_QUOTAS) {
+      await page.getByLabel('CPU (millicores)').fill('3000');
+      await page.getByRole('button', { name: 'Save quotas' }).click();
+      await page.getByRole('img', { name: /Quota use: CPU: 0 CPU \/ 3 CPU/ }).waitFor();
+    } else {
+      // This build has no quota routes yet: the page must say so instead of failing.
+      await page.getByText('Compute quotas not available').waitFor();
+    }
+    await screenshot('tenants');
+  }, 60_000);
+
+  it("shows a container the tenant starts through the API on the workloads page without a reload, then its state changes", async () => {
+    await openSection('Workloads');
+    await page.getByRole('table', { name: 'Workloads' }).waitFor();
+    await page.getByRole('status', { name: 'Live updates: Live' }).waitFor();
+    // A marker on the window: gone if the page reloads or navigates.
+    await page.evaluate(() => Object.assign(globalThis, { __consoleTestMarker: 'still here' }));
+
+    const tenant = new ApiClient(system.apiUrl, tenantKey);
+    const created = await tenant.createWorkload(containerSpec('live-web', { resources: { cpuMillis: 200, memoryMiB: 32, pids: 32 } }));
+    expect(created.status).toBe(201);
+
+    const row = page.getByRole('table', { name: 'Workloads' }).getByRole('row').filter({ hasText: 'live-web' });
+    await row.waitFor({ timeout: 30_000 });
+    await row.filter({ hasText: 'running' }).waitFor({ timeout: 60_000 });
+    expect(await row.innerText()).toContain(tenantName);
+    expect(await page.evaluate(() => (globalThis as { __consoleTestMarker?: string }).__consoleTestMarker)).toBe('still here');
+    await screenshot('workloads');
+
+    // Filtered by the tenant, the same row; the detail page has its history.
+    await page.getByLabel('Tenant', { exact: true }).selectOption({ label: tenantName });
+    await page.getByRole('table', { name: 'Workloads' }).getByRole('row').filter({ hasText: 'live-web' }).waitFor();
+    await row.getByRole('link', { name: 'live-web' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Workload live-web' }).waitFor();
+    const history = page.getByRole('list', { name: 'State transitions' });
+    await history.getByRole('listitem').filter({ hasText: 'running' }).waitFor();
+    expect(await history.innerText()).toMatch(/new\s*→\s*pending/);
+    expect(await history.innerText()).toContain(system.nodeId);
+
+    // A stop through the API appears live on the detail page too.
+    expect((await tenant.call('POST', `/v1/workloads/${created.body.id}/stop`)).status).toBe(202);
+    await history.getByRole('listitem').filter({ hasText: /→\s*stopped/ }).waitFor({ timeout: 30_000 });
+    // The operator starts it again from the console (as the owner could), and watches it run.
+    await page.getByRole('button', { name: 'Start workload live-web' }).click();
+    await history.getByRole('listitem').last().filter({ hasText: /→\s*running/ }).waitFor({ timeout: 60_000 });
+    expect((await tenant.getWorkload(created.body.id)).body.state).toBe('running');
+    await screenshot('workload-detail');
+  }, 120_000);
+
+  it('shows the hosts page (or that the host inventory is not available)', async () => {
+    await openSection('Hosts');
+    await (HAS_HOSTS ? page.getByRole('table', { name: 'Hosts' }) : page.getByText('Host inventory not available')).waitFor();
+    await screenshot('hosts');
+  });
+
+  it('opens the invoices page, with the usage chart of the tenant', async () => {
+    await openSection('Usage & billing');
+    await page.getByRole('region', { name: 'Invoices' }).waitFor();
+    await page.getByRole('region', { name: 'Usage per tenant and meter' }).waitFor();
+    // The tenant's container has been sampled by now (or soon): its usage appears as a chart bar.
+    const tenantBar = page.getByRole('img', { name: new RegExp(`${tenantName}: [0-9]`) }).first();
+    await waitFor(
+      async () => {
+        if (await tenantBar.isVisible()) return true;
+        await page.getByRole('button', { name: 'Refresh usage' }).click();
+        await page.waitForTimeout(1000);
+        return undefined;
+      },
+      { timeoutMs: 60_000, what: "the tenant's usage on the usage page" },
+    );
+    await screenshot('billing');
+  }, 90_000);
+
+  it('shows the images page and the audit log with the tenant this test created', async () => {
+    await openSection('Images');
+    await page.getByRole('button', { name: 'Run registry garbage collection' }).waitFor();
+    await screenshot('images');
+
+    await openSection('Audit log');
+    await page.getByRole('table', { name: 'Audit entries' }).getByRole('row').filter({ hasText: 'createTenant' }).first().waitFor();
+    // Filtered to the new tenant: its own workload creation is there.
+    await page.getByLabel('Tenant', { exact: true }).selectOption({ value: tenantId });
+    await page.getByRole('table', { name: 'Audit entries' }).getByRole('row').filter({ hasText: 'createWorkload' }).first().waitFor();
+    await screenshot('audit');
+  });
+
+  it('counts the running container on the overview', async () => {
+    await openSection('Overview');
+    await page.getByRole('list', { name: 'Workload counts by state' }).getByRole('listitem').filter({ hasText: 'running' }).waitFor();
+    await screenshot('overview-with-workloads');
+  });
+
+  it('is usable on a narrow screen: navigation and tables stay reachable', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await openSection('Workloads');
+    await page.getByRole('table', { name: 'Workloads' }).getByRole('row').filter({ hasText: 'live-web' }).waitFor();
+    const nav = await page.getByRole('navigation', { name: 'Main' }).boundingBox();
+    expect(nav && nav.width <= 390).toBe(true);
+    await screenshot('workloads-narrow');
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  // Last: draining the only host moves (or strands) every workload, which the steps above read.
+  (HAS_HOSTS ? it : it.skip)('cordons and drains the host of the container, and the state changes on the page', async () => {
+    await openSection('Hosts');
+    const row = page.getByRole('table', { name: 'Hosts' }).getByRole('row').filter({ hasText: system.nodeId });
+    await row.waitFor();
+    await page.getByRole('button', { name: `Cordon host ${system.nodeId}` }).click();
+    await row.filter({ hasText: 'cordoned' }).waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: `Drain host ${system.nodeId}` }).click();
+    await row.filter({ hasText: /draining|drained/ }).waitFor({ timeout: 30_000 });
+    await page.getByRole('progressbar', { name: `Drain progress of host ${system.nodeId}` }).waitFor();
+    await screenshot('hosts-drain');
+  }, 90_000);
+});
