@@ -5,6 +5,7 @@ import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
 import { DEFAULT_QUOTAS, type SchedulerConfig } from './config';
 import { DEFAULT_PLACEMENT_SETTINGS } from './placement/placement';
 import { assertSchemaUpToDate, createSchedulerDataSource } from './database/scheduler-data-source';
+import { SyncAgentAuthorizationUseCase } from './hosts/enrolment/sync-agent-authorization.usecase';
 import { HostMonitor } from './hosts/host-monitor';
 import { PlacementLoop } from './placement/placement-loop';
 import { SchedulerModule } from './scheduler.module';
@@ -69,6 +70,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
     // before anyone is told we are up.
     await app.unwrap<NatsConnection>().flush();
 
+    await app.get(SyncAgentAuthorizationUseCase).execute();
     const hostMonitor = app.get(HostMonitor);
     const placementLoop = app.get(PlacementLoop);
     hostMonitor.start();

@@ -18,6 +18,7 @@ import { AGENT_AUTHORIZATION, NatsAuthFile, NoAgentAuthorization } from './hosts
 import { CreateJoinTokenUseCase } from './hosts/enrolment/create-join-token.usecase';
 import { EnrolAgentUseCase } from './hosts/enrolment/enrol-agent.usecase';
 import { EnrolmentController } from './hosts/enrolment/enrolment.controller';
+import { SyncAgentAuthorizationUseCase } from './hosts/enrolment/sync-agent-authorization.usecase';
 import { PlacePendingWorkloadUseCase } from './placement/place-pending-workload.usecase';
 import { PlacementKicker } from './placement/placement-kicker';
 import { PlacementLoop } from './placement/placement-loop';
@@ -129,6 +130,7 @@ export class SchedulerModule {
         AdminGetWorkloadUseCase,
         ListWorkloadEventsUseCase,
         AdminWorkloadActionUseCase,
+        SyncAgentAuthorizationUseCase,
       ],
     };
   }

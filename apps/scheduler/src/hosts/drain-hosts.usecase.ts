@@ -9,6 +9,9 @@ import { WorkloadEntity } from '../workloads/workload.entity';
 import { changeWorkload } from '../workloads/workload-store';
 import { VM_EVACUATOR, type VmEvacuator } from './vm-evacuator';
 
+/** Workloads one pass moves per host at most. */
+const DRAIN_BATCH = 100;
+
 /** A task exists or is being created on the host: moving it means re-creating it elsewhere. */
 const ACTIVE = new Set(['scheduled', 'starting', 'running', 'paused']);
 /** No task runs: the workload only gives its claim back, and a later start places it afresh. */
@@ -55,9 +58,12 @@ export class DrainHostsUseCase {
   }
 
   private async drainHost(hostId: string): Promise<DrainPass> {
+    // Bounded, so the pass the drain command runs inline answers quickly even for a full
+    // host; the monitor's passes take the rest. VMs (which may only block) go last.
     const workloads = await queryRows<{ id: string }>(
       this.dataSource.manager,
-      `SELECT "id" FROM "${SCHEMA}"."workloads" WHERE "host_id" = $1 AND "state" <> 'deleted' ORDER BY "id"`,
+      `SELECT "id" FROM "${SCHEMA}"."workloads" WHERE "host_id" = $1 AND "state" <> 'deleted'
+        ORDER BY ("kind" = 'vm'), "id" LIMIT ${DRAIN_BATCH}`,
       [hostId],
     );
     const pass: DrainPass = { hostId, moved: 0, parked: 0, blocked: 0, remaining: 0 };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { HostView, OperatorCaller } from '@gureum/contracts';
+import { jetstream } from '@nats-io/jetstream';
+import { EVENTS_STREAM, HostStateChangedSchema, type HostStateChanged, type HostView, type OperatorCaller } from '@gureum/contracts';
 import { createTestDatabase, startNats, waitFor, type TestDatabase, type TestNats } from '@gureum/testing';
 import { FakeAgent, observedTask } from '../testing/fake-agent';
 import { callerOf, startSchedulerUnderTest, type SchedulerUnderTest } from '../testing/scheduler-under-test';
@@ -33,6 +34,19 @@ const hostEvents = async (hostId: string) =>
     (row) => `${String(row.payload.from)}→${String(row.payload.to)}`,
   );
 const assigned = async (nodeId: string) => (await agents.get(nodeId)!.assignments()).assignments.map((a) => a.workloadId).sort();
+
+/** Every `evt.host.state.v1` fact on the events stream so far (what the console follows live). */
+async function streamedHostEvents(): Promise<HostStateChanged[]> {
+  const consumer = await jetstream(scheduler.api.connection).consumers.get(EVENTS_STREAM);
+  const events: HostStateChanged[] = [];
+  for (;;) {
+    const message = await consumer.next({ expires: 1000 });
+    if (!message) break;
+    if (message.subject === 'evt.host.state.v1') events.push(HostStateChangedSchema.parse(message.json()));
+    if (message.info.pending === 0) break;
+  }
+  return events;
+}
 
 /** Every host back to ready (a test may leave one cordoned, draining or lost). */
 async function resetHosts(): Promise<void> {
@@ -78,6 +92,14 @@ it('cordon keeps new placements away, survives heartbeats, and uncordon brings t
   expect(placed.hostId).toBe('host-c');
   expect(await act('host-a', 'uncordon')).toMatchObject({ id: 'host-a', state: 'ready', drain: null });
   expect(await hostEvents('host-a')).toEqual(['null→ready', 'ready→cordoned', 'cordoned→ready']);
+  // And they leave through the outbox onto JetStream, with who did it.
+  await waitFor(async () => (await streamedHostEvents()).filter((e) => e.hostId === 'host-a').length >= 3, { timeoutMs: 5000, what: 'host events on the stream' });
+  const streamed = (await streamedHostEvents()).filter((e) => e.hostId === 'host-a');
+  expect(streamed.slice(0, 3).map((e) => [e.from, e.to, e.reason])).toEqual([
+    [null, 'ready', 'first heartbeat'],
+    ['ready', 'cordoned', 'cordon by ops-1'],
+    ['cordoned', 'ready', 'uncordon by ops-1'],
+  ]);
 });
 
 it('refuses transitions that make no sense with typed errors, and changes nothing', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { OperatorCaller } from '@gureum/contracts';
 import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 import { createTestDatabase, startNats, waitFor, type TestDatabase, type TestNats } from '@gureum/testing';
@@ -131,4 +132,24 @@ it('revokes the credentials of a decommissioned host', async () => {
   await agent.close();
   await scheduler.api.request('scheduler.cmd.host.action.v1', { caller: operator(), hostId: 'retire-e', action: 'decommission' });
   await expect(connectAs(key.seed, 'retire-e')).rejects.toThrow(/Authorization Violation/i);
+});
+
+it('restores enrolled agents in the broker authorization when a scheduler starts (the deploy may have rewritten it)', async () => {
+  const { token } = await joinToken('survivor-f');
+  const key = newKey();
+  await presentToken(token, 'survivor-f', key.publicKey);
+  // The deploy regenerates the file from its static users only, and reloads.
+  const { baseFile, authFile, pidFile, monitorUrl } = nats.enrolment!;
+  const base = await readFile(baseFile, 'utf8');
+  await writeFile(authFile, `authorization {\n  users = [\n${base}\n  ]\n}\n`, { mode: 0o600 });
+  process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGHUP');
+  await waitFor(async () => connectAs(key.seed, 'survivor-f').then(() => false, () => true), { timeoutMs: 5000, what: 'the key refused after the rewrite' });
+
+  const second = await startSchedulerUnderTest({ databaseUrl: database.url, natsUrl: nats.url, control: nats.control, natsAuth: { baseFile, authFile, pidFile, monitorUrl } });
+  try {
+    const nc = await connectAs(key.seed, 'survivor-f');
+    expect(nc.isClosed()).toBe(false);
+  } finally {
+    await second.close();
+  }
 });
