@@ -186,7 +186,7 @@ function TenantSettings({ tenant }: { tenant: TenantView }) {
               Save quotas
             </button>
           </form>
-          <p className="small muted">Empty fields stay as they are; clear a value you typed to leave it unchanged.</p>
+          <p className="small muted">Fields you leave untouched stay as they are; a field you type in and then empty resets that limit to the platform default.</p>
         </>
       ) : null}
       <ErrorMessage error={save.error} feature="Compute quotas" />
