@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { createBlockIoReader, createCgroupManager } from '@gureum/cgroups';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, waitFor } from '@gureum/testing';
@@ -51,6 +52,21 @@ describe('network and block-I/O counters of a real container', () => {
     await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
   });
 
+  /**
+   * On cgroup v1 (Linux ≥ 6.10) the blkio throttle counters only move once blk-throttle is
+   * active on the device. A no-op rule (1 TiB/s) on our own container's group for the disk
+   * under Docker's root activates it, as `docker run --device-write-bps` would; the agent does
+   * not do this itself (see docs/metering.md). Nothing to do on v2 or on a partition (refused).
+   */
+  async function enableV1BlockAccounting(pid: number): Promise<void> {
+    const line = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n').find((l) => /^\d+:blkio:/.test(l));
+    if (!line) return;
+    const dev = (await stat((await docker.info()).DockerRootDir as string)).dev;
+    const device = `${(dev >> 8) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
+    const group = `/sys/fs/cgroup/blkio${line.split(':').slice(2).join(':')}`;
+    await writeFile(`${group}/blkio.throttle.write_bps_device`, `${device} 1099511627776`).catch(() => undefined);
+  }
+
   async function sampleNow() {
     sampler.observe([task]);
     const [sample] = await sampler.sampleOnce();
@@ -73,6 +89,7 @@ describe('network and block-I/O counters of a real container', () => {
     const inspected = await docker.getContainer(task.handleId).inspect();
     const address = Object.values(inspected.NetworkSettings.Networks)[0]?.IPAddress;
     expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    await enableV1BlockAccounting(task.pid as number);
     const before = await sampleNow();
     expect(before.networkRxBytes).toMatch(/^\d+$/);
     expect(before.blockWriteBytes).toMatch(/^\d+$/);
