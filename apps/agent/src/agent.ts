@@ -77,7 +77,7 @@ export class Agent {
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));
-    const io = await createHostIoCounterSource();
+    const io = await createHostIoCounterSource(this.logger);
     this.sampler = new UsageSampler({ nodeId, intervalMs: this.options.sampleMs ?? sampleIntervalFromEnv(), io }, this.driver, natsUsagePublisher(this.nc), this.logger);
     this.sampler.start();
     this.kick('startup');

@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { createBlockIoReader, createCgroupManager } from '@gureum/cgroups';
+import { createCgroupManager } from '@gureum/cgroups';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, waitFor } from '@gureum/testing';
 import Docker from 'dockerode';
 import pino from 'pino';
@@ -9,7 +8,7 @@ import { createDockerDriver } from '../driver/docker/create-docker-driver';
 import type { DockerDriver } from '../driver/docker/docker.driver';
 import { InMemoryTaskStateStore } from '../driver/task-state.store';
 import type { TaskStatus } from '../driver';
-import { HostIoCounterSource } from './io-counters';
+import { createHostIoCounterSource } from './io-counters';
 import { UsageSampler } from './usage-sampler';
 
 const MiB = 1024 * 1024;
@@ -31,7 +30,8 @@ describe('network and block-I/O counters of a real container', () => {
   beforeAll(async () => {
     await ensureBusyboxImage();
     driver = createDockerDriver({ stateStore: new InMemoryTaskStateStore(), cgroups: await createCgroupManager() });
-    const io = new HostIoCounterSource({ blockIo: await createBlockIoReader() });
+    // What the agent does at startup: on cgroup v1 block accounting needs switching on.
+    const io = await createHostIoCounterSource(pino({ level: 'silent' }));
     sampler = new UsageSampler({ nodeId, intervalMs: 1000, io }, driver, () => undefined, pino({ level: 'silent' }));
     task = await driver.start({
       workloadId: randomUUID(),
@@ -51,21 +51,6 @@ describe('network and block-I/O counters of a real container', () => {
     const networks = await docker.listNetworks({ filters: { label: [`io.gureum.tenant=${tenantId}`] } });
     await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
   });
-
-  /**
-   * On cgroup v1 (Linux ≥ 6.10) the blkio throttle counters only move once blk-throttle is
-   * active on the device. A no-op rule (1 TiB/s) on our own container's group for the disk
-   * under Docker's root activates it, as `docker run --device-write-bps` would; the agent does
-   * not do this itself (see docs/metering.md). Nothing to do on v2 or on a partition (refused).
-   */
-  async function enableV1BlockAccounting(pid: number): Promise<void> {
-    const line = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n').find((l) => /^\d+:blkio:/.test(l));
-    if (!line) return;
-    const dev = (await stat((await docker.info()).DockerRootDir as string)).dev;
-    const device = `${(dev >> 8) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
-    const group = `/sys/fs/cgroup/blkio${line.split(':').slice(2).join(':')}`;
-    await writeFile(`${group}/blkio.throttle.write_bps_device`, `${device} 1099511627776`).catch(() => undefined);
-  }
 
   async function sampleNow() {
     sampler.observe([task]);
@@ -89,7 +74,6 @@ describe('network and block-I/O counters of a real container', () => {
     const inspected = await docker.getContainer(task.handleId).inspect();
     const address = Object.values(inspected.NetworkSettings.Networks)[0]?.IPAddress;
     expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    await enableV1BlockAccounting(task.pid as number);
     const before = await sampleNow();
     expect(before.networkRxBytes).toMatch(/^\d+$/);
     expect(before.blockWriteBytes).toMatch(/^\d+$/);
