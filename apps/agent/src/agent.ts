@@ -108,7 +108,7 @@ export class Agent {
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));
-    const io = await createHostIoCounterSource();
+    const io = await createHostIoCounterSource(this.logger);
     // Containers and VMs alike: each task's stats come from the driver that runs it.
     const stats = { stats: (handleId: string) => this.requireDriverOf(handleId).stats(handleId) };
     this.sampler = new UsageSampler({ nodeId, intervalMs: this.options.sampleMs ?? sampleIntervalFromEnv(), io }, stats, natsUsagePublisher(this.nc), this.logger);

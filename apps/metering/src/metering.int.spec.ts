@@ -4,6 +4,9 @@ import { headers } from '@nats-io/transport-node';
 import { GureumError, type Caller, type OperatorCaller, type UsageReply, type UsageSample, type WorkloadStateChanged } from '@gureum/contracts';
 import { connectNats, type NatsConnection } from '@gureum/messaging';
 import { createTestDatabase, startNats, waitFor, type TestDatabase, type TestNats } from '@gureum/testing';
+import pino from 'pino';
+import { createMeteringDataSource } from './database/metering-data-source';
+import { RecordRegistryStorageUseCase } from './registry/record-registry-storage.usecase';
 import { trimDecimal } from './usage/query-usage.usecase';
 import { startMeteringUnderTest, type MeteringUnderTest } from './testing/metering-under-test';
 
@@ -326,6 +329,41 @@ describe('registry storage GiB-hours', () => {
     const storage = reply.rows.filter((r) => r.meter === 'registry.storage.gib_hours');
     expect(storage.map((r) => [r.unit, r.workloadId])).toEqual(storage.map(() => ['GiB-hour', null]));
     expect(storage.reduce((sum, r) => sum + Number(r.quantity), 0)).toBe(4.5);
+  });
+
+  it('rolls open-ended storage forward hour by hour, rewriting only the new hours', async () => {
+    const tenant = randomUUID();
+    const body = { sampleId: `roll/x@${iso(BASE)}`, tenantId: tenant, tenantName: 'roll', repository: 'roll/x', bytes: GiB, at: iso(BASE) };
+    await jetstream(control).publish('evt.registry.storage.v1', JSON.stringify(body), { msgID: body.sampleId });
+    const total = async () => {
+      const { rows } = await metering.db.query<{ total: string | null; hours: number }>(
+        `SELECT sum(quantity)::text AS total, count(*)::int AS hours FROM metering.rollups WHERE tenant_id = $1 AND meter = 'registry.storage.gib_hours'`,
+        [tenant],
+      );
+      return { total: rows[0]?.total ? trimDecimal(rows[0].total) : null, hours: rows[0]?.hours ?? 0 };
+    };
+    await waitFor(async () => ((await total()).total === '3' ? true : undefined), { timeoutMs: 20_000, what: 'three hours held so far' });
+
+    // The same use case two hours later, as housekeeping runs it.
+    const dataSource = createMeteringDataSource(database.url, 2);
+    await dataSource.initialize();
+    try {
+      let now = new Date(BASE + 5 * HOUR + 60_000);
+      const later = new RecordRegistryStorageUseCase(dataSource, pino({ level: 'silent' }), 35 * 24 * HOUR, () => now);
+      expect(await later.rollForward()).toBeGreaterThan(0);
+      expect(await total()).toEqual({ total: '5', hours: 5 });
+      expect(await later.rollForward()).toBe(0); // same hour: nothing to do
+      const firstHour = `SELECT updated_at FROM metering.rollups WHERE tenant_id = $1 AND hour = $2`;
+      const before = (await metering.db.query<{ updated_at: Date }>(firstHour, [tenant, iso(BASE)])).rows[0]?.updated_at;
+      now = new Date(BASE + 6 * HOUR + 60_000);
+      await later.rollForward();
+      expect(await total()).toEqual({ total: '6', hours: 6 });
+      expect((await metering.db.query<{ updated_at: Date }>(firstHour, [tenant, iso(BASE)])).rows[0]?.updated_at).toEqual(before);
+    } finally {
+      await metering.db.query(`DELETE FROM metering.rollups WHERE tenant_id = $1`, [tenant]);
+      await metering.db.query(`DELETE FROM metering.registry_storage_samples WHERE tenant_id = $1`, [tenant]);
+      await dataSource.destroy();
+    }
   });
 
   it('extends what the latest sample holds up to the last complete hour', async () => {

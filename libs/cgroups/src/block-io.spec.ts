@@ -1,8 +1,8 @@
-import { createBlockIoReader, parseBlkioServiceBytes, parseIoStat } from './block-io';
+import { activateV1BlockAccounting, createBlockIoReader, parseBlkioServiceBytes, parseIoStat } from './block-io';
 import type { CgroupFiles } from './cgroup-files';
 
 /** Files as cgroupfs and /proc would show them; anything else is ENOENT. */
-function filesOf(content: Record<string, string>): CgroupFiles {
+function filesOf(content: Record<string, string>, written: Array<[string, string]> = []): CgroupFiles {
   const enoent = (path: string) => Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
   return {
     read: async (path) => {
@@ -10,8 +10,10 @@ function filesOf(content: Record<string, string>): CgroupFiles {
       if (text === undefined) throw enoent(path);
       return text;
     },
-    write: async (path) => {
-      throw enoent(path);
+    write: async (path, value) => {
+      if (!path.includes('/gureum-io-accounting/blkio.throttle.')) throw enoent(path);
+      if (value.startsWith('9:')) throw Object.assign(new Error('ENODEV'), { code: 'ENODEV' });
+      written.push([path, value]);
     },
     mkdir: async () => undefined,
     rmdir: async () => undefined,
@@ -79,5 +81,27 @@ describe('block-I/O counters', () => {
     const reader = await createBlockIoReader({ files });
     expect(await reader.readForPid(42)).toEqual({ readBytes: 10n, writeBytes: 20n });
     await expect(reader.readForPid(43)).rejects.toMatchObject({ code: 'controller_unavailable' });
+  });
+
+  it('activates v1 blk-throttle accounting with no-op rules for every real disk, on an empty group of its own; nothing on v2', async () => {
+    const written: Array<[string, string]> = [];
+    const files = filesOf(
+      {
+        '/proc/self/mountinfo': V1_MOUNTINFO,
+        '/proc/self/cgroup': '7:blkio:/agent\n1:cpu:/agent\n0::/\n',
+        '/sys/block/vda/dev': '254:0\n',
+        '/sys/block/md0/dev': '9:0\n',
+        '/sys/block/loop0/dev': '7:0\n',
+      },
+      written,
+    );
+    const list = async () => ['loop0', 'vda', 'md0', 'zram0'];
+    expect(await activateV1BlockAccounting({ files, list })).toEqual(['254:0']);
+    expect(written).toEqual([
+      ['/sys/fs/cgroup/blkio/agent/gureum-io-accounting/blkio.throttle.read_bps_device', '254:0 1099511627776'],
+      ['/sys/fs/cgroup/blkio/agent/gureum-io-accounting/blkio.throttle.write_bps_device', '254:0 1099511627776'],
+    ]);
+    const v2 = filesOf({ '/proc/self/mountinfo': V2_MOUNTINFO, '/proc/self/cgroup': '0::/\n' });
+    expect(await activateV1BlockAccounting({ files: v2, list })).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { CgroupError } from './cgroup.exception';
@@ -80,6 +81,55 @@ export async function createBlockIoReader(options: CgroupManagerOptions = {}): P
   const blkio = mounts.filter((mount) => mount.fsType === 'cgroup' && mount.superOptions.includes('blkio'));
   if (blkio.length === 0) throw new CgroupError('controller_unavailable', `no blkio hierarchy is mounted at ${fsRoot}`);
   return groupReader(files, procRoot, (entries) => entries.find((e) => e.controllers.includes('blkio')), blkio, 'blkio.throttle.io_service_bytes', parseBlkioServiceBytes);
+}
+
+/** Name of the empty v1 blkio group that carries the no-op throttle rules. */
+export const ACCOUNTING_GROUP = 'gureum-io-accounting';
+/** 1 TiB/s: a rule no disk reaches, so it limits nothing; its existence is what matters. */
+const NO_OP_BPS = '1099511627776';
+
+export interface BlockAccountingOptions extends CgroupManagerOptions {
+  /** default `/sys`; its `block/<disk>/dev` files name the disks (`MAJ:MIN`). */
+  sysRoot?: string;
+  /** Lists a directory; default the real filesystem. */
+  list?: (path: string) => Promise<string[]>;
+}
+
+/**
+ * On cgroup v1 with Linux ≥ 6.10 blk-throttle is only set up on a disk, and its per-group
+ * byte counters only kept, once some group has a throttle rule for that disk. This puts a
+ * no-op rule (1 TiB/s) for every real disk (not loop, ram or zram devices) on an empty group
+ * of its own below the caller's blkio group, so every group's counters move and nothing is
+ * limited. Returns the disks it covered; nothing to do on v2 (the io controller accounts
+ * without rules) or without a blkio hierarchy. Idempotent.
+ */
+export async function activateV1BlockAccounting(options: BlockAccountingOptions = {}): Promise<string[]> {
+  const fsRoot = resolve(options.fsRoot ?? '/sys/fs/cgroup');
+  const procRoot = options.procRoot ?? '/proc';
+  const files = options.files ?? nodeCgroupFiles;
+  const list = options.list ?? ((path: string) => readdir(path));
+  const mounts = parseMountInfo(await files.read(join(procRoot, 'self', 'mountinfo'))).filter((m) => isAtOrBelow(m.mountPoint, fsRoot));
+  if (mounts.some((m) => m.fsType === 'cgroup2' && m.mountPoint === fsRoot)) return [];
+  const own = (await readProcessCgroups(files, procRoot, 'self')).find((e) => e.controllers.includes('blkio'));
+  const directory = own && mounts.filter((m) => m.fsType === 'cgroup' && m.superOptions.includes('blkio')).map((m) => hostDirectoryFor(m, own.path)).find((d): d is string => d !== null);
+  if (!directory) return [];
+  const group = join(directory, ACCOUNTING_GROUP);
+  await files.mkdir(group);
+  const blockRoot = join(options.sysRoot ?? '/sys', 'block');
+  const disks = (await list(blockRoot)).filter((name) => !/^(loop|ram|zram)\d+$/.test(name)).sort();
+  const covered: string[] = [];
+  for (const disk of disks) {
+    const device = (await readOptional(files, join(blockRoot, disk, 'dev')))?.trim();
+    if (!device || !/^\d+:\d+$/.test(device)) continue;
+    try {
+      await files.write(join(group, 'blkio.throttle.read_bps_device'), `${device} ${NO_OP_BPS}`);
+      await files.write(join(group, 'blkio.throttle.write_bps_device'), `${device} ${NO_OP_BPS}`);
+      covered.push(device);
+    } catch {
+      // A device blk-throttle does not take (e.g. without a request queue): its counters stay as they are.
+    }
+  }
+  return covered;
 }
 
 function groupReader(

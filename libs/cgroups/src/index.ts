@@ -2,4 +2,12 @@ export { CgroupError, type CgroupErrorCode } from './cgroup.exception';
 export type { CgroupFiles } from './cgroup-files';
 export type { CgroupHostPaths, CgroupLimits, CgroupManager, CgroupSnapshot, CgroupVersion } from './cgroup.types';
 export { createCgroupManager, type CgroupManagerOptions } from './create-cgroup-manager';
-export { createBlockIoReader, parseBlkioServiceBytes, parseIoStat, type BlockIoCounters, type BlockIoReader } from './block-io';
+export {
+  activateV1BlockAccounting,
+  createBlockIoReader,
+  parseBlkioServiceBytes,
+  parseIoStat,
+  type BlockAccountingOptions,
+  type BlockIoCounters,
+  type BlockIoReader,
+} from './block-io';

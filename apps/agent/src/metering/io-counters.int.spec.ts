@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { createBlockIoReader, createCgroupManager } from '@gureum/cgroups';
+import { createCgroupManager } from '@gureum/cgroups';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, waitFor } from '@gureum/testing';
 import Docker from 'dockerode';
 import pino from 'pino';
@@ -8,7 +8,7 @@ import { createDockerDriver } from '../driver/docker/create-docker-driver';
 import type { DockerDriver } from '../driver/docker/docker.driver';
 import { InMemoryTaskStateStore } from '../driver/task-state.store';
 import type { TaskStatus } from '../driver';
-import { HostIoCounterSource } from './io-counters';
+import { createHostIoCounterSource } from './io-counters';
 import { UsageSampler } from './usage-sampler';
 
 const MiB = 1024 * 1024;
@@ -30,7 +30,8 @@ describe('network and block-I/O counters of a real container', () => {
   beforeAll(async () => {
     await ensureBusyboxImage();
     driver = createDockerDriver({ stateStore: new InMemoryTaskStateStore(), cgroups: await createCgroupManager() });
-    const io = new HostIoCounterSource({ blockIo: await createBlockIoReader() });
+    // What the agent does at startup: on cgroup v1 block accounting needs switching on.
+    const io = await createHostIoCounterSource(pino({ level: 'silent' }));
     sampler = new UsageSampler({ nodeId, intervalMs: 1000, io }, driver, () => undefined, pino({ level: 'silent' }));
     task = await driver.start({
       workloadId: randomUUID(),

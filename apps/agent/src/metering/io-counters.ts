@@ -1,6 +1,7 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createBlockIoReader, type BlockIoReader } from '@gureum/cgroups';
+import { activateV1BlockAccounting, createBlockIoReader, type BlockIoReader } from '@gureum/cgroups';
+import type { Logger } from 'pino';
 
 /** A task's cumulative I/O counters; null where the agent cannot attribute them to the task alone. */
 export interface IoCounters {
@@ -88,8 +89,21 @@ export class HostIoCounterSource implements IoCounterSource {
   }
 }
 
-/** The host's source; block counters are left out (null) where no block-I/O hierarchy is mounted. */
-export async function createHostIoCounterSource(): Promise<HostIoCounterSource> {
-  const blockIo = await createBlockIoReader().catch(() => null);
+/**
+ * The host's source. Block counters are left out (null) where no block-I/O hierarchy is
+ * mounted; on cgroup v1 the kernel's per-group block accounting is switched on first (see
+ * `activateV1BlockAccounting`), or those counters would stay at zero on recent kernels.
+ */
+export async function createHostIoCounterSource(logger: Logger): Promise<HostIoCounterSource> {
+  const blockIo = await createBlockIoReader().catch((error: unknown) => {
+    logger.warn({ err: error }, 'no block-I/O counters on this host: block bytes are not metered');
+    return null;
+  });
+  if (blockIo) {
+    await activateV1BlockAccounting().then(
+      (devices) => devices.length > 0 && logger.info({ devices }, 'cgroup v1 block-I/O accounting active'),
+      (error: unknown) => logger.warn({ err: error }, 'could not activate cgroup v1 block-I/O accounting: block bytes may read zero'),
+    );
+  }
   return new HostIoCounterSource({ blockIo });
 }

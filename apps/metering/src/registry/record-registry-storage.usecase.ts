@@ -34,6 +34,9 @@ const SEGMENTS_SQL = `
  * samples and replays all give the same result.
  */
 export class RecordRegistryStorageUseCase {
+  /** Up to where open-ended storage was last extended by this process (null: not yet). */
+  private rolledUpTo: Date | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly logger: Logger,
@@ -90,8 +93,15 @@ export class RecordRegistryStorageUseCase {
     return { terminated };
   }
 
-  /** Extends every tenant's storage held since its repositories' latest samples up to the last complete hour. */
+  /**
+   * Extends every tenant's storage held since its repositories' latest samples up to the last
+   * complete hour. Only the hours since the previous roll-forward change, so after the first
+   * run (a full rebuild from each tenant's oldest latest sample) it rewrites at most the new
+   * hours, and nothing at all within the same hour.
+   */
   async rollForward(): Promise<number> {
+    const cutoff = floorToHour(this.now());
+    if (this.rolledUpTo && this.rolledUpTo.getTime() >= cutoff.getTime()) return 0;
     const tenants = await queryRows<{ tenant_id: string; from_at: Date }>(
       this.dataSource.manager,
       `SELECT tenant_id, min(last_at) AS from_at FROM (
@@ -99,8 +109,10 @@ export class RecordRegistryStorageUseCase {
        ) latest GROUP BY tenant_id`,
     );
     for (const { tenant_id: tenantId, from_at: fromAt } of tenants) {
-      await this.dataSource.transaction('READ COMMITTED', (manager) => this.rebuild(manager, tenantId, floorToHour(fromAt)));
+      const fromHour = floorToHour(this.rolledUpTo && this.rolledUpTo > fromAt ? this.rolledUpTo : fromAt);
+      await this.dataSource.transaction('READ COMMITTED', (manager) => this.rebuild(manager, tenantId, fromHour));
     }
+    this.rolledUpTo = cutoff;
     return tenants.length;
   }
 
