@@ -8,7 +8,7 @@
 //
 // Environment: GUREUM_TEST_PG_URL (admin URL of a PostgreSQL; a temporary database is
 // created), BENCH_SMALL_COUNT (200), BENCH_SMALL_MIB (1), BENCH_LARGE_COUNT (5),
-// BENCH_LARGE_MIB (64), BENCH_CONCURRENCY (4), BENCH_ROUNDS (2: best round counts).
+// BENCH_LARGE_MIB (64), BENCH_CONCURRENCY (4), BENCH_ROUNDS (5: medians are reported).
 // Installs docker-registry with apt-get when it is missing (root only).
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -28,7 +28,7 @@ const SMALL_MIB = Number(process.env.BENCH_SMALL_MIB ?? 1);
 const LARGE_COUNT = Number(process.env.BENCH_LARGE_COUNT ?? 5);
 const LARGE_MIB = Number(process.env.BENCH_LARGE_MIB ?? 64);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 process.env.GUREUM_TEST_PG_URL ??= 'postgres://postgres@127.0.0.1:56432/postgres';
 
 async function load(relative) {
@@ -192,6 +192,12 @@ async function inParallel(count, concurrency, work) {
   await Promise.all(workers);
 }
 
+/** The middle element by `key` (the upper middle for an even count). */
+function median(values, key) {
+  const sorted = [...values].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 function makeLayers(count, mib) {
   const layers = [];
   for (let i = 0; i < count; i += 1) {
@@ -222,7 +228,7 @@ async function measure(target, round, row, layers) {
 }
 
 try {
-  console.log(`bench:registry — ${SMALL_COUNT} images × ${SMALL_MIB} MiB and ${LARGE_COUNT} images × ${LARGE_MIB} MiB, concurrency ${CONCURRENCY}, best of ${ROUNDS} rounds`);
+  console.log(`bench:registry — ${SMALL_COUNT} images × ${SMALL_MIB} MiB and ${LARGE_COUNT} images × ${LARGE_MIB} MiB, concurrency ${CONCURRENCY}, ${ROUNDS} rounds`);
   const [gureum, distribution] = await Promise.all([startGureum(), startDistribution()]);
   const rows = [
     { row: 'small', label: `${SMALL_COUNT} × ${SMALL_MIB} MiB images`, layers: makeLayers(SMALL_COUNT, SMALL_MIB) },
@@ -230,30 +236,30 @@ try {
   ];
   const results = [];
   for (const { row, label, layers } of rows) {
-    const best = { [gureum.name]: null, [distribution.name]: null };
+    // Each round measures both registries back to back (alternating who goes first), so they
+    // see the same background load; the table reports the median round per registry and the
+    // median of the per-round ratios (on a shared machine the best round is mostly luck).
+    const rounds = [];
     for (let round = 0; round < ROUNDS; round += 1) {
-      // Alternate who goes first, so neither always gets the warmer page cache.
       const order = round % 2 === 0 ? [distribution, gureum] : [gureum, distribution];
-      for (const target of order) {
-        const result = await measure(target, round, row, layers);
-        const previous = best[target.name];
-        best[target.name] = previous
-          ? { push: result.push.seconds < previous.push.seconds ? result.push : previous.push, pull: result.pull.seconds < previous.pull.seconds ? result.pull : previous.pull }
-          : result;
-      }
+      const measured = {};
+      for (const target of order) measured[target.name] = await measure(target, round, row, layers);
+      rounds.push(measured);
     }
     for (const op of ['push', 'pull']) {
-      const ours = best[gureum.name][op];
-      const theirs = best[distribution.name][op];
+      const ours = median(rounds.map((round) => round[gureum.name][op]), (value) => value.mibps);
+      const theirs = median(rounds.map((round) => round[distribution.name][op]), (value) => value.mibps);
+      const ratios = rounds.map((round) => round[gureum.name][op].mibps / round[distribution.name][op].mibps);
       results.push({
         row: `${op} ${label}`,
         gureum: `${ours.mibps.toFixed(1)} MiB/s (${ours.ips.toFixed(1)} img/s, ${ours.seconds.toFixed(2)} s)`,
         distribution: `${theirs.mibps.toFixed(1)} MiB/s (${theirs.ips.toFixed(1)} img/s, ${theirs.seconds.toFixed(2)} s)`,
-        ratio: `${(ours.mibps / theirs.mibps).toFixed(2)}×`,
+        ratio: `${median(ratios, (value) => value).toFixed(2)}×`,
+        'ratio per round': ratios.map((value) => value.toFixed(2)).join(' '),
       });
     }
   }
-  console.log(`\nGureum vs ${distribution.name} (ratio = Gureum throughput / Distribution throughput; ≥ 1.00× is the target)`);
+  console.log(`\nGureum vs ${distribution.name} (ratio = median over rounds of Gureum throughput / Distribution throughput; ≥ 1.00× is the target)`);
   console.table(results);
 } finally {
   await cleanupAll();

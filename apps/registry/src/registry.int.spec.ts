@@ -666,6 +666,15 @@ describe('events', () => {
     const found = await waitForEvent(js, 'evt.image.pushed.v1', (data) => data['digest'] === image.manifestDigest);
     expect(found).toEqual(expect.objectContaining({ tenantName: 'acme', repository: 'acme/evented', tag: 'v7', mediaType: OCI_MANIFEST }));
   });
+
+  it('publishes evt.registry.storage.v1 for the repository soon after a push (the sampling timer is an hour here)', async () => {
+    const image = await pushImage(acme.owner, 'acme/sampled', 'v1');
+    const js = jetstream(registry.nc);
+    const bytes = 64 + image.configSize + Buffer.from(JSON.stringify(image.manifest)).length;
+    // An earlier change of the namespace may sample the repository between its blobs and its manifest: wait for the complete one.
+    const sample = await waitForEvent(js, 'evt.registry.storage.v1', (data) => data['repository'] === 'acme/sampled' && data['bytes'] === bytes);
+    expect(sample).toEqual(expect.objectContaining({ tenantName: 'acme', sampleId: `acme/sampled@${String(sample['at'])}` }));
+  });
 });
 
 describe('garbage collection (runs last: it sweeps everything unreferenced)', () => {

@@ -3,7 +3,7 @@ import { parseDigest } from '../distribution/digest';
 import type { RepositoryName } from '../distribution/names';
 import { OciError } from '../distribution/oci-error';
 import { parseBlobRange, type ByteSpan } from '../distribution/ranges';
-import { findRepository, isBlobLinked } from '../repositories/repository.store';
+import { linkedBlobSize } from '../repositories/repository.store';
 import type { RegistryContext } from '../common/registry-context';
 
 export interface BlobRead {
@@ -20,8 +20,7 @@ export class ReadBlob {
 
   async execute(command: { name: RepositoryName; digest: string; range?: string }): Promise<BlobRead> {
     const digest = parseDigest(command.digest).value;
-    const repository = await findRepository(this.context.dataSource.manager, command.name.full);
-    const size = repository ? await isBlobLinked(this.context.dataSource.manager, repository.id, digest) : null;
+    const size = await linkedBlobSize(this.context.dataSource.manager, command.name.full, digest);
     if (size === null) throw new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
     const range = parseBlobRange(command.range, size);
     if (range.kind === 'unsatisfiable') {

@@ -10,8 +10,9 @@ const SUBJECT = 'evt.registry.storage.v1';
 /**
  * Publishes `evt.registry.storage.v1`: the bytes stored in each tenant repository, for
  * metering's GiB-hours. Every repository of a namespace whose tenant id is known gets a
- * sample on the timer, and its namespace gets a fresh set after each push, delete or
- * garbage collection that touched it (coalesced: a burst of pushes yields one set).
+ * sample on the timer, and its namespace gets a fresh set about a second after a push,
+ * delete or garbage collection touched it (coalesced: a burst of pushes yields one set per
+ * second, not one per image).
  *
  * A blob is stored once per tenant however many of its repositories link it, so each blob is
  * attributed to the repository of the namespace that linked it first: the samples of a
@@ -25,13 +26,16 @@ export class StorageSampler {
   private readonly js: JetStreamClient;
   private readonly pending = new Set<string>();
   private flushing: Promise<void> | null = null;
+  private delayed: NodeJS.Timeout | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
+  /** `changeDelayMs`: how long changes are collected before their namespaces are sampled (a push of many images yields one set). */
   constructor(
     private readonly dataSource: DataSource,
     nc: NatsConnection,
     private readonly logger: Logger,
+    private readonly changeDelayMs = 1000,
   ) {
     this.js = jetstream(nc);
   }
@@ -46,6 +50,7 @@ export class StorageSampler {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.delayed) clearTimeout(this.delayed);
     await this.flushing;
   }
 
@@ -53,10 +58,19 @@ export class StorageSampler {
   changed(namespace: string): void {
     if (this.stopped) return;
     this.pending.add(namespace);
-    this.flushing ??= this.flush().finally(() => {
-      this.flushing = null;
-      if (this.pending.size > 0 && !this.stopped) this.changed([...this.pending][0] as string);
-    });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.delayed || this.flushing || this.stopped) return;
+    this.delayed = setTimeout(() => {
+      this.delayed = null;
+      this.flushing = this.flush().finally(() => {
+        this.flushing = null;
+        if (this.pending.size > 0) this.schedule();
+      });
+    }, this.changeDelayMs);
+    this.delayed.unref();
   }
 
   /** Samples every repository of every namespace with a known tenant; returns how many were published. */
@@ -70,7 +84,6 @@ export class StorageSampler {
   }
 
   private async flush(): Promise<void> {
-    await Promise.resolve();
     while (this.pending.size > 0 && !this.stopped) {
       const namespaces = [...this.pending];
       this.pending.clear();

@@ -45,3 +45,16 @@ export async function isBlobLinked(manager: EntityManager, repositoryId: string,
   );
   return row ? Number(row.size) : null;
 }
+
+/** Like `isBlobLinked`, by repository name, in one round trip (every blob GET and HEAD asks). */
+export async function linkedBlobSize(manager: EntityManager, repositoryName: string, digest: string): Promise<number | null> {
+  const [row] = await queryRows<{ size: string }>(
+    manager,
+    `SELECT b.size FROM "${SCHEMA}"."repositories" r
+       JOIN "${SCHEMA}"."repository_blobs" rb ON rb.repository_id = r.id
+       JOIN "${SCHEMA}"."blobs" b ON b.digest = rb.digest
+      WHERE r.name = $1 AND rb.digest = $2`,
+    [repositoryName, digest],
+  );
+  return row ? Number(row.size) : null;
+}
