@@ -20,6 +20,8 @@ export interface SystemOptions {
   agentCapacity: { cpuMillis: number; memoryMiB: number; pids: number };
   /** Also run the metering service, with the agent sampling usage every `sampleMs`. */
   metering?: { sampleMs: number };
+  /** Also run the billing service (period e.g. `PT1H`); the api then enforces its hard-limit admission check. */
+  billing?: { period: string; graceSeconds?: number; runIntervalMs?: number };
 }
 
 /**
@@ -48,7 +50,7 @@ export class System {
     this.pg = new Client({ connectionString: this.db.url });
     await this.pg.connect();
 
-    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : [])]) {
+    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : []), ...(this.options.billing ? ['billing'] : [])]) {
       const { stdout, stderr } = await exec('node', [path.join(ROOT, 'apps', app, 'dist', 'migrate.js')], { env: this.controlEnv(), cwd: ROOT }).catch(
         (error: unknown) => {
           throw new Error(`migrations of ${app} failed: ${String(error)}`);
@@ -62,7 +64,22 @@ export class System {
     this.apiUrl = `http://127.0.0.1:${apiPort}`;
     await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], { ...this.controlEnv(), GUREUM_HEARTBEAT_INTERVAL_MS: '1000' });
     if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
-    await this.spawn('api', ['apps/api/dist/main.js'], { ...this.controlEnv(), GUREUM_API_PORT: String(apiPort), GUREUM_API_HOST: '127.0.0.1', ...apiEnv });
+    const billing = this.options.billing;
+    if (billing) {
+      await this.spawn('billing', ['apps/billing/dist/main.js'], {
+        ...this.controlEnv(),
+        GUREUM_BILLING_PERIOD: billing.period,
+        GUREUM_BILLING_GRACE_SECONDS: String(billing.graceSeconds ?? 1),
+        GUREUM_BILLING_RUN_INTERVAL_MS: String(billing.runIntervalMs ?? 1000),
+      });
+    }
+    await this.spawn('api', ['apps/api/dist/main.js'], {
+      ...this.controlEnv(),
+      GUREUM_API_PORT: String(apiPort),
+      GUREUM_API_HOST: '127.0.0.1',
+      ...(billing ? { GUREUM_API_BILLING_ADMISSION: 'enforce' } : {}),
+      ...apiEnv,
+    });
     await this.startAgent();
 
     await waitFor(
@@ -94,7 +111,7 @@ export class System {
     });
   }
 
-  process(name: 'api' | 'scheduler' | 'agent' | 'metering'): ManagedProcess {
+  process(name: 'api' | 'scheduler' | 'agent' | 'metering' | 'billing'): ManagedProcess {
     const managed = this.processes.get(name);
     if (!managed) throw new Error(`${name} is not running`);
     return managed;
@@ -155,7 +172,7 @@ export class System {
   }
 
   async stop(): Promise<void> {
-    for (const name of ['agent', 'api', 'scheduler', 'metering']) await this.processes.get(name)?.stop().catch(() => undefined);
+    for (const name of ['agent', 'api', 'scheduler', 'metering', 'billing']) await this.processes.get(name)?.stop().catch(() => undefined);
     const leftovers = await this.containerIds().catch(() => []);
     if (leftovers.length > 0) await exec('docker', ['rm', '-f', ...leftovers]).catch(() => undefined);
     const { stdout } = await exec('docker', ['network', 'ls', '-q', '--filter', 'label=io.gureum.managed=true']).catch(() => ({ stdout: '' }));

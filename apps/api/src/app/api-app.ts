@@ -21,6 +21,7 @@ import { auditMiddleware } from '../audit/audit-trail';
 import { assertEveryRouteHasPolicy, registeredExpressRoutes } from '../auth/policy';
 import { SessionService } from '../sessions/session.service';
 import { ApiModule } from './api.module';
+import { WorkloadAdmission } from '../billing/workload-admission';
 
 export interface ApiAppOptions {
   /** Defaults to JSON lines on stdout; tests pass one that writes where they can read it. */
@@ -77,7 +78,7 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     const verifyCredentials = new VerifyCredentials(dataSource, apiKeyVerifier, passwords, perApiKey, logger.child({ component: 'identity' }));
 
     const app = await NestFactory.create<NestExpressApplication>(
-      ApiModule.register({ dataSource, bus, natsState, apiKeyVerifier, passwords, perApiKey, verifyCredentials, sessions: new SessionService(dataSource), logger }),
+      ApiModule.register({ dataSource, bus, natsState, apiKeyVerifier, passwords, perApiKey, verifyCredentials, sessions: new SessionService(dataSource), logger, workloadAdmission: new WorkloadAdmission(bus, config.billingAdmission ?? 'off', logger.child({ component: 'billing-admission' })) }),
       new ExpressAdapter(),
       { bodyParser: false, logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
     );

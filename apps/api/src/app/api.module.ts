@@ -21,6 +21,9 @@ import { NatsConnectionState } from '../health/nats-connection-state';
 import { OpenApiController } from '../openapi/openapi.controller';
 import { WorkloadsController } from '../workloads/workloads.controller';
 import { UsageController } from '../usage/usage.controller';
+import { BillingAdminController } from '../billing/billing-admin.controller';
+import { BillingController } from '../billing/billing.controller';
+import { WorkloadAdmission } from '../billing/workload-admission';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -33,6 +36,8 @@ export interface ApiModuleDependencies {
   verifyCredentials: VerifyCredentials;
   sessions: SessionService;
   logger: Logger;
+  /** Billing's hard-limit check on workload creates. */
+  workloadAdmission: WorkloadAdmission;
 }
 
 @Module({})
@@ -51,6 +56,8 @@ export class ApiModule {
         ApiKeysController,
         AuditController,
         IdentityController,
+        BillingController,
+        BillingAdminController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },
@@ -62,6 +69,7 @@ export class ApiModule {
         { provide: VerifyCredentials, useValue: dependencies.verifyCredentials },
         { provide: API_LOGGER, useValue: dependencies.logger },
         { provide: SessionService, useValue: dependencies.sessions },
+        { provide: WorkloadAdmission, useValue: dependencies.workloadAdmission },
         // The one guard of every HTTP route; it skips RPC handlers.
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

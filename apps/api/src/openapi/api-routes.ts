@@ -17,6 +17,29 @@ import {
 } from '../tenants/tenant-http.schemas';
 import { ChangeRoleBodySchema, InvitedUserSchema, InviteUserBodySchema, UserListSchema, UserPathSchema, UserViewSchema } from '../users/user-http.schemas';
 import { AdminUsageQuerySchema, UsageQuerySchema } from '../usage/usage-http.schemas';
+import {
+  BillingSummarySchema,
+  BudgetInputSchema,
+  BudgetViewSchema,
+  CostViewSchema,
+  CreditNoteViewSchema,
+  CreditsViewSchema,
+  InvoiceListSchema,
+  InvoiceViewSchema,
+  PlanAssignmentSchema,
+  PlanInputSchema,
+  PlanListSchema,
+  PlanViewSchema,
+} from '@gureum/contracts';
+import {
+  AdminInvoiceListQuerySchema,
+  AssignPlanBodySchema,
+  BillingSummaryQuerySchema,
+  CreditNoteBodySchema,
+  GrantCreditsBodySchema,
+  InvoiceListQuerySchema,
+  InvoicePathSchema,
+} from '../billing/billing-http.schemas';
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeySchema, ListWorkloadsQuerySchema, WorkloadPathSchema } from '../workloads/workload-http.schemas';
 
 /**
@@ -41,6 +64,11 @@ export const REQUEST_SCHEMAS = {
   CreateApiKey: CreateApiKeyBodySchema,
   Login: LoginBodySchema,
   Refresh: RefreshBodySchema,
+  PlanInput: PlanInputSchema,
+  AssignPlan: AssignPlanBodySchema,
+  CreditNote: CreditNoteBodySchema,
+  GrantCredits: GrantCreditsBodySchema,
+  Budget: BudgetInputSchema,
 } as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
@@ -62,9 +90,19 @@ export const RESPONSE_SCHEMAS = {
   Me: MeSchema,
   AuditPage: AuditPageSchema,
   Usage: UsageReplySchema,
+  Plan: PlanViewSchema,
+  PlanList: PlanListSchema,
+  PlanAssignment: PlanAssignmentSchema,
+  Invoice: InvoiceViewSchema,
+  InvoiceList: InvoiceListSchema,
+  CreditNoteView: CreditNoteViewSchema,
+  Credits: CreditsViewSchema,
+  BudgetView: BudgetViewSchema,
+  Cost: CostViewSchema,
+  BillingSummary: BillingSummarySchema,
 } as const;
 
-export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface ApiRoute {
   method: HttpMethod;
@@ -85,7 +123,7 @@ export interface ApiRoute {
     status: number;
     description: string;
     /** `document` is the OpenAPI document itself, which has no zod schema of its own. */
-    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none';
+    body: keyof typeof RESPONSE_SCHEMAS | 'document' | 'none' | 'csv' | 'pdf';
     headers?: Readonly<Record<string, string>>;
   };
   /** Problem statuses the route can answer with, besides the 500 every route can. */
@@ -419,6 +457,182 @@ export const API_ROUTES: readonly ApiRoute[] = [
     roles: OPERATORS,
     query: AdminAuditQuerySchema,
     success: { status: 200, description: 'One page', body: 'AuditPage' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  // Billing (plans, invoices, cost, credits, budget): forwarded to the billing service.
+  {
+    method: 'get',
+    path: '/v1/admin/plans',
+    operationId: 'listPlans',
+    summary: 'Every price plan',
+    tag: 'billing',
+    roles: OPERATORS,
+    success: { status: 200, description: 'Plans', body: 'PlanList' },
+    problems: [...AUTHENTICATED],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/plans',
+    operationId: 'createPlan',
+    summary: 'Create a price plan: a currency and a charge per meter (per unit, graduated, volume or package, with a free allowance); plans never change',
+    tag: 'billing',
+    roles: OPERATORS,
+    requestBody: 'PlanInput',
+    success: { status: 201, description: 'Created', body: 'Plan' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE],
+  },
+  {
+    method: 'put',
+    path: '/v1/admin/tenants/{id}/plan',
+    operationId: 'assignPlan',
+    summary: "Put a tenant on a plan from effectiveFrom (default now); the plan in effect at a period's start bills the whole period",
+    tag: 'billing',
+    roles: OPERATORS,
+    pathParams: TenantPathSchema,
+    requestBody: 'AssignPlan',
+    success: { status: 200, description: 'Assigned', body: 'PlanAssignment' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/invoices',
+    operationId: 'listInvoices',
+    summary: "The tenant's invoices, newest first: drafts of open periods and finalised ones",
+    tag: 'billing',
+    roles: TENANT_READERS,
+    query: InvoiceListQuerySchema,
+    success: { status: 200, description: 'A page of invoices', body: 'InvoiceList' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'get',
+    path: '/v1/invoices/{id}',
+    operationId: 'getInvoice',
+    summary: 'One invoice with its lines (each traced to the rollups it came from) and credit notes',
+    tag: 'billing',
+    roles: TENANT_READERS,
+    pathParams: InvoicePathSchema,
+    success: { status: 200, description: 'The invoice', body: 'Invoice' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/invoices/{id}/csv',
+    operationId: 'getInvoiceCsv',
+    summary: 'The invoice as CSV: one row per line with its rollup range, then the totals',
+    tag: 'billing',
+    roles: TENANT_READERS,
+    pathParams: InvoicePathSchema,
+    success: { status: 200, description: 'text/csv', body: 'csv' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/invoices/{id}/pdf',
+    operationId: 'getInvoicePdf',
+    summary: 'The invoice as a printable PDF',
+    tag: 'billing',
+    roles: TENANT_READERS,
+    pathParams: InvoicePathSchema,
+    success: { status: 200, description: 'application/pdf', body: 'pdf' },
+    problems: [400, ...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/invoices',
+    operationId: 'listInvoicesAcrossTenants',
+    summary: "Every tenant's invoices, or one tenant's",
+    tag: 'billing',
+    roles: OPERATORS,
+    query: AdminInvoiceListQuerySchema,
+    success: { status: 200, description: 'A page of invoices', body: 'InvoiceList' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/invoices/{id}/finalize',
+    operationId: 'finalizeInvoice',
+    summary: 'Finalise a draft whose period has ended without waiting for the grace period; a finalised invoice is returned unchanged',
+    tag: 'billing',
+    roles: OPERATORS,
+    pathParams: InvoicePathSchema,
+    success: { status: 200, description: 'The finalised invoice', body: 'Invoice' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/invoices/{id}/credit-notes',
+    operationId: 'createCreditNote',
+    summary: "Correct a finalised invoice: a credit note of at most what is left of its total, added to the tenant's credits",
+    tag: 'billing',
+    roles: OPERATORS,
+    pathParams: InvoicePathSchema,
+    requestBody: 'CreditNote',
+    success: { status: 201, description: 'Created', body: 'CreditNoteView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/usage/cost',
+    operationId: 'getCost',
+    summary: 'Cost so far this billing period, priced from the rollups, and a linear forecast to its end',
+    tag: 'billing',
+    roles: TENANT_READERS,
+    success: { status: 200, description: 'Cost; money is a decimal string', body: 'Cost' },
+    problems: [...AUTHENTICATED, 404],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/tenants/{id}/credits',
+    operationId: 'grantCredits',
+    summary: "Add prepaid credit to a tenant, in its plan's currency; applied when invoices are finalised",
+    tag: 'billing',
+    roles: OPERATORS,
+    pathParams: TenantPathSchema,
+    requestBody: 'GrantCredits',
+    success: { status: 200, description: 'The new balance', body: 'Credits' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/credits',
+    operationId: 'getCredits',
+    summary: "The tenant's prepaid balance and its ledger",
+    tag: 'billing',
+    roles: TENANT_READERS,
+    success: { status: 200, description: 'Credits', body: 'Credits' },
+    problems: [...AUTHENTICATED, 404],
+  },
+  {
+    method: 'get',
+    path: '/v1/budget',
+    operationId: 'getBudget',
+    summary: "The tenant's budget, this period's cost so far and the alerts raised",
+    tag: 'billing',
+    roles: TENANT_READERS,
+    success: { status: 200, description: 'Budget', body: 'BudgetView' },
+    problems: [...AUTHENTICATED],
+  },
+  {
+    method: 'put',
+    path: '/v1/budget',
+    operationId: 'setBudget',
+    summary: 'Set the budget per period, its alert thresholds and whether it is a hard limit (new workloads refused once reached)',
+    tag: 'billing',
+    roles: OWNERS,
+    requestBody: 'Budget',
+    success: { status: 200, description: 'Budget', body: 'BudgetView' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE],
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/billing/summary',
+    operationId: 'getBillingSummary',
+    summary: "This period's invoiced revenue (drafts included) in one currency and how many tenants it comes from",
+    tag: 'billing',
+    roles: OPERATORS,
+    query: BillingSummaryQuerySchema,
+    success: { status: 200, description: 'Summary', body: 'BillingSummary' },
     problems: [400, ...AUTHENTICATED],
   },
 ];

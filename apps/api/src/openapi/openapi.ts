@@ -105,6 +105,8 @@ function successResponseOf(route: ApiRoute): JsonObject {
   const headers: Record<string, JsonObject> = requestIdHeader();
   for (const [name, description] of Object.entries(route.success.headers ?? {})) headers[name] = { description, schema: { type: 'string' } };
   if (route.success.body === 'none') return { description: route.success.description, headers };
+  if (route.success.body === 'csv') return { description: route.success.description, headers, content: { 'text/csv': { schema: { type: 'string' } } } };
+  if (route.success.body === 'pdf') return { description: route.success.description, headers, content: { 'application/pdf': { schema: { type: 'string', format: 'binary' } } } };
   const schema = route.success.body === 'document' ? { type: 'object', description: 'An OpenAPI 3.1 document' } : { $ref: SCHEMA_REF(route.success.body) };
   return { description: route.success.description, headers, content: { 'application/json': { schema } } };
 }
