@@ -22,8 +22,13 @@ interface Route {
   successStatus: number;
 }
 
-// Metering runs too, so the usage routes answer for real.
-const system = new System({ label: 'matrix', agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 8192 }, metering: { sampleMs: 5000 } });
+// Metering and billing run too, so the usage and billing routes answer for real.
+const system = new System({
+  label: 'matrix',
+  agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 8192 },
+  metering: { sampleMs: 5000 },
+  billing: { period: 'PT1H', graceSeconds: 1, runIntervalMs: 1000 },
+});
 const PASSWORD = `pw-${randomBytes(12).toString('base64url')}`;
 const keys = {} as Record<Exclude<CallerName, 'noKey'>, string>;
 let routes: Route[] = [];

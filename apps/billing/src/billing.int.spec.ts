@@ -183,7 +183,10 @@ describe('invoice lifecycle', () => {
   });
 
   it('finalises after the period (grace 0), applies credits, and never changes the invoice again', async () => {
-    await expectGureumError(billing.api.request('billing.cmd.credits.grant.v1', { caller: operator, tenantId: randomUUID(), amount: '1.00' }), 'invalid_state');
+    const planless = randomUUID();
+    await expectGureumError(billing.api.request('billing.cmd.credits.grant.v1', { caller: operator, tenantId: planless, amount: '1.00' }), 'invalid_state');
+    expect(await billing.api.request('billing.cmd.credits.get.v1', { caller: tenant(planless) })).toEqual({ tenantId: planless, currency: null, balance: '0.00', entries: [] });
+    expect(await billing.api.request('billing.cmd.cost.get.v1', { caller: tenant(planless) })).toMatchObject({ currency: null, costSoFar: '0.00', forecast: '0.00' });
     const granted = await billing.api.request('billing.cmd.credits.grant.v1', { caller: operator, tenantId: TENANT_A, amount: '2.00' });
     expect(granted.balance).toBe('2.00');
     const [draft] = await invoiceRows(TENANT_A);

@@ -579,7 +579,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     tag: 'billing',
     roles: TENANT_READERS,
     success: { status: 200, description: 'Cost; money is a decimal string', body: 'Cost' },
-    problems: [...AUTHENTICATED, 404],
+    problems: [...AUTHENTICATED],
   },
   {
     method: 'post',
@@ -601,7 +601,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     tag: 'billing',
     roles: TENANT_READERS,
     success: { status: 200, description: 'Credits', body: 'Credits' },
-    problems: [...AUTHENTICATED, 404],
+    problems: [...AUTHENTICATED],
   },
   {
     method: 'get',

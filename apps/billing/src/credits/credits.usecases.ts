@@ -69,7 +69,7 @@ export class GetCreditsUseCase {
 
   async execute(tenantId: string): Promise<CreditsView> {
     const currency = await tenantCurrency(this.dataSource.manager, tenantId, this.clock());
-    if (!currency) throw new GureumError(ErrorCode.NotFound, 'no plan is assigned to this tenant yet, so it has no credits');
+    if (!currency) return { tenantId, currency: null, balance: '0.00', entries: [] };
     return creditsView(this.dataSource.manager, tenantId, currency);
   }
 }
