@@ -313,7 +313,10 @@ describe('interrupted invoice runs', () => {
     await billing.app.runInvoices().catch(() => undefined);
     const afterKill = await invoicesInP2();
     expect(afterKill.has(victim)).toBe(false);
-    const { rows: orphanLines } = await billing.db.query(`SELECT 1 FROM billing.invoice_lines l JOIN billing.invoices i ON i.id = l.invoice_id WHERE i.tenant_id = $1`, [victim]);
+    const { rows: orphanLines } = await billing.db.query(
+      `SELECT 1 FROM billing.invoice_lines l JOIN billing.invoices i ON i.id = l.invoice_id WHERE i.tenant_id = $1 AND i.period_start = $2`,
+      [victim, new Date(P2)],
+    );
     expect(orphanLines).toHaveLength(0);
 
     // 3. Restarted without faults: every tenant has exactly one invoice for the period, with the right total.
