@@ -30,7 +30,7 @@ REGISTRY_HOST="127.0.0.1:$REGISTRY_PORT"
 DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/gureum"
 NATS_URL="nats://127.0.0.1:$NATS_PORT"
 AGENT_NODE_ID=node-1
-SERVICES=(api scheduler registry metering agent) # start order; `down` stops them in reverse
+SERVICES=(api scheduler registry metering billing agent) # start order; `down` stops them in reverse
 
 svc_script() { printf 'apps/%s/dist/main.js' "$1"; }
 svc_args() { if [ "$1" = agent ]; then printf '%s\n' --driver docker; fi; }
@@ -57,6 +57,8 @@ svc_env() { # svc
   esac
   if [ "$1" = api ]; then
     printf '%s\n' "GUREUM_API_PORT=$API_PORT" "GUREUM_API_HOST=127.0.0.1"
+    # billing runs in this stack, so workload creates honour its hard budget limit (failing closed)
+    printf '%s\n' "GUREUM_API_BILLING_ADMISSION=enforce"
   fi
   if [ "$1" = registry ]; then
     printf '%s\n' "GUREUM_REGISTRY_HOST=127.0.0.1" "GUREUM_REGISTRY_PORT=$REGISTRY_PORT" \
@@ -146,7 +148,7 @@ start_service() { # svc
 
 migrate() {
   local svc
-  for svc in api scheduler registry metering; do
+  for svc in api scheduler registry metering billing; do
     log "migrating $svc"
     with_svc_env "$svc" node "apps/$svc/dist/migrate.js" >>"$LOGS/migrate.log" 2>&1 || {
       show_log_tail "$LOGS/migrate.log"

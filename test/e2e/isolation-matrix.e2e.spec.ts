@@ -22,8 +22,14 @@ interface Route {
   successStatus: number;
 }
 
-// Metering runs too, so the usage routes answer for real.
-const system = new System({ label: 'matrix', agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 8192 }, metering: { sampleMs: 5000 }, registry: true });
+// Metering, billing and the registry run too, so the usage, billing and image routes answer for real.
+const system = new System({
+  label: 'matrix',
+  agentCapacity: { cpuMillis: 4000, memoryMiB: 4096, pids: 8192 },
+  metering: { sampleMs: 5000 },
+  billing: { period: 'PT1H', graceSeconds: 1, runIntervalMs: 1000 },
+  registry: true,
+});
 const PASSWORD = `pw-${randomBytes(12).toString('base64url')}`;
 const keys = {} as Record<Exclude<CallerName, 'noKey'>, string>;
 let routes: Route[] = [];

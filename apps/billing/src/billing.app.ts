@@ -74,6 +74,7 @@ export async function createBillingApp(config: BillingConfig, options: BillingAp
     relay = new OutboxRelay(dataSource, nc, logger);
     relay.start();
     cleanup.push(() => relay.stop());
+    hardStops.unshift(() => relay.stop());
 
     const usage = options.usage ?? new MeteringUsageSource(new Bus(nc, 30_000));
     const writer = new InvoiceWriter(dataSource, usage, options.hooks?.beforeCommit);

@@ -168,7 +168,8 @@ export const CreditNoteCreateRequestSchema = z
 
 export const CostRequestSchema = z.object({ caller: CallerSchema }).strict();
 export const CostViewSchema = z.object({
-  currency: CurrencySchema,
+  /** Null (and every amount zero) while no plan bills the tenant this period. */
+  currency: CurrencySchema.nullable(),
   periodStart: z.iso.datetime({ offset: true }),
   periodEnd: z.iso.datetime({ offset: true }),
   costSoFar: z.string(),
@@ -180,7 +181,8 @@ export const CreditsGrantRequestSchema = z.object({ caller: OperatorCallerSchema
 export const CreditsRequestSchema = z.object({ caller: CallerSchema }).strict();
 export const CreditsViewSchema = z.object({
   tenantId: z.uuid(),
-  currency: CurrencySchema,
+  /** Null (balance zero, no entries) while the tenant has no plan, hence no currency. */
+  currency: CurrencySchema.nullable(),
   balance: z.string(),
   entries: z.array(
     z.object({

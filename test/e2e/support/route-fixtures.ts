@@ -139,7 +139,58 @@ export const FIXTURES: Record<string, Fixture> = {
   deleteWorkloadOfAnyTenant: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   // The stream stays open until maxSeconds: one second, so the matrix can read the whole answer.
   streamEvents: async () => ({ path: {}, query: { maxSeconds: '1' } }),
+  // Billing: tenant A is put on a plan three hours back, so billing has finalised invoices of its past hours.
+  listPlans: async () => ({ path: {} }),
+  createPlan: async () => ({ path: {}, body: matrixPlan() }),
+  assignPlan: async (world) => ({ path: { id: await freshTenant(world) }, body: { planId: await matrixPlanId(world) } }),
+  listInvoices: async () => ({ path: {} }),
+  getInvoice: async (world) => ({ path: { id: await finalisedInvoiceOfA(world) } }),
+  getInvoiceCsv: async (world) => ({ path: { id: await finalisedInvoiceOfA(world) } }),
+  getInvoicePdf: async (world) => ({ path: { id: await finalisedInvoiceOfA(world) } }),
+  listInvoicesAcrossTenants: async (world) => ({ path: {}, query: { tenantId: world.tenantAId } }),
+  finalizeInvoice: async (world) => ({ path: { id: await finalisedInvoiceOfA(world) } }),
+  // The past hours had no usage: a credit note has nothing left to correct (409, after the guard passed).
+  createCreditNote: async (world) => ({ path: { id: await finalisedInvoiceOfA(world) }, body: { amount: '0.01', reason: 'matrix' }, allowedStatus: 409 }),
+  getCost: async () => ({ path: {} }),
+  grantCredits: async (world) => {
+    await finalisedInvoiceOfA(world);
+    return { path: { id: world.tenantAId }, body: { amount: '1.00' } };
+  },
+  getCredits: async () => ({ path: {} }),
+  getBudget: async () => ({ path: {} }),
+  setBudget: async () => ({ path: {}, body: { amount: '1000.00', alertThresholdsPercent: [80], hardLimit: false } }),
+  getBillingSummary: async () => ({ path: {} }),
 };
+
+function matrixPlan(): Record<string, unknown> {
+  return { name: unique('plan'), currency: 'USD', charges: [{ meter: 'vcpu_seconds', pricing: { model: 'per_unit', unitPrice: '0.00001' } }] };
+}
+
+let planId: Promise<string> | null = null;
+function matrixPlanId(world: MatrixWorld): Promise<string> {
+  planId ??= expectCreated<{ id: string }>(world.operator.call('POST', '/v1/admin/plans', matrixPlan()), 'plan').then((plan) => plan.id);
+  return planId;
+}
+
+let invoiceOfA: Promise<string> | null = null;
+function finalisedInvoiceOfA(world: MatrixWorld): Promise<string> {
+  invoiceOfA ??= (async () => {
+    const assigned = await world.operator.call('PUT', `/v1/admin/tenants/${world.tenantAId}/plan`, {
+      planId: await matrixPlanId(world),
+      effectiveFrom: new Date(Date.now() - 3 * 3600_000).toISOString(),
+    });
+    if (assigned.status !== 200) throw new Error(`fixture: assigning a plan answered ${assigned.status}: ${JSON.stringify(assigned.body)}`);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const page = await world.operator.call<{ items: Array<{ id: string; status: string }> }>('GET', `/v1/admin/invoices?tenantId=${world.tenantAId}`);
+      const finalised = page.status === 200 ? page.body.items.find((invoice) => invoice.status === 'finalised') : undefined;
+      if (finalised) return finalised.id;
+      if (Date.now() > deadline) throw new Error(`fixture: no finalised invoice of tenant A after 60 s: ${JSON.stringify(page.body)}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  })();
+  return invoiceOfA;
+}
 
 function lastHour(): Record<string, string> {
   const to = new Date();

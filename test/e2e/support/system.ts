@@ -32,6 +32,8 @@ export interface SystemOptions {
   agent?: { drivers?: string; env?: NodeJS.ProcessEnv };
   /** More agents (same drivers) with node ids of their own, started by `startExtraAgent(i)`. */
   extraAgents?: number;
+  /** Also run the billing service (period e.g. `PT1H`); the api then enforces its hard-limit admission check. */
+  billing?: { period: string; graceSeconds?: number; runIntervalMs?: number };
 }
 
 /**
@@ -71,7 +73,7 @@ export class System {
     this.pg = new Client({ connectionString: this.db.url });
     await this.pg.connect();
 
-    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : []), ...(this.options.registry ? ['registry'] : [])]) {
+    for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : []), ...(this.options.registry ? ['registry'] : []), ...(this.options.billing ? ['billing'] : [])]) {
       const { stdout, stderr } = await exec('node', [path.join(ROOT, 'apps', app, 'dist', 'migrate.js')], { env: this.controlEnv(), cwd: ROOT }).catch(
         (error: unknown) => {
           throw new Error(`migrations of ${app} failed: ${String(error)}`);
@@ -91,7 +93,22 @@ export class System {
       ...(this.registryAddress ? { GUREUM_REGISTRY_ADDRESS: this.registryAddress } : {}),
     });
     if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
-    await this.spawn('api', ['apps/api/dist/main.js'], { ...this.controlEnv(), GUREUM_API_PORT: String(apiPort), GUREUM_API_HOST: '127.0.0.1', ...apiEnv });
+    const billing = this.options.billing;
+    if (billing) {
+      await this.spawn('billing', ['apps/billing/dist/main.js'], {
+        ...this.controlEnv(),
+        GUREUM_BILLING_PERIOD: billing.period,
+        GUREUM_BILLING_GRACE_SECONDS: String(billing.graceSeconds ?? 1),
+        GUREUM_BILLING_RUN_INTERVAL_MS: String(billing.runIntervalMs ?? 1000),
+      });
+    }
+    await this.spawn('api', ['apps/api/dist/main.js'], {
+      ...this.controlEnv(),
+      GUREUM_API_PORT: String(apiPort),
+      GUREUM_API_HOST: '127.0.0.1',
+      ...(billing ? { GUREUM_API_BILLING_ADMISSION: 'enforce' } : {}),
+      ...apiEnv,
+    });
     await this.startAgent();
 
     await waitFor(
@@ -179,7 +196,7 @@ export class System {
     };
   }
 
-  process(name: 'api' | 'scheduler' | 'agent' | 'agent-b' | 'metering' | 'registry' | `agent-x${number}`): ManagedProcess {
+  process(name: 'api' | 'scheduler' | 'agent' | 'agent-b' | 'metering' | 'registry' | 'billing' | `agent-x${number}`): ManagedProcess {
     const managed = this.processes.get(name);
     if (!managed) throw new Error(`${name} is not running`);
     return managed;
@@ -248,7 +265,7 @@ export class System {
   }
 
   async stop(): Promise<void> {
-    for (const name of ['agent', 'agent-b', ...this.extraNodeIds.map((_, i) => `agent-x${i + 1}`), 'api', 'scheduler', 'metering', 'registry']) {
+    for (const name of ['agent', 'agent-b', ...this.extraNodeIds.map((_, i) => `agent-x${i + 1}`), 'api', 'scheduler', 'metering', 'registry', 'billing']) {
       await this.processes.get(name)?.stop().catch(() => undefined);
     }
     const leftovers = [

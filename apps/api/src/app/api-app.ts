@@ -24,6 +24,7 @@ import { SessionService } from '../sessions/session.service';
 import { ApiModule } from './api.module';
 import { defaultConsoleDir, mountConsole } from '../console/console-static';
 import { JetStreamEventFeed } from '../events/event-feed';
+import { WorkloadAdmission } from '../billing/workload-admission';
 
 export interface ApiAppOptions {
   /** Defaults to JSON lines on stdout; tests pass one that writes where they can read it. */
@@ -82,7 +83,19 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     const verifyCredentials = new VerifyCredentials(dataSource, apiKeyVerifier, passwords, perApiKey, logger.child({ component: 'identity' }));
 
     const app = await NestFactory.create<NestExpressApplication>(
-      ApiModule.register({ dataSource, bus, natsState, apiKeyVerifier, passwords, perApiKey, verifyCredentials, sessions: new SessionService(dataSource), logger, eventFeed: new JetStreamEventFeed(nc) }),
+      ApiModule.register({
+        dataSource,
+        bus,
+        natsState,
+        apiKeyVerifier,
+        passwords,
+        perApiKey,
+        verifyCredentials,
+        sessions: new SessionService(dataSource),
+        logger,
+        eventFeed: new JetStreamEventFeed(nc),
+        workloadAdmission: new WorkloadAdmission(bus, config.billingAdmission ?? 'off', logger.child({ component: 'billing-admission' })),
+      }),
       new ExpressAdapter(),
       { bodyParser: false, logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },
     );

@@ -36,6 +36,9 @@ import { AdminWorkloadsController } from '../admin-workloads/admin-workloads.con
 import { EventFeed } from '../events/event-feed';
 import { EventStreamController } from '../events/event-stream.controller';
 import { WorkloadEventsController } from '../events/workload-events.controller';
+import { BillingAdminController } from '../billing/billing-admin.controller';
+import { BillingController } from '../billing/billing.controller';
+import { WorkloadAdmission } from '../billing/workload-admission';
 
 /** Connections are opened (and closed) by the bootstrap, which owns their lifecycle; the module only wires them in. */
 export interface ApiModuleDependencies {
@@ -50,6 +53,8 @@ export interface ApiModuleDependencies {
   logger: Logger;
   /** Live events for `GET /v1/events/stream`. */
   eventFeed: EventFeed;
+  /** Billing's hard-limit check on workload creates. */
+  workloadAdmission: WorkloadAdmission;
 }
 
 @Module({})
@@ -79,6 +84,8 @@ export class ApiModule {
         AdminWorkloadsController,
         WorkloadEventsController,
         EventStreamController,
+        BillingController,
+        BillingAdminController,
       ],
       providers: [
         { provide: DataSource, useValue: dependencies.dataSource },
@@ -94,6 +101,7 @@ export class ApiModule {
         CreateBuild,
         BuildReaper,
         { provide: EventFeed, useValue: dependencies.eventFeed },
+        { provide: WorkloadAdmission, useValue: dependencies.workloadAdmission },
         // The one guard of every HTTP route; it skips RPC handlers.
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

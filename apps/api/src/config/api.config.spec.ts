@@ -17,7 +17,13 @@ describe('apiConfigFromEnv', () => {
       port: 8080,
       logLevel: 'info',
       rateLimits: { apiBurst: 100, apiPerSecond: 20, loginBurst: 10, loginPerMinute: 10 },
+      billingAdmission: 'off',
     });
+  });
+
+  it('enforces the billing admission check only when asked to, and refuses other values', () => {
+    expect(apiConfigFromEnv({ ...GOOD, GUREUM_API_BILLING_ADMISSION: 'enforce' }).billingAdmission).toBe('enforce');
+    expect(() => apiConfigFromEnv({ ...GOOD, GUREUM_API_BILLING_ADMISSION: 'maybe' })).toThrow(ConfigError);
   });
 
   it('reads the rate limits and refuses nonsense ones', () => {

@@ -20,6 +20,8 @@ export const ApiEnvSchema = DatabaseEnvSchema.extend({
   /** Password attempts per login: burst, then sustained per minute. */
   GUREUM_LOGIN_RATE_BURST: z.coerce.number().int().min(1).default(10),
   GUREUM_LOGIN_RATE_PER_MINUTE: z.coerce.number().positive().default(10),
+  /** `enforce` when billing runs: workload creates are checked against the hard budget limit, failing closed. */
+  GUREUM_API_BILLING_ADMISSION: z.enum(['enforce', 'off']).default('off'),
 });
 
 /** What the bootstrap needs, independent of where it came from (env in production, a test harness in tests). */
@@ -31,6 +33,8 @@ export interface ApiConfig {
   port: number;
   logLevel: string;
   rateLimits?: { apiBurst: number; apiPerSecond: number; loginBurst: number; loginPerMinute: number };
+  /** Billing's hard-limit check on workload creates (default off: billing not deployed). */
+  billingAdmission?: 'enforce' | 'off';
 }
 
 /** Throws ConfigError listing every bad variable. */
@@ -48,5 +52,6 @@ export function apiConfigFromEnv(source: NodeJS.ProcessEnv = process.env): ApiCo
       loginBurst: parsed.GUREUM_LOGIN_RATE_BURST,
       loginPerMinute: parsed.GUREUM_LOGIN_RATE_PER_MINUTE,
     },
+    billingAdmission: parsed.GUREUM_API_BILLING_ADMISSION,
   };
 }

@@ -112,6 +112,8 @@ function successResponseOf(route: ApiRoute): JsonObject {
   if (route.success.body === 'event-stream') {
     return { description: route.success.description, headers, content: { 'text/event-stream': { schema: { type: 'string', description: 'Server-sent events (WHATWG HTML)' } } } };
   }
+  if (route.success.body === 'csv') return { description: route.success.description, headers, content: { 'text/csv': { schema: { type: 'string' } } } };
+  if (route.success.body === 'pdf') return { description: route.success.description, headers, content: { 'application/pdf': { schema: { type: 'string', format: 'binary' } } } };
   const schema = route.success.body === 'document' ? { type: 'object', description: 'An OpenAPI 3.1 document' } : { $ref: SCHEMA_REF(route.success.body) };
   return { description: route.success.description, headers, content: { 'application/json': { schema } } };
 }

@@ -2,6 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Re
 import { Commands, WorkloadSpecSchema, type Caller, type WorkloadPage, type WorkloadSpec, type WorkloadView } from '@gureum/contracts';
 import { Bus, ContractPipe } from '@gureum/messaging';
 import { TenantCaller } from '../auth/tenant-caller.decorator';
+import { WorkloadAdmission } from '../billing/workload-admission';
 import type { HttpResponse } from '../http/http-context';
 import { IdempotencyKey } from './idempotency-key.decorator';
 import { ListWorkloadsQuerySchema, WorkloadPathSchema, type ListWorkloadsQuery, type WorkloadPath } from './workload-http.schemas';
@@ -9,7 +10,10 @@ import { ListWorkloadsQuerySchema, WorkloadPathSchema, type ListWorkloadsQuery, 
 /** Tenant workload routes (authorised by AccessGuard from API_ROUTES): validate, forward to the scheduler, return its answer. */
 @Controller('v1/workloads')
 export class WorkloadsController {
-  constructor(@Inject(Bus) private readonly bus: Bus) {}
+  constructor(
+    @Inject(Bus) private readonly bus: Bus,
+    @Inject(WorkloadAdmission) private readonly admission: WorkloadAdmission,
+  ) {}
 
   @Post()
   @HttpCode(201)
@@ -19,6 +23,8 @@ export class WorkloadsController {
     @IdempotencyKey() idempotencyKey: string | undefined,
     @Res({ passthrough: true }) response: HttpResponse,
   ): Promise<WorkloadView> {
+    // Billing's hard budget limit: refused (or 503 when billing cannot answer) before the scheduler sees it.
+    await this.admission.assertMayCreate(caller);
     const view = await this.bus.request(Commands.workloadCreate.subject, { caller, spec, ...(idempotencyKey ? { idempotencyKey } : {}) });
     response.setHeader('Location', `/v1/workloads/${view.id}`);
     return view;

@@ -28,7 +28,8 @@ export async function checkBudgetThresholds(manager: EntityManager, check: Budge
   let raised = 0;
   for (const threshold of [...budget.thresholds_percent].sort((a, b) => a - b)) {
     const limit = amount.times(threshold).dividedBy(100);
-    if (check.costSoFar.lt(limit) || (amount.isZero() && check.costSoFar.isZero())) continue;
+    // Reached means cost ≥ threshold × budget, the same comparison as the hard limit (a zero budget is reached at once).
+    if (check.costSoFar.lt(limit)) continue;
     const inserted = await queryRows<{ threshold_percent: number }>(
       manager,
       `INSERT INTO ${T.budgetAlerts} (tenant_id, period_start, threshold_percent, budget, cost_at_alert, currency, created_at)

@@ -50,8 +50,8 @@ export class BudgetUseCases {
     const cost = await draftCost(manager, tenantId, periodContaining(this.period, this.clock()));
     const spent = cost ? dec(cost.total) : ZERO;
     if (spent.gte(dec(budget.amount))) {
-      const currency = cost?.currency ?? '';
-      return { allowed: false, reason: `this period's cost ${spent.toFixed(2)} ${currency} has reached the budget's hard limit of ${dec(budget.amount).toFixed(2)}`.replace('  ', ' ') };
+      const currency = cost ? ` ${cost.currency}` : '';
+      return { allowed: false, reason: `this period's cost ${spent.toFixed(2)}${currency} has reached the budget's hard limit of ${dec(budget.amount).toFixed(2)}${currency}` };
     }
     return { allowed: true, reason: null };
   }

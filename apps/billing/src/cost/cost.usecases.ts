@@ -1,4 +1,4 @@
-import { ErrorCode, GureumError, type BillingSummary, type CostView } from '@gureum/contracts';
+import type { BillingSummary, CostView } from '@gureum/contracts';
 import type { DataSource } from 'typeorm';
 import { queryRows, T } from '../database/sql';
 import { computeInvoice } from '../invoices/compute-lines';
@@ -23,7 +23,7 @@ export class GetCostUseCase {
     const now = this.clock();
     const period = periodContaining(this.period, now);
     const planned = await planForPeriod(this.dataSource.manager, tenantId, period.start, period.end);
-    if (!planned) throw new GureumError(ErrorCode.NotFound, 'no plan is assigned to this tenant for the current period');
+    if (!planned) return { currency: null, periodStart: period.start.toISOString(), periodEnd: period.end.toISOString(), costSoFar: '0.00', forecast: '0.00' };
     const usageTo = new Date(Math.min(period.end.getTime(), floorToHour(now).getTime() + 3_600_000));
     const rows = planned.usageFrom < usageTo ? await this.usage.hourlyUsage(tenantId, planned.usageFrom, usageTo) : [];
     const { total } = computeInvoice(planned.plan, rows, planned.usageFrom, usageTo);

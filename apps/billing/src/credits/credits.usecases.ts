@@ -53,7 +53,7 @@ export class GrantCreditsUseCase {
       await lockTenant(manager, tenantId);
       const currency = await tenantCurrency(manager, tenantId, this.clock());
       if (!currency) throw new GureumError(ErrorCode.InvalidState, `tenant ${tenantId} has no plan, so no currency to hold credits in`);
-      if (!dec(amount).isPositive()) throw new GureumError(ErrorCode.ValidationFailed, 'amount must be greater than zero');
+      if (!dec(amount).gt(0)) throw new GureumError(ErrorCode.ValidationFailed, 'amount must be greater than zero');
       if (!fitsMinorUnit(amount, currency)) throw new GureumError(ErrorCode.ValidationFailed, `amount has more digits than ${currency} allows`);
       await manager.query(`INSERT INTO ${T.creditLedger} (id, tenant_id, currency, amount, kind) VALUES ($1, $2, $3, $4, 'grant')`, [randomUUID(), tenantId, currency, amount]);
       return creditsView(manager, tenantId, currency);
@@ -69,7 +69,7 @@ export class GetCreditsUseCase {
 
   async execute(tenantId: string): Promise<CreditsView> {
     const currency = await tenantCurrency(this.dataSource.manager, tenantId, this.clock());
-    if (!currency) throw new GureumError(ErrorCode.NotFound, 'no plan is assigned to this tenant yet, so it has no credits');
+    if (!currency) return { tenantId, currency: null, balance: '0.00', entries: [] };
     return creditsView(this.dataSource.manager, tenantId, currency);
   }
 }

@@ -16,7 +16,7 @@ export class CreateCreditNoteUseCase {
     const [invoice] = await queryRows<{ tenant_id: string; currency: string }>(this.dataSource.manager, `SELECT tenant_id, currency FROM ${T.invoices} WHERE id = $1`, [invoiceId]);
     if (!invoice) throw new GureumError(ErrorCode.NotFound, `invoice ${invoiceId} not found`);
     const amount = dec(amountText);
-    if (!amount.isPositive()) throw new GureumError(ErrorCode.ValidationFailed, 'amount must be greater than zero');
+    if (!amount.gt(0)) throw new GureumError(ErrorCode.ValidationFailed, 'amount must be greater than zero');
     if (!fitsMinorUnit(amountText, invoice.currency)) throw new GureumError(ErrorCode.ValidationFailed, `amount has more digits than ${invoice.currency} allows`);
 
     return inTransaction(this.dataSource, async (manager) => {

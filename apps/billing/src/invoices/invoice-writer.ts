@@ -124,7 +124,7 @@ export class InvoiceWriter {
     ]);
     const balance = dec(row?.balance ?? '0');
     const applied = Dec.max(ZERO, Dec.min(balance, total));
-    if (applied.isPositive()) {
+    if (applied.gt(0)) {
       await manager.query(`INSERT INTO ${T.creditLedger} (id, tenant_id, currency, amount, kind, invoice_id) VALUES ($1, $2, $3, $4, 'invoice', $5)`, [
         randomUUID(),
         tenantId,

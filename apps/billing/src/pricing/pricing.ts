@@ -47,7 +47,7 @@ function graduated(tiers: readonly PriceTier[], billable: Dec): Dec {
     if (billable.lte(lower)) break;
     const upper = tier.upTo === null ? billable : Dec.min(billable, dec(tier.upTo));
     const units = upper.minus(lower);
-    if (units.isPositive()) total = total.plus(units.times(dec(tier.unitPrice))).plus(dec(tier.flatFee));
+    if (units.gt(0)) total = total.plus(units.times(dec(tier.unitPrice))).plus(dec(tier.flatFee));
     if (tier.upTo === null) break;
     lower = dec(tier.upTo);
   }
