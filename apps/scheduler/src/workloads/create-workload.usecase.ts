@@ -9,7 +9,7 @@ import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/to
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
 import { preemptFor } from '../placement/preempt-for';
-import { covers, describeResources, largestHost, maxUnit } from '../placement/placement';
+import { covers, describeResources, largestHost, maxUnit, normalizeImageRef } from '../placement/placement';
 import { quotaDeltaOf } from '../quotas/quota';
 import { chargeQuota } from '../quotas/quota-store';
 import { changeWorkload, recordTransition } from './workload-store';
@@ -80,6 +80,15 @@ export class CreateWorkloadUseCase {
   /** Refuses what no host could ever run, instead of leaving it pending forever. */
   private async assertFleetCanRun(spec: WorkloadSpec): Promise<void> {
     const request = placementRequestOf({ tenantId: '00000000-0000-0000-0000-000000000000', kind: spec.kind, image: spec.image, placement: null, ...spec.resources });
+    // Fast path, two index-backed EXISTS; the whole fleet is only loaded to word a refusal.
+    const { reserved } = this.settings.placement;
+    const [fleet] = await queryRows<{ has_image: boolean; fits: boolean }>(
+      this.dataSource.manager,
+      `SELECT EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[$1::text]) AS "has_image",
+              EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "capacity_cpu_millis" - $2 >= $5 AND "capacity_memory_mib" - $3 >= $6 AND "capacity_pids" - $4 >= $7) AS "fits"`,
+      [normalizeImageRef(spec.image), reserved.cpuMillis, reserved.memoryMiB, reserved.pids, request.resources.cpuMillis, request.resources.memoryMiB, request.resources.pids],
+    );
+    if (fleet?.has_image && fleet.fits) return;
     const { hosts } = await loadHostSnapshots(this.dataSource.manager, request, this.settings.placement, { candidatesOnly: false });
     if (!hosts.some((host) => host.images.length > 0)) {
       throw new GureumError(ErrorCode.ImageUnknown, `image ${spec.image} is not present on any host`, { image: spec.image });
