@@ -39,10 +39,9 @@ export class CreateWorkloadUseCase {
       const existing = await this.dataSource.manager.findOneBy(WorkloadEntity, { tenantId: caller.tenantId, idempotencyKey });
       if (existing) return toWorkloadView(assertSameSpec(existing, spec, idempotencyKey));
     }
-    await this.assertFleetCanRun(spec);
     // Outside the placement transaction, which is kept short; the api refuses a suspended
     // tenant's writes before they get here, this is the second line.
-    await assertTenantNotSuspended(this.dataSource.manager, caller.tenantId);
+    await this.assertFleetCanRun(spec, caller.tenantId);
 
     const created = await inTransaction(this.dataSource, async (manager): Promise<Created> => {
       const inserted = await insertPending(manager, caller.tenantId, spec, idempotencyKey ?? null);
@@ -78,16 +77,19 @@ export class CreateWorkloadUseCase {
   }
 
   /** Refuses what no host could ever run, instead of leaving it pending forever. */
-  private async assertFleetCanRun(spec: WorkloadSpec): Promise<void> {
+  private async assertFleetCanRun(spec: WorkloadSpec, tenantId: string): Promise<void> {
     const request = placementRequestOf({ tenantId: '00000000-0000-0000-0000-000000000000', kind: spec.kind, image: spec.image, placement: null, ...spec.resources });
     // Fast path, two index-backed EXISTS; the whole fleet is only loaded to word a refusal.
     const { reserved } = this.settings.placement;
-    const [fleet] = await queryRows<{ has_image: boolean; fits: boolean }>(
+    // The tenant's suspension rides along in the same round trip.
+    const [fleet] = await queryRows<{ has_image: boolean; fits: boolean; suspended: boolean }>(
       this.dataSource.manager,
       `SELECT EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[$1::text]) AS "has_image",
-              EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "capacity_cpu_millis" - $2 >= $5 AND "capacity_memory_mib" - $3 >= $6 AND "capacity_pids" - $4 >= $7) AS "fits"`,
-      [normalizeImageRef(spec.image), reserved.cpuMillis, reserved.memoryMiB, reserved.pids, request.resources.cpuMillis, request.resources.memoryMiB, request.resources.pids],
+              EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "capacity_cpu_millis" - $2 >= $5 AND "capacity_memory_mib" - $3 >= $6 AND "capacity_pids" - $4 >= $7) AS "fits",
+              EXISTS (SELECT 1 FROM "${SCHEMA}"."suspended_tenants" WHERE "tenant_id" = $8) AS "suspended"`,
+      [normalizeImageRef(spec.image), reserved.cpuMillis, reserved.memoryMiB, reserved.pids, request.resources.cpuMillis, request.resources.memoryMiB, request.resources.pids, tenantId],
     );
+    if (fleet?.suspended) await assertTenantNotSuspended(this.dataSource.manager, tenantId);
     if (fleet?.has_image && fleet.fits) return;
     const { hosts } = await loadHostSnapshots(this.dataSource.manager, request, this.settings.placement, { candidatesOnly: false });
     if (!hosts.some((host) => host.images.length > 0)) {
