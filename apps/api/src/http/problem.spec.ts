@@ -14,6 +14,7 @@ describe('toProblem', () => {
     [ErrorCode.InvalidState, 409],
     [ErrorCode.ImageUnknown, 422],
     [ErrorCode.ResourcesExceedHost, 422],
+    [ErrorCode.QuotaExceeded, 422],
     [ErrorCode.PayloadTooLarge, 413],
     [ErrorCode.Unavailable, 503],
     [ErrorCode.Timeout, 504],
@@ -30,6 +31,14 @@ describe('toProblem', () => {
       expect(() => toProblem(new GureumError(code, 'x'), occurrence)).not.toThrow();
       expect(toProblem(new GureumError(code, 'x'), occurrence).problem.status).toBeGreaterThanOrEqual(400);
     }
+  });
+
+  it('names the quota, its limit, use and the request in a quota_exceeded problem', () => {
+    const error = new GureumError(ErrorCode.QuotaExceeded, "the tenant's memoryMiB quota would be exceeded", { quota: 'memoryMiB', limit: 1024, used: 1000, requested: 64 });
+    const { problem } = toProblem(error, occurrence);
+    expect(ProblemSchema.parse(problem)).toEqual(problem);
+    expect(problem).toMatchObject({ status: 422, code: 'quota_exceeded', quota: 'memoryMiB', limit: 1024, used: 1000, requested: 64 });
+    expect(problem.errors).toBeUndefined();
   });
 
   it('asks for bearer credentials on 401 only', () => {

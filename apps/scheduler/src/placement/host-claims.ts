@@ -5,7 +5,9 @@ import { isPulledImage } from '../images/image-reference';
 import {
   describeResources,
   explainNoPlacement,
+  DEDICATED_LABEL,
   normalizeImageRef,
+  parseConstraint,
   rankHosts,
   rejectionOf,
   VM_MEMORY_OVERHEAD_MIB,
@@ -14,6 +16,9 @@ import {
   type PlacementRequest,
   type PlacementSettings,
 } from './placement';
+
+/** How many of the best-scored hosts a placement considers; enough for dozens of concurrent placements to spread over. */
+const CANDIDATE_LIMIT = 32;
 
 export type ClaimOutcome = { placed: true; hostId: string } | { placed: false; reason: string };
 
@@ -60,8 +65,16 @@ export function placementRequestOf(workload: RequestSource): PlacementRequest {
 }
 
 export interface LoadOptions {
-  /** Only hosts that pass the state, driver, image and capacity filters (exactly those filters, done by SQL). */
+  /**
+   * Only hosts that pass the state, driver, image, dedication, constraint and capacity filters
+   * (exactly those filters, translated to SQL).
+   */
   candidatesOnly: boolean;
+  /**
+   * With `candidatesOnly`: only the best `limit` by the policy's score, computed in SQL with
+   * the same formula as `scoreHost` (so a 10,000-host fleet is not shipped per create).
+   */
+  limit?: number;
   /** Leave this workload out of the group membership (explaining a workload that is already placed). */
   excludeWorkloadId?: string;
 }
@@ -93,8 +106,41 @@ export async function loadHostSnapshots(
     const imageFilter = isPulledImage(request.image) ? '' : `AND "images" @> ARRAY[$1::text]`;
     where = `WHERE "state" = 'ready' AND "drivers" @> ARRAY[$2::text] ${imageFilter}
       AND ${fits('cpu_millis', 'cpuMillis')} AND ${fits('memory_mib', 'memoryMiB')} AND ${fits('pids', 'pids')}`;
+    params.push(request.tenantId);
+    const tenant = `$${params.length}`;
+    where += request.dedicated
+      ? ` AND "labels"->>'${DEDICATED_LABEL}' = ${tenant}`
+      : ` AND coalesce("labels"->>'${DEDICATED_LABEL}', ${tenant}) = ${tenant}`;
+    for (const constraint of (request.constraints ?? []).map(parseConstraint)) {
+      params.push(constraint.key);
+      const key = `$${params.length}`;
+      if (constraint.op === 'exists') where += ` AND "labels" ? ${key}`;
+      else if (constraint.op === 'absent') where += ` AND NOT ("labels" ? ${key})`;
+      else {
+        params.push(constraint.value);
+        const value = `$${params.length}`;
+        where += constraint.op === '=' ? ` AND "labels"->>${key} = ${value}` : ` AND ("labels"->>${key}) IS DISTINCT FROM ${value}`;
+      }
+    }
   }
-  const rows = await queryRows<HostRow>(manager, `SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" ${where} ORDER BY "id"`, params);
+  let order = 'ORDER BY "id"';
+  if (options.candidatesOnly && options.limit !== undefined) {
+    const { reserved, allocationRatios: ratio, weights } = settings;
+    const utilisation = (column: string, key: 'cpuMillis' | 'memoryMiB') => {
+      params.push(reserved[key], ratio[key], request.resources[key]);
+      const [r, k, q] = [params.length - 2, params.length - 1, params.length];
+      const total = `GREATEST(0, floor(("capacity_${column}" - $${r})::float8 * $${k}::float8))`;
+      return `CASE WHEN ${total} <= 0 THEN 1 ELSE LEAST(1, ("allocated_${column}" + $${q})::float8 / ${total}) END`;
+    };
+    const weightSum = weights.cpu + weights.memory;
+    params.push(weights.cpu, weights.memory, weightSum > 0 ? weightSum : 1);
+    const [wc, wm, ws] = [params.length - 2, params.length - 1, params.length];
+    const fullness = `(($${wc}::float8 * ${utilisation('cpu_millis', 'cpuMillis')} + $${wm}::float8 * ${utilisation('memory_mib', 'memoryMiB')}) / $${ws}::float8)`;
+    const policy = request.policy ?? settings.policy;
+    params.push(options.limit);
+    order = `ORDER BY ${fullness} ${policy === 'binpack' ? 'DESC' : 'ASC'}, "id" LIMIT $${params.length}`;
+  }
+  const rows = await queryRows<HostRow>(manager, `SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" ${where} ${order}`, params);
   const snapshots = rows.map(toSnapshot);
   const affinityPlaced = await attachGroups(manager, snapshots, request, options.excludeWorkloadId ?? null, null);
   return { hosts: snapshots, affinityPlaced };
@@ -136,8 +182,13 @@ async function attachGroups(manager: EntityManager, hosts: HostSnapshot[], reque
  */
 export async function claimBestHost(manager: EntityManager, workload: WorkloadEntity, settings: PlacementSettings): Promise<ClaimOutcome> {
   const request = placementRequestOf(workload);
-  const { hosts, affinityPlaced: withAffinity } = await loadHostSnapshots(manager, request, settings, { candidatesOnly: true });
-  const candidates = rankHosts(hosts, request, settings, withAffinity);
+  // The best few by SQL's score first; only if groups filter all of them out, every candidate.
+  let { hosts, affinityPlaced: withAffinity } = await loadHostSnapshots(manager, request, settings, { candidatesOnly: true, limit: CANDIDATE_LIMIT });
+  let candidates = rankHosts(hosts, request, settings, withAffinity);
+  if (candidates.length === 0 && hosts.length === CANDIDATE_LIMIT) {
+    ({ hosts, affinityPlaced: withAffinity } = await loadHostSnapshots(manager, request, settings, { candidatesOnly: true }));
+    candidates = rankHosts(hosts, request, settings, withAffinity);
+  }
   if (candidates.length === 0) {
     const all = await loadHostSnapshots(manager, request, settings, { candidatesOnly: false });
     return { placed: false, reason: explainNoPlacement(all.hosts, request, settings) };

@@ -117,3 +117,28 @@ it('explains a placement: filters, scores and the choice, as if the workload wer
   expect(why.choice).toBeNull();
   expect(why.filters.find((f) => f.filter === 'constraints')?.removed).toEqual([{ hostId: 'node-q', detail: 'does not satisfy zone=mars' }]);
 });
+
+it('applies dedication and label constraints in the SQL candidate query exactly like the pure filters', async () => {
+  const tenant = randomUUID();
+  const spec = (name: string, placement: object) => ({ name, kind: 'container' as const, image: IMAGE, resources: { cpuMillis: 10, memoryMiB: 8, pids: 8 }, placement });
+  const create = (name: string, placement: object) => scheduler.api.request('scheduler.cmd.workload.create.v1', { caller: callerOf(tenant), spec: spec(name, placement) });
+  await scheduler.api.request('scheduler.cmd.quota.set.v1', { caller: operator(), tenantId: tenant, overrides: { workloads: 20 } });
+
+  expect(await create('wants-dedicated', { dedicated: true })).toMatchObject({ state: 'pending', reason: 'no ready host is dedicated to this tenant' });
+  expect(await create('no-zone', { constraints: ['!zone'] })).toMatchObject({ state: 'pending', reason: 'no ready host satisfies !zone' });
+  expect(await create('not-test', { constraints: ['zone!=test'] })).toMatchObject({ state: 'pending' });
+  expect(await create('has-zone', { constraints: ['zone', 'zone!=mars'] })).toMatchObject({ state: 'scheduled', hostId: 'node-q' });
+
+  // Dedicate the host to this tenant: its dedicated workload is placed, another tenant's is not.
+  agent.stopHeartbeating();
+  await agent.heartbeat(agent.heartbeatPayload({ labels: { zone: 'test', 'gureum.io/dedicated': tenant } }));
+  await waitFor(async () => (await scheduler.db.query(`SELECT 1 FROM scheduler.hosts WHERE labels ? 'gureum.io/dedicated'`)).rowCount === 1, { timeoutMs: 5000, what: 'the label' });
+  try {
+    expect(await create('dedicated-now', { dedicated: true })).toMatchObject({ state: 'scheduled', hostId: 'node-q' });
+    const other = await scheduler.api.request('scheduler.cmd.workload.create.v1', { caller: callerOf(randomUUID()), spec: spec('intruder', {}) });
+    expect(other).toMatchObject({ state: 'pending', reason: 'every ready host is dedicated to another tenant' });
+  } finally {
+    await agent.heartbeat();
+    agent.keepHeartbeating(300);
+  }
+});

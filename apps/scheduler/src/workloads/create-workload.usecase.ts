@@ -9,7 +9,7 @@ import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/to
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
 import { preemptFor } from '../placement/preempt-for';
-import { covers, describeResources, largestHost, maxUnit } from '../placement/placement';
+import { covers, describeResources, largestHost, maxUnit, normalizeImageRef } from '../placement/placement';
 import { quotaDeltaOf } from '../quotas/quota';
 import { chargeQuota } from '../quotas/quota-store';
 import { isPulledImage } from '../images/image-reference';
@@ -42,13 +42,12 @@ export class CreateWorkloadUseCase {
       const existing = await this.dataSource.manager.findOneBy(WorkloadEntity, { tenantId: caller.tenantId, idempotencyKey });
       if (existing) return toWorkloadView(assertSameSpec(existing, spec, idempotencyKey));
     }
-    await this.assertFleetCanRun(spec);
+    // Outside the placement transaction, which is kept short; the api refuses a suspended
+    // tenant's writes before they get here, this is the second line.
+    await this.assertFleetCanRun(spec, caller.tenantId);
     // An image in our registry: the tenant must be allowed to pull it (its own namespace or a
     // public repository), checked now so a refusal is an answer, not a workload that fails later.
     await this.registryTokens.pullAuth(caller.tenantId, spec.image);
-    // Outside the placement transaction, which is kept short; the api refuses a suspended
-    // tenant's writes before they get here, this is the second line.
-    await assertTenantNotSuspended(this.dataSource.manager, caller.tenantId);
 
     const created = await inTransaction(this.dataSource, async (manager): Promise<Created> => {
       const inserted = await insertPending(manager, caller.tenantId, spec, idempotencyKey ?? null);
@@ -84,8 +83,20 @@ export class CreateWorkloadUseCase {
   }
 
   /** Refuses what no host could ever run, instead of leaving it pending forever. */
-  private async assertFleetCanRun(spec: WorkloadSpec): Promise<void> {
+  private async assertFleetCanRun(spec: WorkloadSpec, tenantId: string): Promise<void> {
     const request = placementRequestOf({ tenantId: '00000000-0000-0000-0000-000000000000', kind: spec.kind, image: spec.image, placement: null, ...spec.resources });
+    // Fast path, two index-backed EXISTS; the whole fleet is only loaded to word a refusal.
+    const { reserved } = this.settings.placement;
+    // The tenant's suspension rides along in the same round trip.
+    const [fleet] = await queryRows<{ has_image: boolean; fits: boolean; suspended: boolean }>(
+      this.dataSource.manager,
+      `SELECT EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[$1::text]) AS "has_image",
+              EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "capacity_cpu_millis" - $2 >= $5 AND "capacity_memory_mib" - $3 >= $6 AND "capacity_pids" - $4 >= $7) AS "fits",
+              EXISTS (SELECT 1 FROM "${SCHEMA}"."suspended_tenants" WHERE "tenant_id" = $8) AS "suspended"`,
+      [normalizeImageRef(request.image), reserved.cpuMillis, reserved.memoryMiB, reserved.pids, request.resources.cpuMillis, request.resources.memoryMiB, request.resources.pids, tenantId],
+    );
+    if (fleet?.suspended) await assertTenantNotSuspended(this.dataSource.manager, tenantId);
+    if (fleet?.has_image && fleet.fits) return;
     const { hosts } = await loadHostSnapshots(this.dataSource.manager, request, this.settings.placement, { candidatesOnly: false });
     if (!isPulledImage(request.image) && !hosts.some((host) => host.images.length > 0)) {
       if (spec.kind === 'vm') {
