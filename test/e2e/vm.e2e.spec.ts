@@ -318,9 +318,15 @@ describe('VMs through the API', () => {
     expect((await waitForState(vmId, ['running'])).hostId).toBe(target);
   });
 
-  it('refuses to pause a stopped VM and leaves it stopped', async () => {
+  it('ends a console follow when the VM stops, and refuses to pause the stopped VM, leaving it stopped', async () => {
+    const follow = await fetch(`${system.apiUrl}/v1/workloads/${vmId}/console?follow=true`, { headers: { authorization: `Bearer ${ownerKey}` } });
+    expect(follow.status).toBe(200);
     const stop = await owner.call<VmWorkload>('POST', `/v1/workloads/${vmId}/stop`);
     expect(stop.status).toBe(202);
+    // The streamed response ends by itself once the VM is no longer running (the guest's
+    // power-off on the ACPI button is its last output).
+    const streamed = await follow.text();
+    expect(streamed).toContain(MARKER);
     await waitForState(vmId, ['stopped']);
     const pause = await owner.call<Problem>('POST', `/v1/workloads/${vmId}/pause`);
     expect(pause.status).toBe(409);
