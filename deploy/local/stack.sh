@@ -33,7 +33,7 @@ AGENT_NODE_ID=node-1
 SERVICES=(api scheduler registry metering billing agent) # start order; `down` stops them in reverse
 
 svc_script() { printf 'apps/%s/dist/main.js' "$1"; }
-svc_args() { if [ "$1" = agent ]; then printf '%s\n' --driver docker; fi; }
+svc_args() { if [ "$1" = agent ]; then printf '%s\n' --driver "${GUREUM_AGENT_DRIVERS:-docker,vm}"; fi; }
 
 # The environment of every service process, one VAR=value per line.
 svc_env() { # svc
@@ -124,6 +124,9 @@ start_docker() {
 
 build_image() {
   ensure_busybox_image || die "deploy/images/busybox.sh failed"
+  # The tiny VM template (cached in .gureum/images/vm/tiny); without it the agent's vm driver
+  # simply offers no template and VMs are refused with image_unknown.
+  bash "$GUREUM_ROOT/deploy/images/vm-guest.sh" >&2 || log "deploy/images/vm-guest.sh failed: no VM template, VMs will be refused"
 }
 
 start_service() { # svc
@@ -225,6 +228,8 @@ Log docker in to the registry as the demo tenant:
 Start a container as the demo tenant:
   KEY=$tenant_key
   curl -sS -X POST $API_URL/v1/workloads -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"name":"hello","kind":"container","image":"gureum/busybox:latest","command":["sh","-c","while true; do date; sleep 5; done"],"resources":{"cpuMillis":500,"memoryMiB":64,"pids":64}}'
+Or a VM (the tiny template; its console: GET /v1/workloads/<id>/console?follow=true):
+  curl -sS -X POST $API_URL/v1/workloads -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"name":"tiny","kind":"vm","image":"tiny","resources":{"cpuMillis":1000,"memoryMiB":128},"vm":{"diskGiB":1}}'
 Watch it (use the id from the answer):
   curl -sS $API_URL/v1/workloads/<id> -H "Authorization: Bearer \$KEY"
   curl -sS $API_URL/v1/workloads -H "Authorization: Bearer \$KEY"

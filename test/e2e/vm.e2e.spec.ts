@@ -11,8 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { UsageSampleSchema, type UsageSample } from '@gureum/contracts';
 import { connectNats } from '@gureum/messaging';
-import { sleep, waitFor } from '@gureum/testing';
-import { ApiClient, type Problem, type Workload } from './support/api-client';
+import { ensureBusyboxImage, sleep, waitFor } from '@gureum/testing';
+import { ApiClient, containerSpec, type Problem, type Workload } from './support/api-client';
 import { System } from './support/system';
 
 const exec = promisify(execFile);
@@ -25,7 +25,8 @@ jest.setTimeout(240_000);
 const system = new System({
   label: 'vm',
   agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 },
-  agent: { drivers: 'vm', env: { GUREUM_AGENT_VM_TEMPLATES: TEMPLATES, GUREUM_AGENT_VM_ACCEL: 'tcg', GUREUM_AGENT_SAMPLE_MS: '1000' } },
+  // Both drivers on one agent: each assignment must reach the driver of its kind.
+  agent: { drivers: 'docker,vm', env: { GUREUM_AGENT_VM_TEMPLATES: TEMPLATES, GUREUM_AGENT_VM_ACCEL: 'tcg', GUREUM_AGENT_SAMPLE_MS: '1000' } },
   extraAgents: 1,
 });
 let owner: ApiClient;
@@ -53,6 +54,7 @@ beforeAll(async () => {
   if (!(await access(path.join(TEMPLATES, 'tiny', 'template.json')).then(() => true, () => false))) {
     await exec('bash', [path.join(ROOT, 'deploy/images/vm-guest.sh')], { cwd: ROOT, timeout: 600_000 });
   }
+  await ensureBusyboxImage();
   await system.start();
   await system.startAgent(1);
   await waitFor(
@@ -143,6 +145,19 @@ describe('VMs through the API', () => {
     const running = await waitForState(vmId, ['running']);
     expect([system.nodeId, ...system.extraNodeIds]).toContain(running.hostId);
     await waitForConsole(vmId, (text) => text.includes(MARKER) && heartbeats(text).length > 0, 'guest marker and a heartbeat');
+  });
+
+  it('runs a container next to it on agents with both drivers, each through its own driver', async () => {
+    const created = await owner.createWorkload(containerSpec('next-to-vm', { resources: { cpuMillis: 10, memoryMiB: 16, pids: 16 } }));
+    expect(created.status).toBe(201);
+    const container = await waitForState(created.body.id, ['running']);
+    expect((created.body as unknown as VmWorkload).kind).toBe('container');
+    expect(await system.containerIds({ 'io.gureum.workload': container.id })).toHaveLength(1);
+    // The VM got no container, the container no QEMU.
+    expect(await system.containerIds({ 'io.gureum.workload': vmId })).toEqual([]);
+    const { stdout } = await exec('pgrep', ['-f', `gureum-${container.id}`]).catch(() => ({ stdout: '' }));
+    expect(stdout.trim()).toBe('');
+    expect((await owner.call('DELETE', `/v1/workloads/${container.id}`)).status).toBe(202);
   });
 
   it("samples the VM's cgroup for metering: CPU time and memory of its QEMU", async () => {
@@ -303,9 +318,15 @@ describe('VMs through the API', () => {
     expect((await waitForState(vmId, ['running'])).hostId).toBe(target);
   });
 
-  it('refuses to pause a stopped VM and leaves it stopped', async () => {
+  it('ends a console follow when the VM stops, and refuses to pause the stopped VM, leaving it stopped', async () => {
+    const follow = await fetch(`${system.apiUrl}/v1/workloads/${vmId}/console?follow=true`, { headers: { authorization: `Bearer ${ownerKey}` } });
+    expect(follow.status).toBe(200);
     const stop = await owner.call<VmWorkload>('POST', `/v1/workloads/${vmId}/stop`);
     expect(stop.status).toBe(202);
+    // The streamed response ends by itself once the VM is no longer running (the guest's
+    // power-off on the ACPI button is its last output).
+    const streamed = await follow.text();
+    expect(streamed).toContain(MARKER);
     await waitForState(vmId, ['stopped']);
     const pause = await owner.call<Problem>('POST', `/v1/workloads/${vmId}/pause`);
     expect(pause.status).toBe(409);

@@ -43,7 +43,8 @@ export class Agent {
   private readonly bootId = randomUUID();
   /** One reconciler per driver: each assignment goes to the driver its kind names. */
   private readonly reconcilers = new Map<DriverName, Reconciler>();
-  private readonly driverOfHandle = new Map<string, WorkloadDriver>();
+  /** Which driver runs each running task, as of the latest pass (for usage sampling). */
+  private driverOfHandle = new Map<string, WorkloadDriver>();
   private readonly vmCommands: VmCommandServer | null = null;
   private fingerprints: DriverFingerprint[] | null = null;
   private fingerprintAt = 0;
@@ -64,11 +65,10 @@ export class Agent {
   ) {
     if (drivers.length === 0) throw new Error('an agent needs at least one driver');
     const vm = drivers.find((driver): driver is VmDriver => driver instanceof VmDriver);
-    if (vm) this.vmCommands = new VmCommandServer(
-        { nodeId: options.nodeId, migrationHost: options.migrationHost ?? '127.0.0.1', stopTimeoutSeconds: options.stopTimeoutSeconds },
-        vm,
-        logger,
-      );
+    if (vm) {
+      const settings = { nodeId: options.nodeId, migrationHost: options.migrationHost ?? '127.0.0.1', stopTimeoutSeconds: options.stopTimeoutSeconds };
+      this.vmCommands = new VmCommandServer(settings, vm, logger);
+    }
     for (const driver of drivers) {
       const isProtected = driver === vm ? (workloadId: string) => this.vmCommands?.isIncoming(workloadId) ?? false : undefined;
       this.reconcilers.set(driver.name, new Reconciler(options.nodeId, driver, applied, logger, options.stopTimeoutSeconds, isProtected));
@@ -157,13 +157,14 @@ export class Agent {
     const observed: ObservedTask[] = [];
     const running: TaskStatus[] = [];
     let orphans = 0;
+    const driverOfHandle = new Map<string, WorkloadDriver>();
     for (const [name, reconciler] of this.reconcilers) {
       const result = await reconciler.reconcile(reply.assignments.filter((assignment) => assignment.driver === name));
       observed.push(...result.observed);
       orphans += result.removedOrphans.length;
       const driver = this.drivers.find((candidate) => candidate.name === name)!;
       for (const task of result.running) {
-        this.driverOfHandle.set(task.handleId, driver);
+        driverOfHandle.set(task.handleId, driver);
         this.waitForExit(driver, task.handleId);
       }
       running.push(...result.running);
@@ -172,6 +173,7 @@ export class Agent {
     for (const assignment of reply.assignments.filter((candidate) => !this.reconcilers.has(candidate.driver))) {
       observed.push(missingDriver(assignment));
     }
+    this.driverOfHandle = driverOfHandle;
     this.vmCommands?.settle(reply.assignments.map((assignment) => assignment.workloadId));
     this.logger.debug({ reason, assignments: reply.assignments.length, orphans }, 'reconciled');
     this.sampler?.observe(running);
