@@ -14,7 +14,7 @@ describe('toProblem', () => {
     [ErrorCode.InvalidState, 409],
     [ErrorCode.ImageUnknown, 422],
     [ErrorCode.ResourcesExceedHost, 422],
-    [ErrorCode.QuotaExceeded, 422],
+    [ErrorCode.QuotaExceeded, 403],
     [ErrorCode.PayloadTooLarge, 413],
     [ErrorCode.Unavailable, 503],
     [ErrorCode.Timeout, 504],
@@ -37,7 +37,7 @@ describe('toProblem', () => {
     const error = new GureumError(ErrorCode.QuotaExceeded, "the tenant's memoryMiB quota would be exceeded", { quota: 'memoryMiB', limit: 1024, used: 1000, requested: 64 });
     const { problem } = toProblem(error, occurrence);
     expect(ProblemSchema.parse(problem)).toEqual(problem);
-    expect(problem).toMatchObject({ status: 422, code: 'quota_exceeded', quota: 'memoryMiB', limit: 1024, used: 1000, requested: 64 });
+    expect(problem).toMatchObject({ status: 403, code: 'quota_exceeded', quota: 'memoryMiB', limit: 1024, used: 1000, requested: 64 });
     expect(problem.errors).toBeUndefined();
   });
 
