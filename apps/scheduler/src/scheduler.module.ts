@@ -13,7 +13,7 @@ import { DrainHostsUseCase } from './hosts/drain-hosts.usecase';
 import { HostActionUseCase } from './hosts/host-action.usecase';
 import { HostAdminController } from './hosts/host-admin.controller';
 import { ListHostsUseCase } from './hosts/list-hosts.usecase';
-import { BlockingVmEvacuator, VM_EVACUATOR } from './hosts/vm-evacuator';
+import { VM_EVACUATOR } from './hosts/vm-evacuator';
 import { AGENT_AUTHORIZATION, NatsAuthFile, NoAgentAuthorization } from './hosts/enrolment/agent-authorization';
 import { CreateJoinTokenUseCase } from './hosts/enrolment/create-join-token.usecase';
 import { EnrolAgentUseCase } from './hosts/enrolment/enrol-agent.usecase';
@@ -40,6 +40,7 @@ import { PlacementController } from './placement/placement.controller';
 import { GetQuotaUseCase } from './quotas/get-quota.usecase';
 import { QuotaController } from './quotas/quota.controller';
 import { SetTenantQuotaUseCase } from './quotas/set-tenant-quota.usecase';
+import { LiveMigrationVmEvacuator } from './vms/live-migration-evacuator';
 import { MigrateWorkloadUseCase } from './vms/migrate-workload.usecase';
 import { VmController } from './vms/vm.controller';
 import { VmOperationsUseCase } from './vms/vm-operations.usecase';
@@ -109,11 +110,12 @@ export class SchedulerModule {
         GetQuotaUseCase,
         SetTenantQuotaUseCase,
         ExplainPlacementUseCase,
-        // Hosts: operator lifecycle and drain. The lead swaps VM_EVACUATOR for live migration.
+        // Hosts: operator lifecycle and drain.
         DrainHostsUseCase,
         HostActionUseCase,
         ListHostsUseCase,
-        { provide: VM_EVACUATOR, useClass: BlockingVmEvacuator },
+        // Draining a host live-migrates its running VMs.
+        { provide: VM_EVACUATOR, useClass: LiveMigrationVmEvacuator },
         {
           provide: AGENT_AUTHORIZATION,
           useValue: infrastructure.settings.natsAuth ? new NatsAuthFile(infrastructure.settings.natsAuth) : new NoAgentAuthorization(),

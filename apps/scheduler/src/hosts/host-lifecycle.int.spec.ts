@@ -208,12 +208,12 @@ it('never declares a host in maintenance lost', async () => {
   expect((await get(workload.id)).hostId).toBe(hostId);
 });
 
-it('keeps a VM on a draining host, blocking the drain with a reason, until live migration is wired in (VmEvacuator seam)', async () => {
-  // VMs are created by the vm issue's code; here the row is written as that code would.
+it('keeps a VM on a draining host when no other host can take it live, blocking the drain with a reason', async () => {
+  // Written as the VM create path would; no other host has the vm driver, so the live migration the drain starts fails and the VM stays.
   const vmId = randomUUID();
   await scheduler.db.query(
-    `INSERT INTO scheduler.workloads (id, tenant_id, name, kind, image, cpu_millis, memory_mib, pids, state, desired_state, host_id)
-     VALUES ($1, $2, 'a-vm', 'vm', 'gureum/vm:1', 100, 64, 8, 'running', 'running', 'host-c')`,
+    `INSERT INTO scheduler.workloads (id, tenant_id, name, kind, image, cpu_millis, memory_mib, pids, state, desired_state, host_id, vm)
+     VALUES ($1, $2, 'a-vm', 'vm', 'tiny', 1000, 64, 8, 'running', 'running', 'host-c', '{"diskGiB": 1}')`,
     [vmId, TENANT],
   );
   try {
