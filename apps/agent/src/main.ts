@@ -5,6 +5,8 @@ import { loadAgentConfig, parseDriverArg } from './config';
 import { enrol, loadAgentCredentials } from './enrolment/agent-credentials';
 import { createDockerDriver, createVmDriver, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
 import { DockerodeEngine } from './driver/docker/dockerode.engine';
+import { RegistryTemplateSource } from './driver/vm/registry-template-source';
+import { LocalDirTemplateSource } from './driver/vm/template-source';
 
 const AGENT_VERSION = '0.1.0';
 
@@ -23,6 +25,11 @@ async function main(): Promise<void> {
             stateDir: config.GUREUM_AGENT_STATE_DIR,
             templateRoot: config.GUREUM_AGENT_VM_TEMPLATES,
             accelerator: config.GUREUM_AGENT_VM_ACCEL,
+            // Local templates, plus templates pulled from Gureum's registry on demand.
+            templates: new RegistryTemplateSource(
+              new LocalDirTemplateSource(config.GUREUM_AGENT_VM_TEMPLATES),
+              path.join(config.GUREUM_AGENT_STATE_DIR, 'vm-template-cache'),
+            ),
           }),
     );
   }

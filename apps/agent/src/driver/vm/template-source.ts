@@ -13,8 +13,17 @@ import type { VmTemplate } from './vm-launch';
 export interface TemplateSource {
   /** References this host can start now; the agent reports them and the scheduler places on them. */
   list(): Promise<string[]>;
-  /** The template's local files; `DriverError('image_not_found')` when the reference is unknown. */
-  resolve(ref: string): Promise<VmTemplate>;
+  /**
+   * The template's local files; `DriverError('image_not_found')` when the reference is unknown.
+   * `auth`: the assignment's pull token, for a template that has to be fetched first.
+   */
+  resolve(ref: string, auth?: TemplatePullAuth): Promise<VmTemplate>;
+}
+
+/** A one-repository, read-only registry token (the assignment's `pullAuth`). */
+export interface TemplatePullAuth {
+  registry: string;
+  token: string;
 }
 
 /** A template name is a directory name: no slashes, no `..`. */

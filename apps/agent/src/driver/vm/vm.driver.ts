@@ -22,7 +22,7 @@ import {
 } from '../driver';
 import type { QmpClient, QmpConnect } from './qmp-client';
 import type { QemuHost } from './qemu-host';
-import { LocalDirTemplateSource, type TemplateSource } from './template-source';
+import { LocalDirTemplateSource, type TemplatePullAuth, type TemplateSource } from './template-source';
 import {
   buildQemuArgs,
   taskStateFromRunState,
@@ -454,7 +454,7 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
   }
 
   private async launch(record: VmRecord, incoming?: MigrationTarget, flags: { startPaused?: boolean } = {}): Promise<void> {
-    const template = await this.resolveTemplate(validateVmSpec(record.spec).template);
+    const template = await this.resolveTemplate(validateVmSpec(record.spec).template, record.spec.pullAuth);
     const paths = this.paths(record.handleId);
     await mkdir(this.vmDir(record.handleId), { recursive: true });
     await mkdir(this.socketDir, { recursive: true });
@@ -691,8 +691,8 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     return this.templates.list();
   }
 
-  private resolveTemplate(ref: string): Promise<VmTemplate> {
-    return this.templates.resolve(ref);
+  private resolveTemplate(ref: string, auth?: TemplatePullAuth): Promise<VmTemplate> {
+    return this.templates.resolve(ref, auth);
   }
 
   /** Boots the probe template under KVM; only a guest that reaches its marker proves KVM works. */
