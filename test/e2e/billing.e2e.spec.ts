@@ -3,6 +3,7 @@
  * periods and a 1 s invoice run): plans, assignment, invoices as JSON/CSV/PDF, credits, cost,
  * and the hard budget limit refusing a workload create.
  */
+import { randomUUID } from 'node:crypto';
 import { ensureBusyboxImage, waitFor } from '@gureum/testing';
 import { ApiClient, containerSpec, type Problem } from './support/api-client';
 import { System } from './support/system';
@@ -146,4 +147,46 @@ describe('billing through the api', () => {
     expect(admitted.status).toBe(201);
     await owner.call('DELETE', `/v1/workloads/${admitted.body.id}`);
   });
+
+  it('a billing process killed with SIGKILL in the middle of an invoice run is completed by its restart: every period invoiced exactly once', async () => {
+    const plans = await operator.call<{ items: Array<{ id: string }> }>('GET', '/v1/admin/plans');
+    const planId = plans.body.items[0]!.id;
+    const tenants = Array.from({ length: 8 }, () => randomUUID());
+    const firstHour = Math.floor(Date.now() / HOUR) * HOUR - 24 * HOUR;
+    for (const id of tenants) {
+      const res = await operator.call('PUT', `/v1/admin/tenants/${id}/plan`, { planId, effectiveFrom: new Date(firstHour).toISOString() });
+      expect(res.status).toBe(200);
+    }
+    const count = async () =>
+      Number((await system.query<{ n: string }>(`SELECT count(*) AS n FROM billing.invoices WHERE tenant_id = ANY($1::uuid[])`, [tenants])).rows[0]?.n ?? 0);
+    // 24 past hours to finalise per tenant: kill the process as soon as the backfill has begun.
+    await waitFor(async () => ((await count()) > 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20, what: 'the invoice run to begin' });
+    await system.process('billing').kill9();
+    await system.startBilling();
+
+    await waitFor(
+      async () => {
+        const { rows } = await system.query<{ n: string }>(`SELECT count(*) AS n FROM billing.invoices WHERE tenant_id = ANY($1::uuid[]) AND status = 'finalised'`, [tenants]);
+        return Number(rows[0]?.n) >= tenants.length * 24 ? true : undefined;
+      },
+      { timeoutMs: 120_000, what: 'every past hour of every tenant finalised' },
+    );
+    for (const id of tenants) {
+      const { rows } = await system.query<{ period_start: Date; n: string }>(
+        `SELECT period_start, count(*) AS n FROM billing.invoices WHERE tenant_id = $1 GROUP BY period_start ORDER BY period_start`,
+        [id],
+      );
+      // Every hour since the plan began, none missing (contiguous from the first) and none twice.
+      expect(rows.length).toBeGreaterThanOrEqual(25);
+      expect(rows.map((r) => r.period_start.getTime())).toEqual(rows.map((_, i) => firstHour + i * HOUR));
+      expect(rows.every((r) => r.n === '1')).toBe(true);
+    }
+    const { rows: totals } = await system.query<{ invoices: string; lines: string }>(
+      `SELECT count(DISTINCT i.id) AS invoices, count(l.meter) AS lines FROM billing.invoices i JOIN billing.invoice_lines l ON l.invoice_id = i.id
+       WHERE i.tenant_id = ANY($1::uuid[]) AND i.status = 'finalised'`,
+      [tenants],
+    );
+    // Two charges in the plan: two lines per finalised invoice, none lost, none doubled.
+    expect(Number(totals[0]?.lines)).toBe(2 * Number(totals[0]?.invoices));
+  }, 240_000);
 });

@@ -94,14 +94,7 @@ export class System {
     });
     if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
     const billing = this.options.billing;
-    if (billing) {
-      await this.spawn('billing', ['apps/billing/dist/main.js'], {
-        ...this.controlEnv(),
-        GUREUM_BILLING_PERIOD: billing.period,
-        GUREUM_BILLING_GRACE_SECONDS: String(billing.graceSeconds ?? 1),
-        GUREUM_BILLING_RUN_INTERVAL_MS: String(billing.runIntervalMs ?? 1000),
-      });
-    }
+    if (billing) await this.startBilling();
     await this.spawn('api', ['apps/api/dist/main.js'], {
       ...this.controlEnv(),
       GUREUM_API_PORT: String(apiPort),
@@ -119,6 +112,18 @@ export class System {
       { timeoutMs: 30_000, what: 'api /v1/health' },
     );
     await this.waitForHostReady();
+  }
+
+  /** Starts (or, after a kill, restarts) the billing process. */
+  async startBilling(): Promise<ManagedProcess> {
+    const billing = this.options.billing;
+    if (!billing) throw new Error('this system runs without billing');
+    return this.spawn('billing', ['apps/billing/dist/main.js'], {
+      ...this.controlEnv(),
+      GUREUM_BILLING_PERIOD: billing.period,
+      GUREUM_BILLING_GRACE_SECONDS: String(billing.graceSeconds ?? 1),
+      GUREUM_BILLING_RUN_INTERVAL_MS: String(billing.runIntervalMs ?? 1000),
+    });
   }
 
   /** `index` 0 is the main agent; 1.. are the extra agents (`extraNodeIds[index - 1]`). */
