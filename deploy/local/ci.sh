@@ -17,8 +17,8 @@ RESULTS="$STATE/results"
 TIERS=(unit integration e2e)
 declare -A TIER_TIMEOUT=(
   [unit]="${GUREUM_CI_TIMEOUT_UNIT:-300}"
-  [integration]="${GUREUM_CI_TIMEOUT_INTEGRATION:-600}"
-  [e2e]="${GUREUM_CI_TIMEOUT_E2E:-720}"
+  [integration]="${GUREUM_CI_TIMEOUT_INTEGRATION:-1500}"
+  [e2e]="${GUREUM_CI_TIMEOUT_E2E:-2700}"
 )
 # Processes the test harness spawns are registered under this id, so cleanup reaps exactly
 # this run's leftovers (another run in the same checkout keeps its own).
