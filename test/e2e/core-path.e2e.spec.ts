@@ -8,7 +8,8 @@ import { ensureBusyboxImage, waitFor } from '@gureum/testing';
 import { ApiClient, containerSpec, type Workload } from './support/api-client';
 import { dockerInspect, System, type TenantCredentials } from './support/system';
 
-const system = new System({ label: 'core', agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 } });
+const AGENT_MEMORY_MIB = 2048;
+const system = new System({ label: 'core', agentCapacity: { cpuMillis: 2000, memoryMiB: AGENT_MEMORY_MIB, pids: 4096 } });
 let tenantA: TenantCredentials;
 let tenantB: TenantCredentials;
 let apiA: ApiClient;
@@ -184,7 +185,8 @@ describe('lifecycle', () => {
   });
 
   it('leaves a workload that fits no host pending with a readable reason', async () => {
-    const big = containerSpec('big-1', { resources: { cpuMillis: 1500, memoryMiB: 64, pids: 64 } });
+    // Memory is never overcommitted (CPU is, 4x by default): two of these cannot share the host.
+    const big = containerSpec('big-1', { resources: { cpuMillis: 500, memoryMiB: Math.floor(AGENT_MEMORY_MIB * 0.6), pids: 64 } });
     const first = await apiA.createWorkload(big);
     expect(first.status).toBe(201);
     await waitForState(apiA, first.body.id, ['running']);

@@ -119,8 +119,11 @@ describe('storage samples (evt.registry.storage.v1)', () => {
     expect(one?.bytes).toBe(first.bytes);
     expect(two?.bytes).toBe(second.bytes - shared.length);
     expect((one?.bytes ?? 0) + (two?.bytes ?? 0)).toBe(usage.usedBytes);
-    // The timer produced several distinct samples of the same repository.
-    expect(new Set(samples.filter((received) => received.sample.repository === 'globex/one').map((received) => received.sample.sampleId)).size).toBeGreaterThan(1);
+    // The timer keeps producing distinct samples of the same repository, with no push in between.
+    const later = await waitForSample((sample) => sample.repository === 'globex/one' && sample.at > one!.at);
+    const laterOne = later.map((received) => received.sample).filter((sample) => sample.repository === 'globex/one' && sample.at > one!.at);
+    expect(laterOne.every((sample) => sample.bytes === first.bytes)).toBe(true);
+    expect(new Set(later.filter((received) => received.sample.repository === 'globex/one').map((received) => received.sample.sampleId)).size).toBeGreaterThan(1);
   });
 
   it('reports the bytes freed after a delete and garbage collection', async () => {

@@ -94,8 +94,10 @@ export const FIXTURES: Record<string, Fixture> = {
   stopWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   startWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
   deleteWorkload: async (world) => ({ path: { id: await freshWorkloadOfA(world) } }),
-  // The matrix system runs without a registry: an allowed caller's commit gets as far as "no registry" (503).
-  commitWorkload: async (world) => ({ path: { id: world.workloadAId }, body: { repository: 'mx/app', tag: '1' }, allowedStatus: 503 }),
+  // `mx/` is no tenant's namespace: an allowed caller passes the guard and is refused by the
+  // namespace check (403, registry-images.e2e covers a commit that succeeds); another tenant's
+  // owner still gets 404 for the workload, a viewer 403 from the guard.
+  commitWorkload: async (world) => ({ path: { id: world.workloadAId }, body: { repository: 'mx/app', tag: '1' }, allowedStatus: 403 }),
   // A JSON body is not a build context (400); there is no build of A to read in the matrix (404).
   createBuild: async () => ({ path: {}, query: { repository: 'mx/app' }, body: {}, allowedStatus: 400 }),
   getBuild: async () => ({ path: { id: randomUUID() }, allowedStatus: 404 }),
