@@ -18,7 +18,8 @@ GUREUM_PG_VERSION=15
 # shellcheck disable=SC2034 # used by stack.sh, which sources this file
 GUREUM_STACK_DIR="$GUREUM_ROOT/.gureum"
 GUREUM_TEST_DIR="$GUREUM_ROOT/.gureum-test"
-GUREUM_TEST_PG_PORT=56432
+# Overridable so two checkouts (or a checkout and a CI rehearsal) can test side by side.
+GUREUM_TEST_PG_PORT="${GUREUM_TEST_PG_PORT:-56432}"
 # Processes spawned by the TypeScript harness register here (one file per process).
 GUREUM_PROC_REGISTRY="$GUREUM_TEST_DIR/run/procs"
 GUREUM_DOCKER_SOCK=/var/run/docker.sock
