@@ -167,6 +167,17 @@ describe('a VM snapshot saved as a template', () => {
     expect(copy.console).toContain(`gureum-disk ${WORD}`);
     const view = (await ownerApi.call<Workload>('GET', `/v1/workloads/${copy.id}`)).body as unknown as { image: string };
     expect(view.image).toBe(saved.image);
+
+    // The copy, whose own template is in the registry, is saved again: kernel and initrd come
+    // from that template (resolved with a fresh pull token), the disk holds what v1 held.
+    expect((await ownerApi.call('POST', `/v1/workloads/${copy.id}/snapshots`, { name: 'c1', withMemory: false })).status).toBe(201);
+    const again = await ownerApi.call<typeof saved>('POST', `/v1/workloads/${copy.id}/snapshots/c1/template`, { repository: `${owner.name}/tiny-saved`, tag: 'v2' });
+    expect(again.status).toBe(201);
+    const auth = { username: owner.name, password: owner.apiKey };
+    const v1 = await pullVmTemplate(saved.image, auth, path.join(scratch, 'pulled'));
+    const v2 = await pullVmTemplate(again.body.image, auth, path.join(scratch, 'pulled'));
+    expect(v2.digest).toBe(again.body.digest);
+    await expect(exec('qemu-img', ['compare', '-U', v1.disk!, v2.disk!])).resolves.toBeDefined();
   });
 
   it('refuses another namespace (403), an unknown snapshot (404), another tenant (404)', async () => {

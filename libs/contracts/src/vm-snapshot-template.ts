@@ -38,6 +38,8 @@ export const AgentVmTemplateRequestSchema = z
     /** The full reference to push, `<registry>/<repository>:<tag>`, in the registry `pushAuth` is for. */
     image: z.string().max(512),
     pushAuth: RegistryAuthSchema,
+    /** A fresh pull token for the VM's own template when that lives in the registry (the assignment's may have expired). */
+    templatePullAuth: RegistryAuthSchema.optional(),
   })
   .strict();
 

@@ -9,7 +9,7 @@ export type PushVmTemplate = typeof pushVmTemplate;
 
 /** What saving needs of the vm driver (`VmDriver.exportSnapshot`). */
 export interface SnapshotExporter {
-  exportSnapshot(handleId: string, name: string, outPath: string): Promise<{ template: VmTemplate; diskPath: string }>;
+  exportSnapshot(handleId: string, name: string, outPath: string, templatePullAuth?: { registry: string; token: string }): Promise<{ template: VmTemplate; diskPath: string }>;
 }
 
 /**
@@ -23,13 +23,13 @@ export async function saveVmTemplate(
   request: ValidRequestOf<'agent.*.cmd.vm.template.v1'>,
   options: { workDir?: string; push?: PushVmTemplate } = {},
 ): Promise<SavedVmTemplate> {
-  const { workloadId, snapshot, image, pushAuth } = request;
+  const { workloadId, snapshot, image, pushAuth, templatePullAuth } = request;
   if (!image.startsWith(`${pushAuth.registry}/`)) {
     throw new GureumError(ErrorCode.ValidationFailed, `the push token is for ${pushAuth.registry}, not for ${image}`);
   }
   const dir = await mkdtemp(path.join(options.workDir ?? tmpdir(), 'gureum-vm-template-'));
   try {
-    const exported = await exporter.exportSnapshot(workloadId.toLowerCase(), snapshot, path.join(dir, 'disk.qcow2'));
+    const exported = await exporter.exportSnapshot(workloadId.toLowerCase(), snapshot, path.join(dir, 'disk.qcow2'), templatePullAuth);
     const diskBytes = (await stat(exported.diskPath)).size;
     const push = options.push ?? pushVmTemplate;
     const pushed = await push(image, { token: pushAuth.token }, {

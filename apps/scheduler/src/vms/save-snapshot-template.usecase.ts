@@ -41,9 +41,11 @@ export class SaveSnapshotTemplateUseCase {
       if (!HAS_DISK.has(current.state)) throw workloadInWrongState(workloadId, 'save a template from', current.state);
       const pushAuth = await this.registryTokens.pushAuth(caller.tenantId, repository);
       const image = `${pushAuth.registry}/${repository}:${tag}`;
+      // The VM's own template, when it came from the registry, is resolved again for its kernel and initrd.
+      const templatePullAuth = await this.registryTokens.pullAuth(caller.tenantId, current.image);
       const saved = await this.bus.request(
         Commands.agentVmTemplate.subject,
-        { workloadId, snapshot: name, image, pushAuth },
+        { workloadId, snapshot: name, image, pushAuth, ...(templatePullAuth ? { templatePullAuth } : {}) },
         { nodeId: current.hostId ?? '', timeoutMs: SAVE_TEMPLATE_TIMEOUT_MS },
       );
       this.logger.info({ tenantId: caller.tenantId, workloadId, snapshot: name, hostId: current.hostId, image, digest: saved.digest, requestId: caller.requestId }, 'vm snapshot saved as a template');

@@ -354,14 +354,15 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
    * force-share (`-U`, QEMU keeps its write lock), and this VM's other snapshot operations
    * (which rewrite the snapshot table) wait in its queue until the copy is done.
    */
-  exportSnapshot(handleId: string, name: string, outPath: string): Promise<{ template: VmTemplate; diskPath: string }> {
+  exportSnapshot(handleId: string, name: string, outPath: string, templatePullAuth?: TemplatePullAuth): Promise<{ template: VmTemplate; diskPath: string }> {
     return this.serialize(handleId, async () => {
       assertSnapshotName(name);
       const record = await this.requireRecord(handleId);
       if (!(await this.listSnapshots(handleId)).some((snapshot) => snapshot.name === name)) {
         throw new DriverError('snapshot_not_found', `VM ${handleId} has no snapshot ${name}`);
       }
-      const template = await this.resolveTemplate(validateVmSpec(record.spec).template, record.spec.pullAuth);
+      // A fresh token from the scheduler: the assignment's may have expired since the VM started.
+      const template = await this.resolveTemplate(validateVmSpec(record.spec).template, templatePullAuth ?? record.spec.pullAuth);
       await rm(outPath, { force: true });
       await this.options.host.qemuImg(['convert', '-U', '-O', 'qcow2', '-l', `snapshot.name=${name}`, this.paths(handleId).overlay, outPath]);
       return { template, diskPath: outPath };
