@@ -16,6 +16,7 @@ describe('scheduler configuration', () => {
       logLevel: 'info',
       heartbeatIntervalMs: 2000,
       hostLostAfterMissed: 3,
+      migrationRecoveryAfterMs: 900_000,
       placement: {
         allocationRatios: { cpuMillis: 4, memoryMiB: 1, pids: 1 },
         reserved: { cpuMillis: 0, memoryMiB: 0, pids: 0 },
@@ -33,6 +34,7 @@ describe('scheduler configuration', () => {
       heartbeatIntervalMs: 250,
       hostLostAfterMissed: 5,
     });
+    expect(loadSchedulerConfig({ ...valid, GUREUM_MIGRATION_RECOVERY_AFTER_MS: '60000' }).migrationRecoveryAfterMs).toBe(60_000);
     expect(loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: '127.0.0.1:5000' }).registryAddress).toBe('127.0.0.1:5000');
     expect(() => loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: 'http://127.0.0.1:5000' })).toThrow(/GUREUM_REGISTRY_ADDRESS/);
   });

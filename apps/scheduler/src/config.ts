@@ -16,6 +16,7 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_LOG_LEVEL: env.logLevel(),
   GUREUM_HEARTBEAT_INTERVAL_MS: env.positiveInt(2000),
   GUREUM_HOST_LOST_AFTER_MISSED: env.positiveInt(3),
+  GUREUM_MIGRATION_RECOVERY_AFTER_MS: env.positiveInt(900_000),
   // --- placement and quotas ---
   GUREUM_CPU_ALLOCATION_RATIO: ratio(4),
   GUREUM_MEMORY_ALLOCATION_RATIO: ratio(1),
@@ -50,6 +51,8 @@ export interface SchedulerConfig {
   heartbeatIntervalMs: number;
   /** A host missing this many heartbeats in a row is declared lost. */
   hostLostAfterMissed: number;
+  /** A VM migration claim older than this is from a crashed scheduler and is recovered. */
+  migrationRecoveryAfterMs?: number;
   /** Retry interval of the placement loop (default 1 s). */
   placementRetryIntervalMs?: number;
   /** Allocation ratios, reservations and scoring; defaults in `DEFAULT_PLACEMENT_SETTINGS`. */
@@ -72,6 +75,7 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
     logLevel: vars.GUREUM_LOG_LEVEL,
     heartbeatIntervalMs: vars.GUREUM_HEARTBEAT_INTERVAL_MS,
     hostLostAfterMissed: vars.GUREUM_HOST_LOST_AFTER_MISSED,
+    migrationRecoveryAfterMs: vars.GUREUM_MIGRATION_RECOVERY_AFTER_MS,
     placement: {
       allocationRatios: { cpuMillis: vars.GUREUM_CPU_ALLOCATION_RATIO, memoryMiB: vars.GUREUM_MEMORY_ALLOCATION_RATIO, pids: vars.GUREUM_PIDS_ALLOCATION_RATIO },
       reserved: { cpuMillis: vars.GUREUM_RESERVED_CPU_MILLIS, memoryMiB: vars.GUREUM_RESERVED_MEMORY_MIB, pids: vars.GUREUM_RESERVED_PIDS },

@@ -52,6 +52,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
     const settings = {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       hostLostAfterMissed: config.hostLostAfterMissed,
+      ...(config.migrationRecoveryAfterMs !== undefined ? { migrationRecoveryAfterMs: config.migrationRecoveryAfterMs } : {}),
       placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
       placementBatchSize: 50,
       placement: config.placement ?? DEFAULT_PLACEMENT_SETTINGS,

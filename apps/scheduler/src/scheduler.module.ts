@@ -42,6 +42,8 @@ import { QuotaController } from './quotas/quota.controller';
 import { SetTenantQuotaUseCase } from './quotas/set-tenant-quota.usecase';
 import { LiveMigrationVmEvacuator } from './vms/live-migration-evacuator';
 import { MigrateWorkloadUseCase } from './vms/migrate-workload.usecase';
+import { SaveSnapshotTemplateUseCase } from './vms/save-snapshot-template.usecase';
+import { RecoverMigrationsUseCase } from './vms/recover-migrations.usecase';
 import { VmController } from './vms/vm.controller';
 import { VmOperationsUseCase } from './vms/vm-operations.usecase';
 import { REGISTRY_ADDRESS, RegistryTokens } from './images/registry-tokens';
@@ -124,6 +126,8 @@ export class SchedulerModule {
         EnrolAgentUseCase,
         VmOperationsUseCase,
         MigrateWorkloadUseCase,
+        SaveSnapshotTemplateUseCase,
+        RecoverMigrationsUseCase,
         { provide: REGISTRY_ADDRESS, useValue: infrastructure.registryAddress ?? null },
         RegistryTokens,
         CommitWorkloadUseCase,

@@ -14,3 +14,5 @@ export * from './billing';
 export * from './host';
 export * from './vm';
 export * from './workload-admin';
+export * from './vm-snapshot-template';
+export * from './vm-recovery';

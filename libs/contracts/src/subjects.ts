@@ -120,6 +120,8 @@ import {
   TenantNameRequestSchema,
   TenantNameSchema,
 } from './image-access';
+import { AgentVmTemplateRequestSchema, SaveSnapshotTemplateRequestSchema, SavedVmTemplateSchema } from './vm-snapshot-template';
+import { VmStatusReplySchema, VmStatusRequestSchema } from './vm-recovery';
 import {
   AgentBuildAcceptedSchema,
   AgentBuildRequestSchema,
@@ -250,6 +252,12 @@ export const Commands = {
   agentVmMigratePrepare: command('agent.*.cmd.vm.migrate.prepare.v1', VmMigratePrepareRequestSchema, MigrationEndpointSchema),
   agentVmMigrateSend: command('agent.*.cmd.vm.migrate.send.v1', VmMigrateSendRequestSchema, VmMigrationResultSchema),
   agentVmMigrateAbort: command('agent.*.cmd.vm.migrate.abort.v1', VmMigrateAbortRequestSchema, VmAckSchema),
+  /** Save a VM snapshot as a VM template in the tenant's registry repository. */
+  workloadSnapshotTemplate: command('scheduler.cmd.workload.snapshot.template.v1', SaveSnapshotTemplateRequestSchema, SavedVmTemplateSchema),
+  /** Node-scoped, scheduler → agent: export a VM snapshot's disk with the VM's kernel and initrd and push them. */
+  agentVmTemplate: command('agent.*.cmd.vm.template.v1', AgentVmTemplateRequestSchema, SavedVmTemplateSchema),
+  /** Node-scoped, scheduler → agent: does this node run the VM (recovering a migration a crash interrupted)? */
+  agentVmStatus: command('agent.*.cmd.vm.status.v1', VmStatusRequestSchema, VmStatusReplySchema),
   // --- image access (builds helper) ---
   /** Scheduler only: a short-lived token to pull one repository a tenant owns (or a public one). */
   registryTokenPull: command('registry.cmd.token.pull.v1', RegistryServiceTokenRequestSchema, RegistryServiceTokenSchema),

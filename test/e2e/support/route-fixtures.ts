@@ -130,6 +130,7 @@ export const FIXTURES: Record<string, Fixture> = {
   listVmSnapshots: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
   restoreVmSnapshot: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, allowedStatus: 409 }),
   deleteVmSnapshot: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, allowedStatus: 409 }),
+  saveVmSnapshotTemplate: async (world) => ({ path: { id: world.workloadAId, name: 's1' }, body: { repository: 'mx/tpl', tag: '1' }, allowedStatus: 409 }),
   migrateVm: async (world) => ({ path: { id: world.workloadAId }, body: { mode: 'live' }, allowedStatus: 409 }),
   // Admin console routes.
   listWorkloadsAcrossTenants: async (world) => ({ path: {}, query: { tenantId: world.tenantAId } }),

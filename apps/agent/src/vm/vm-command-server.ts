@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { DriverError } from '../driver';
 import type { VmDriver } from '../driver/vm/vm.driver';
 import { taskSpecOf } from '../reconcile/reconciler';
+import { saveVmTemplate } from './save-vm-template';
 
 export interface VmCommandServerOptions {
   nodeId: string;
@@ -52,6 +53,8 @@ export class VmCommandServer {
       bus.onCommand('agent.*.cmd.vm.migrate.prepare.v1', (request) => this.prepare(request), { nodeId, onError }),
       bus.onCommand('agent.*.cmd.vm.migrate.send.v1', (request) => this.send(request), { nodeId, onError }),
       bus.onCommand('agent.*.cmd.vm.migrate.abort.v1', (request) => this.abort(request), { nodeId, onError }),
+      bus.onCommand('agent.*.cmd.vm.template.v1', (request) => this.template(request), { nodeId, onError }),
+      bus.onCommand('agent.*.cmd.vm.status.v1', (request) => this.status(request), { nodeId, onError }),
     );
   }
 
@@ -124,6 +127,19 @@ export class VmCommandServer {
     );
     this.logger.info({ workloadId, target, mode, ...result }, 'vm migration ended on the source');
     return { ...result, error: result.error ?? null };
+  }
+
+  /** A snapshot's disk with the VM's kernel and initrd → a VM template in the tenant's repository. */
+  async template(request: ValidRequestOf<'agent.*.cmd.vm.template.v1'>): Promise<ReplyOf<'agent.*.cmd.vm.template.v1'>> {
+    const saved = await typed(() => saveVmTemplate(this.driver, request));
+    this.logger.info({ workloadId: request.workloadId, snapshot: request.snapshot, image: saved.image, digest: saved.digest, diskBytes: saved.diskBytes }, 'vm snapshot saved as a template');
+    return saved;
+  }
+
+  /** Whether this node has the VM, and in which state (the scheduler's migration recovery asks). */
+  async status({ workloadId }: ValidRequestOf<'agent.*.cmd.vm.status.v1'>): Promise<ReplyOf<'agent.*.cmd.vm.status.v1'>> {
+    const status = await this.driver.inspect(workloadId.toLowerCase());
+    return { present: status !== null, state: status?.state ?? null, incoming: this.incoming.has(workloadId) };
   }
 
   async abort({ workloadId }: ValidRequestOf<'agent.*.cmd.vm.migrate.abort.v1'>): Promise<ReplyOf<'agent.*.cmd.vm.migrate.abort.v1'>> {

@@ -3,6 +3,7 @@ import { PlacementExplanationSchema, QuotaViewSchema } from '@gureum/contracts';
 import { AdminWorkloadPathSchema, QuotaOverridesBodySchema, TenantQuotaPathSchema } from '../quotas/quota-http.schemas';
 import { ImageListSchema } from '@gureum/contracts';
 import { CreateSnapshotBodySchema, MigrateWorkloadBodySchema, MigrationViewSchema, SnapshotListSchema, SnapshotViewSchema } from '@gureum/contracts';
+import { SaveSnapshotTemplateBodySchema, SavedVmTemplateSchema } from '@gureum/contracts';
 import { ConsoleQuerySchema, SnapshotPathSchema } from '../workloads/vm-http.schemas';
 import { WorkloadEventListSchema } from '@gureum/contracts';
 import { z } from 'zod';
@@ -85,6 +86,7 @@ export const REQUEST_SCHEMAS = {
   CreditNote: CreditNoteBodySchema,
   GrantCredits: GrantCreditsBodySchema,
   Budget: BudgetInputSchema,
+  SaveSnapshotTemplate: SaveSnapshotTemplateBodySchema,
 } as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
@@ -116,6 +118,7 @@ export const RESPONSE_SCHEMAS = {
   SnapshotList: SnapshotListSchema,
   Migration: MigrationViewSchema,
   CommittedImage: CommittedImageSchema,
+  SavedVmTemplate: SavedVmTemplateSchema,
   Build: BuildViewSchema,
   BuildLog: BuildLogSchema,
   WorkloadEventList: WorkloadEventListSchema,
@@ -391,6 +394,18 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pathParams: TenantPathSchema,
     success: { status: 204, description: 'Deleted', body: 'none' },
     problems: [400, ...AUTHENTICATED_WRITE, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/workloads/{id}/snapshots/{name}/template',
+    operationId: 'saveVmSnapshotTemplate',
+    summary: "Save a VM snapshot's disk, with the VM's kernel and initrd, as a VM template in the tenant's repository; new VMs can name it as their image",
+    tag: 'vms',
+    roles: TENANT_WRITERS,
+    pathParams: SnapshotPathSchema,
+    requestBody: 'SaveSnapshotTemplate',
+    success: { status: 201, description: 'Exported and pushed', body: 'SavedVmTemplate' },
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
   },
   {
     method: 'get',

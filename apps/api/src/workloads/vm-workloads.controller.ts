@@ -4,9 +4,11 @@ import {
   ErrorCode,
   GureumError,
   MigrateWorkloadBodySchema,
+  SaveSnapshotTemplateBodySchema,
   type Caller,
   type MigrationView,
   type OperatorCaller,
+  type SavedVmTemplate,
   type SnapshotList,
   type SnapshotView,
   type VmConsoleChunk,
@@ -24,6 +26,8 @@ const MAX_CONSOLE_BYTES = 4 * 1024 * 1024;
 const FOLLOW_POLL_MS = 300;
 const SNAPSHOT_TIMEOUT_MS = 160_000;
 const MIGRATE_TIMEOUT_MS = 11 * 60_000;
+/** The scheduler waits up to 300 s for the agent's export and push; the api a little longer. */
+const SAVE_TEMPLATE_TIMEOUT_MS = 310_000;
 
 /**
  * VM routes. Tenant ones go to the scheduler, which checks the tenant and the VM's state and
@@ -119,6 +123,16 @@ export class VmWorkloadsController {
   @HttpCode(202)
   restoreSnapshot(@TenantCaller() caller: Caller, @Param(new ContractPipe(SnapshotPathSchema, 'path parameters')) { id: workloadId, name }: SnapshotPath): Promise<WorkloadView> {
     return this.bus.request('scheduler.cmd.workload.snapshot.restore.v1', { caller, workloadId, name }, { timeoutMs: SNAPSHOT_TIMEOUT_MS });
+  }
+
+  @Post('v1/workloads/:id/snapshots/:name/template')
+  @HttpCode(201)
+  saveSnapshotTemplate(
+    @TenantCaller() caller: Caller,
+    @Param(new ContractPipe(SnapshotPathSchema, 'path parameters')) { id: workloadId, name }: SnapshotPath,
+    @Body(new ContractPipe(SaveSnapshotTemplateBodySchema, 'template')) body: z.output<typeof SaveSnapshotTemplateBodySchema>,
+  ): Promise<SavedVmTemplate> {
+    return this.bus.request('scheduler.cmd.workload.snapshot.template.v1', { caller, workloadId, name, ...body }, { timeoutMs: SAVE_TEMPLATE_TIMEOUT_MS });
   }
 
   @Delete('v1/workloads/:id/snapshots/:name')

@@ -13,6 +13,8 @@ export interface SchedulerSettings {
   hostLostAfterMissed: number;
   placementRetryIntervalMs: number;
   placementBatchSize: number;
+  /** A migration claim older than this is from a crashed scheduler and is recovered (default 15 min). */
+  migrationRecoveryAfterMs?: number;
   /** Where nats-server's authorization lives; enrolment is off without it (see hosts/enrolment). */
   natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
 }

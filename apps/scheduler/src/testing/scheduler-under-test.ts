@@ -29,6 +29,7 @@ export interface SchedulerUnderTestOptions {
   control: { user: string; password: string };
   heartbeatIntervalMs?: number;
   hostLostAfterMissed?: number;
+  migrationRecoveryAfterMs?: number;
   placementRetryIntervalMs?: number;
   placement?: PlacementSettings;
   defaultQuotas?: QuotaAmounts;
@@ -58,6 +59,7 @@ export async function startSchedulerUnderTest(options: SchedulerUnderTestOptions
       logLevel: 'info',
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
       hostLostAfterMissed: options.hostLostAfterMissed ?? 5,
+      ...(options.migrationRecoveryAfterMs !== undefined ? { migrationRecoveryAfterMs: options.migrationRecoveryAfterMs } : {}),
       placementRetryIntervalMs: options.placementRetryIntervalMs ?? 1000,
       ...(options.placement ? { placement: options.placement } : {}),
       ...(options.defaultQuotas ? { defaultQuotas: options.defaultQuotas } : {}),

@@ -54,9 +54,21 @@ export class MigrateWorkloadUseCase {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
+  /** Workloads this process is migrating now: the crash-recovery sweep leaves them alone. */
+  readonly inFlight = new Set<string>();
+
   async execute(command: MigrateWorkloadCommand): Promise<MigrationView> {
     assertOperator(command.caller);
     const plan = await inTransaction(this.dataSource, (manager) => this.reserve(manager, command));
+    this.inFlight.add(plan.workload.id);
+    try {
+      return await this.transfer(command, plan);
+    } finally {
+      this.inFlight.delete(plan.workload.id);
+    }
+  }
+
+  private async transfer(command: MigrateWorkloadCommand, plan: Plan): Promise<MigrationView> {
     this.afterCommit.run({});
     const { workload, sourceHostId, targetHostId } = plan;
     const log = { workloadId: workload.id, tenantId: workload.tenantId, sourceHostId, targetHostId, mode: command.mode, requestId: command.caller.requestId };
@@ -87,13 +99,7 @@ export class MigrateWorkloadUseCase {
     const after = await inTransaction(this.dataSource, async (manager) => {
       const locked = await manager.findOneOrFail(WorkloadEntity, { where: { id: workload.id }, lock: { mode: 'pessimistic_write' } });
       if (result.status === 'completed') {
-        await releaseClaim(manager, workload.id);
-        await manager.query(
-          `INSERT INTO "${SCHEMA}"."claims" ("workload_id", "host_id", "cpu_millis", "memory_mib", "pids")
-           SELECT "workload_id", "target_host_id", "cpu_millis", "memory_mib", "pids" FROM "${SCHEMA}"."migration_claims" WHERE "workload_id" = $1`,
-          [workload.id],
-        );
-        await manager.query(`DELETE FROM "${SCHEMA}"."migration_claims" WHERE "workload_id" = $1`, [workload.id]);
+        await commitMigrationClaim(manager, workload.id);
         return changeWorkload(manager, locked, { state: 'running', hostId: targetHostId, reason: null });
       }
       await releaseMigrationClaim(manager, workload.id);
@@ -188,6 +194,17 @@ async function adjustAllocation(manager: EntityManager, hostId: string, resource
       WHERE "id" = $1`,
     [hostId, sign * resources.cpuMillis, sign * resources.memoryMiB, sign * resources.pids],
   );
+}
+
+/** A completed migration: the source's claim is released and the reservation becomes the claim on the target. */
+export async function commitMigrationClaim(manager: EntityManager, workloadId: string): Promise<void> {
+  await releaseClaim(manager, workloadId);
+  await manager.query(
+    `INSERT INTO "${SCHEMA}"."claims" ("workload_id", "host_id", "cpu_millis", "memory_mib", "pids")
+     SELECT "workload_id", "target_host_id", "cpu_millis", "memory_mib", "pids" FROM "${SCHEMA}"."migration_claims" WHERE "workload_id" = $1`,
+    [workloadId],
+  );
+  await manager.query(`DELETE FROM "${SCHEMA}"."migration_claims" WHERE "workload_id" = $1`, [workloadId]);
 }
 
 /** Gives a failed migration's reservation back to the target host. */

@@ -116,7 +116,7 @@ export class VmOperationsUseCase {
   }
 }
 
-async function lockVm(manager: EntityManager, caller: Caller, workloadId: string, action: string): Promise<WorkloadEntity> {
+export async function lockVm(manager: EntityManager, caller: Caller, workloadId: string, action: string): Promise<WorkloadEntity> {
   const current = await lockTenantWorkload(manager, caller.tenantId, workloadId);
   if (current.state === 'deleted') throw workloadNotFound(workloadId);
   if (current.kind !== 'vm') throw notAVm(workloadId, action);

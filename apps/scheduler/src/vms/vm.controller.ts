@@ -2,6 +2,7 @@ import { Controller } from '@nestjs/common';
 import { Commands, type ReplyOf, type ValidRequestOf } from '@gureum/contracts';
 import { CommandPayload, OnCommand } from '@gureum/messaging';
 import { MigrateWorkloadUseCase } from './migrate-workload.usecase';
+import { SaveSnapshotTemplateUseCase } from './save-snapshot-template.usecase';
 import { VmOperationsUseCase } from './vm-operations.usecase';
 
 const PAUSE = Commands.workloadPause.subject;
@@ -11,6 +12,7 @@ const SNAP_LIST = Commands.workloadSnapshotList.subject;
 const SNAP_RESTORE = Commands.workloadSnapshotRestore.subject;
 const SNAP_DELETE = Commands.workloadSnapshotDelete.subject;
 const MIGRATE = Commands.workloadMigrate.subject;
+const SNAP_TEMPLATE = Commands.workloadSnapshotTemplate.subject;
 
 /** VM commands from the api (tenant ones carry the caller; migrate is operator-only). */
 @Controller()
@@ -18,7 +20,13 @@ export class VmController {
   constructor(
     private readonly operations: VmOperationsUseCase,
     private readonly migrateWorkload: MigrateWorkloadUseCase,
+    private readonly saveTemplate: SaveSnapshotTemplateUseCase,
   ) {}
+
+  @OnCommand(SNAP_TEMPLATE)
+  saveSnapshotTemplate(@CommandPayload(SNAP_TEMPLATE) request: ValidRequestOf<typeof SNAP_TEMPLATE>): Promise<ReplyOf<typeof SNAP_TEMPLATE>> {
+    return this.saveTemplate.execute(request);
+  }
 
   @OnCommand(PAUSE)
   pause(@CommandPayload(PAUSE) request: ValidRequestOf<typeof PAUSE>): Promise<ReplyOf<typeof PAUSE>> {

@@ -346,6 +346,29 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     });
   }
 
+  /**
+   * Writes the disk of snapshot `name` to `outPath` as a standalone qcow2 (the backing chain
+   * flattened in) and returns it with the VM's template (kernel, initrd, cmdline): what a
+   * new template made from this snapshot consists of. Safe while QEMU runs the VM: an
+   * internal snapshot's clusters never change once it is taken, `qemu-img` reads them with
+   * force-share (`-U`, QEMU keeps its write lock), and this VM's other snapshot operations
+   * (which rewrite the snapshot table) wait in its queue until the copy is done.
+   */
+  exportSnapshot(handleId: string, name: string, outPath: string, templatePullAuth?: TemplatePullAuth): Promise<{ template: VmTemplate; diskPath: string }> {
+    return this.serialize(handleId, async () => {
+      assertSnapshotName(name);
+      const record = await this.requireRecord(handleId);
+      if (!(await this.listSnapshots(handleId)).some((snapshot) => snapshot.name === name)) {
+        throw new DriverError('snapshot_not_found', `VM ${handleId} has no snapshot ${name}`);
+      }
+      // A fresh token from the scheduler: the assignment's may have expired since the VM started.
+      const template = await this.resolveTemplate(validateVmSpec(record.spec).template, templatePullAuth ?? record.spec.pullAuth);
+      await rm(outPath, { force: true });
+      await this.options.host.qemuImg(['convert', '-U', '-O', 'qcow2', '-l', `snapshot.name=${name}`, this.paths(handleId).overlay, outPath]);
+      return { template, diskPath: outPath };
+    });
+  }
+
   /** Starts QEMU with the spec's arguments plus `-incoming`, on an empty overlay of the same template. */
   prepareIncoming(spec: TaskSpec, target: MigrationTarget): Promise<TaskStatus> {
     const handleId = this.handleFor(spec.workloadId);
