@@ -97,7 +97,7 @@ function InvoicesSection({ tenants, tenantNames }: { tenants: TenantView[]; tena
   const [credited, setCredited] = useState<CreditNoteView | null>(null);
   const replace = (updated: Invoice) => invoices.setData((page) => (page ? { ...page, items: page.items.map((invoice) => (invoice.id === updated.id ? updated : invoice)) } : page));
   return (
-    <Section title="Invoices">
+    <Section title="Invoices" actions={<button type="button" onClick={invoices.reload} aria-label="Refresh invoices">Refresh</button>}>
       <form className="inline-form" onSubmit={(event) => event.preventDefault()} aria-label="Invoice filters">
         <label>
           Tenant

@@ -1,8 +1,10 @@
-import type { BillingSummary, HostView, Page, WorkloadPage, WorkloadView } from '../api/types';
+import type { BillingSummary, HostView, Page, UsageReply, WorkloadPage, WorkloadView } from '../api/types';
 import { BarChart } from '../components/bar-chart';
 import { ErrorMessage, formatCpu, formatMiB, Loading, Section, StateBadge, useApi } from '../components/common';
 import { ApiError } from '../api/client';
-import { useRef } from 'react';
+import { useMemo, useRef, useState } from 'react';
+import { query } from '../api/client';
+import { usedNow } from '../api/used-now';
 import { useHostEvents, useWorkloadEvents } from '../live';
 
 /** The fleet at a glance: hosts, capacity vs allocation, workloads by state, revenue. */
@@ -10,6 +12,15 @@ export function OverviewPage() {
   const hosts = useApi<Page<HostView>>('/v1/admin/hosts');
   const workloads = useApi<WorkloadPage>('/v1/admin/workloads?limit=500');
   const billing = useApi<BillingSummary>('/v1/admin/billing/summary');
+  // Used = metered: the last two hours' hourly rollups of every tenant (see usedNow).
+  const [usageWindow] = useState(() => {
+    const hour = 3600_000;
+    const now = Date.now();
+    const to = Math.ceil(now / hour) * hour;
+    return { now, from: new Date(to - 2 * hour).toISOString(), to: new Date(to).toISOString() };
+  });
+  const usage = useApi<UsageReply>(`/v1/admin/usage${query({ from: usageWindow.from, to: usageWindow.to, granularity: 'hour', groupBy: 'meter' })}`);
+  const used = useMemo(() => (usage.data ? usedNow(usage.data, usageWindow.now) : null), [usage.data, usageWindow.now]);
   // A burst of new workloads reloads the counts once, not once per event.
   const pendingReload = useRef<ReturnType<typeof setTimeout> | null>(null);
   useWorkloadEvents((change) => {
@@ -90,20 +101,27 @@ export function OverviewPage() {
           ) : null}
         </Section>
       </div>
-      <Section title="Capacity and allocation">
+      <Section title="Capacity, allocation and use">
+        <p className="small muted">
+          Used is metered, per tenant (the usage API has no per-host rows): each tenant&apos;s latest hourly rollup, CPU as its <code>cpu_seconds</code> over the hour&apos;s elapsed seconds,
+          memory as its <code>memory_peak_bytes</code> (a peak, so an upper bound), summed over tenants.
+        </p>
+        <ErrorMessage error={usage.error} feature="Metered use" />
         {hosts.data ? (
           <div className="grid">
             <BarChart
-              title="CPU allocated of capacity"
+              title="CPU allocated and used of capacity"
               bars={[
-                { label: 'All hosts', value: sum((host) => host.allocated.cpuMillis), max: sum((host) => host.capacity.cpuMillis), text: `${formatCpu(sum((host) => host.allocated.cpuMillis))} / ${formatCpu(sum((host) => host.capacity.cpuMillis))}` },
+                { label: 'All hosts, allocated', value: sum((host) => host.allocated.cpuMillis), max: sum((host) => host.capacity.cpuMillis), text: `${formatCpu(sum((host) => host.allocated.cpuMillis))} / ${formatCpu(sum((host) => host.capacity.cpuMillis))}` },
+                ...(used ? [{ label: 'All hosts, used', value: used.cpuMillis, max: sum((host) => host.capacity.cpuMillis), text: `${formatCpu(Math.round(used.cpuMillis))} / ${formatCpu(sum((host) => host.capacity.cpuMillis))}` }] : []),
                 ...hostItems.map((host) => ({ label: host.id, value: host.allocated.cpuMillis, max: host.capacity.cpuMillis, text: `${formatCpu(host.allocated.cpuMillis)} / ${formatCpu(host.capacity.cpuMillis)}` })),
               ]}
             />
             <BarChart
-              title="Memory allocated of capacity"
+              title="Memory allocated and used of capacity"
               bars={[
-                { label: 'All hosts', value: sum((host) => host.allocated.memoryMiB), max: sum((host) => host.capacity.memoryMiB), text: `${formatMiB(sum((host) => host.allocated.memoryMiB))} / ${formatMiB(sum((host) => host.capacity.memoryMiB))}` },
+                { label: 'All hosts, allocated', value: sum((host) => host.allocated.memoryMiB), max: sum((host) => host.capacity.memoryMiB), text: `${formatMiB(sum((host) => host.allocated.memoryMiB))} / ${formatMiB(sum((host) => host.capacity.memoryMiB))}` },
+                ...(used ? [{ label: 'All hosts, used', value: used.memoryMiB, max: sum((host) => host.capacity.memoryMiB), text: `${formatMiB(Math.round(used.memoryMiB))} / ${formatMiB(sum((host) => host.capacity.memoryMiB))}` }] : []),
                 ...hostItems.map((host) => ({ label: host.id, value: host.allocated.memoryMiB, max: host.capacity.memoryMiB, text: `${formatMiB(host.allocated.memoryMiB)} / ${formatMiB(host.capacity.memoryMiB)}` })),
               ]}
             />
@@ -139,3 +157,4 @@ function countBy(values: string[]): Map<string, number> {
   for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
   return counts;
 }
+
