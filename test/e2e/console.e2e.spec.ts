@@ -351,5 +351,9 @@ describe('admin console', () => {
     await row.filter({ hasText: /draining|drained/ }).waitFor({ timeout: 30_000 });
     await page.getByRole('progressbar', { name: `Drain progress of host ${system.nodeId}` }).waitFor();
     await screenshot('hosts-drain');
+    // A change made elsewhere (another operator, through the API) arrives on the page by the stream (evt.host.state.v1).
+    const otherOperator = new ApiClient(system.apiUrl, await system.createOperatorKey('console-other-operator'));
+    expect((await otherOperator.call('POST', `/v1/admin/hosts/${system.nodeId}/maintenance`)).status).toBe(200);
+    await row.filter({ hasText: 'maintenance' }).waitFor({ timeout: 30_000 });
   }, 90_000);
 });

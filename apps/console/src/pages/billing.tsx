@@ -292,6 +292,7 @@ function PlansSection({ tenants }: { tenants: TenantView[] }) {
               </tbody>
             </table>
           </div>
+          <h3>New plan</h3>
           <form onSubmit={submit} className="inline-form" aria-label="New price plan">
             <label>
               Plan name
@@ -324,6 +325,7 @@ function PlansSection({ tenants }: { tenants: TenantView[] }) {
               Plan {created.name} created.
             </p>
           ) : null}
+          <h3>Assign a plan</h3>
           <AssignPlanForm tenants={tenants} plans={plans.data.items} />
         </>
       ) : null}
