@@ -306,6 +306,8 @@ describe('admin console', () => {
     const report = page.getByRole('status', { name: 'Garbage collection report' });
     await report.waitFor({ timeout: 60_000 });
     expect(await report.innerText()).toMatch(/Freed\s*[1-9][0-9.]* [KMG]i?B/);
+    // The page reads the tenant's storage again: the unreferenced image's ~293 KiB are gone, the small one stays.
+    await page.getByRole('img', { name: new RegExp(`Registry storage of ${tenantName}, used of quota: Storage: ([0-9]+ B|[0-9]\\.[0-9] KiB) / `) }).waitFor();
     await screenshot('images');
   }, 150_000);
 

@@ -11,10 +11,12 @@ import { ErrorMessage, formatBytes, formatTime, Loading, Section, useAction, use
 export function ImagesPage() {
   const tenants = useApi<Page<TenantView>>('/v1/tenants?limit=500');
   const [tenantId, setTenantId] = useState('');
+  // Each collection changes what tenants store: the tenant's images are read again after it.
+  const [collections, setCollections] = useState(0);
   return (
     <div className="page">
       <h1>Images</h1>
-      <GcSection />
+      <GcSection onCollected={() => setCollections((count) => count + 1)} />
       <Section title="Images per tenant">
         <form className="inline-form" onSubmit={(event) => event.preventDefault()}>
           <label>
@@ -30,13 +32,13 @@ export function ImagesPage() {
           </label>
         </form>
         <ErrorMessage error={tenants.error} feature="Tenants" />
-        {tenantId ? <TenantImages tenantId={tenantId} tenantName={tenants.data?.items.find((tenant) => tenant.id === tenantId)?.name ?? tenantId} /> : <p className="muted">Choose a tenant to see its repositories and storage.</p>}
+        {tenantId ? <TenantImages key={`${tenantId}#${collections}`} tenantId={tenantId} tenantName={tenants.data?.items.find((tenant) => tenant.id === tenantId)?.name ?? tenantId} /> : <p className="muted">Choose a tenant to see its repositories and storage.</p>}
       </Section>
     </div>
   );
 }
 
-function GcSection() {
+function GcSection({ onCollected }: { onCollected: () => void }) {
   const gc = useAction();
   const [graceNow, setGraceNow] = useState(false);
   const [report, setReport] = useState<GcReport | null>(null);
@@ -44,6 +46,7 @@ function GcSection() {
     void gc.run(async () => {
       setReport(null);
       setReport(await api.post<GcReport>('/v1/admin/registry/gc', graceNow ? { gracePeriodSeconds: 0 } : {}));
+      onCollected();
     });
   return (
     <Section
