@@ -323,6 +323,9 @@ describe('admin console', () => {
   it('counts the running container on the overview', async () => {
     await openSection('Overview');
     await page.getByRole('list', { name: 'Workload counts by state' }).getByRole('listitem').filter({ hasText: 'running' }).waitFor();
+    // Capacity vs allocated vs used (metered: the tenant's container has been sampled by now).
+    await page.getByRole('img', { name: /^CPU allocated and used of capacity: All hosts, allocated: [0-9.]+ CPU \/ 4 CPU.*All hosts, used: / }).waitFor();
+    await page.getByRole('img', { name: /^Memory allocated and used of capacity: All hosts, allocated: .*All hosts, used: [0-9.]+ [MG]iB \/ / }).waitFor();
     await screenshot('overview-with-workloads');
   });
 
@@ -334,7 +337,8 @@ describe('admin console', () => {
     expect(nav && nav.width <= 390).toBe(true);
     await screenshot('workloads-narrow');
     await openSection('Overview');
-    await page.getByRole('heading', { name: 'Workloads by state' }).waitFor();
+    await page.getByRole('list', { name: 'Workload counts by state' }).waitFor();
+    await page.getByRole('img', { name: /^CPU allocated and used of capacity: / }).waitFor();
     await screenshot('overview-narrow');
     await openSection('Usage & billing');
     await page.getByRole('table', { name: 'Price plans' }).waitFor();
