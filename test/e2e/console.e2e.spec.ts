@@ -326,6 +326,10 @@ describe('admin console', () => {
     // Capacity vs allocated vs used (metered: the tenant's container has been sampled by now).
     await page.getByRole('img', { name: /^CPU allocated and used of capacity: All hosts, allocated: [0-9.]+ CPU \/ 4 CPU.*All hosts, used: / }).waitFor();
     await page.getByRole('img', { name: /^Memory allocated and used of capacity: All hosts, allocated: .*All hosts, used: [0-9.]+ [MG]iB \/ / }).waitFor();
+    // Revenue this period in the currency of the plan created above: the tenant's draft invoice counts.
+    const revenue = page.getByLabel('Revenue in EUR');
+    await revenue.waitFor();
+    expect(await revenue.innerText()).toMatch(/Tenants billed\s*[1-9]/);
     await screenshot('overview-with-workloads');
   });
 

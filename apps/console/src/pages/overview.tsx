@@ -1,4 +1,4 @@
-import type { BillingSummary, HostView, Page, UsageReply, WorkloadPage, WorkloadView } from '../api/types';
+import type { BillingSummary, HostView, Page, Plan, UsageReply, WorkloadPage, WorkloadView } from '../api/types';
 import { BarChart } from '../components/bar-chart';
 import { ErrorMessage, formatCpu, formatMiB, Loading, Section, StateBadge, useApi } from '../components/common';
 import { ApiError } from '../api/client';
@@ -11,7 +11,8 @@ import { useHostEvents, useWorkloadEvents } from '../live';
 export function OverviewPage() {
   const hosts = useApi<Page<HostView>>('/v1/admin/hosts');
   const workloads = useApi<WorkloadPage>('/v1/admin/workloads?limit=500');
-  const billing = useApi<BillingSummary>('/v1/admin/billing/summary');
+  const plans = useApi<{ items: Plan[] }>('/v1/admin/plans');
+  const currencies = useMemo(() => [...new Set((plans.data?.items ?? []).map((plan) => plan.currency))].sort(), [plans.data]);
   // Used = metered: the last two hours' hourly rollups of every tenant (see usedNow).
   const [usageWindow] = useState(() => {
     const hour = 3600_000;
@@ -71,33 +72,20 @@ export function OverviewPage() {
           ) : null}
         </Section>
         <Section title="Revenue this period">
-          {billing.loading && !billing.data ? <Loading what="billing" /> : null}
-          {billing.error instanceof ApiError && billing.error.status === 404 ? (
+          {plans.error instanceof ApiError && plans.error.status === 404 ? (
             <p className="not-available" role="status">
               Billing not available.
             </p>
           ) : (
-            <ErrorMessage error={billing.error} />
+            <ErrorMessage error={plans.error} />
           )}
-          {billing.data ? (
-            <dl className="stats">
-              <div>
-                <dt>Revenue</dt>
-                <dd>
-                  {billing.data.revenue} {billing.data.currency}
-                </dd>
-              </div>
-              <div>
-                <dt>Tenants billed</dt>
-                <dd>{billing.data.tenants}</dd>
-              </div>
-              <div>
-                <dt>Period</dt>
-                <dd className="small">
-                  {billing.data.periodStart.slice(0, 10)} – {billing.data.periodEnd.slice(0, 10)}
-                </dd>
-              </div>
-            </dl>
+          {plans.data ? (
+            // The summary is per currency: one per currency the price plans bill in (the service's default when there is no plan yet).
+            currencies.length === 0 ? (
+              <Revenue currency={null} />
+            ) : (
+              currencies.map((currency) => <Revenue key={currency} currency={currency} />)
+            )
           ) : null}
         </Section>
       </div>
@@ -158,3 +146,30 @@ function countBy(values: string[]): Map<string, number> {
   return counts;
 }
 
+
+function Revenue({ currency }: { currency: string | null }) {
+  const billing = useApi<BillingSummary>(`/v1/admin/billing/summary${query({ currency: currency ?? '' })}`);
+  if (billing.loading && !billing.data) return <Loading what="billing" />;
+  if (billing.error) return <ErrorMessage error={billing.error} feature="Billing summary" />;
+  if (!billing.data) return null;
+  return (
+    <dl className="stats" aria-label={`Revenue in ${billing.data.currency}`}>
+      <div>
+        <dt>Revenue</dt>
+        <dd>
+          {billing.data.revenue} {billing.data.currency}
+        </dd>
+      </div>
+      <div>
+        <dt>Tenants billed</dt>
+        <dd>{billing.data.tenants}</dd>
+      </div>
+      <div>
+        <dt>Period</dt>
+        <dd className="small">
+          {billing.data.periodStart.slice(0, 16).replace('T', ' ')} – {billing.data.periodEnd.slice(0, 16).replace('T', ' ')} UTC
+        </dd>
+      </div>
+    </dl>
+  );
+}
