@@ -56,7 +56,7 @@ export function useWorkloadEvents(onChange: (change: WorkloadStateChanged) => vo
   );
 }
 
-/** Calls `onChange` for every host event (operators; published once hosts report state changes). */
+/** Calls `onChange` for every host event (operators: `evt.host.state.v1`, `{ hostId, from, to, reason, at }`). */
 export function useHostEvents(onChange: (change: Record<string, unknown>) => void): void {
   const { subscribe } = useContext(LiveContext);
   const latest = useRef(onChange);

@@ -175,6 +175,18 @@ describe('registry.cmd.images.list.v1 (GET /v1/images)', () => {
     expect(empty.storage.usedBytes).toBe(0);
   });
 
+  it('lists the named tenant for an operator caller, and refuses a tenant caller naming another tenant', async () => {
+    const acme = tenant('acmeops');
+    await pushImage(acme.client, 'acmeops/web', 'v1', [randomBytes(200)]);
+    const operator = { principalId: 'op-1', role: 'operator' as const, requestId: randomUUID() };
+    const list = await registry.control.request('registry.cmd.images.list.v1', { caller: operator, tenantId: acme.tenantId as string });
+    expect(list.items.map((item) => item.name)).toEqual(['acmeops/web']);
+    expect(list.storage.usedBytes).toBe(list.items[0]?.bytes);
+    await expect(
+      registry.control.request('registry.cmd.images.list.v1', { caller: caller(randomUUID()), tenantId: acme.tenantId } as never),
+    ).rejects.toThrow();
+  });
+
   it('refuses a request without a valid tenant caller', async () => {
     await expect(registry.control.request('registry.cmd.images.list.v1', { caller: { principalId: 'x', role: 'operator', requestId: 'r' } } as never)).rejects.toThrow();
   });

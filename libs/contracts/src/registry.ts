@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CallerSchema } from './caller';
+import { CallerSchema, OperatorCallerSchema } from './caller';
 
 /**
  * Contracts of the registry service. Repository names are `<tenantName>/<repo>[/<more>]`;
@@ -88,8 +88,16 @@ export const RegistryStorageSampleSchema = z.object({
 });
 export type RegistryStorageSample = z.infer<typeof RegistryStorageSampleSchema>;
 
-/** A tenant's images (`GET /v1/images`): the api forwards the caller; the registry answers for the caller's tenant only. */
-export const ListImagesRequestSchema = z.object({ caller: CallerSchema }).strict();
+/**
+ * A tenant's images. `GET /v1/images`: the api forwards the tenant caller; the registry answers
+ * for the caller's tenant only. `GET /v1/admin/images?tenantId=`: an operator caller names the
+ * tenant (additive: a tenant caller cannot name one).
+ */
+export const ListImagesRequestSchema = z.union([
+  z.object({ caller: CallerSchema }).strict(),
+  z.object({ caller: OperatorCallerSchema, tenantId: z.uuid() }).strict(),
+]);
+export type ListImagesRequest = z.infer<typeof ListImagesRequestSchema>;
 
 export const ImageTagEntrySchema = z.object({
   name: z.string(),

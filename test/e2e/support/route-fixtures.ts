@@ -163,6 +163,9 @@ export const FIXTURES: Record<string, Fixture> = {
   getBudget: async () => ({ path: {} }),
   setBudget: async () => ({ path: {}, body: { amount: '1000.00', alertThresholdsPercent: [80], hardLimit: false } }),
   getBillingSummary: async () => ({ path: {} }),
+  // Operator views of the registry: tenant A's images; a collection with the configured grace period (harmless to the other fixtures).
+  listTenantImages: async (world) => ({ path: {}, query: { tenantId: world.tenantAId } }),
+  runRegistryGc: async () => ({ path: {}, body: {} }),
 };
 
 function matrixPlan(): Record<string, unknown> {

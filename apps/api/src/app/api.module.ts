@@ -27,6 +27,7 @@ import { HostsController } from '../hosts/hosts.controller';
 import { VmWorkloadsController } from '../workloads/vm-workloads.controller';
 import { TenantNameController } from '../identity/tenant-name.controller';
 import { CommitController } from '../images/commit.controller';
+import { AdminImagesController } from '../admin-images/admin-images.controller';
 import { BuildAgentController } from '../builds/build-agent.controller';
 import { BUILD_SETTINGS, buildSettingsFromEnv } from '../builds/build-settings';
 import { BuildsController } from '../builds/builds.controller';
@@ -79,6 +80,7 @@ export class ApiModule {
         VmWorkloadsController,
         TenantNameController,
         CommitController,
+        AdminImagesController,
         BuildsController,
         BuildAgentController,
         AdminWorkloadsController,

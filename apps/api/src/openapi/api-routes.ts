@@ -53,6 +53,8 @@ import {
 import { IDEMPOTENCY_KEY_HEADER, IdempotencyKeySchema, ListWorkloadsQuerySchema, WorkloadPathSchema } from '../workloads/workload-http.schemas';
 import { AdminListWorkloadsQuerySchema } from '../admin-workloads/admin-workload-http.schemas';
 import { EventStreamQuerySchema } from '../events/event-stream-http.schemas';
+import { GcReportSchema } from '@gureum/contracts';
+import { AdminImagesQuerySchema, RunGcBodySchema } from '../admin-images/admin-images-http.schemas';
 
 /**
  * Every HTTP route of the api: the OpenAPI description AND the authorization policy (`roles`),
@@ -87,6 +89,7 @@ export const REQUEST_SCHEMAS = {
   GrantCredits: GrantCreditsBodySchema,
   Budget: BudgetInputSchema,
   SaveSnapshotTemplate: SaveSnapshotTemplateBodySchema,
+  RunGc: RunGcBodySchema,
 } as const;
 /** Response bodies, rendered as their output type. */
 export const RESPONSE_SCHEMAS = {
@@ -132,6 +135,7 @@ export const RESPONSE_SCHEMAS = {
   BudgetView: BudgetViewSchema,
   Cost: CostViewSchema,
   BillingSummary: BillingSummarySchema,
+  GcReport: GcReportSchema,
 } as const;
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -1051,5 +1055,28 @@ export const API_ROUTES: readonly ApiRoute[] = [
     query: BillingSummaryQuerySchema,
     success: { status: 200, description: 'Summary', body: 'BillingSummary' },
     problems: [400, ...AUTHENTICATED],
+  },
+  // --- operator views of the registry (console images page) ---
+  {
+    method: 'get',
+    path: '/v1/admin/images',
+    operationId: 'listTenantImages',
+    summary: "A tenant's registry repositories with their tags and stored bytes, and its storage used vs quota",
+    tag: 'images',
+    roles: OPERATORS,
+    query: AdminImagesQuerySchema,
+    success: { status: 200, description: 'Repositories and storage', body: 'ImageList' },
+    problems: [400, ...AUTHENTICATED],
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/registry/gc',
+    operationId: 'runRegistryGc',
+    summary: 'Run registry garbage collection now (optionally with a shorter grace period) and answer its report',
+    tag: 'images',
+    roles: OPERATORS,
+    requestBody: 'RunGc',
+    success: { status: 200, description: 'What the collection deleted and the bytes it freed', body: 'GcReport' },
+    problems: [...WITH_BODY, ...AUTHENTICATED],
   },
 ];

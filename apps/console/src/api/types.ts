@@ -1,7 +1,7 @@
 /**
- * Shapes of the API answers the console reads. Workloads, usage and events come from the
- * contracts (type-only imports: nothing of them is bundled); the rest follows the agreed HTTP
- * surface (docs/console.md lists it), parts of which other services add.
+ * Shapes of the API answers the console reads: the contracts' own types wherever the answer is
+ * a contract schema (type-only imports: nothing of them is bundled); tenants and audit entries
+ * mirror the api's HTTP schemas (`apps/api/src/tenants`, `apps/api/src/audit`).
  */
 export type { UsageReply, UsageRow, WorkloadEventList, WorkloadEventView, WorkloadPage, WorkloadState, WorkloadStateChanged, WorkloadView } from '@gureum/contracts';
 
@@ -10,25 +10,28 @@ export interface Page<T> {
   nextCursor?: string | null;
 }
 
-export type HostState = 'ready' | 'cordoned' | 'draining' | 'maintenance' | 'lost' | 'decommissioned';
-
-export interface HostResources {
-  cpuMillis: number;
-  memoryMiB: number;
-  pids: number;
-}
-
-export interface HostView {
-  id: string;
-  state: HostState;
-  drivers: string[];
-  labels: Record<string, string>;
-  capacity: HostResources;
-  allocated: HostResources;
-  workloadCount: number;
-  drain: { total: number; remaining: number; done: boolean } | null;
-  lastHeartbeatAt: string;
-}
+/** Hosts, quotas, billing, registry and VM migration: the contracts' own types (type-only). */
+export type {
+  BillingSummary,
+  CreditNoteView,
+  DrainProgress,
+  GcReport,
+  HostList,
+  HostStateChanged,
+  HostStateName as HostState,
+  HostView,
+  ImageList,
+  ImageRepository,
+  InvoiceList,
+  InvoiceSummary as Invoice,
+  InvoiceView,
+  MigrationView,
+  PlanAssignment,
+  PlanInput,
+  PlanView as Plan,
+  QuotaOverrides,
+  QuotaView as Quotas,
+} from '@gureum/contracts';
 
 export interface TenantView {
   id: string;
@@ -41,46 +44,6 @@ export interface CreatedTenant {
   tenant: TenantView;
   ownerApiKey: { id: string; apiKey: string };
   ownerUser?: { id: string; login: string; initialPassword?: string };
-}
-
-export interface QuotaNumbers {
-  cpuMillis: number;
-  memoryMiB: number;
-  workloads: number;
-  vms: number;
-}
-
-export interface Quotas {
-  limits: QuotaNumbers;
-  used: QuotaNumbers;
-}
-
-export interface BillingSummary {
-  currency: string;
-  periodStart: string;
-  periodEnd: string;
-  revenue: string;
-  tenants: number;
-}
-
-/** Plans and invoices are the billing service's; the console shows the fields it knows and tolerates more. */
-export interface Plan {
-  id: string;
-  name?: string;
-  currency?: string;
-  [field: string]: unknown;
-}
-
-export interface Invoice {
-  id: string;
-  tenantId?: string;
-  status?: string;
-  state?: string;
-  currency?: string;
-  total?: string;
-  periodStart?: string;
-  periodEnd?: string;
-  [field: string]: unknown;
 }
 
 export interface AuditEntry {
@@ -98,11 +61,3 @@ export interface AuditEntry {
   sourceAddress: string | null;
 }
 
-export interface ImageRepository {
-  tenantId?: string;
-  repository?: string;
-  name?: string;
-  tags?: string[];
-  bytes?: number;
-  [field: string]: unknown;
-}

@@ -1,6 +1,6 @@
 import { useMemo, useState, type FormEvent } from 'react';
 import { api, query } from '../api/client';
-import type { Invoice, Page, Plan, TenantView, UsageReply } from '../api/types';
+import type { CreditNoteView, Invoice, InvoiceList, InvoiceView, Page, Plan, PlanAssignment, PlanInput, TenantView, UsageReply } from '../api/types';
 import { BarChart } from '../components/bar-chart';
 import { ErrorMessage, formatBytes, formatTime, Loading, Section, StateBadge, useAction, useApi } from '../components/common';
 
@@ -15,7 +15,7 @@ export function BillingPage() {
       <h1>Usage &amp; billing</h1>
       <UsageSection tenants={tenants.data?.items ?? []} tenantNames={tenantNames} />
       <InvoicesSection tenants={tenants.data?.items ?? []} tenantNames={tenantNames} />
-      <PlansSection />
+      <PlansSection tenants={tenants.data?.items ?? []} />
     </div>
   );
 }
@@ -92,11 +92,12 @@ function formatQuantity(value: number): string {
 
 function InvoicesSection({ tenants, tenantNames }: { tenants: TenantView[]; tenantNames: Map<string, string> }) {
   const [tenantId, setTenantId] = useState('');
-  const invoices = useApi<Page<Invoice>>(`/v1/admin/invoices${query({ tenantId })}`);
+  const invoices = useApi<InvoiceList>(`/v1/admin/invoices${query({ tenantId })}`);
   const [creditFor, setCreditFor] = useState<Invoice | null>(null);
+  const [credited, setCredited] = useState<CreditNoteView | null>(null);
   const replace = (updated: Invoice) => invoices.setData((page) => (page ? { ...page, items: page.items.map((invoice) => (invoice.id === updated.id ? updated : invoice)) } : page));
   return (
-    <Section title="Invoices">
+    <Section title="Invoices" actions={<button type="button" onClick={invoices.reload} aria-label="Refresh invoices">Refresh</button>}>
       <form className="inline-form" onSubmit={(event) => event.preventDefault()} aria-label="Invoice filters">
         <label>
           Tenant
@@ -122,16 +123,17 @@ function InvoicesSection({ tenants, tenantNames }: { tenants: TenantView[]; tena
                 <th scope="col">Period</th>
                 <th scope="col">Status</th>
                 <th scope="col">Total</th>
+                <th scope="col">Due</th>
                 <th scope="col">Actions</th>
               </tr>
             </thead>
             <tbody>
               {invoices.data.items.map((invoice) => (
-                <InvoiceRow key={invoice.id} invoice={invoice} tenantName={invoice.tenantId ? (tenantNames.get(invoice.tenantId) ?? invoice.tenantId.slice(0, 8)) : '—'} onChanged={replace} onCredit={() => setCreditFor(invoice)} />
+                <InvoiceRow key={invoice.id} invoice={invoice} tenantName={tenantNames.get(invoice.tenantId) ?? invoice.tenantId.slice(0, 8)} onChanged={replace} onCredit={() => { setCredited(null); setCreditFor(invoice); }} />
               ))}
               {invoices.data.items.length === 0 ? (
                 <tr>
-                  <td colSpan={6} className="muted">
+                  <td colSpan={7} className="muted">
                     No invoices.
                   </td>
                 </tr>
@@ -140,14 +142,27 @@ function InvoicesSection({ tenants, tenantNames }: { tenants: TenantView[]; tena
           </table>
         </div>
       ) : null}
-      {creditFor ? <CreditNoteForm invoice={creditFor} onDone={() => setCreditFor(null)} /> : null}
+      {creditFor ? (
+        <CreditNoteForm
+          invoice={creditFor}
+          onDone={(note) => {
+            setCreditFor(null);
+            setCredited(note);
+            if (note) invoices.reload();
+          }}
+        />
+      ) : null}
+      {credited ? (
+        <p role="status" className="ok">
+          Credit note {credited.id.slice(0, 8)} of {credited.amount} {credited.currency} issued on invoice {credited.invoiceId.slice(0, 8)}.
+        </p>
+      ) : null}
     </Section>
   );
 }
 
 function InvoiceRow({ invoice, tenantName, onChanged, onCredit }: { invoice: Invoice; tenantName: string; onChanged: (invoice: Invoice) => void; onCredit: () => void }) {
   const action = useAction();
-  const status = String(invoice.status ?? invoice.state ?? 'unknown');
   return (
     <tr>
       <td className="small">{invoice.id.slice(0, 8)}</td>
@@ -156,23 +171,26 @@ function InvoiceRow({ invoice, tenantName, onChanged, onCredit }: { invoice: Inv
         {formatTime(invoice.periodStart)} – {formatTime(invoice.periodEnd)}
       </td>
       <td>
-        <StateBadge state={status} />
+        <StateBadge state={invoice.status} />
       </td>
       <td>
-        {invoice.total ?? '—'} {invoice.currency ?? ''}
+        {invoice.total} {invoice.currency}
+        {invoice.creditNotesTotal !== '0' && Number(invoice.creditNotesTotal) !== 0 ? <div className="small muted">credited {invoice.creditNotesTotal}</div> : null}
+      </td>
+      <td>
+        {invoice.amountDue} {invoice.currency}
       </td>
       <td>
         <div className="actions">
-          {status === 'draft' ? (
-            <button type="button" aria-label={`Finalise invoice ${invoice.id}`} disabled={action.busy} onClick={() => void action.run(async () => onChanged(await api.post<Invoice>(`/v1/admin/invoices/${invoice.id}/finalize`)))}>
+          {invoice.status === 'draft' ? (
+            <button type="button" aria-label={`Finalise invoice ${invoice.id}`} disabled={action.busy} onClick={() => void action.run(async () => onChanged(await api.post<InvoiceView>(`/v1/admin/invoices/${invoice.id}/finalize`)))}>
               Finalise
             </button>
-          ) : null}
-          {status === 'finalized' || status === 'finalised' ? (
+          ) : (
             <button type="button" aria-label={`Credit note for invoice ${invoice.id}`} onClick={onCredit}>
               Credit note
             </button>
-          ) : null}
+          )}
           <ErrorMessage error={action.error} />
         </div>
       </td>
@@ -180,28 +198,28 @@ function InvoiceRow({ invoice, tenantName, onChanged, onCredit }: { invoice: Inv
   );
 }
 
-function CreditNoteForm({ invoice, onDone }: { invoice: Invoice; onDone: () => void }) {
+function CreditNoteForm({ invoice, onDone }: { invoice: Invoice; onDone: (note: CreditNoteView | null) => void }) {
   const [amount, setAmount] = useState('');
   const [reason, setReason] = useState('');
   const action = useAction();
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (await action.run(() => api.post(`/v1/admin/invoices/${invoice.id}/credit-notes`, { amount: amount.trim(), reason: reason.trim() }))) onDone();
+    await action.run(async () => onDone(await api.post<CreditNoteView>(`/v1/admin/invoices/${invoice.id}/credit-notes`, { amount: amount.trim(), reason: reason.trim() })));
   };
   return (
     <form className="inline-form" onSubmit={submit} aria-label={`Credit note for invoice ${invoice.id}`}>
       <label>
-        Amount ({invoice.currency ?? 'decimal'})
+        Amount ({invoice.currency}, at most {invoice.total} less {invoice.creditNotesTotal} credited)
         <input name="amount" required inputMode="decimal" pattern="[0-9]+(\.[0-9]{1,2})?" value={amount} onChange={(event) => setAmount(event.target.value)} />
       </label>
       <label>
         Reason
-        <input name="reason" required value={reason} onChange={(event) => setReason(event.target.value)} />
+        <input name="reason" required maxLength={500} value={reason} onChange={(event) => setReason(event.target.value)} />
       </label>
       <button type="submit" disabled={action.busy}>
         Issue credit note
       </button>
-      <button type="button" onClick={onDone}>
+      <button type="button" onClick={() => onDone(null)}>
         Cancel
       </button>
       <ErrorMessage error={action.error} />
@@ -209,21 +227,33 @@ function CreditNoteForm({ invoice, onDone }: { invoice: Invoice; onDone: () => v
   );
 }
 
-function PlansSection() {
-  const plans = useApi<Page<Plan>>('/v1/admin/plans');
-  const [definition, setDefinition] = useState('');
+/** The meters metering defines (docs/metering.md); a plan charges some of them. */
+const METERS: Array<{ meter: string; label: string }> = [
+  { meter: 'vcpu_seconds', label: 'vcpu_seconds (allocated vCPU-seconds)' },
+  { meter: 'memory_gib_hours', label: 'memory_gib_hours (allocated GiB-hours)' },
+  { meter: 'cpu_seconds', label: 'cpu_seconds (CPU time used)' },
+  { meter: 'memory_peak_bytes', label: 'memory_peak_bytes (highest memory use)' },
+];
+
+function PlansSection({ tenants }: { tenants: TenantView[] }) {
+  const plans = useApi<{ items: Plan[] }>('/v1/admin/plans');
+  const [name, setName] = useState('');
+  const [currency, setCurrency] = useState('USD');
+  const [prices, setPrices] = useState<Record<string, string>>({});
+  const [created, setCreated] = useState<Plan | null>(null);
   const action = useAction();
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     await action.run(async () => {
-      let body: unknown;
-      try {
-        body = JSON.parse(definition);
-      } catch {
-        throw new Error('the plan definition is not valid JSON');
-      }
-      await api.post('/v1/admin/plans', body);
-      setDefinition('');
+      const charges = METERS.filter(({ meter }) => (prices[meter] ?? '').trim() !== '').map(({ meter }) => ({
+        meter,
+        aggregate: meter === 'memory_peak_bytes' ? ('max' as const) : ('sum' as const),
+        pricing: { model: 'per_unit' as const, unitPrice: (prices[meter] ?? '').trim() },
+      }));
+      const body: PlanInput = { name: name.trim(), currency: currency.trim().toUpperCase(), charges };
+      setCreated(await api.post<Plan>('/v1/admin/plans', body));
+      setName('');
+      setPrices({});
       plans.reload();
     });
   };
@@ -233,30 +263,129 @@ function PlansSection() {
       <ErrorMessage error={plans.error} feature="Price plans" />
       {plans.data ? (
         <>
-          <ul className="plans" aria-label="Price plans">
-            {plans.data.items.map((plan) => (
-              <li key={plan.id}>
-                <strong>{plan.name ?? plan.id}</strong> <span className="small muted">{plan.currency ?? ''}</span>
-                <details>
-                  <summary>Definition</summary>
-                  <pre className="small">{JSON.stringify(plan, null, 2)}</pre>
-                </details>
-              </li>
-            ))}
-            {plans.data.items.length === 0 ? <li className="muted">No plans yet.</li> : null}
-          </ul>
-          <form onSubmit={submit} className="stack-form">
+          <div className="table-wrap">
+            <table aria-label="Price plans">
+              <thead>
+                <tr>
+                  <th scope="col">Plan</th>
+                  <th scope="col">Currency</th>
+                  <th scope="col">Charges</th>
+                  <th scope="col">Created</th>
+                </tr>
+              </thead>
+              <tbody>
+                {plans.data.items.map((plan) => (
+                  <tr key={plan.id}>
+                    <td>{plan.name}</td>
+                    <td>{plan.currency}</td>
+                    <td className="small">{plan.charges.map(describeCharge).join('; ') || 'nothing charged'}</td>
+                    <td className="small">{formatTime(plan.createdAt)}</td>
+                  </tr>
+                ))}
+                {plans.data.items.length === 0 ? (
+                  <tr>
+                    <td colSpan={4} className="muted">
+                      No plans yet.
+                    </td>
+                  </tr>
+                ) : null}
+              </tbody>
+            </table>
+          </div>
+          <h3>New plan</h3>
+          <form onSubmit={submit} className="inline-form" aria-label="New price plan">
             <label>
-              New plan definition (JSON, as the billing API takes it)
-              <textarea name="planDefinition" rows={5} required value={definition} onChange={(event) => setDefinition(event.target.value)} />
+              Plan name
+              <input name="planName" required maxLength={100} value={name} onChange={(event) => setName(event.target.value)} />
             </label>
+            <label>
+              Currency
+              <input name="currency" required pattern="[A-Za-z]{3}" size={4} value={currency} onChange={(event) => setCurrency(event.target.value)} />
+            </label>
+            {METERS.map(({ meter, label }) => (
+              <label key={meter}>
+                Unit price of {label}
+                <input
+                  name={`price-${meter}`}
+                  inputMode="decimal"
+                  pattern="[0-9]+(\.[0-9]{1,6})?"
+                  placeholder="not charged"
+                  value={prices[meter] ?? ''}
+                  onChange={(event) => setPrices((current) => ({ ...current, [meter]: event.target.value }))}
+                />
+              </label>
+            ))}
             <button type="submit" disabled={action.busy}>
               Create plan
             </button>
           </form>
-          <ErrorMessage error={action.error} />
+          <ErrorMessage error={action.error} feature="Price plans" />
+          {created ? (
+            <p role="status" className="ok">
+              Plan {created.name} created.
+            </p>
+          ) : null}
+          <h3>Assign a plan</h3>
+          <AssignPlanForm tenants={tenants} plans={plans.data.items} />
         </>
       ) : null}
     </Section>
   );
+}
+
+function AssignPlanForm({ tenants, plans }: { tenants: TenantView[]; plans: Plan[] }) {
+  const [tenantId, setTenantId] = useState('');
+  const [planId, setPlanId] = useState('');
+  const [assigned, setAssigned] = useState<PlanAssignment | null>(null);
+  const action = useAction();
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    await action.run(async () => setAssigned(await api.put<PlanAssignment>(`/v1/admin/tenants/${tenantId}/plan`, { planId })));
+  };
+  return (
+    <form onSubmit={submit} className="inline-form" aria-label="Assign a plan to a tenant">
+      <label>
+        Tenant
+        <select name="assignTenant" aria-label="Tenant to assign the plan to" required value={tenantId} onChange={(event) => setTenantId(event.target.value)}>
+          <option value="">Choose a tenant…</option>
+          {tenants.map((tenant) => (
+            <option key={tenant.id} value={tenant.id}>
+              {tenant.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Plan
+        <select name="assignPlan" aria-label="Plan to assign" required value={planId} onChange={(event) => setPlanId(event.target.value)}>
+          <option value="">Choose a plan…</option>
+          {plans.map((plan) => (
+            <option key={plan.id} value={plan.id}>
+              {plan.name} ({plan.currency})
+            </option>
+          ))}
+        </select>
+      </label>
+      <button type="submit" disabled={action.busy || !tenantId || !planId}>
+        Assign plan
+      </button>
+      <ErrorMessage error={action.error} feature="Plan assignment" />
+      {assigned ? (
+        <p role="status" className="ok">
+          {tenants.find((tenant) => tenant.id === assigned.tenantId)?.name ?? assigned.tenantId} is on {plans.find((plan) => plan.id === assigned.planId)?.name ?? assigned.planId} from {formatTime(assigned.effectiveFrom)}.
+        </p>
+      ) : null}
+    </form>
+  );
+}
+
+function describeCharge(charge: Plan['charges'][number]): string {
+  const pricing = charge.pricing;
+  const price =
+    pricing.model === 'per_unit'
+      ? `${pricing.unitPrice} per unit`
+      : pricing.model === 'package'
+        ? `${pricing.packagePrice} per ${pricing.packageSize}`
+        : `${pricing.model}, ${pricing.tiers.length} tiers`;
+  return `${charge.meter}: ${price}${charge.freeAllowance !== '0' ? ` after ${charge.freeAllowance} free` : ''}`;
 }

@@ -1,3 +1,4 @@
+import { useEffect, useRef } from 'react';
 import { api } from '../api/client';
 import type { HostView, Page, WorkloadPage } from '../api/types';
 import { BarChart } from '../components/bar-chart';
@@ -45,17 +46,39 @@ function DrainProgress({ host }: { host: HostView }) {
     <div className="drain">
       <progress max={Math.max(host.drain.total, 1)} value={host.drain.total === 0 ? 1 : moved} aria-label={`Drain progress of host ${host.id}`} />
       <span className="small">{host.drain.done ? `drained (${host.drain.total} moved)` : `${moved} of ${host.drain.total} workloads moved`}</span>
+      {host.drain.blocked && host.drain.blocked.length > 0 ? (
+        <ul className="small muted" aria-label={`Workloads blocking the drain of host ${host.id}`}>
+          {host.drain.blocked.map((blocked) => (
+            <li key={blocked.workloadId}>
+              {blocked.workloadId.slice(0, 8)}: {blocked.reason}
+            </li>
+          ))}
+        </ul>
+      ) : null}
     </div>
   );
 }
 
 export function HostsPage() {
   const hosts = useApi<Page<HostView>>('/v1/admin/hosts');
-  useHostEvents(() => hosts.reload());
-  // Drains move workloads: their transitions are the progress.
-  useWorkloadEvents(() => {
-    if (hosts.data?.items.some((host) => host.state === 'draining')) hosts.reload();
+  // A host event (evt.host.state.v1) changes the row's state at once, then the row is re-read
+  // for its allocation and drain progress. Workload transitions change allocation (placement,
+  // stop, drain moves): the list is re-read once per burst, so utilisation stays live.
+  const pendingReload = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const reloadSoon = () => {
+    pendingReload.current ??= setTimeout(() => {
+      pendingReload.current = null;
+      hosts.reload();
+    }, 500);
+  };
+  useEffect(() => () => clearTimeout(pendingReload.current ?? undefined), []);
+  useHostEvents((event) => {
+    const hostId = typeof event.hostId === 'string' ? event.hostId : null;
+    const to = typeof event.to === 'string' ? (event.to as HostView['state']) : null;
+    if (hostId && to) hosts.setData((page) => (page ? { ...page, items: page.items.map((host) => (host.id === hostId ? { ...host, state: to } : host)) } : page));
+    reloadSoon();
   });
+  useWorkloadEvents(() => reloadSoon());
   const replace = (updated: HostView) => hosts.setData((page) => (page ? { ...page, items: page.items.map((host) => (host.id === updated.id ? updated : host)) } : page));
   return (
     <div className="page">

@@ -1,43 +1,28 @@
 import { useState } from 'react';
 import { api, query } from '../api/client';
-import type { ImageRepository, Page, TenantView } from '../api/types';
+import type { GcReport, ImageList, Page, TenantView } from '../api/types';
 import { BarChart } from '../components/bar-chart';
-import { ErrorMessage, formatBytes, Loading, Section, useAction, useApi } from '../components/common';
+import { ErrorMessage, formatBytes, formatTime, Loading, Section, useAction, useApi } from '../components/common';
 
-interface ImagesAnswer extends Page<ImageRepository> {
-  usedBytes?: number;
-  quotaBytes?: number | null;
-}
-
-/** Registry storage per tenant and garbage collection (the registry's HTTP admin routes, where deployed). */
+/**
+ * Registry storage per tenant (`GET /v1/admin/images?tenantId=`: repositories, tags, bytes,
+ * storage used vs quota) and garbage collection now (`POST /v1/admin/registry/gc`).
+ */
 export function ImagesPage() {
   const tenants = useApi<Page<TenantView>>('/v1/tenants?limit=500');
   const [tenantId, setTenantId] = useState('');
-  const images = useApi<ImagesAnswer>(`/v1/admin/images${query({ tenantId })}`);
-  const gc = useAction();
-  const [report, setReport] = useState<unknown>(null);
+  // Each collection changes what tenants store: the tenant's images are read again after it.
+  const [collections, setCollections] = useState(0);
   return (
     <div className="page">
       <h1>Images</h1>
-      <Section
-        title="Registry"
-        actions={
-          <button type="button" aria-label="Run registry garbage collection" disabled={gc.busy} onClick={() => void gc.run(async () => setReport(await api.post('/v1/admin/registry/gc', {})))}>
-            {gc.busy ? 'Collecting…' : 'Run GC'}
-          </button>
-        }
-      >
-        <ErrorMessage error={gc.error} feature="Registry garbage collection" />
-        {report ? (
-          <pre className="small" aria-label="Garbage collection report">
-            {JSON.stringify(report, null, 2)}
-          </pre>
-        ) : null}
+      <GcSection onCollected={() => setCollections((count) => count + 1)} />
+      <Section title="Images per tenant">
         <form className="inline-form" onSubmit={(event) => event.preventDefault()}>
           <label>
             Tenant
-            <select name="tenant" aria-label="Tenant" value={tenantId} onChange={(event) => setTenantId(event.target.value)}>
-              <option value="">All tenants</option>
+            <select name="tenant" aria-label="Images of tenant" value={tenantId} onChange={(event) => setTenantId(event.target.value)}>
+              <option value="">Choose a tenant…</option>
               {(tenants.data?.items ?? []).map((tenant) => (
                 <option key={tenant.id} value={tenant.id}>
                   {tenant.name}
@@ -46,36 +31,105 @@ export function ImagesPage() {
             </select>
           </label>
         </form>
-        {images.loading && !images.data ? <Loading what="images" /> : null}
-        <ErrorMessage error={images.error} feature="Image storage per tenant" />
-        {images.data ? (
-          <>
-            {images.data.usedBytes !== undefined && images.data.quotaBytes ? (
-              <BarChart title="Storage used of quota" bars={[{ label: 'Storage', value: images.data.usedBytes, max: images.data.quotaBytes, text: `${formatBytes(images.data.usedBytes)} / ${formatBytes(images.data.quotaBytes)}` }]} />
-            ) : null}
-            <div className="table-wrap">
-              <table aria-label="Repositories">
-                <thead>
-                  <tr>
-                    <th scope="col">Repository</th>
-                    <th scope="col">Tags</th>
-                    <th scope="col">Stored</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {images.data.items.map((repository, index) => (
-                    <tr key={`${repository.repository ?? repository.name ?? index}`}>
-                      <td>{repository.repository ?? repository.name ?? '—'}</td>
-                      <td className="small">{(repository.tags ?? []).join(', ') || '—'}</td>
-                      <td>{repository.bytes !== undefined ? formatBytes(repository.bytes) : '—'}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          </>
-        ) : null}
+        <ErrorMessage error={tenants.error} feature="Tenants" />
+        {tenantId ? <TenantImages key={`${tenantId}#${collections}`} tenantId={tenantId} tenantName={tenants.data?.items.find((tenant) => tenant.id === tenantId)?.name ?? tenantId} /> : <p className="muted">Choose a tenant to see its repositories and storage.</p>}
       </Section>
     </div>
+  );
+}
+
+function GcSection({ onCollected }: { onCollected: () => void }) {
+  const gc = useAction();
+  const [graceNow, setGraceNow] = useState(false);
+  const [report, setReport] = useState<GcReport | null>(null);
+  const run = () =>
+    void gc.run(async () => {
+      setReport(null);
+      setReport(await api.post<GcReport>('/v1/admin/registry/gc', graceNow ? { gracePeriodSeconds: 0 } : {}));
+      onCollected();
+    });
+  return (
+    <Section
+      title="Registry garbage collection"
+      actions={
+        <button type="button" aria-label="Run registry garbage collection" disabled={gc.busy} onClick={run}>
+          {gc.busy ? 'Collecting…' : 'Run GC'}
+        </button>
+      }
+    >
+      <label className="checkbox">
+        <input type="checkbox" name="graceNow" checked={graceNow} onChange={(event) => setGraceNow(event.target.checked)} />
+        Collect everything unreferenced now (no grace period)
+      </label>
+      <ErrorMessage error={gc.error} feature="Registry garbage collection" />
+      {report ? (
+        <dl className="stats" aria-label="Garbage collection report" role="status">
+          <div>
+            <dt>Freed</dt>
+            <dd>{formatBytes(report.bytesFreed)}</dd>
+          </div>
+          <div>
+            <dt>Blobs deleted</dt>
+            <dd>{report.blobsDeleted}</dd>
+          </div>
+          <div>
+            <dt>Manifests deleted</dt>
+            <dd>{report.manifestsDeleted}</dd>
+          </div>
+          <div>
+            <dt>Links deleted</dt>
+            <dd>{report.linksDeleted}</dd>
+          </div>
+          <div>
+            <dt>Uploads expired</dt>
+            <dd>{report.uploadsExpired}</dd>
+          </div>
+        </dl>
+      ) : null}
+    </Section>
+  );
+}
+
+function TenantImages({ tenantId, tenantName }: { tenantId: string; tenantName: string }) {
+  const images = useApi<ImageList>(`/v1/admin/images${query({ tenantId })}`);
+  if (images.loading && !images.data) return <Loading what="images" />;
+  if (images.error) return <ErrorMessage error={images.error} feature="Image storage per tenant" />;
+  if (!images.data) return null;
+  const { storage, items } = images.data;
+  return (
+    <>
+      <BarChart title={`Registry storage of ${tenantName}, used of quota`} bars={[{ label: 'Storage', value: storage.usedBytes, max: storage.quotaBytes, text: `${formatBytes(storage.usedBytes)} / ${formatBytes(storage.quotaBytes)}` }]} />
+      <div className="table-wrap">
+        <table aria-label={`Repositories of ${tenantName}`}>
+          <thead>
+            <tr>
+              <th scope="col">Repository</th>
+              <th scope="col">Tags</th>
+              <th scope="col">Stored</th>
+              <th scope="col">Visibility</th>
+              <th scope="col">Created</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((repository) => (
+              <tr key={repository.name}>
+                <td>{repository.name}</td>
+                <td className="small">{repository.tags.map((tag) => (tag.artifactType?.includes('vm') ? `${tag.name} (VM)` : tag.name)).join(', ') || '—'}</td>
+                <td>{formatBytes(repository.bytes)}</td>
+                <td>{repository.public ? 'public' : 'private'}</td>
+                <td className="small">{formatTime(repository.createdAt)}</td>
+              </tr>
+            ))}
+            {items.length === 0 ? (
+              <tr>
+                <td colSpan={5} className="muted">
+                  No repositories.
+                </td>
+              </tr>
+            ) : null}
+          </tbody>
+        </table>
+      </div>
+    </>
   );
 }

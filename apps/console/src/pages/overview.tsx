@@ -1,15 +1,27 @@
-import type { BillingSummary, HostView, Page, WorkloadPage, WorkloadView } from '../api/types';
+import type { BillingSummary, HostView, Page, Plan, UsageReply, WorkloadPage, WorkloadView } from '../api/types';
 import { BarChart } from '../components/bar-chart';
 import { ErrorMessage, formatCpu, formatMiB, Loading, Section, StateBadge, useApi } from '../components/common';
 import { ApiError } from '../api/client';
-import { useRef } from 'react';
+import { useMemo, useRef, useState } from 'react';
+import { query } from '../api/client';
+import { usedNow } from '../api/used-now';
 import { useHostEvents, useWorkloadEvents } from '../live';
 
 /** The fleet at a glance: hosts, capacity vs allocation, workloads by state, revenue. */
 export function OverviewPage() {
   const hosts = useApi<Page<HostView>>('/v1/admin/hosts');
   const workloads = useApi<WorkloadPage>('/v1/admin/workloads?limit=500');
-  const billing = useApi<BillingSummary>('/v1/admin/billing/summary');
+  const plans = useApi<{ items: Plan[] }>('/v1/admin/plans');
+  const currencies = useMemo(() => [...new Set((plans.data?.items ?? []).map((plan) => plan.currency))].sort(), [plans.data]);
+  // Used = metered: the last two hours' hourly rollups of every tenant (see usedNow).
+  const [usageWindow] = useState(() => {
+    const hour = 3600_000;
+    const now = Date.now();
+    const to = Math.ceil(now / hour) * hour;
+    return { now, from: new Date(to - 2 * hour).toISOString(), to: new Date(to).toISOString() };
+  });
+  const usage = useApi<UsageReply>(`/v1/admin/usage${query({ from: usageWindow.from, to: usageWindow.to, granularity: 'hour', groupBy: 'meter' })}`);
+  const used = useMemo(() => (usage.data ? usedNow(usage.data, usageWindow.now) : null), [usage.data, usageWindow.now]);
   // A burst of new workloads reloads the counts once, not once per event.
   const pendingReload = useRef<ReturnType<typeof setTimeout> | null>(null);
   useWorkloadEvents((change) => {
@@ -60,50 +72,44 @@ export function OverviewPage() {
           ) : null}
         </Section>
         <Section title="Revenue this period">
-          {billing.loading && !billing.data ? <Loading what="billing" /> : null}
-          {billing.error instanceof ApiError && billing.error.status === 404 ? (
+          {plans.error instanceof ApiError && plans.error.status === 404 ? (
             <p className="not-available" role="status">
               Billing not available.
             </p>
           ) : (
-            <ErrorMessage error={billing.error} />
+            <ErrorMessage error={plans.error} />
           )}
-          {billing.data ? (
-            <dl className="stats">
-              <div>
-                <dt>Revenue</dt>
-                <dd>
-                  {billing.data.revenue} {billing.data.currency}
-                </dd>
-              </div>
-              <div>
-                <dt>Tenants billed</dt>
-                <dd>{billing.data.tenants}</dd>
-              </div>
-              <div>
-                <dt>Period</dt>
-                <dd className="small">
-                  {billing.data.periodStart.slice(0, 10)} – {billing.data.periodEnd.slice(0, 10)}
-                </dd>
-              </div>
-            </dl>
+          {plans.data ? (
+            // The summary is per currency: one per currency the price plans bill in (the service's default when there is no plan yet).
+            currencies.length === 0 ? (
+              <Revenue currency={null} />
+            ) : (
+              currencies.map((currency) => <Revenue key={currency} currency={currency} />)
+            )
           ) : null}
         </Section>
       </div>
-      <Section title="Capacity and allocation">
+      <Section title="Capacity, allocation and use">
+        <p className="small muted">
+          Used is metered, per tenant (the usage API has no per-host rows): each tenant&apos;s latest hourly rollup, CPU as its <code>cpu_seconds</code> over the hour&apos;s elapsed seconds,
+          memory as its <code>memory_peak_bytes</code> (a peak, so an upper bound), summed over tenants.
+        </p>
+        <ErrorMessage error={usage.error} feature="Metered use" />
         {hosts.data ? (
           <div className="grid">
             <BarChart
-              title="CPU allocated of capacity"
+              title="CPU allocated and used of capacity"
               bars={[
-                { label: 'All hosts', value: sum((host) => host.allocated.cpuMillis), max: sum((host) => host.capacity.cpuMillis), text: `${formatCpu(sum((host) => host.allocated.cpuMillis))} / ${formatCpu(sum((host) => host.capacity.cpuMillis))}` },
+                { label: 'All hosts, allocated', value: sum((host) => host.allocated.cpuMillis), max: sum((host) => host.capacity.cpuMillis), text: `${formatCpu(sum((host) => host.allocated.cpuMillis))} / ${formatCpu(sum((host) => host.capacity.cpuMillis))}` },
+                ...(used ? [{ label: 'All hosts, used', value: used.cpuMillis, max: sum((host) => host.capacity.cpuMillis), text: `${formatCpu(Math.round(used.cpuMillis))} / ${formatCpu(sum((host) => host.capacity.cpuMillis))}` }] : []),
                 ...hostItems.map((host) => ({ label: host.id, value: host.allocated.cpuMillis, max: host.capacity.cpuMillis, text: `${formatCpu(host.allocated.cpuMillis)} / ${formatCpu(host.capacity.cpuMillis)}` })),
               ]}
             />
             <BarChart
-              title="Memory allocated of capacity"
+              title="Memory allocated and used of capacity"
               bars={[
-                { label: 'All hosts', value: sum((host) => host.allocated.memoryMiB), max: sum((host) => host.capacity.memoryMiB), text: `${formatMiB(sum((host) => host.allocated.memoryMiB))} / ${formatMiB(sum((host) => host.capacity.memoryMiB))}` },
+                { label: 'All hosts, allocated', value: sum((host) => host.allocated.memoryMiB), max: sum((host) => host.capacity.memoryMiB), text: `${formatMiB(sum((host) => host.allocated.memoryMiB))} / ${formatMiB(sum((host) => host.capacity.memoryMiB))}` },
+                ...(used ? [{ label: 'All hosts, used', value: used.memoryMiB, max: sum((host) => host.capacity.memoryMiB), text: `${formatMiB(Math.round(used.memoryMiB))} / ${formatMiB(sum((host) => host.capacity.memoryMiB))}` }] : []),
                 ...hostItems.map((host) => ({ label: host.id, value: host.allocated.memoryMiB, max: host.capacity.memoryMiB, text: `${formatMiB(host.allocated.memoryMiB)} / ${formatMiB(host.capacity.memoryMiB)}` })),
               ]}
             />
@@ -138,4 +144,32 @@ function countBy(values: string[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
   return counts;
+}
+
+
+function Revenue({ currency }: { currency: string | null }) {
+  const billing = useApi<BillingSummary>(`/v1/admin/billing/summary${query({ currency: currency ?? '' })}`);
+  if (billing.loading && !billing.data) return <Loading what="billing" />;
+  if (billing.error) return <ErrorMessage error={billing.error} feature="Billing summary" />;
+  if (!billing.data) return null;
+  return (
+    <dl className="stats" aria-label={`Revenue in ${billing.data.currency}`}>
+      <div>
+        <dt>Revenue</dt>
+        <dd>
+          {billing.data.revenue} {billing.data.currency}
+        </dd>
+      </div>
+      <div>
+        <dt>Tenants billed</dt>
+        <dd>{billing.data.tenants}</dd>
+      </div>
+      <div>
+        <dt>Period</dt>
+        <dd className="small">
+          {billing.data.periodStart.slice(0, 16).replace('T', ' ')} – {billing.data.periodEnd.slice(0, 16).replace('T', ' ')} UTC
+        </dd>
+      </div>
+    </dl>
+  );
 }

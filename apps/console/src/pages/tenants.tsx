@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api } from '../api/client';
-import type { CreatedTenant, Page, Plan, Quotas, TenantView } from '../api/types';
+import type { CreatedTenant, Page, Plan, PlanAssignment, Quotas, TenantView } from '../api/types';
 import { BarChart } from '../components/bar-chart';
 import { ErrorMessage, formatCpu, formatMiB, formatTime, Loading, Section, StateBadge, useAction, useApi } from '../components/common';
 
@@ -135,6 +135,7 @@ function TenantSettings({ tenant }: { tenant: TenantView }) {
   const plans = useApi<Page<Plan>>('/v1/admin/plans');
   const [draft, setDraft] = useState<Record<string, string>>({});
   const [planId, setPlanId] = useState('');
+  const [assigned, setAssigned] = useState<PlanAssignment | null>(null);
   const save = useAction();
   const setPlan = useAction();
 
@@ -197,7 +198,7 @@ function TenantSettings({ tenant }: { tenant: TenantView }) {
           className="inline-form"
           onSubmit={(event) => {
             event.preventDefault();
-            void setPlan.run(() => api.put(`/v1/admin/tenants/${tenant.id}/plan`, { planId }));
+            void setPlan.run(async () => setAssigned(await api.put<PlanAssignment>(`/v1/admin/tenants/${tenant.id}/plan`, { planId })));
           }}
         >
           <label>
@@ -206,7 +207,7 @@ function TenantSettings({ tenant }: { tenant: TenantView }) {
               <option value="">Choose a plan…</option>
               {plans.data.items.map((plan) => (
                 <option key={plan.id} value={plan.id}>
-                  {plan.name ?? plan.id}
+                  {plan.name} ({plan.currency})
                 </option>
               ))}
             </select>
@@ -217,6 +218,11 @@ function TenantSettings({ tenant }: { tenant: TenantView }) {
         </form>
       ) : null}
       <ErrorMessage error={setPlan.error} feature="Price plans" />
+      {assigned ? (
+        <p role="status" className="ok">
+          {tenant.name} is on {plans.data?.items.find((plan) => plan.id === assigned.planId)?.name ?? assigned.planId} ({assigned.currency}) from {formatTime(assigned.effectiveFrom)}.
+        </p>
+      ) : null}
     </Section>
   );
 }

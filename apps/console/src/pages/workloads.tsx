@@ -1,8 +1,8 @@
 import { useMemo, useState, type FormEvent } from 'react';
 import { WORKLOAD_STATE_NAMES } from '../api/states';
 import { api, query } from '../api/client';
-import type { HostView, Page, TenantView, WorkloadEventList, WorkloadPage, WorkloadStateChanged, WorkloadView } from '../api/types';
-import { ErrorMessage, formatCpu, formatMiB, formatTime, Loading, Section, StateBadge, useAction, useApi } from '../components/common';
+import type { HostView, MigrationView, Page, TenantView, WorkloadEventList, WorkloadPage, WorkloadStateChanged, WorkloadView } from '../api/types';
+import { ErrorMessage, formatBytes, formatCpu, formatMiB, formatTime, Loading, Section, StateBadge, useAction, useApi } from '../components/common';
 import { useWorkloadEvents } from '../live';
 import { Link } from '../router';
 
@@ -165,6 +165,7 @@ export function WorkloadDetailPage({ id }: { id: string }) {
   const action = useAction();
   const [targetHostId, setTargetHostId] = useState('');
   const [mode, setMode] = useState<'live' | 'cold'>('live');
+  const [migration, setMigration] = useState<MigrationView | null>(null);
   useWorkloadEvents((change) => {
     if (change.workloadId !== id) return;
     // The event has the state; the desired state and exit code come with the workload itself.
@@ -180,7 +181,13 @@ export function WorkloadDetailPage({ id }: { id: string }) {
     });
   const migrate = (event: FormEvent) => {
     event.preventDefault();
-    void action.run(() => api.post(`/v1/admin/workloads/${id}/migrate`, { mode, ...(targetHostId.trim() ? { targetHostId: targetHostId.trim() } : {}) }));
+    setMigration(null);
+    // The api answers when the migration has ended; meanwhile the `migrating` state arrives live.
+    void action.run(async () => {
+      const result = await api.post<MigrationView>(`/v1/admin/workloads/${id}/migrate`, { mode, ...(targetHostId.trim() ? { targetHostId: targetHostId.trim() } : {}) });
+      setMigration(result);
+      workload.setData(() => result.workload);
+    });
   };
 
   const current = workload.data;
@@ -257,6 +264,15 @@ export function WorkloadDetailPage({ id }: { id: string }) {
               <button type="submit" disabled={action.busy || current.state === 'migrating'}>
                 {current.state === 'migrating' ? 'Migrating…' : 'Migrate'}
               </button>
+              {migration ? (
+                <p role="status" className={migration.status === 'completed' ? 'ok' : 'problem'}>
+                  {migration.mode} migration {migration.status}: {migration.sourceHostId} → {migration.targetHostId}
+                  {migration.totalTimeMs !== null ? `, ${(migration.totalTimeMs / 1000).toFixed(1)} s` : ''}
+                  {migration.downtimeMs !== null ? `, downtime ${migration.downtimeMs} ms` : ''}
+                  {migration.transferredBytes !== null ? `, ${formatBytes(migration.transferredBytes)} moved` : ''}
+                  {migration.error ? ` (${migration.error})` : ''}
+                </p>
+              ) : null}
             </form>
           ) : null}
         </Section>

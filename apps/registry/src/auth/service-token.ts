@@ -52,7 +52,7 @@ export class IssueServiceToken {
     }
     const nowSeconds = Math.floor(Date.now() / 1000);
     const { token, expiresIn } = this.signer.sign(
-      { sub: `service:${mode}:${request.tenantId}`, aud: REGISTRY_SERVICE, access: [{ type: 'repository', name: request.repository, actions }], tenant: tenantName },
+      { sub: `service:${mode}:${request.tenantId}`, aud: REGISTRY_SERVICE, access: [{ type: 'repository', name: request.repository, actions }], tenant: tenantName, tenantId: request.tenantId },
       nowSeconds,
     );
     this.logger.info({ tenantId: request.tenantId, tenant: tenantName, repository: request.repository, actions }, 'service token issued');

@@ -1,10 +1,11 @@
-import type { ImageList, ValidRequestOf } from '@gureum/contracts';
+import type { ImageList, ListImagesRequest, ValidRequestOf } from '@gureum/contracts';
 import { queryRows, SCHEMA } from '../database/sql';
 import type { RegistryContext } from '../common/registry-context';
 
 /**
  * A tenant's repositories (with tags and attributed bytes) and its storage used vs quota, for
- * `GET /v1/images`. The tenant is the caller's: its namespaces are those whose recorded tenant
+ * `GET /v1/images` and `GET /v1/admin/images`. The tenant is the caller's (an operator caller
+ * names it instead): its namespaces are those whose recorded tenant
  * id (learnt from its own pushes) is the caller's tenant id — nothing else is visible.
  * Bytes are attributed as in the storage samples (each blob to the first repository of the
  * namespace that linked it), so they add up to the used bytes.
@@ -17,7 +18,7 @@ export class ListImages {
     const namespaces = await queryRows<{ namespace: string; used_bytes: string; quota_bytes: string | null }>(
       manager,
       `SELECT namespace, used_bytes, quota_bytes FROM "${SCHEMA}"."tenant_storage" WHERE tenant_id = $1 ORDER BY namespace`,
-      [command.caller.tenantId],
+      [tenantOf(command)],
     );
     const names = namespaces.map((row) => row.namespace);
     const usedBytes = namespaces.reduce((sum, row) => sum + Number(row.used_bytes), 0);
@@ -64,4 +65,9 @@ export class ListImages {
       storage: { usedBytes, quotaBytes },
     };
   }
+}
+
+/** A tenant caller lists its own tenant; an operator lists the tenant it names. */
+function tenantOf(command: ListImagesRequest): string {
+  return 'tenantId' in command ? command.tenantId : command.caller.tenantId;
 }
