@@ -114,7 +114,7 @@ describe('commit', () => {
     expect(created.status).toBe(201);
     await waitForState(ownerApi, created.body.id, ['running']);
     // The shell writes the marker right after start; give it a moment to exist before committing.
-    await waitFor(async () => ((await cli.run(['exec', `gureum-${created.body.id}`, 'cat', '/marker'])).stdout.includes(marker) ? true : undefined), {
+    await waitFor(async () => ((await cli.run(['exec', `gureum-${system.nodeId}-${created.body.id}`, 'cat', '/marker'])).stdout.includes(marker) ? true : undefined), {
       timeoutMs: 10_000,
       what: 'marker written',
     }).catch(() => undefined);
@@ -124,6 +124,9 @@ describe('commit', () => {
     const image = `${system.registryAddress}/${owner.name}/snap:v1`;
     localTags.push(image);
     expect(committed.body).toEqual({ image, digest: expect.stringMatching(/^sha256:[a-f0-9]{64}$/) });
+    // The namespace the agent pushed into with a service token is the tenant's own: it lists it.
+    const listed = await ownerApi.call<{ items: Array<{ name: string }> }>('GET', '/v1/images');
+    expect(listed.body.items.map((repository) => repository.name)).toContain(`${owner.name}/snap`);
 
     // Only the registry copy is left: a new workload pulls it and finds the marker.
     await cli.ok(['rmi', '-f', image]);
