@@ -31,6 +31,9 @@ export class BatchConsumer {
   private buffer: JsMsg[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** A batch is in the handler; a timer that fires meanwhile waits for it instead of cutting a small batch. */
+  private busy = false;
+  private flushWhenIdle = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -60,7 +63,7 @@ export class BatchConsumer {
       for await (const message of messages) {
         this.buffer.push(message);
         if (this.buffer.length >= maxBatch) await this.flush();
-        else this.timer ??= setTimeout(() => void this.flush(), this.options.maxWaitMs);
+        else this.timer ??= setTimeout(() => this.onTimer(), this.options.maxWaitMs);
       }
     })().catch((error: unknown) => this.logger.error({ err: error, durable }, 'consumer loop ended'));
   }
@@ -72,9 +75,22 @@ export class BatchConsumer {
     await this.flush();
   }
 
+  /**
+   * The wait for a fuller batch is over. While the previous batch is still being written,
+   * messages keep arriving: they go out together once it is done, so a backlog drains in
+   * full batches (rollup writes grow with workloads × meters × hours per batch, not with
+   * samples) instead of in a small batch per timer tick.
+   */
+  private onTimer(): void {
+    this.timer = null;
+    if (this.busy) this.flushWhenIdle = true;
+    else void this.flush();
+  }
+
   private flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.flushWhenIdle = false;
     const batch = this.buffer.splice(0);
     if (batch.length === 0) return this.flushing;
     this.flushing = this.flushing.then(() => this.process(batch));
@@ -82,6 +98,16 @@ export class BatchConsumer {
   }
 
   private async process(batch: JsMsg[]): Promise<void> {
+    this.busy = true;
+    try {
+      await this.handleAndAck(batch);
+    } finally {
+      this.busy = false;
+      if (this.flushWhenIdle && this.buffer.length > 0) void this.flush();
+    }
+  }
+
+  private async handleAndAck(batch: JsMsg[]): Promise<void> {
     let outcome: BatchOutcome;
     try {
       outcome = await this.handle(batch);

@@ -4,7 +4,7 @@ import type { Logger } from '@gureum/runtime';
 import type { DataSource, EntityManager } from 'typeorm';
 import { lockWorkloads, queryRows, SCHEMA } from '../database/sql';
 import { floorToHour } from '../rollups/hour-split';
-import { appendToSampleRollups, isAppendable, recomputeSampleRollups } from '../rollups/rollup-store';
+import { appendToSampleRollupsSql, isAppendable, loadSampleMeters, recomputeSampleRollups, type SampleMeter } from '../rollups/rollup-store';
 import type { BatchOutcome } from './batch-consumer';
 import { counterDeltas, type CounterReading } from './counter-deltas';
 
@@ -128,11 +128,22 @@ export class IngestSamplesUseCase {
       }
     }
 
+    // Workloads whose new samples all come after everything stored: their rollups can be added to.
+    const appendOnly = new Set<string>();
+    for (const [workloadId, list] of byWorkload) {
+      const lastStored = list.filter((row) => !freshRows.has(row.dedupe_key)).at(-1);
+      const firstFresh = list.find((row) => freshRows.has(row.dedupe_key));
+      if (firstFresh && (!lastStored || lastStored.sampled_at < firstFresh.sampled_at)) appendOnly.add(workloadId);
+    }
+    const meters = await loadSampleMeters(manager);
+
     const insertedAt = performance.now();
-    const inserted = await this.insert(manager, [...freshRows.values()], samples);
+    const inserted = await this.insertAndAppend(manager, [...freshRows.values()], samples, meters, [...appendOnly]);
     if (inserted.length < freshRows.size) {
-      // A key stored with another time than this payload's: the rows read above were not the whole picture. Recompute from the table.
+      // A key stored with another time than this payload's: the rows read above were not the whole picture (and the
+      // statement appended nothing). Recompute from the table.
       this.logger.warn({ expected: freshRows.size, inserted: inserted.length }, 'usage samples conflicted outside their time; recomputing deltas from the table');
+      appendOnly.clear();
       await this.recomputeDeltas(manager, workloads, sinceList);
     } else if (changed.size > 0) {
       const rows = [...changed];
@@ -145,37 +156,26 @@ export class IngestSamplesUseCase {
     }
     if (inserted.length < samples.length) this.logger.debug({ duplicates: samples.length - inserted.length }, 'dropped duplicate usage samples');
     const deltasAt = performance.now();
-    // Workloads whose new samples all come after everything stored: their rollups can be added to.
-    const appendOnly = new Set<string>();
-    if (inserted.length === freshRows.size) {
-      for (const [workloadId, list] of byWorkload) {
-        const lastStored = list.filter((row) => !freshRows.has(row.dedupe_key)).at(-1);
-        const firstFresh = list.find((row) => freshRows.has(row.dedupe_key));
-        if (firstFresh && (!lastStored || lastStored.sampled_at < firstFresh.sampled_at)) appendOnly.add(workloadId);
-      }
-    }
     const earliest = new Map<string, Date>();
     for (const row of inserted) {
       const seen = earliest.get(row.workload_id);
       if (!seen || row.sampled_at < seen) earliest.set(row.workload_id, row.sampled_at);
     }
     const ranges = [...earliest].map(([workloadId, at]) => ({ workloadId, fromHour: floorToHour(at) }));
-    await appendToSampleRollups(
-      manager,
-      inserted.filter((row) => appendOnly.has(row.workload_id)).map((row) => row.dedupe_key),
-    );
     await recomputeSampleRollups(
       manager,
+      meters,
       ranges.filter((range) => appendOnly.has(range.workloadId)),
       (meter) => !isAppendable(meter),
     );
     await recomputeSampleRollups(
       manager,
+      meters,
       ranges.filter((range) => !appendOnly.has(range.workloadId)),
     );
     const ms = (from: number, to: number) => Math.round(to - from);
     this.logger.debug(
-      { samples: inserted.length, workloads: earliest.size, readMs: ms(started, insertedAt), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
+      { samples: inserted.length, workloads: earliest.size, appended: appendOnly.size, readMs: ms(started, insertedAt), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
       'usage batch stored',
     );
   }
@@ -234,30 +234,50 @@ export class IngestSamplesUseCase {
     return before;
   }
 
-  private insert(manager: EntityManager, rows: Row[], samples: AcceptedSample[]): Promise<Array<{ dedupe_key: string; workload_id: string; sampled_at: Date }>> {
-    if (rows.length === 0) return Promise.resolve([]);
+  /**
+   * Inserts the new rows (a conflicting key inserts nothing) and, in the same statement, adds
+   * the rows of `appendOnly` workloads to the rollups straight from the insert's `RETURNING`
+   * — only when every row went in: otherwise the caller recomputes, and nothing was added.
+   */
+  private async insertAndAppend(manager: EntityManager, rows: Row[], samples: AcceptedSample[], meters: readonly SampleMeter[], appendOnly: string[]): Promise<Array<{ dedupe_key: string; workload_id: string; sampled_at: Date }>> {
+    if (rows.length === 0) return [];
     const byKey = new Map(samples.map((sample) => [sample.dedupeKey, sample]));
     const of = (row: Row) => byKey.get(row.dedupe_key) as AcceptedSample;
-    return queryRows<{ dedupe_key: string; workload_id: string; sampled_at: Date }>(
-      manager,
-      `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "memory_bytes", "memory_peak_bytes", "pids",
+    const params: unknown[] = [
+      rows.map((r) => r.dedupe_key),
+      rows.map((r) => of(r).tenantId),
+      rows.map((r) => r.workload_id),
+      rows.map((r) => of(r).nodeId),
+      rows.map((r) => r.handle_id),
+      rows.map((r) => of(r).sampledAt),
+      rows.map((r) => of(r).memoryBytes),
+      rows.map((r) => of(r).memoryPeakBytes),
+      rows.map((r) => of(r).pids),
+      ...COUNTERS.flatMap((c) => [rows.map((r) => r[c.column]), rows.map((r) => r[c.delta] ?? '0')]),
+    ];
+    const insert = `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "memory_bytes", "memory_peak_bytes", "pids",
                                    ${COUNTERS.map((c) => `"${c.column}", "${c.delta}"`).join(', ')})
        SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[], $8::bigint[], $9::int[],
                             ${COUNTERS.map((_c, i) => `$${10 + 2 * i}::numeric[], $${11 + 2 * i}::numeric[]`).join(', ')})
        ON CONFLICT ("dedupe_key") DO NOTHING
-       RETURNING "dedupe_key", "workload_id", "sampled_at"`,
-      [
-        rows.map((r) => r.dedupe_key),
-        rows.map((r) => of(r).tenantId),
-        rows.map((r) => r.workload_id),
-        rows.map((r) => of(r).nodeId),
-        rows.map((r) => r.handle_id),
-        rows.map((r) => of(r).sampledAt),
-        rows.map((r) => of(r).memoryBytes),
-        rows.map((r) => of(r).memoryPeakBytes),
-        rows.map((r) => of(r).pids),
-        ...COUNTERS.flatMap((c) => [rows.map((r) => r[c.column]), rows.map((r) => r[c.delta] ?? '0')]),
-      ],
+       RETURNING *`;
+    const appendOnlyParam = params.length + 1;
+    const allInsertedParam = params.length + 2;
+    const append =
+      appendOnly.length > 0
+        ? appendToSampleRollupsSql(
+            meters,
+            `(SELECT * FROM inserted WHERE workload_id = ANY($${appendOnlyParam}::uuid[]) AND (SELECT count(*) FROM inserted) = $${allInsertedParam}::bigint)`,
+            allInsertedParam + 1,
+          )
+        : null;
+    if (!append) {
+      return queryRows(manager, `WITH inserted AS (${insert}) SELECT dedupe_key, workload_id, sampled_at FROM inserted`, params);
+    }
+    return queryRows(
+      manager,
+      `WITH inserted AS (${insert}), appended AS (${append.sql}) SELECT dedupe_key, workload_id, sampled_at FROM inserted`,
+      [...params, appendOnly, rows.length, ...append.params],
     );
   }
 
