@@ -40,6 +40,8 @@ export class BatchConsumer {
     private readonly options: BatchConsumerOptions,
     private readonly handle: (batch: JsMsg[]) => Promise<BatchOutcome>,
     private readonly logger: Logger,
+    /** Called once per message as it arrives (e.g. to parse it), while the previous batch may still be in the handler. */
+    private readonly prepare?: (message: JsMsg) => void,
   ) {}
 
   async start(): Promise<void> {
@@ -61,8 +63,15 @@ export class BatchConsumer {
     const messages = this.messages;
     this.loop = (async () => {
       for await (const message of messages) {
+        this.prepare?.(message);
         this.buffer.push(message);
-        if (this.buffer.length >= maxBatch) await this.flush();
+        if (this.buffer.length >= maxBatch) {
+          // Hand the full batch over and fill the next one while it is written; wait only
+          // when that one is full too (at most two batches in hand).
+          const previous = this.flushing;
+          void this.flush();
+          await previous;
+        }
         else this.timer ??= setTimeout(() => this.onTimer(), this.options.maxWaitMs);
       }
     })().catch((error: unknown) => this.logger.error({ err: error, durable }, 'consumer loop ended'));

@@ -30,21 +30,36 @@ export class IngestSamplesUseCase {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /** Results of `prepare`, so a message is parsed once, on arrival. */
+  private readonly parsed = new WeakMap<JsMsg, AcceptedSample | null>();
+
+  /**
+   * Parses and validates a message as it arrives (see BatchConsumer): the next batch is
+   * checked while the previous one is being written, instead of after it.
+   */
+  prepare(message: JsMsg): void {
+    if (!this.parsed.has(message)) this.parsed.set(message, this.parse(message));
+  }
+
   async execute(batch: JsMsg[]): Promise<BatchOutcome> {
     const terminated = new Set<JsMsg>();
     const accepted = new Map<string, AcceptedSample>();
     // Samples from hours already purged (or about to be) would be rolled up against missing neighbours.
     const oldestAccepted = floorToHour(new Date(this.now().getTime() - this.retentionMs)).getTime() + HOUR_MS;
     for (const message of batch) {
-      const sample = this.parse(message, oldestAccepted);
+      const sample = this.parsed.has(message) ? this.parsed.get(message) : this.parse(message);
+      this.parsed.delete(message);
       if (!sample) terminated.add(message);
-      else accepted.set(sample.dedupeKey, sample);
+      else if (Date.parse(sample.sampledAt) < oldestAccepted) {
+        this.logger.warn({ nodeId: sample.nodeId, workloadId: sample.workloadId, sampledAt: sample.sampledAt }, 'terminated usage sample older than the retention period');
+        terminated.add(message);
+      } else accepted.set(sample.dedupeKey, sample);
     }
     if (accepted.size > 0) await this.dataSource.transaction('READ COMMITTED', (manager) => this.store(manager, [...accepted.values()]));
     return { terminated };
   }
 
-  private parse(message: JsMsg, oldestAccepted: number): AcceptedSample | null {
+  private parse(message: JsMsg): AcceptedSample | null {
     const nodeId = nodeIdOfSubject(USAGE_SUBJECT_PATTERN, message.subject);
     let body: unknown;
     try {
@@ -60,10 +75,6 @@ export class IngestSamplesUseCase {
     }
     if (parsed.data.nodeId !== nodeId) {
       this.logger.warn({ subject: message.subject, seq: message.seq, claimed: parsed.data.nodeId }, 'terminated usage sample: node id does not match its subject');
-      return null;
-    }
-    if (Date.parse(parsed.data.sampledAt) < oldestAccepted) {
-      this.logger.warn({ nodeId, workloadId: parsed.data.workloadId, sampledAt: parsed.data.sampledAt }, 'terminated usage sample older than the retention period');
       return null;
     }
     return { ...parsed.data, dedupeKey: `${nodeId}/${parsed.data.sampleId}` };
