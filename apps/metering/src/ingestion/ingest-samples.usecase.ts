@@ -96,6 +96,7 @@ export class IngestSamplesUseCase {
     // Sorted, so two replicas lock workloads in the same order.
     const workloads = [...since.keys()].sort();
     await lockWorkloads(manager, workloads);
+    const lockedAt = performance.now();
     const sinceList = workloads.map((w) => since.get(w) as Date);
     const stored = await this.storedFrom(manager, workloads, sinceList);
     const storedKeys = new Set(stored.rows.map((row) => row.dedupe_key));
@@ -123,6 +124,7 @@ export class IngestSamplesUseCase {
     }
     for (const list of byWorkload.values()) list.sort(byTimeThenKey);
     const before = await this.readingsBefore(manager, byWorkload, since, stored.previous);
+    const readAt = performance.now();
     const changed = new Set<Row>();
     for (const [workloadId, list] of byWorkload) {
       for (const c of COUNTERS) {
@@ -186,7 +188,7 @@ export class IngestSamplesUseCase {
     );
     const ms = (from: number, to: number) => Math.round(to - from);
     this.logger.debug(
-      { samples: inserted.length, workloads: earliest.size, appended: appendOnly.size, readMs: ms(started, insertedAt), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
+      { samples: inserted.length, workloads: earliest.size, appended: appendOnly.size, lockMs: ms(started, lockedAt), readMs: ms(lockedAt, readAt), deltasMs: ms(readAt, insertedAt), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
       'usage batch stored',
     );
   }
