@@ -7,7 +7,7 @@
 //
 // Needs `npm run build` and a PostgreSQL admin URL in GUREUM_TEST_PG_URL (the test one works:
 // postgres://postgres@127.0.0.1:56432/postgres). Starts its own nats-server on loopback.
-// BENCH_SAMPLES, BENCH_WORKLOADS, BENCH_BATCH (metering's batch size and the baseline's, default 2000 as the service) tune it.
+// BENCH_SAMPLES, BENCH_WORKLOADS, BENCH_BATCH (metering's batch size and the baseline's, default 10,000 as the service) tune it.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -26,7 +26,7 @@ const exec = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const N = Number(process.env.BENCH_SAMPLES ?? 200_000);
 const WORKLOADS = Number(process.env.BENCH_WORKLOADS ?? 1_000);
-const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
+const BATCH = Number(process.env.BENCH_BATCH ?? 10_000);
 const NODE = 'bench-node';
 const HOUR = 3_600_000;
 

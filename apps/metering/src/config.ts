@@ -10,7 +10,7 @@ export const MeteringEnvSchema = z.object({
   GUREUM_LOG_LEVEL: env.logLevel(),
   /** Raw samples older than this are deleted (rollups stay). */
   GUREUM_METERING_RETENTION_DAYS: env.positiveInt(35),
-  GUREUM_METERING_BATCH_SIZE: env.positiveInt(2000),
+  GUREUM_METERING_BATCH_SIZE: env.positiveInt(10_000),
   GUREUM_METERING_BATCH_MS: env.positiveInt(200),
   /** Unacknowledged messages are redelivered after this long. */
   GUREUM_METERING_ACK_WAIT_MS: env.positiveInt(30_000),

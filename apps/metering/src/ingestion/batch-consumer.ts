@@ -31,12 +31,17 @@ export class BatchConsumer {
   private buffer: JsMsg[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
+  /** A batch is in the handler; a timer that fires meanwhile waits for it instead of cutting a small batch. */
+  private busy = false;
+  private flushWhenIdle = false;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly options: BatchConsumerOptions,
     private readonly handle: (batch: JsMsg[]) => Promise<BatchOutcome>,
     private readonly logger: Logger,
+    /** Called once per message as it arrives (e.g. to parse it), while the previous batch may still be in the handler. */
+    private readonly prepare?: (message: JsMsg) => void,
   ) {}
 
   async start(): Promise<void> {
@@ -58,9 +63,16 @@ export class BatchConsumer {
     const messages = this.messages;
     this.loop = (async () => {
       for await (const message of messages) {
+        this.prepare?.(message);
         this.buffer.push(message);
-        if (this.buffer.length >= maxBatch) await this.flush();
-        else this.timer ??= setTimeout(() => void this.flush(), this.options.maxWaitMs);
+        if (this.buffer.length >= maxBatch) {
+          // Hand the full batch over and fill the next one while it is written; wait only
+          // when that one is full too (at most two batches in hand).
+          const previous = this.flushing;
+          void this.flush();
+          await previous;
+        }
+        else this.timer ??= setTimeout(() => this.onTimer(), this.options.maxWaitMs);
       }
     })().catch((error: unknown) => this.logger.error({ err: error, durable }, 'consumer loop ended'));
   }
@@ -72,9 +84,22 @@ export class BatchConsumer {
     await this.flush();
   }
 
+  /**
+   * The wait for a fuller batch is over. While the previous batch is still being written,
+   * messages keep arriving: they go out together once it is done, so a backlog drains in
+   * full batches (rollup writes grow with workloads × meters × hours per batch, not with
+   * samples) instead of in a small batch per timer tick.
+   */
+  private onTimer(): void {
+    this.timer = null;
+    if (this.busy) this.flushWhenIdle = true;
+    else void this.flush();
+  }
+
   private flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.flushWhenIdle = false;
     const batch = this.buffer.splice(0);
     if (batch.length === 0) return this.flushing;
     this.flushing = this.flushing.then(() => this.process(batch));
@@ -82,6 +107,16 @@ export class BatchConsumer {
   }
 
   private async process(batch: JsMsg[]): Promise<void> {
+    this.busy = true;
+    try {
+      await this.handleAndAck(batch);
+    } finally {
+      this.busy = false;
+      if (this.flushWhenIdle && this.buffer.length > 0) void this.flush();
+    }
+  }
+
+  private async handleAndAck(batch: JsMsg[]): Promise<void> {
     let outcome: BatchOutcome;
     try {
       outcome = await this.handle(batch);

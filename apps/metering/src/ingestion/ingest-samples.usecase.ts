@@ -4,7 +4,7 @@ import type { Logger } from '@gureum/runtime';
 import type { DataSource, EntityManager } from 'typeorm';
 import { lockWorkloads, queryRows, SCHEMA } from '../database/sql';
 import { floorToHour } from '../rollups/hour-split';
-import { appendToSampleRollups, isAppendable, recomputeSampleRollups } from '../rollups/rollup-store';
+import { appendToSampleRollupsSql, isAppendable, loadSampleMeters, recomputeSampleRollups, type SampleMeter } from '../rollups/rollup-store';
 import type { BatchOutcome } from './batch-consumer';
 import { counterDeltas, type CounterReading } from './counter-deltas';
 
@@ -30,21 +30,36 @@ export class IngestSamplesUseCase {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /** Results of `prepare`, so a message is parsed once, on arrival. */
+  private readonly parsed = new WeakMap<JsMsg, AcceptedSample | null>();
+
+  /**
+   * Parses and validates a message as it arrives (see BatchConsumer): the next batch is
+   * checked while the previous one is being written, instead of after it.
+   */
+  prepare(message: JsMsg): void {
+    if (!this.parsed.has(message)) this.parsed.set(message, this.parse(message));
+  }
+
   async execute(batch: JsMsg[]): Promise<BatchOutcome> {
     const terminated = new Set<JsMsg>();
     const accepted = new Map<string, AcceptedSample>();
     // Samples from hours already purged (or about to be) would be rolled up against missing neighbours.
     const oldestAccepted = floorToHour(new Date(this.now().getTime() - this.retentionMs)).getTime() + HOUR_MS;
     for (const message of batch) {
-      const sample = this.parse(message, oldestAccepted);
+      const sample = this.parsed.has(message) ? this.parsed.get(message) : this.parse(message);
+      this.parsed.delete(message);
       if (!sample) terminated.add(message);
-      else accepted.set(sample.dedupeKey, sample);
+      else if (Date.parse(sample.sampledAt) < oldestAccepted) {
+        this.logger.warn({ nodeId: sample.nodeId, workloadId: sample.workloadId, sampledAt: sample.sampledAt }, 'terminated usage sample older than the retention period');
+        terminated.add(message);
+      } else accepted.set(sample.dedupeKey, sample);
     }
     if (accepted.size > 0) await this.dataSource.transaction('READ COMMITTED', (manager) => this.store(manager, [...accepted.values()]));
     return { terminated };
   }
 
-  private parse(message: JsMsg, oldestAccepted: number): AcceptedSample | null {
+  private parse(message: JsMsg): AcceptedSample | null {
     const nodeId = nodeIdOfSubject(USAGE_SUBJECT_PATTERN, message.subject);
     let body: unknown;
     try {
@@ -60,10 +75,6 @@ export class IngestSamplesUseCase {
     }
     if (parsed.data.nodeId !== nodeId) {
       this.logger.warn({ subject: message.subject, seq: message.seq, claimed: parsed.data.nodeId }, 'terminated usage sample: node id does not match its subject');
-      return null;
-    }
-    if (Date.parse(parsed.data.sampledAt) < oldestAccepted) {
-      this.logger.warn({ nodeId, workloadId: parsed.data.workloadId, sampledAt: parsed.data.sampledAt }, 'terminated usage sample older than the retention period');
       return null;
     }
     return { ...parsed.data, dedupeKey: `${nodeId}/${parsed.data.sampleId}` };
@@ -85,6 +96,7 @@ export class IngestSamplesUseCase {
     // Sorted, so two replicas lock workloads in the same order.
     const workloads = [...since.keys()].sort();
     await lockWorkloads(manager, workloads);
+    const lockedAt = performance.now();
     const sinceList = workloads.map((w) => since.get(w) as Date);
     const stored = await this.storedFrom(manager, workloads, sinceList);
     const storedKeys = new Set(stored.rows.map((row) => row.dedupe_key));
@@ -112,6 +124,7 @@ export class IngestSamplesUseCase {
     }
     for (const list of byWorkload.values()) list.sort(byTimeThenKey);
     const before = await this.readingsBefore(manager, byWorkload, since, stored.previous);
+    const readAt = performance.now();
     const changed = new Set<Row>();
     for (const [workloadId, list] of byWorkload) {
       for (const c of COUNTERS) {
@@ -128,11 +141,22 @@ export class IngestSamplesUseCase {
       }
     }
 
+    // Workloads whose new samples all come after everything stored: their rollups can be added to.
+    const appendOnly = new Set<string>();
+    for (const [workloadId, list] of byWorkload) {
+      const lastStored = list.filter((row) => !freshRows.has(row.dedupe_key)).at(-1);
+      const firstFresh = list.find((row) => freshRows.has(row.dedupe_key));
+      if (firstFresh && (!lastStored || lastStored.sampled_at < firstFresh.sampled_at)) appendOnly.add(workloadId);
+    }
+    const meters = await loadSampleMeters(manager);
+
     const insertedAt = performance.now();
-    const inserted = await this.insert(manager, [...freshRows.values()], samples);
+    const inserted = await this.insertAndAppend(manager, [...freshRows.values()], samples, meters, [...appendOnly]);
     if (inserted.length < freshRows.size) {
-      // A key stored with another time than this payload's: the rows read above were not the whole picture. Recompute from the table.
+      // A key stored with another time than this payload's: the rows read above were not the whole picture (and the
+      // statement appended nothing). Recompute from the table.
       this.logger.warn({ expected: freshRows.size, inserted: inserted.length }, 'usage samples conflicted outside their time; recomputing deltas from the table');
+      appendOnly.clear();
       await this.recomputeDeltas(manager, workloads, sinceList);
     } else if (changed.size > 0) {
       const rows = [...changed];
@@ -145,37 +169,26 @@ export class IngestSamplesUseCase {
     }
     if (inserted.length < samples.length) this.logger.debug({ duplicates: samples.length - inserted.length }, 'dropped duplicate usage samples');
     const deltasAt = performance.now();
-    // Workloads whose new samples all come after everything stored: their rollups can be added to.
-    const appendOnly = new Set<string>();
-    if (inserted.length === freshRows.size) {
-      for (const [workloadId, list] of byWorkload) {
-        const lastStored = list.filter((row) => !freshRows.has(row.dedupe_key)).at(-1);
-        const firstFresh = list.find((row) => freshRows.has(row.dedupe_key));
-        if (firstFresh && (!lastStored || lastStored.sampled_at < firstFresh.sampled_at)) appendOnly.add(workloadId);
-      }
-    }
     const earliest = new Map<string, Date>();
     for (const row of inserted) {
       const seen = earliest.get(row.workload_id);
       if (!seen || row.sampled_at < seen) earliest.set(row.workload_id, row.sampled_at);
     }
     const ranges = [...earliest].map(([workloadId, at]) => ({ workloadId, fromHour: floorToHour(at) }));
-    await appendToSampleRollups(
-      manager,
-      inserted.filter((row) => appendOnly.has(row.workload_id)).map((row) => row.dedupe_key),
-    );
     await recomputeSampleRollups(
       manager,
+      meters,
       ranges.filter((range) => appendOnly.has(range.workloadId)),
       (meter) => !isAppendable(meter),
     );
     await recomputeSampleRollups(
       manager,
+      meters,
       ranges.filter((range) => !appendOnly.has(range.workloadId)),
     );
     const ms = (from: number, to: number) => Math.round(to - from);
     this.logger.debug(
-      { samples: inserted.length, workloads: earliest.size, readMs: ms(started, insertedAt), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
+      { samples: inserted.length, workloads: earliest.size, appended: appendOnly.size, lockMs: ms(started, lockedAt), readMs: ms(lockedAt, readAt), deltasMs: ms(readAt, insertedAt), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
       'usage batch stored',
     );
   }
@@ -234,30 +247,50 @@ export class IngestSamplesUseCase {
     return before;
   }
 
-  private insert(manager: EntityManager, rows: Row[], samples: AcceptedSample[]): Promise<Array<{ dedupe_key: string; workload_id: string; sampled_at: Date }>> {
-    if (rows.length === 0) return Promise.resolve([]);
+  /**
+   * Inserts the new rows (a conflicting key inserts nothing) and, in the same statement, adds
+   * the rows of `appendOnly` workloads to the rollups straight from the insert's `RETURNING`
+   * — only when every row went in: otherwise the caller recomputes, and nothing was added.
+   */
+  private async insertAndAppend(manager: EntityManager, rows: Row[], samples: AcceptedSample[], meters: readonly SampleMeter[], appendOnly: string[]): Promise<Array<{ dedupe_key: string; workload_id: string; sampled_at: Date }>> {
+    if (rows.length === 0) return [];
     const byKey = new Map(samples.map((sample) => [sample.dedupeKey, sample]));
     const of = (row: Row) => byKey.get(row.dedupe_key) as AcceptedSample;
-    return queryRows<{ dedupe_key: string; workload_id: string; sampled_at: Date }>(
-      manager,
-      `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "memory_bytes", "memory_peak_bytes", "pids",
+    const params: unknown[] = [
+      rows.map((r) => r.dedupe_key),
+      rows.map((r) => of(r).tenantId),
+      rows.map((r) => r.workload_id),
+      rows.map((r) => of(r).nodeId),
+      rows.map((r) => r.handle_id),
+      rows.map((r) => of(r).sampledAt),
+      rows.map((r) => of(r).memoryBytes),
+      rows.map((r) => of(r).memoryPeakBytes),
+      rows.map((r) => of(r).pids),
+      ...COUNTERS.flatMap((c) => [rows.map((r) => r[c.column]), rows.map((r) => r[c.delta] ?? '0')]),
+    ];
+    const insert = `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "memory_bytes", "memory_peak_bytes", "pids",
                                    ${COUNTERS.map((c) => `"${c.column}", "${c.delta}"`).join(', ')})
        SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[], $8::bigint[], $9::int[],
                             ${COUNTERS.map((_c, i) => `$${10 + 2 * i}::numeric[], $${11 + 2 * i}::numeric[]`).join(', ')})
        ON CONFLICT ("dedupe_key") DO NOTHING
-       RETURNING "dedupe_key", "workload_id", "sampled_at"`,
-      [
-        rows.map((r) => r.dedupe_key),
-        rows.map((r) => of(r).tenantId),
-        rows.map((r) => r.workload_id),
-        rows.map((r) => of(r).nodeId),
-        rows.map((r) => r.handle_id),
-        rows.map((r) => of(r).sampledAt),
-        rows.map((r) => of(r).memoryBytes),
-        rows.map((r) => of(r).memoryPeakBytes),
-        rows.map((r) => of(r).pids),
-        ...COUNTERS.flatMap((c) => [rows.map((r) => r[c.column]), rows.map((r) => r[c.delta] ?? '0')]),
-      ],
+       RETURNING *`;
+    const appendOnlyParam = params.length + 1;
+    const allInsertedParam = params.length + 2;
+    const append =
+      appendOnly.length > 0
+        ? appendToSampleRollupsSql(
+            meters,
+            `(SELECT * FROM inserted WHERE workload_id = ANY($${appendOnlyParam}::uuid[]) AND (SELECT count(*) FROM inserted) = $${allInsertedParam}::bigint)`,
+            allInsertedParam + 1,
+          )
+        : null;
+    if (!append) {
+      return queryRows(manager, `WITH inserted AS (${insert}) SELECT dedupe_key, workload_id, sampled_at FROM inserted`, params);
+    }
+    return queryRows(
+      manager,
+      `WITH inserted AS (${insert}), appended AS (${append.sql}) SELECT dedupe_key, workload_id, sampled_at FROM inserted`,
+      [...params, appendOnly, rows.length, ...append.params],
     );
   }
 

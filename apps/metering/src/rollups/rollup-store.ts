@@ -18,9 +18,9 @@ export interface RollupRange {
  * Recomputing makes a redelivered or late batch harmless: the result depends only on which
  * samples exist.
  */
-export async function recomputeSampleRollups(manager: EntityManager, ranges: readonly RollupRange[], only: (meter: MeterDefinition) => boolean = () => true): Promise<void> {
+export async function recomputeSampleRollups(manager: EntityManager, sampleMeters: readonly SampleMeter[], ranges: readonly RollupRange[], only: (meter: MeterDefinition) => boolean = () => true): Promise<void> {
   if (ranges.length === 0) return;
-  const meters = (await sampleMeters(manager)).filter(only);
+  const meters = sampleMeters.filter(only);
   if (meters.length === 0) return;
   const aggregates = meters.map((meter, i) => `${aggregateSql(meter.aggregation, meter.value, 's.sampled_at')} AS q${i}`).join(', ');
   const unpivot = meters.map((_meter, i) => `($${i + 3}::text, a.q${i})`).join(', ');
@@ -44,33 +44,38 @@ export async function recomputeSampleRollups(manager: EntityManager, ranges: rea
  * send in time order, so no stored delta changed) to the hourly rollups without re-reading
  * the hours: SUM and COUNT add, MAX keeps the greater, LATEST takes the new value. AVG cannot
  * be combined without the count: its meters are left to `recomputeSampleRollups`.
+ *
+ * Returns one `INSERT … ON CONFLICT DO UPDATE` over `rows` (a relation with the columns of
+ * `samples`, e.g. the `RETURNING *` of the batch's insert in the same statement, so the new
+ * rows are not read back) with its meter names as parameters numbered from `firstParam`; null
+ * when no meter can be appended to. The batch's rows are aggregated per (workload, hour) in
+ * one pass, every meter a column, unpivoted into rollup rows: one set-based upsert per batch.
  */
-export async function appendToSampleRollups(manager: EntityManager, dedupeKeys: readonly string[]): Promise<void> {
-  if (dedupeKeys.length === 0) return;
-  const meters = (await sampleMeters(manager)).filter(isAppendable);
-  if (meters.length === 0) return;
-  const aggregates = meters.map((meter, i) => `${aggregateSql(meter.aggregation, meter.value, 's.sampled_at')} AS q${i}`).join(', ');
-  const unpivot = meters.map((_meter, i) => `($${i + 2}::text, a.q${i})`).join(', ');
+export function appendToSampleRollupsSql(meters: readonly SampleMeter[], rows: string, firstParam: number): { sql: string; params: string[] } | null {
+  const appendable = meters.filter(isAppendable);
+  if (appendable.length === 0) return null;
+  const aggregates = appendable.map((meter, i) => `${aggregateSql(meter.aggregation, meter.value, 's.sampled_at')} AS q${i}`).join(', ');
+  const unpivot = appendable.map((_meter, i) => `($${firstParam + i}::text, a.q${i})`).join(', ');
   const current = `${S}."rollups"."quantity"`;
-  const combine = meters
+  const combine = appendable
     .map((meter) => {
       const combined = meter.aggregation === 'MAX' ? `GREATEST(${current}, EXCLUDED."quantity")` : meter.aggregation === 'LATEST' ? `EXCLUDED."quantity"` : `${current} + EXCLUDED."quantity"`;
       return `WHEN '${meter.name.replace(/'/g, "''")}' THEN ${combined}`;
     })
     .join(' ');
-  await manager.query(
-    `INSERT INTO ${S}."rollups" ("tenant_id", "workload_id", "meter", "hour", "quantity", "updated_at")
+  return {
+    sql: `INSERT INTO ${S}."rollups" ("tenant_id", "workload_id", "meter", "hour", "quantity", "updated_at")
      SELECT a.tenant_id, a.workload_id, v.meter, a.hour, v.quantity, now()
      FROM (
        SELECT s.workload_id, date_trunc('hour', s.sampled_at, 'UTC') AS hour, max(s.tenant_id::text)::uuid AS tenant_id, ${aggregates}
-       FROM ${S}."samples" s WHERE s.dedupe_key = ANY($1::text[])
+       FROM ${rows} s
        GROUP BY s.workload_id, date_trunc('hour', s.sampled_at, 'UTC')
      ) a CROSS JOIN LATERAL (VALUES ${unpivot}) AS v(meter, quantity)
      WHERE v.quantity IS NOT NULL
      ON CONFLICT ("workload_id", "meter", "hour") WHERE "workload_id" IS NOT NULL
      DO UPDATE SET "quantity" = CASE EXCLUDED."meter" ${combine} END, "tenant_id" = EXCLUDED."tenant_id", "updated_at" = now()`,
-    [dedupeKeys, ...meters.map((m) => m.name)],
-  );
+    params: appendable.map((m) => m.name),
+  };
 }
 
 /** Whether a meter's hourly value can be updated from new samples alone. */
@@ -78,7 +83,11 @@ export function isAppendable(meter: MeterDefinition): boolean {
   return meter.aggregation !== 'AVG';
 }
 
-async function sampleMeters(manager: EntityManager): Promise<Array<MeterDefinition & { value: string }>> {
+/** A meter fed by samples, with the SQL of the value a sample (alias `s`) contributes. */
+export type SampleMeter = MeterDefinition & { value: string };
+
+/** The sample-fed meters as they are now (read once per batch: a new meter row counts from the next batch on). */
+export async function loadSampleMeters(manager: EntityManager): Promise<SampleMeter[]> {
   return (await loadMeters(manager, 'sample.')).flatMap((meter) => {
     const value = SAMPLE_SOURCES[meter.source];
     return value ? [{ ...meter, value }] : [];
