@@ -16,6 +16,7 @@ describe('scheduler configuration', () => {
       logLevel: 'info',
       heartbeatIntervalMs: 2000,
       hostLostAfterMissed: 3,
+      hostIndexRefreshMs: 500,
       placement: {
         allocationRatios: { cpuMillis: 4, memoryMiB: 1, pids: 1 },
         reserved: { cpuMillis: 0, memoryMiB: 0, pids: 0 },

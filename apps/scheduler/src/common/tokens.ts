@@ -13,6 +13,8 @@ export interface SchedulerSettings {
   hostLostAfterMissed: number;
   placementRetryIntervalMs: number;
   placementBatchSize: number;
+  /** How old this replica's picture of the fleet may get before a create re-reads it (0: rank in SQL every time). */
+  hostIndexRefreshMs?: number;
   /** Where nats-server's authorization lives; enrolment is off without it (see hosts/enrolment). */
   natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
 }

@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { queryRows, SCHEMA } from '../database/sql';
 import type { WorkloadEntity } from '../workloads/workload.entity';
 import { isPulledImage } from '../images/image-reference';
+import type { HostIndex } from './host-index';
 import {
   describeResources,
   explainNoPlacement,
@@ -188,8 +189,21 @@ async function attachGroups(manager: EntityManager, hosts: HostSnapshot[], reque
  * skipped that way get a second, waiting pass before the workload is declared pending.
  * Each attempt runs in a savepoint, so a host that no longer fits is unlocked at once.
  */
-export async function claimBestHost(manager: EntityManager, workload: WorkloadEntity, settings: PlacementSettings): Promise<ClaimOutcome> {
+export async function claimBestHost(manager: EntityManager, workload: WorkloadEntity, settings: PlacementSettings, index?: HostIndex): Promise<ClaimOutcome> {
   const request = placementRequestOf(workload);
+  const withoutGroups = !request.affinityGroup && !request.antiAffinityGroup;
+  if (index && withoutGroups) {
+    // Ranked on this replica's picture of the fleet (no scan in SQL); the lock is the authority.
+    const hinted = await index.candidates(manager, request, settings, CANDIDATE_LIMIT);
+    for (const host of hinted) {
+      if (await claimIfStillFits(manager, workload.id, host.id, request, settings, true)) {
+        index.claimed(host.id, request.resources);
+        return { placed: true, hostId: host.id };
+      }
+    }
+    // Every hint was taken or wrong: the picture is stale; rank in SQL this time.
+    if (hinted.length > 0) index.invalidate();
+  }
   // The best few by SQL's score first; only if groups filter all of them out, every candidate.
   let { hosts, affinityPlaced: withAffinity } = await loadHostSnapshots(manager, request, settings, { candidatesOnly: true, limit: CANDIDATE_LIMIT });
   let candidates = rankHosts(hosts, request, settings, withAffinity);
@@ -203,12 +217,15 @@ export async function claimBestHost(manager: EntityManager, workload: WorkloadEn
   }
 
   const skipped: string[] = [];
-  if (!request.affinityGroup && !request.antiAffinityGroup) {
+  if (withoutGroups) {
     // Every filter of a request without groups reads only the host row: lock, re-check and
     // claim in one statement per attempt, no savepoint (see claimIfStillFits).
     for (const pass of ['skip_locked', 'wait'] as const) {
       for (const hostId of pass === 'skip_locked' ? candidates.map((c) => c.id) : skipped) {
-        if (await claimIfStillFits(manager, workload.id, hostId, request, settings, pass === 'skip_locked')) return { placed: true, hostId };
+        if (await claimIfStillFits(manager, workload.id, hostId, request, settings, pass === 'skip_locked')) {
+          index?.claimed(hostId, request.resources);
+          return { placed: true, hostId };
+        }
         if (pass === 'skip_locked') skipped.push(hostId);
       }
     }

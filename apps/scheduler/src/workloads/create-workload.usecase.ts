@@ -8,6 +8,7 @@ import { assertMayModify, assertTenantNotSuspended } from '../common/caller-acce
 import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
+import { HostIndex } from '../placement/host-index';
 import { preemptFor } from '../placement/preempt-for';
 import { covers, describeResources, largestHost, maxUnit, normalizeImageRef } from '../placement/placement';
 import { quotaDeltaOf } from '../quotas/quota';
@@ -37,6 +38,7 @@ export class CreateWorkloadUseCase {
     @Inject(SCHEDULER_SETTINGS) private readonly settings: SchedulerSettings,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly registryTokens: RegistryTokens,
+    private readonly hostIndex: HostIndex,
   ) {}
 
   async execute(command: CreateWorkloadCommand): Promise<WorkloadView> {
@@ -63,7 +65,7 @@ export class CreateWorkloadUseCase {
         return { kind: 'replayed', workload: winner };
       }
       await recordTransition(manager, inserted, null);
-      const claim = await claimBestHost(manager, inserted, this.settings.placement);
+      const claim = await claimBestHost(manager, inserted, this.settings.placement, this.hostIndex);
       const preempted = claim.placed ? null : await preemptFor(manager, inserted, this.settings.placement);
       const hostId = claim.placed ? claim.hostId : (preempted?.hostId ?? null);
       const workload = hostId
