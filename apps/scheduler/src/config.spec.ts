@@ -17,6 +17,7 @@ describe('scheduler configuration', () => {
       heartbeatIntervalMs: 2000,
       hostLostAfterMissed: 3,
       migrationRecoveryAfterMs: 900_000,
+      hostIndexRefreshMs: 500,
       placement: {
         allocationRatios: { cpuMillis: 4, memoryMiB: 1, pids: 1 },
         reserved: { cpuMillis: 0, memoryMiB: 0, pids: 0 },

@@ -27,6 +27,7 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_PLACEMENT_POLICY: z.enum(['binpack', 'spread']).default('binpack'),
   GUREUM_PLACEMENT_WEIGHT_CPU: weight(1),
   GUREUM_PLACEMENT_WEIGHT_MEMORY: weight(1),
+  GUREUM_PLACEMENT_HOST_INDEX_MS: nonNegativeInt(500),
   GUREUM_QUOTA_DEFAULT_CPU_MILLIS: nonNegativeInt(64_000),
   GUREUM_QUOTA_DEFAULT_MEMORY_MIB: nonNegativeInt(131_072),
   GUREUM_QUOTA_DEFAULT_WORKLOADS: nonNegativeInt(200),
@@ -57,6 +58,8 @@ export interface SchedulerConfig {
   placementRetryIntervalMs?: number;
   /** Allocation ratios, reservations and scoring; defaults in `DEFAULT_PLACEMENT_SETTINGS`. */
   placement?: PlacementSettings;
+  /** How old a replica's in-memory picture of the fleet may get (ms) before a create reloads it; 0 ranks in SQL. Default 500. */
+  hostIndexRefreshMs?: number;
   /** Compute quotas of a tenant without an operator override; defaults in `DEFAULT_QUOTAS`. */
   defaultQuotas?: QuotaAmounts;
   /** Agent enrolment through nats-server's authorization file; off when absent. */
@@ -82,6 +85,7 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
       policy: vars.GUREUM_PLACEMENT_POLICY,
       weights: { cpu: vars.GUREUM_PLACEMENT_WEIGHT_CPU, memory: vars.GUREUM_PLACEMENT_WEIGHT_MEMORY },
     },
+    hostIndexRefreshMs: vars.GUREUM_PLACEMENT_HOST_INDEX_MS,
     defaultQuotas: {
       cpuMillis: vars.GUREUM_QUOTA_DEFAULT_CPU_MILLIS,
       memoryMiB: vars.GUREUM_QUOTA_DEFAULT_MEMORY_MIB,

@@ -55,6 +55,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
       ...(config.migrationRecoveryAfterMs !== undefined ? { migrationRecoveryAfterMs: config.migrationRecoveryAfterMs } : {}),
       placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
       placementBatchSize: 50,
+      hostIndexRefreshMs: config.hostIndexRefreshMs ?? 500,
       placement: config.placement ?? DEFAULT_PLACEMENT_SETTINGS,
       defaultQuotas: config.defaultQuotas ?? DEFAULT_QUOTAS,
       ...(config.natsAuth ? { natsAuth: config.natsAuth } : {}),

@@ -55,6 +55,7 @@ import { AdminListWorkloadsUseCase } from './workloads/admin-list-workloads.usec
 import { AdminWorkloadActionUseCase } from './workloads/admin-workload-action.usecase';
 import { AdminWorkloadController } from './workloads/admin-workload.controller';
 import { ListWorkloadEventsUseCase } from './workloads/list-workload-events.usecase';
+import { HostIndex } from './placement/host-index';
 
 /** Connections and settings created by the bootstrap, handed to Nest as ready-made values. */
 export interface SchedulerInfrastructure {
@@ -137,6 +138,8 @@ export class SchedulerModule {
         ListWorkloadEventsUseCase,
         AdminWorkloadActionUseCase,
         SyncAgentAuthorizationUseCase,
+        // Creates rank candidates on this replica's picture of the fleet.
+        { provide: HostIndex, useValue: new HostIndex(infrastructure.settings.hostIndexRefreshMs ?? 0) },
       ],
     };
   }

@@ -15,6 +15,8 @@ export interface SchedulerSettings {
   placementBatchSize: number;
   /** A migration claim older than this is from a crashed scheduler and is recovered (default 15 min). */
   migrationRecoveryAfterMs?: number;
+  /** How old this replica's picture of the fleet may get before a create re-reads it (0: rank in SQL every time). */
+  hostIndexRefreshMs?: number;
   /** Where nats-server's authorization lives; enrolment is off without it (see hosts/enrolment). */
   natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };
 }

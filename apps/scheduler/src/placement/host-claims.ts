@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { queryRows, SCHEMA } from '../database/sql';
 import type { WorkloadEntity } from '../workloads/workload.entity';
 import { isPulledImage } from '../images/image-reference';
+import type { HostIndex } from './host-index';
 import {
   describeResources,
   explainNoPlacement,
@@ -80,6 +81,44 @@ export interface LoadOptions {
 }
 
 /**
+ * The state, driver, image, dedication, constraint and capacity filters as one SQL condition
+ * (the same arithmetic as `rejectionOf`, in float8 like JavaScript). `params[0]` must be the
+ * normalised image; the filter's own parameters are appended to `params`.
+ */
+function candidateFilter(request: PlacementRequest, settings: PlacementSettings, params: unknown[]): string {
+  const { reserved, allocationRatios: ratio } = settings;
+  params.push(request.driver);
+  const driver = `$${params.length}`;
+  const fits = (column: string, key: 'cpuMillis' | 'memoryMiB' | 'pids') => {
+    params.push(reserved[key], ratio[key], request.resources[key]);
+    const [r, k, q] = [params.length - 2, params.length - 1, params.length];
+    return `"capacity_${column}" - $${r} >= $${q}
+      AND GREATEST(0, floor(("capacity_${column}" - $${r})::float8 * $${k}::float8)) - "allocated_${column}" >= $${q}`;
+  };
+  // A registry image is pulled by the agent, so only bare names filter on the host's images.
+  const imageFilter = isPulledImage(request.image) ? '' : `AND "images" @> ARRAY[$1::text]`;
+  let where = `"state" = 'ready' AND "drivers" @> ARRAY[${driver}::text] ${imageFilter}
+    AND ${fits('cpu_millis', 'cpuMillis')} AND ${fits('memory_mib', 'memoryMiB')} AND ${fits('pids', 'pids')}`;
+  params.push(request.tenantId);
+  const tenant = `$${params.length}`;
+  where += request.dedicated
+    ? ` AND "labels"->>'${DEDICATED_LABEL}' = ${tenant}`
+    : ` AND coalesce("labels"->>'${DEDICATED_LABEL}', ${tenant}) = ${tenant}`;
+  for (const constraint of (request.constraints ?? []).map(parseConstraint)) {
+    params.push(constraint.key);
+    const key = `$${params.length}`;
+    if (constraint.op === 'exists') where += ` AND "labels" ? ${key}`;
+    else if (constraint.op === 'absent') where += ` AND NOT ("labels" ? ${key})`;
+    else {
+      params.push(constraint.value);
+      const value = `$${params.length}`;
+      where += constraint.op === '=' ? ` AND "labels"->>${key} = ${value}` : ` AND ("labels"->>${key}) IS DISTINCT FROM ${value}`;
+    }
+  }
+  return where;
+}
+
+/**
  * Hosts seen through the lens of one request: the image asked about, and the request
  * tenant's affinity/anti-affinity groups present on each host. With `candidatesOnly` SQL
  * applies the cheap exact filters first, so a full fleet does not cross the wire for
@@ -92,37 +131,7 @@ export async function loadHostSnapshots(
   options: LoadOptions,
 ): Promise<{ hosts: HostSnapshot[]; affinityPlaced: boolean }> {
   const params: unknown[] = [normalizeImageRef(request.image)];
-  let where = '';
-  if (options.candidatesOnly) {
-    const { reserved, allocationRatios: ratio } = settings;
-    params.push(request.driver);
-    const fits = (column: string, key: 'cpuMillis' | 'memoryMiB' | 'pids') => {
-      params.push(reserved[key], ratio[key], request.resources[key]);
-      const [r, k, q] = [params.length - 2, params.length - 1, params.length];
-      return `"capacity_${column}" - $${r} >= $${q}
-        AND GREATEST(0, floor(("capacity_${column}" - $${r})::float8 * $${k}::float8)) - "allocated_${column}" >= $${q}`;
-    };
-    // A registry image is pulled by the agent, so only bare names filter on the host's images.
-    const imageFilter = isPulledImage(request.image) ? '' : `AND "images" @> ARRAY[$1::text]`;
-    where = `WHERE "state" = 'ready' AND "drivers" @> ARRAY[$2::text] ${imageFilter}
-      AND ${fits('cpu_millis', 'cpuMillis')} AND ${fits('memory_mib', 'memoryMiB')} AND ${fits('pids', 'pids')}`;
-    params.push(request.tenantId);
-    const tenant = `$${params.length}`;
-    where += request.dedicated
-      ? ` AND "labels"->>'${DEDICATED_LABEL}' = ${tenant}`
-      : ` AND coalesce("labels"->>'${DEDICATED_LABEL}', ${tenant}) = ${tenant}`;
-    for (const constraint of (request.constraints ?? []).map(parseConstraint)) {
-      params.push(constraint.key);
-      const key = `$${params.length}`;
-      if (constraint.op === 'exists') where += ` AND "labels" ? ${key}`;
-      else if (constraint.op === 'absent') where += ` AND NOT ("labels" ? ${key})`;
-      else {
-        params.push(constraint.value);
-        const value = `$${params.length}`;
-        where += constraint.op === '=' ? ` AND "labels"->>${key} = ${value}` : ` AND ("labels"->>${key}) IS DISTINCT FROM ${value}`;
-      }
-    }
-  }
+  const where = options.candidatesOnly ? `WHERE ${candidateFilter(request, settings, params)}` : '';
   let order = 'ORDER BY "id"';
   if (options.candidatesOnly && options.limit !== undefined) {
     const { reserved, allocationRatios: ratio, weights } = settings;
@@ -180,8 +189,21 @@ async function attachGroups(manager: EntityManager, hosts: HostSnapshot[], reque
  * skipped that way get a second, waiting pass before the workload is declared pending.
  * Each attempt runs in a savepoint, so a host that no longer fits is unlocked at once.
  */
-export async function claimBestHost(manager: EntityManager, workload: WorkloadEntity, settings: PlacementSettings): Promise<ClaimOutcome> {
+export async function claimBestHost(manager: EntityManager, workload: WorkloadEntity, settings: PlacementSettings, index?: HostIndex): Promise<ClaimOutcome> {
   const request = placementRequestOf(workload);
+  const withoutGroups = !request.affinityGroup && !request.antiAffinityGroup;
+  if (index && withoutGroups) {
+    // Ranked on this replica's picture of the fleet (no scan in SQL); the lock is the authority.
+    const hinted = await index.candidates(manager, request, settings, CANDIDATE_LIMIT);
+    for (const host of hinted) {
+      if (await claimIfStillFits(manager, workload.id, host.id, request, settings, true)) {
+        index.claimed(host.id, request.resources);
+        return { placed: true, hostId: host.id };
+      }
+    }
+    // Every hint was taken or wrong: the picture is stale; rank in SQL this time.
+    if (hinted.length > 0) index.invalidate();
+  }
   // The best few by SQL's score first; only if groups filter all of them out, every candidate.
   let { hosts, affinityPlaced: withAffinity } = await loadHostSnapshots(manager, request, settings, { candidatesOnly: true, limit: CANDIDATE_LIMIT });
   let candidates = rankHosts(hosts, request, settings, withAffinity);
@@ -195,6 +217,20 @@ export async function claimBestHost(manager: EntityManager, workload: WorkloadEn
   }
 
   const skipped: string[] = [];
+  if (withoutGroups) {
+    // Every filter of a request without groups reads only the host row: lock, re-check and
+    // claim in one statement per attempt, no savepoint (see claimIfStillFits).
+    for (const pass of ['skip_locked', 'wait'] as const) {
+      for (const hostId of pass === 'skip_locked' ? candidates.map((c) => c.id) : skipped) {
+        if (await claimIfStillFits(manager, workload.id, hostId, request, settings, pass === 'skip_locked')) {
+          index?.claimed(hostId, request.resources);
+          return { placed: true, hostId };
+        }
+        if (pass === 'skip_locked') skipped.push(hostId);
+      }
+    }
+    return { placed: false, reason: `no ready host has room for ${describeResources(request.resources)}` };
+  }
   for (const pass of ['skip_locked', 'wait'] as const) {
     for (const hostId of pass === 'skip_locked' ? candidates.map((c) => c.id) : skipped) {
       await manager.query('SAVEPOINT "claim_attempt"');
@@ -224,6 +260,50 @@ export async function claimBestHost(manager: EntityManager, workload: WorkloadEn
 }
 
 /**
+ * One statement: lock the host row (skipping it when another placement holds it, with
+ * `skipLocked`), re-check the filters on the locked row, and write the claim and the host's
+ * allocation. Under READ COMMITTED the lock is taken on the newest committed version of the
+ * row and the WHERE is re-evaluated on that version (EvalPlanQual), so a claim committed
+ * after this statement's snapshot is counted; the UPDATE adds to that same version. False:
+ * the host is locked by another placement, or no longer fits (when it stopped fitting because
+ * of a concurrent claim, the lock may stay held until this transaction ends, which only
+ * makes others skip it for a few milliseconds).
+ *
+ * Only for requests without affinity groups: group membership lives in other rows, which this
+ * statement's snapshot may not show (groups go through the savepoint path above). The pure
+ * filters still run on the locked row as it was before the claim; SQL and JavaScript are the
+ * same rules, and if they ever disagree the transaction is aborted rather than trusted.
+ */
+async function claimIfStillFits(manager: EntityManager, workloadId: string, hostId: string, request: PlacementRequest, settings: PlacementSettings, skipLocked: boolean): Promise<boolean> {
+  const params: unknown[] = [normalizeImageRef(request.image), hostId, workloadId, request.resources.cpuMillis, request.resources.memoryMiB, request.resources.pids];
+  const filter = candidateFilter(request, settings, params);
+  const [locked] = await queryRows<HostRow>(
+    manager,
+    `WITH "locked" AS (
+       SELECT ${HOST_COLUMNS} FROM "${SCHEMA}"."hosts" WHERE "id" = $2 AND ${filter} FOR UPDATE ${skipLocked ? 'SKIP LOCKED' : ''}
+     ), "claim" AS (
+       INSERT INTO "${SCHEMA}"."claims" ("workload_id", "host_id", "cpu_millis", "memory_mib", "pids")
+       SELECT $3::uuid, "id", $4::int, $5::int, $6::int FROM "locked"
+     )
+     UPDATE "${SCHEMA}"."hosts" h
+        SET "allocated_cpu_millis" = h."allocated_cpu_millis" + $4::int,
+            "allocated_memory_mib" = h."allocated_memory_mib" + $5::int,
+            "allocated_pids" = h."allocated_pids" + $6::int,
+            "generation" = h."generation" + 1,
+            "updated_at" = now()
+       FROM "locked" WHERE h."id" = "locked"."id"
+     RETURNING "locked".*`,
+    params,
+  );
+  if (!locked) return false;
+  const rejection = rejectionOf(toSnapshot(locked), request, settings, false);
+  if (rejection !== null) {
+    throw new Error(`placement rules disagree: SQL claimed host ${hostId} for workload ${workloadId}, the ${rejection.filter} filter refuses it (${rejection.detail})`);
+  }
+  return true;
+}
+
+/**
  * Claims `hostId` for the workload if, under the host's row lock, it still passes every filter.
  * For callers that already know the host (preemption just made room there).
  */
@@ -240,19 +320,19 @@ export async function claimOnHost(manager: EntityManager, workloadId: string, ho
 /** The claim write itself: claim row, host allocation and generation. Also what the bench measures bare. */
 export async function writeClaim(manager: EntityManager, workloadId: string, hostId: string, request: Pick<PlacementRequest, 'resources'>): Promise<void> {
   const { cpuMillis, memoryMiB, pids } = request.resources;
+  // One statement, one round trip; the caller holds the host's row lock.
   await manager.query(
-    `INSERT INTO "${SCHEMA}"."claims" ("workload_id", "host_id", "cpu_millis", "memory_mib", "pids") VALUES ($1, $2, $3, $4, $5)`,
-    [workloadId, hostId, cpuMillis, memoryMiB, pids],
-  );
-  await manager.query(
-    `UPDATE "${SCHEMA}"."hosts"
+    `WITH "claim" AS (
+       INSERT INTO "${SCHEMA}"."claims" ("workload_id", "host_id", "cpu_millis", "memory_mib", "pids") VALUES ($5, $1, $2, $3, $4)
+     )
+     UPDATE "${SCHEMA}"."hosts"
         SET "allocated_cpu_millis" = "allocated_cpu_millis" + $2,
             "allocated_memory_mib" = "allocated_memory_mib" + $3,
             "allocated_pids" = "allocated_pids" + $4,
             "generation" = "generation" + 1,
             "updated_at" = now()
       WHERE "id" = $1`,
-    [hostId, cpuMillis, memoryMiB, pids],
+    [hostId, cpuMillis, memoryMiB, pids, workloadId],
   );
 }
 

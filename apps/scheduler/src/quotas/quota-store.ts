@@ -43,11 +43,38 @@ async function lockUsage(manager: EntityManager, tenantId: string, defaults: Quo
  * the lock is held until commit.
  */
 export async function chargeQuota(manager: EntityManager, tenantId: string, delta: QuotaAmounts, defaults: QuotaAmounts): Promise<void> {
+  // One statement: the upsert takes the row lock (also when the row exists and the WHERE of
+  // DO UPDATE refuses the change), the limits are compared with the locked row's use, and the
+  // charge is applied only when every quota holds. No row back: over some quota (or the
+  // request alone exceeds a limit, then nothing was even proposed).
+  const limit = (column: string, parameter: number) =>
+    `coalesce((SELECT q."${column}" FROM "${SCHEMA}"."tenant_quotas" q WHERE q."tenant_id" = $1::uuid), $${parameter}::bigint)`;
+  const fits = (used: (column: string) => string) =>
+    (['cpu_millis', 'memory_mib', 'workloads', 'vms'] as const)
+      .map((column, i) => `(${AMOUNT[i]} <= 0 OR ${used(column)} + ${AMOUNT[i]} <= ${limit(column, i + 6)})`)
+      .join(' AND ');
+  const charged = await queryRows<{ tenant_id: string }>(
+    manager,
+    `INSERT INTO "${SCHEMA}"."quota_usage" AS u ("tenant_id", "cpu_millis", "memory_mib", "workloads", "vms")
+     SELECT $1::uuid, ${AMOUNT.join(', ')} WHERE ${fits(() => '0')}
+     ON CONFLICT ("tenant_id") DO UPDATE SET
+       "cpu_millis" = u."cpu_millis" + ${AMOUNT[0]}, "memory_mib" = u."memory_mib" + ${AMOUNT[1]},
+       "workloads" = u."workloads" + ${AMOUNT[2]}, "vms" = u."vms" + ${AMOUNT[3]}
+     WHERE ${fits((column) => `u."${column}"`)}
+     RETURNING u."tenant_id"`,
+    [tenantId, delta.cpuMillis, delta.memoryMiB, delta.workloads, delta.vms, defaults.cpuMillis, defaults.memoryMiB, defaults.workloads, defaults.vms],
+  );
+  if (charged.length > 0) return;
+  // Refused: say which quota, from the row we still hold locked (or the request alone).
   const current = await lockUsage(manager, tenantId, defaults);
   const violation = quotaViolation(current.limits, current.used, delta);
   if (violation) throw quotaExceeded(violation);
+  // The limits moved between the two statements (an operator raised one): it fits now.
   await addUsage(manager, tenantId, delta, 1);
 }
+
+/** The charged amounts' parameters, typed like their columns. */
+const AMOUNT = ['$2::bigint', '$3::bigint', '$4::int', '$5::int'] as const;
 
 /** Gives `delta` back (a workload was deleted). */
 export async function releaseQuota(manager: EntityManager, tenantId: string, delta: QuotaAmounts): Promise<void> {

@@ -8,6 +8,7 @@ import { assertMayModify, assertTenantNotSuspended } from '../common/caller-acce
 import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
+import { HostIndex } from '../placement/host-index';
 import { preemptFor } from '../placement/preempt-for';
 import { covers, describeResources, largestHost, maxUnit, normalizeImageRef } from '../placement/placement';
 import { quotaDeltaOf } from '../quotas/quota';
@@ -16,9 +17,16 @@ import { isPulledImage } from '../images/image-reference';
 import { RegistryTokens } from '../images/registry-tokens';
 import { changeWorkload, recordTransition } from './workload-store';
 import { toWorkloadView } from './workload-view';
+import { workloadFromRow, type WorkloadRow } from './workload-row';
 import { WorkloadEntity } from './workload.entity';
 
 export type CreateWorkloadCommand = ValidRequestOf<'scheduler.cmd.workload.create.v1'>;
+
+interface FleetCheck {
+  has_image: boolean;
+  fits: boolean;
+  suspended: boolean;
+}
 
 type Created = { kind: 'created'; workload: WorkloadEntity; preempted: string[] } | { kind: 'replayed'; workload: WorkloadEntity };
 
@@ -30,21 +38,21 @@ export class CreateWorkloadUseCase {
     @Inject(SCHEDULER_SETTINGS) private readonly settings: SchedulerSettings,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly registryTokens: RegistryTokens,
+    private readonly hostIndex: HostIndex,
   ) {}
 
   async execute(command: CreateWorkloadCommand): Promise<WorkloadView> {
     const { caller, spec, idempotencyKey } = command;
     assertMayModify(caller);
 
-    // A retry of a request that already succeeded answers with its result, even if the fleet
-    // changed since (the image may be gone now): that is what the key promises.
-    if (idempotencyKey !== undefined) {
-      const existing = await this.dataSource.manager.findOneBy(WorkloadEntity, { tenantId: caller.tenantId, idempotencyKey });
-      if (existing) return toWorkloadView(assertSameSpec(existing, spec, idempotencyKey));
-    }
-    // Outside the placement transaction, which is kept short; the api refuses a suspended
-    // tenant's writes before they get here, this is the second line.
-    await this.assertFleetCanRun(spec, caller.tenantId);
+    // One round trip answers three questions: a retry of a request that already succeeded
+    // (answered with its result even if the fleet changed since, the image may be gone now:
+    // that is what the key promises), whether the tenant is suspended (the api refuses a
+    // suspended tenant's writes before they get here, this is the second line), and whether
+    // any host could run the spec at all. Outside the placement transaction, kept short.
+    const { existing, fleet } = await this.precheck(spec, caller.tenantId, idempotencyKey ?? null);
+    if (existing) return toWorkloadView(assertSameSpec(existing, spec, idempotencyKey!));
+    await this.assertFleetCanRun(spec, caller.tenantId, fleet);
     // An image in our registry: the tenant must be allowed to pull it (its own namespace or a
     // public repository), checked now so a refusal is an answer, not a workload that fails later.
     await this.registryTokens.pullAuth(caller.tenantId, spec.image);
@@ -57,7 +65,7 @@ export class CreateWorkloadUseCase {
         return { kind: 'replayed', workload: winner };
       }
       await recordTransition(manager, inserted, null);
-      const claim = await claimBestHost(manager, inserted, this.settings.placement);
+      const claim = await claimBestHost(manager, inserted, this.settings.placement, this.hostIndex);
       const preempted = claim.placed ? null : await preemptFor(manager, inserted, this.settings.placement);
       const hostId = claim.placed ? claim.hostId : (preempted?.hostId ?? null);
       const workload = hostId
@@ -82,21 +90,32 @@ export class CreateWorkloadUseCase {
     return toWorkloadView(workload);
   }
 
-  /** Refuses what no host could ever run, instead of leaving it pending forever. */
-  private async assertFleetCanRun(spec: WorkloadSpec, tenantId: string): Promise<void> {
-    const request = placementRequestOf({ tenantId: '00000000-0000-0000-0000-000000000000', kind: spec.kind, image: spec.image, placement: null, ...spec.resources });
-    // Fast path, two index-backed EXISTS; the whole fleet is only loaded to word a refusal.
+  private async precheck(spec: WorkloadSpec, tenantId: string, idempotencyKey: string | null): Promise<{ existing: WorkloadEntity | null; fleet: FleetCheck }> {
+    const request = this.fleetRequestOf(spec);
     const { reserved } = this.settings.placement;
-    // The tenant's suspension rides along in the same round trip.
-    const [fleet] = await queryRows<{ has_image: boolean; fits: boolean; suspended: boolean }>(
+    // The EXISTS are index-backed; the workload by its idempotency key is a unique-index lookup.
+    const [row] = await queryRows<FleetCheck & Partial<WorkloadRow>>(
       this.dataSource.manager,
-      `SELECT EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[$1::text]) AS "has_image",
-              EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "capacity_cpu_millis" - $2 >= $5 AND "capacity_memory_mib" - $3 >= $6 AND "capacity_pids" - $4 >= $7) AS "fits",
-              EXISTS (SELECT 1 FROM "${SCHEMA}"."suspended_tenants" WHERE "tenant_id" = $8) AS "suspended"`,
-      [normalizeImageRef(request.image), reserved.cpuMillis, reserved.memoryMiB, reserved.pids, request.resources.cpuMillis, request.resources.memoryMiB, request.resources.pids, tenantId],
+      `SELECT f.*, w.* FROM (
+         SELECT EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[$1::text]) AS "has_image",
+                EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "capacity_cpu_millis" - $2 >= $5 AND "capacity_memory_mib" - $3 >= $6 AND "capacity_pids" - $4 >= $7) AS "fits",
+                EXISTS (SELECT 1 FROM "${SCHEMA}"."suspended_tenants" WHERE "tenant_id" = $8) AS "suspended"
+       ) f LEFT JOIN "${SCHEMA}"."workloads" w ON w."tenant_id" = $8 AND w."idempotency_key" = $9::text`,
+      [normalizeImageRef(request.image), reserved.cpuMillis, reserved.memoryMiB, reserved.pids, request.resources.cpuMillis, request.resources.memoryMiB, request.resources.pids, tenantId, idempotencyKey],
     );
-    if (fleet?.suspended) await assertTenantNotSuspended(this.dataSource.manager, tenantId);
-    if (fleet?.has_image && fleet.fits) return;
+    const fleet = { has_image: row?.has_image ?? false, fits: row?.fits ?? false, suspended: row?.suspended ?? false };
+    return { existing: row?.id ? workloadFromRow(row as WorkloadRow) : null, fleet };
+  }
+
+  private fleetRequestOf(spec: WorkloadSpec) {
+    return placementRequestOf({ tenantId: '00000000-0000-0000-0000-000000000000', kind: spec.kind, image: spec.image, placement: null, ...spec.resources });
+  }
+
+  /** Refuses what no host could ever run, instead of leaving it pending forever. */
+  private async assertFleetCanRun(spec: WorkloadSpec, tenantId: string, fleet: FleetCheck): Promise<void> {
+    const request = this.fleetRequestOf(spec);
+    if (fleet.suspended) await assertTenantNotSuspended(this.dataSource.manager, tenantId);
+    if (fleet.has_image && fleet.fits) return;
     const { hosts } = await loadHostSnapshots(this.dataSource.manager, request, this.settings.placement, { candidatesOnly: false });
     if (!isPulledImage(request.image) && !hosts.some((host) => host.images.length > 0)) {
       if (spec.kind === 'vm') {
@@ -117,7 +136,7 @@ export class CreateWorkloadUseCase {
 
 /** Inserts the workload as `pending`; null when another request already used the idempotency key. */
 async function insertPending(manager: EntityManager, tenantId: string, spec: WorkloadSpec, idempotencyKey: string | null): Promise<WorkloadEntity | null> {
-  const [row] = await queryRows<{ id: string }>(
+  const [row] = await queryRows<WorkloadRow>(
     manager,
     `INSERT INTO "${SCHEMA}"."workloads"
        ("id", "tenant_id", "name", "kind", "image", "command", "env", "cpu_millis", "memory_mib", "pids",
@@ -125,7 +144,7 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
         "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible", "vm")
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11, $12, $13, $14, $15, $16, $17)
      ON CONFLICT ON CONSTRAINT "workloads_tenant_idempotency_key" DO NOTHING
-     RETURNING "id"`,
+     RETURNING *`,
     [
       randomUUID(),
       tenantId,
@@ -146,7 +165,7 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
       spec.kind === 'vm' ? JSON.stringify(spec.vm) : null,
     ],
   );
-  return row ? manager.findOneByOrFail(WorkloadEntity, { id: row.id }) : null;
+  return row ? workloadFromRow(row) : null;
 }
 
 function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotencyKey: string): WorkloadEntity {
