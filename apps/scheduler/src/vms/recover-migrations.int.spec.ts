@@ -72,10 +72,14 @@ afterAll(async () => {
 
 /** A VM running on vm-a whose migration to vm-b a crashed scheduler left behind. */
 async function interruptedMigration(tenant: string, name: string): Promise<string> {
-  const created = await scheduler.api.request('scheduler.cmd.workload.create.v1', {
-    caller: callerOf(tenant),
-    spec: { name, kind: 'vm', image: 'tiny', resources: { cpuMillis: 1000, memoryMiB: 128 }, vm: { diskGiB: 1 } },
-  });
+  // Only vm-a takes the create, whatever placement would prefer (vm-b may be up from an earlier test).
+  await scheduler.db.query(`UPDATE scheduler.hosts SET state = 'cordoned' WHERE id = 'vm-b'`);
+  const created = await scheduler.api
+    .request('scheduler.cmd.workload.create.v1', {
+      caller: callerOf(tenant),
+      spec: { name, kind: 'vm', image: 'tiny', resources: { cpuMillis: 1000, memoryMiB: 128 }, vm: { diskGiB: 1 } },
+    })
+    .finally(() => scheduler.db.query(`UPDATE scheduler.hosts SET state = 'ready' WHERE id = 'vm-b' AND state = 'cordoned'`));
   expect(created).toMatchObject({ state: 'scheduled', hostId: 'vm-a' });
   await agents.get('vm-a')!.report([observedTask(created.id, created.generation, 'running')]);
   await waitFor(async () => (await scheduler.api.request('scheduler.cmd.workload.get.v1', { caller: callerOf(tenant), workloadId: created.id })).state === 'running', {
