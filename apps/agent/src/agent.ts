@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GureumError, type Assignment, type Heartbeat, type ObservedTask } from '@gureum/contracts';
-import { Bus, connectNats, serveCommand, type NatsConnection } from '@gureum/messaging';
+import { Bus, connectNatsPatiently, serveCommand, type NatsConnection } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import { DriverError, VmDriver, type DriverFingerprint, type DriverName, type TaskStatus, type WorkloadDriver } from './driver';
 import { createHostIoCounterSource } from './metering/io-counters';
@@ -77,16 +77,19 @@ export class Agent {
 
   async start(): Promise<void> {
     const { nodeId } = this.options;
-    this.nc = await connectNats({
-      url: this.options.nats.url,
-      name: `agent-${nodeId}`,
-      ...(this.options.nats.nkeySeed
-        ? { nkeySeed: this.options.nats.nkeySeed }
-        : this.options.nats.user
-          ? { user: this.options.nats.user, password: this.options.nats.password ?? '' }
-          : {}),
-      inboxPrefix: `_INBOX.agent-${nodeId}`,
-    });
+    this.nc = await connectNatsPatiently(
+      {
+        url: this.options.nats.url,
+        name: `agent-${nodeId}`,
+        ...(this.options.nats.nkeySeed
+          ? { nkeySeed: this.options.nats.nkeySeed }
+          : this.options.nats.user
+            ? { user: this.options.nats.user, password: this.options.nats.password ?? '' }
+            : {}),
+        inboxPrefix: `_INBOX.agent-${nodeId}`,
+      },
+      { onRetry: (error, attempt) => this.logger.warn({ err: error, attempt }, 'NATS not reachable yet, retrying') },
+    );
     this.bus = new Bus(this.nc, 10_000);
     this.bus.onSignal('agent.*.cmd.reconcile.v1', () => this.kick('nudged by scheduler'), {
       nodeId,

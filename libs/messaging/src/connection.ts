@@ -42,3 +42,26 @@ export function nestNatsOptions(settings: NatsSettings, queue: string): Record<s
     gracePeriod: 2000,
   };
 }
+
+/**
+ * The first connection of a long-running daemon (an agent): a broker that is restarting or
+ * reloading its authorization answers with a timeout or a refused connection for a moment, and a
+ * daemon that exits on that would need a supervisor to come back. Those are retried until
+ * `giveUpAfterMs`; a refused credential (Authorization Violation) is not, it will not get better.
+ */
+export async function connectNatsPatiently(
+  settings: NatsSettings,
+  options: { giveUpAfterMs?: number; onRetry?: (error: unknown, attempt: number) => void } = {},
+): Promise<NatsConnection> {
+  const deadline = Date.now() + (options.giveUpAfterMs ?? 60_000);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await connectNats(settings);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (/authorization|authentication/i.test(message) || Date.now() >= deadline) throw error;
+      options.onRetry?.(error, attempt);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250 * attempt, 2000)));
+    }
+  }
+}

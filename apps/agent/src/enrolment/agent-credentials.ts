@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NodeIdSchema } from '@gureum/contracts';
-import { Bus, connectNats } from '@gureum/messaging';
+import { Bus, connectNatsPatiently } from '@gureum/messaging';
 import { connect, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -69,7 +69,7 @@ export async function enrol(options: EnrolmentOptions, logger: Logger): Promise<
     return { nkeySeed: stored.seed, inboxPrefix };
   }
 
-  const nc = await connectNats({ url: options.natsUrl, name: `enrol-${options.nodeId}`, ...options.enrolUser, inboxPrefix: '_INBOX.enrol' });
+  const nc = await connectNatsPatiently({ url: options.natsUrl, name: `enrol-${options.nodeId}`, ...options.enrolUser, inboxPrefix: '_INBOX.enrol' });
   try {
     const reply = await new Bus(nc, 15_000).request('enrol.req.agent.credentials.v1', { token: options.joinToken, nodeId: options.nodeId, publicKey: stored.publicKey });
     await writeCredentials(file, { ...stored, enrolled: true });
