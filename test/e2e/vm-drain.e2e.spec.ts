@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { waitFor } from '@gureum/testing';
 import { ApiClient, type Workload } from './support/api-client';
 import { System } from './support/system';
+import { consoleText as consoleOf, heartbeats, removeVms } from './support/vm';
 
 const exec = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -60,22 +61,7 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  if (vmId) await owner.call('DELETE', `/v1/workloads/${vmId}`).catch(() => undefined);
-  await waitFor(
-    async () => {
-      const res = await owner.call<{ state?: string }>('GET', `/v1/workloads/${vmId}`);
-      return res.status === 404 || res.body.state === 'deleted' ? true : undefined;
-    },
-    { timeoutMs: 60_000, what: 'vm deleted' },
-  ).catch(() => undefined);
-  const { stdout } = await exec('pgrep', ['-f', `qemu-system.*${system.nodeId}`]).catch(() => ({ stdout: '' }));
-  for (const pid of stdout.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  await removeVms(owner, vmId ? [vmId] : [], system.nodeId);
   await system.stop();
 }, 120_000);
 
@@ -85,14 +71,8 @@ async function act(hostId: string, action: string): Promise<HostView> {
   return res.body;
 }
 
-async function consoleText(id: string): Promise<string> {
-  const res = await owner.call<string>('GET', `/v1/workloads/${id}/console`);
-  if (res.status !== 200) throw new Error(`console answered ${res.status}: ${JSON.stringify(res.body)}`);
-  return typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
-}
-
-function heartbeats(text: string): number[] {
-  return [...text.matchAll(/gureum-heartbeat (\d+)\r?\n/g)].map((match) => Number(match[1]));
+function consoleText(id: string): Promise<string> {
+  return consoleOf(owner, id);
 }
 
 /** QEMU processes of this VM (the command line names the workload's state dir). */

@@ -18,6 +18,7 @@ import { pullVmTemplate } from '@gureum/oci-client';
 import { waitFor } from '@gureum/testing';
 import { ApiClient, type Problem, type Workload } from './support/api-client';
 import { System, type TenantCredentials } from './support/system';
+import { consoleText as consoleOf, removeVms } from './support/vm';
 
 const exec = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -60,37 +61,13 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  for (const id of vmIds) await ownerApi.call('DELETE', `/v1/workloads/${id}`).catch(() => undefined);
-  await sleepUntilDeleted();
-  const { stdout } = await exec('pgrep', ['-f', `qemu-system.*${system.nodeId}`]).catch(() => ({ stdout: '' }));
-  for (const pid of stdout.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  await removeVms(ownerApi, vmIds, system.nodeId);
   if (scratch) await rm(scratch, { recursive: true, force: true });
   await system.stop();
 }, 120_000);
 
-async function sleepUntilDeleted(): Promise<void> {
-  await waitFor(
-    async () => {
-      for (const id of vmIds) {
-        const res = await ownerApi.call<{ state?: string }>('GET', `/v1/workloads/${id}`);
-        if (res.status !== 404 && res.body.state !== 'deleted') return undefined;
-      }
-      return true;
-    },
-    { timeoutMs: 60_000, what: 'VMs deleted' },
-  ).catch(() => undefined);
-}
-
-async function consoleText(id: string): Promise<string> {
-  const res = await ownerApi.call<string>('GET', `/v1/workloads/${id}/console`);
-  if (res.status !== 200) throw new Error(`console answered ${res.status}: ${JSON.stringify(res.body)}`);
-  return typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+function consoleText(id: string): Promise<string> {
+  return consoleOf(ownerApi, id);
 }
 
 async function bootVm(name: string, image: string, kernelArgs?: string[]): Promise<{ id: string; console: string }> {

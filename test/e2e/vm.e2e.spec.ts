@@ -14,6 +14,7 @@ import { connectNats } from '@gureum/messaging';
 import { ensureBusyboxImage, sleep, waitFor } from '@gureum/testing';
 import { ApiClient, containerSpec, type Problem, type Workload } from './support/api-client';
 import { System } from './support/system';
+import { consoleText as consoleOf, heartbeats, removeVms } from './support/vm';
 
 const exec = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -73,26 +74,7 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  // QEMU outlives agents by design: delete through the API so the agents destroy their VMs,
-  // then kill whatever QEMU of this run is left (its command line carries the node id).
-  if (vmId) {
-    await owner.call('DELETE', `/v1/workloads/${vmId}`).catch(() => undefined);
-    await waitFor(
-      async () => {
-        const res = await owner.call<{ state?: string }>('GET', `/v1/workloads/${vmId}`);
-        return res.status === 404 || res.body.state === 'deleted' ? true : undefined;
-      },
-      { timeoutMs: 60_000, what: 'vm deleted' },
-    ).catch(() => undefined);
-  }
-  const { stdout } = await exec('pgrep', ['-f', `qemu-system.*${system.nodeId}`]).catch(() => ({ stdout: '' }));
-  for (const pid of stdout.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  await removeVms(owner, vmId ? [vmId] : [], system.nodeId);
   await system.stop();
 }, 120_000);
 
@@ -108,14 +90,8 @@ async function waitForState(id: string, states: string[], timeoutMs = 90_000): P
   );
 }
 
-async function consoleText(id: string): Promise<string> {
-  const res = await owner.call<string>('GET', `/v1/workloads/${id}/console`);
-  if (res.status !== 200) throw new Error(`console answered ${res.status}: ${JSON.stringify(res.body)}`);
-  return typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
-}
-
-function heartbeats(text: string): number[] {
-  return [...text.matchAll(/gureum-heartbeat (\d+)\r?\n/g)].map((match) => Number(match[1]));
+function consoleText(id: string): Promise<string> {
+  return consoleOf(owner, id);
 }
 
 function lastHeartbeat(text: string): number {
