@@ -74,6 +74,11 @@ export interface OutboxRelayOptions {
   intervalMs?: number;
   /** Published rows older than this are deleted. */
   retainPublishedMs?: number;
+  /**
+   * How long a kick waits before draining, so the events of many transactions committing at
+   * about the same time leave in one batch (one relay transaction) instead of one each.
+   */
+  kickDelayMs?: number;
 }
 
 /**
@@ -85,6 +90,7 @@ export class OutboxRelay {
   private readonly js: JetStreamClient;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private pendingKick: NodeJS.Timeout | null = null;
   private again = false;
   private stopped = false;
   private lastCleanup = 0;
@@ -104,13 +110,28 @@ export class OutboxRelay {
     this.kick();
   }
 
-  /** Call after a transaction that enqueued events has committed. */
+  /**
+   * Call after a transaction that enqueued events has committed. Kicks are coalesced: the
+   * first one schedules a drain `kickDelayMs` later, the ones until then join it, and kicks
+   * during a drain make it run once more.
+   */
   kick(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
+    if (this.pendingKick) return;
+    const delay = this.options.kickDelayMs ?? 5;
+    if (delay <= 0) return this.drainNow();
+    this.pendingKick = setTimeout(() => {
+      this.pendingKick = null;
+      this.drainNow();
+    }, delay);
+  }
+
+  private drainNow(): void {
+    if (this.stopped || this.running) return;
     this.running = this.drainUntilEmpty()
       .then(() => undefined)
       .catch((error: unknown) => this.logger.error({ err: error }, 'outbox relay failed'))
@@ -126,6 +147,8 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.pendingKick) clearTimeout(this.pendingKick);
+    this.pendingKick = null;
     await this.running;
   }
 
@@ -133,34 +156,38 @@ export class OutboxRelay {
   async drainUntilEmpty(): Promise<number> {
     let total = 0;
     for (;;) {
-      const published = await this.drainBatch();
+      const { published, complete } = await this.drainBatch();
       total += published;
-      if (published < (this.options.batchSize ?? 100)) break;
+      // A short batch means nothing is left; a failed publish waits for the next kick or poll.
+      if (!complete || published < (this.options.batchSize ?? 100)) break;
     }
     await this.cleanup();
     return total;
   }
 
-  private async drainBatch(): Promise<number> {
+  private async drainBatch(): Promise<{ published: number; complete: boolean }> {
     const table = this.dataSource.getRepository(OutboxMessage).metadata.tablePath;
     return this.dataSource.transaction(async (manager) => {
       const rows: Array<{ seq: string; message_id: string; subject: string; payload: unknown }> = await manager.query(
         `SELECT seq, message_id, subject, payload FROM ${table} WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [this.options.batchSize ?? 100],
       );
-      const done: string[] = [];
-      for (const row of rows) {
-        try {
-          await this.js.publish(row.subject, JSON.stringify(row.payload), { msgID: row.message_id });
-          done.push(row.seq);
-        } catch (error) {
-          await manager.query(`UPDATE ${table} SET attempts = attempts + 1, last_error = $2 WHERE seq = $1`, [row.seq, String(error)]);
-          this.logger.warn({ err: error, subject: row.subject, messageId: row.message_id }, 'outbox publish failed; will retry');
-          break;
-        }
+      // Pipelined: every publish of the batch is sent before any ack is awaited (one round
+      // trip to JetStream per batch instead of one per event). Only the prefix before the
+      // first failure is marked published, so a failed event is never overtaken for good:
+      // it and everything after it are published again next time (those whose publish did
+      // succeed are dropped there by the Nats-Msg-Id dedupe), in seq order.
+      const acks = await Promise.allSettled(rows.map((row) => this.js.publish(row.subject, JSON.stringify(row.payload), { msgID: row.message_id })));
+      const failedAt = acks.findIndex((ack) => ack.status === 'rejected');
+      const done = (failedAt === -1 ? rows : rows.slice(0, failedAt)).map((row) => row.seq);
+      if (failedAt !== -1) {
+        const row = rows[failedAt]!;
+        const error = (acks[failedAt] as PromiseRejectedResult).reason as unknown;
+        await manager.query(`UPDATE ${table} SET attempts = attempts + 1, last_error = $2 WHERE seq = $1`, [row.seq, String(error)]);
+        this.logger.warn({ err: error, subject: row.subject, messageId: row.message_id, notMarked: rows.length - failedAt - 1 }, 'outbox publish failed; will retry');
       }
       if (done.length > 0) await manager.query(`UPDATE ${table} SET published_at = now() WHERE seq = ANY($1::bigint[])`, [done]);
-      return done.length === rows.length ? done.length : 0;
+      return { published: done.length, complete: done.length === rows.length };
     });
   }
 
