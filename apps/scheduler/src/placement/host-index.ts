@@ -1,9 +1,27 @@
 import type { EntityManager } from 'typeorm';
 import { queryRows, SCHEMA } from '../database/sql';
 import { isPulledImage } from '../images/image-reference';
-import { normalizeImageRef, rankHosts, type HostSnapshot, type PlacementRequest, type PlacementSettings } from './placement';
+import {
+  covers,
+  effectiveCapacity,
+  maxUnit,
+  normalizeImageRef,
+  rankHosts,
+  rejectionOf,
+  scoreHost,
+  type HostScore,
+  type HostSnapshot,
+  type PlacementRequest,
+  type PlacementSettings,
+  type ResourceAmounts,
+} from './placement';
 
-type HostIndexRow = Omit<HostSnapshot, 'images' | 'capacity' | 'allocated'> & {
+type HostIndexRow = {
+  at: Date;
+  id: string | null;
+  state: HostSnapshot['state'];
+  drivers: string[];
+  labels: Record<string, string> | null;
   capacity_cpu_millis: number;
   capacity_memory_mib: number;
   capacity_pids: number;
@@ -11,6 +29,42 @@ type HostIndexRow = Omit<HostSnapshot, 'images' | 'capacity' | 'allocated'> & {
   allocated_memory_mib: number;
   allocated_pids: number;
 };
+
+/** Rows changed this long before the previous refresh are read again (a transaction that committed late). */
+const REFRESH_MARGIN_MS = 5_000;
+/** Every so often the whole picture is re-read anyway: the safety net for anything the margin missed. */
+const FULL_RELOAD_MS = 30_000;
+/**
+ * Slack on the early stop, far above float noise (~1e-16) and above the 1e-9 rounding of
+ * scores: a host is skipped only when its score is certainly below the worst one kept.
+ */
+const STOP_SLACK = 2e-9;
+
+/** One host in the picture; `key` is where it sits in its class (see HostClass). */
+interface Entry {
+  host: HostSnapshot;
+  hostClass: HostClass;
+  key: number;
+}
+
+/**
+ * Hosts that differ only in allocation: same drivers, labels and capacity. Every filter but
+ * image and free capacity gives the same answer for all of them, and within a class the score
+ * of a host that fits is a strictly increasing function of one number that does not depend on
+ * the request: `key = Σ w·allocated / effective` over CPU and memory (the request adds the same
+ * `Σ w·request / effective` to every member, and utilisation is not capped for a host that
+ * fits). So members are kept sorted by key, and a create walks each class from the best end
+ * (fullest for binpack, emptiest for spread), stopping once no remaining member can beat the
+ * `limit`-th host found so far.
+ */
+interface HostClass {
+  classKey: string;
+  /** A member's drivers, labels and capacity (allocation not meaningful). */
+  template: HostSnapshot;
+  effective: ResourceAmounts;
+  /** Sorted by key, then id. */
+  members: Entry[];
+}
 
 /**
  * This replica's picture of the fleet, for ranking candidates without asking PostgreSQL to
@@ -22,18 +76,34 @@ type HostIndexRow = Omit<HostSnapshot, 'images' | 'capacity' | 'allocated'> & {
  * and re-checks every filter on it (`claimBestHost`), and when the hinted candidates all fail
  * there, the caller falls back to ranking in SQL. Group requests do not use it (membership is
  * per tenant and not cached).
+ *
+ * On the picture it returns exactly what `rankHosts(…).slice(0, limit)` returns (proved by
+ * `host-index.property.spec.ts`), without looking at every host: see HostClass. A refresh
+ * reads only rows whose `updated_at` moved since the previous one (every write of a column
+ * read here bumps it), with a margin for transactions that committed late, and the whole
+ * picture every `FULL_RELOAD_MS` and after `invalidate()`.
  */
 export class HostIndex {
-  private hosts: HostSnapshot[] = [];
-  private readonly byId = new Map<string, HostSnapshot>();
+  private readonly byId = new Map<string, Entry>();
+  private readonly classes = new Map<string, HostClass>();
+  /** The settings keys and classes were computed for. */
+  private settingsKey = '';
+  private settings: PlacementSettings | null = null;
   private loadedAt = -Infinity;
+  private fullyLoadedAt = -Infinity;
+  /** The database's clock at the previous refresh. */
+  private databaseTime: Date | null = null;
   private loading: Promise<void> | null = null;
   private readonly imageHosts = new Map<string, { loadedAt: number; hosts: Promise<ReadonlySet<string>> }>();
+  private readonly now: () => number;
 
   constructor(
     /** How old the picture may get; 0 turns the index off. */
     private readonly refreshMs: number,
-  ) {}
+    options: { now?: () => number } = {},
+  ) {
+    this.now = options.now ?? (() => performance.now());
+  }
 
   get enabled(): boolean {
     return this.refreshMs > 0;
@@ -41,29 +111,129 @@ export class HostIndex {
 
   /** The best `limit` hosts for `request` by the pure filters and scores on this picture; empty when the index is off or nothing fits in it. */
   async candidates(manager: EntityManager, request: PlacementRequest, settings: PlacementSettings, limit: number): Promise<HostSnapshot[]> {
-    if (!this.enabled || request.affinityGroup || request.antiAffinityGroup) return [];
+    if (!this.enabled || request.affinityGroup || request.antiAffinityGroup || limit <= 0) return [];
     await this.refreshIfOld(manager);
     const image = normalizeImageRef(request.image);
     const withImage = isPulledImage(request.image) ? null : await this.hostsWithImage(manager, image);
     // The filters ask only "has it this image?": each snapshot carries just that one.
-    const views = this.hosts.map((host) => ({ ...host, images: withImage === null || withImage.has(host.id) ? [image] : [] }));
-    return rankHosts(views, request, settings, false).slice(0, limit);
+    const view = (host: HostSnapshot): HostSnapshot => ({ ...host, images: withImage === null || withImage.has(host.id) ? [image] : [] });
+    const { cpu, memory } = settings.weights;
+    if (!(cpu >= 0 && memory >= 0 && cpu + memory > 0)) {
+      // No usable order (every score equal, or a negative weight): rank them all.
+      return rankHosts([...this.byId.values()].map((entry) => view(entry.host)), request, settings, false).slice(0, limit);
+    }
+    this.useSettings(settings);
+    const binpack = (request.policy ?? settings.policy) === 'binpack';
+    const best: Array<{ host: HostSnapshot; score: HostScore }> = [];
+    const zero = { cpuMillis: 0, memoryMiB: 0, pids: 0 };
+    for (const hostClass of this.classes.values()) {
+      // What holds for an empty member with the image holds for every member.
+      const classRejection = rejectionOf({ ...hostClass.template, images: [image], allocated: zero }, request, settings, false);
+      if (classRejection && (classRejection.filter !== 'capacity' || !covers(maxUnit(hostClass.template.capacity, settings), request.resources))) continue;
+      const members = hostClass.members;
+      // Walk runs of members with the same allocation (same score, same answer from every
+      // filter but image), best run first: from the high end for binpack, the low end for spread.
+      let i = binpack ? members.length - 1 : 0;
+      while (i >= 0 && i < members.length) {
+        const [start, end] = runAround(members, i);
+        i = binpack ? start - 1 : end;
+        const first = members[start]!;
+        if (best.length >= limit && this.bound(first, hostClass, request, settings, binpack) + STOP_SLACK < best[best.length - 1]!.score.score) break;
+        const withImageView = { ...first.host, images: [image] };
+        if (rejectionOf(withImageView, request, settings, false) !== null) continue;
+        const score = scoreHost(withImageView, request, settings);
+        // Members of a run differ only by id (ascending) and image: the first ones with the image win.
+        for (let j = start; j < end; j += 1) {
+          const host = members[j]!.host;
+          if (withImage !== null && !withImage.has(host.id)) continue;
+          if (best.length >= limit) {
+            const worst = best[best.length - 1]!.score;
+            if (!(score.score > worst.score || (score.score === worst.score && host.id < worst.hostId))) break;
+          }
+          insertBest(best, { host: view(host), score: { ...score, hostId: host.id } }, limit);
+        }
+      }
+    }
+    return best.map((entry) => entry.host);
   }
 
   /** This replica claimed on `hostId`: count it now rather than at the next refresh. */
   claimed(hostId: string, resources: HostSnapshot['allocated']): void {
-    const host = this.byId.get(hostId);
-    if (!host) return;
-    host.allocated = {
-      cpuMillis: host.allocated.cpuMillis + resources.cpuMillis,
-      memoryMiB: host.allocated.memoryMiB + resources.memoryMiB,
-      pids: host.allocated.pids + resources.pids,
-    };
+    const entry = this.byId.get(hostId);
+    if (!entry) return;
+    const allocated = entry.host.allocated;
+    this.put({
+      ...entry.host,
+      allocated: {
+        cpuMillis: allocated.cpuMillis + resources.cpuMillis,
+        memoryMiB: allocated.memoryMiB + resources.memoryMiB,
+        pids: allocated.pids + resources.pids,
+      },
+    });
   }
 
   /** The picture of `hostId` was wrong (the lock showed otherwise): reload everything at the next use. */
   invalidate(): void {
     this.loadedAt = -Infinity;
+    this.fullyLoadedAt = -Infinity;
+  }
+
+  /** Hosts in the picture (ready ones), for tests and diagnostics. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Upper bound of the score of every member after `entry` in walking order that fits the request. */
+  private bound(entry: Entry, hostClass: HostClass, request: PlacementRequest, settings: PlacementSettings, binpack: boolean): number {
+    const { cpu, memory } = settings.weights;
+    const use = (allocated: number, requested: number, total: number) => (total <= 0 ? 1 : (allocated + requested) / total);
+    const fullness =
+      (cpu * use(entry.host.allocated.cpuMillis, request.resources.cpuMillis, hostClass.effective.cpuMillis) +
+        memory * use(entry.host.allocated.memoryMiB, request.resources.memoryMiB, hostClass.effective.memoryMiB)) /
+      (cpu + memory);
+    return binpack ? fullness : 1 - fullness;
+  }
+
+  /** Recomputes classes and keys when the settings that shape them change (configuration: practically never). */
+  private useSettings(settings: PlacementSettings): void {
+    const key = JSON.stringify([settings.allocationRatios, settings.reserved, settings.weights]);
+    if (key === this.settingsKey) return;
+    this.settingsKey = key;
+    this.settings = settings;
+    const hosts = [...this.byId.values()].map((entry) => entry.host);
+    this.byId.clear();
+    this.classes.clear();
+    for (const host of hosts) this.put(host);
+  }
+
+  /** Adds or replaces a host in the picture. */
+  private put(host: HostSnapshot): void {
+    this.remove(host.id);
+    const classKey = JSON.stringify([host.drivers, Object.entries(host.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), host.capacity]);
+    let hostClass = this.classes.get(classKey);
+    if (!hostClass) {
+      hostClass = { classKey, template: host, effective: effectiveCapacity(host.capacity, this.settings ?? ZERO_SETTINGS), members: [] };
+      this.classes.set(classKey, hostClass);
+    }
+    const entry: Entry = { host, hostClass, key: this.keyOf(host, hostClass) };
+    hostClass.members.splice(position(hostClass.members, entry), 0, entry);
+    this.byId.set(host.id, entry);
+  }
+
+  private remove(hostId: string): void {
+    const entry = this.byId.get(hostId);
+    if (!entry) return;
+    this.byId.delete(hostId);
+    const members = entry.hostClass.members;
+    const at = position(members, entry);
+    members.splice(members[at] === entry ? at : members.indexOf(entry), 1);
+    if (members.length === 0) this.classes.delete(entry.hostClass.classKey);
+  }
+
+  private keyOf(host: HostSnapshot, hostClass: HostClass): number {
+    const weights = this.settings?.weights ?? { cpu: 0, memory: 0 };
+    const share = (allocated: number, total: number) => (total > 0 ? allocated / total : 0);
+    return weights.cpu * share(host.allocated.cpuMillis, hostClass.effective.cpuMillis) + weights.memory * share(host.allocated.memoryMiB, hostClass.effective.memoryMiB);
   }
 
   /**
@@ -71,7 +241,7 @@ export class HostIndex {
    * transaction, and waiting for a second one while holding it can starve the pool.
    */
   private async refreshIfOld(manager: EntityManager): Promise<void> {
-    if (performance.now() - this.loadedAt < this.refreshMs) return;
+    if (this.now() - this.loadedAt < this.refreshMs) return;
     this.loading ??= this.load(manager).finally(() => {
       this.loading = null;
     });
@@ -79,37 +249,108 @@ export class HostIndex {
   }
 
   private async load(manager: EntityManager): Promise<void> {
-    const startedAt = performance.now();
+    const startedAt = this.now();
+    const full = this.databaseTime === null || startedAt - this.fullyLoadedAt >= FULL_RELOAD_MS;
+    const since = full ? null : new Date(this.databaseTime!.getTime() - REFRESH_MARGIN_MS);
+    // One row at least (the clock), also when no host matches.
     const rows = await queryRows<HostIndexRow>(
       manager,
-      `SELECT "id", "state", "drivers", "labels", "capacity_cpu_millis", "capacity_memory_mib", "capacity_pids",
-              "allocated_cpu_millis", "allocated_memory_mib", "allocated_pids"
-         FROM "${SCHEMA}"."hosts" WHERE "state" = 'ready'`,
+      `WITH "clock" AS (SELECT now() AS "at")
+       SELECT "clock"."at", h."id", h."state", h."drivers", h."labels", h."capacity_cpu_millis", h."capacity_memory_mib", h."capacity_pids",
+              h."allocated_cpu_millis", h."allocated_memory_mib", h."allocated_pids"
+         FROM "clock" LEFT JOIN "${SCHEMA}"."hosts" h ON ${full ? `h."state" = 'ready'` : `h."updated_at" > $1`}`,
+      full ? [] : [since],
     );
-    this.hosts = rows.map((row) => ({
-      id: row.id,
-      state: row.state,
-      drivers: row.drivers,
-      labels: row.labels ?? {},
-      images: [],
-      capacity: { cpuMillis: row.capacity_cpu_millis, memoryMiB: row.capacity_memory_mib, pids: row.capacity_pids },
-      allocated: { cpuMillis: row.allocated_cpu_millis, memoryMiB: row.allocated_memory_mib, pids: row.allocated_pids },
-    }));
-    this.byId.clear();
-    for (const host of this.hosts) this.byId.set(host.id, host);
+    if (full) {
+      this.byId.clear();
+      this.classes.clear();
+    }
+    for (const row of rows) {
+      if (row.id === null) continue;
+      if (row.state !== 'ready') {
+        this.remove(row.id);
+        continue;
+      }
+      this.put({
+        id: row.id,
+        state: row.state,
+        drivers: row.drivers,
+        labels: row.labels ?? {},
+        images: [],
+        capacity: { cpuMillis: row.capacity_cpu_millis, memoryMiB: row.capacity_memory_mib, pids: row.capacity_pids },
+        allocated: { cpuMillis: row.allocated_cpu_millis, memoryMiB: row.allocated_memory_mib, pids: row.allocated_pids },
+      });
+    }
+    this.databaseTime = rows[0]!.at;
     this.loadedAt = startedAt;
+    if (full) this.fullyLoadedAt = startedAt;
   }
 
   private hostsWithImage(manager: EntityManager, image: string): Promise<ReadonlySet<string>> {
     const cached = this.imageHosts.get(image);
-    if (cached && performance.now() - cached.loadedAt < this.refreshMs) return cached.hosts;
+    if (cached && this.now() - cached.loadedAt < this.refreshMs) return cached.hosts;
     const hosts = queryRows<{ id: string }>(manager, `SELECT "id" FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[$1::text]`, [image]).then(
       (rows) => new Set(rows.map((row) => row.id)),
     );
     // A failed lookup is not cached; nor are more than a few thousand images.
     hosts.catch(() => this.imageHosts.delete(image));
     if (this.imageHosts.size >= 4096) this.imageHosts.clear();
-    this.imageHosts.set(image, { loadedAt: performance.now(), hosts });
+    this.imageHosts.set(image, { loadedAt: this.now(), hosts });
     return hosts;
   }
+}
+
+/** Before the first create names its settings (keys are recomputed then). */
+const ZERO_SETTINGS: PlacementSettings = {
+  allocationRatios: { cpuMillis: 1, memoryMiB: 1, pids: 1 },
+  reserved: { cpuMillis: 0, memoryMiB: 0, pids: 0 },
+  policy: 'binpack',
+  weights: { cpu: 0, memory: 0 },
+};
+
+/** Members are sorted by key, then allocation (CPU, memory, pids), then id. */
+function compareRun(member: Entry, key: number, allocated: ResourceAmounts): number {
+  const a = member.host.allocated;
+  return member.key - key || a.cpuMillis - allocated.cpuMillis || a.memoryMiB - allocated.memoryMiB || a.pids - allocated.pids;
+}
+
+/** Where `entry` goes in (or is found in) sorted members. */
+function position(members: readonly Entry[], entry: Pick<Entry, 'key' | 'host'>): number {
+  let low = 0;
+  let high = members.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    const member = members[middle]!;
+    const order = compareRun(member, entry.key, entry.host.allocated);
+    if (order < 0 || (order === 0 && member.host.id < entry.host.id)) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** [start, end) of the run of members with the same key and allocation as `members[at]`. */
+function runAround(members: readonly Entry[], at: number): [number, number] {
+  const { key, host } = members[at]!;
+  const bound = (after: boolean) => {
+    let low = 0;
+    let high = members.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const order = compareRun(members[middle]!, key, host.allocated);
+      if (order < 0 || (after && order === 0)) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  };
+  return [bound(false), bound(true)];
+}
+
+/** Keeps `best` sorted as rankHosts orders (score, then id in byte order) and at most `limit` long. */
+function insertBest(best: Array<{ host: HostSnapshot; score: HostScore }>, entry: { host: HostSnapshot; score: HostScore }, limit: number): void {
+  const before = (a: { score: HostScore }, b: { score: HostScore }) => a.score.score > b.score.score || (a.score.score === b.score.score && a.score.hostId < b.score.hostId);
+  let at = best.length;
+  while (at > 0 && before(entry, best[at - 1]!)) at -= 1;
+  if (at >= limit) return;
+  best.splice(at, 0, entry);
+  if (best.length > limit) best.pop();
 }
