@@ -121,7 +121,7 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
       // Heartbeats only ever bring a host from lost back (to what it was before, so an
       // operator's cordon or drain survives the outage); they never undo an operator's state.
       // ON CONFLICT covers two replicas seeing a new host's first heartbeats at once.
-      const [written] = await queryRows<{ hash: string }>(
+      const [written] = await queryRows<{ hash: string; at: Date }>(
         manager,
         `INSERT INTO "${SCHEMA}"."hosts"
            ("id", "state", "drivers", "labels", "capacity_cpu_millis", "capacity_memory_mib", "capacity_pids", "images", "boot_id", "last_heartbeat_at")
@@ -133,11 +133,11 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
            "capacity_cpu_millis" = EXCLUDED."capacity_cpu_millis", "capacity_memory_mib" = EXCLUDED."capacity_memory_mib",
            "capacity_pids" = EXCLUDED."capacity_pids", "images" = EXCLUDED."images", "boot_id" = EXCLUDED."boot_id",
            "last_heartbeat_at" = now(), "updated_at" = now()
-         RETURNING ${HOST_CONTENT_HASH('"hosts"')} AS "hash"`,
+         RETURNING ${HOST_CONTENT_HASH('"hosts"')} AS "hash", now() AS "at"`,
         values,
       );
-      if (!before) await recordHostTransition(manager, nodeId, null, 'ready', 'first heartbeat');
-      else if (before.state === 'lost') await recordHostTransition(manager, nodeId, 'lost', before.state_before_lost ?? 'ready', 'heartbeat resumed');
+      if (!before) await recordHostTransition(manager, nodeId, null, 'ready', 'first heartbeat', written!.at);
+      else if (before.state === 'lost') await recordHostTransition(manager, nodeId, 'lost', before.state_before_lost ?? 'ready', 'heartbeat resumed', written!.at);
       return { previous: before ?? null, hash: written!.hash };
     });
     const { previous } = outcome;
