@@ -54,9 +54,10 @@ class FakeHosts {
   private answer(text: string, params: unknown[]): unknown[] {
     if (text.includes('"images" @>')) return [...this.rows.values()].filter((row) => row.images.includes(params[0] as string)).map((row) => ({ id: row.id }));
     const at = new Date(this.clock);
+    const followed = params[0] as string[];
     let rows: Row[];
     if (text.includes('"updated_at" >')) {
-      const since = (params[0] as Date).getTime();
+      const since = (params[1] as Date).getTime();
       rows = [...this.rows.values()].filter((row) => row.updatedAt > since);
       this.reads.incremental += 1;
     } else if (text.includes(`"state" = 'ready'`)) {
@@ -77,6 +78,7 @@ class FakeHosts {
       allocated_cpu_millis: row.allocated.cpuMillis,
       allocated_memory_mib: row.allocated.memoryMiB,
       allocated_pids: row.allocated.pids,
+      followed_images: followed.filter((image) => row.images.includes(image)),
     }));
   }
 

@@ -28,6 +28,7 @@ type HostIndexRow = {
   allocated_cpu_millis: number;
   allocated_memory_mib: number;
   allocated_pids: number;
+  followed_images: string[] | null;
 };
 
 /** Rows changed this long before the previous refresh are read again (a transaction that committed late). */
@@ -94,7 +95,12 @@ export class HostIndex {
   /** The database's clock at the previous refresh. */
   private databaseTime: Date | null = null;
   private loading: Promise<void> | null = null;
-  private readonly imageHosts = new Map<string, { loadedAt: number; hosts: Promise<ReadonlySet<string>> }>();
+  /**
+   * Which hosts have an image, per image a create asked for: one GIN-indexed read the first
+   * time, then kept current by every refresh (each row read says which of these images it has).
+   */
+  private readonly imageHosts = new Map<string, Set<string>>();
+  private readonly imageLoads = new Map<string, Promise<ReadonlySet<string>>>();
   private readonly now: () => number;
 
   constructor(
@@ -252,21 +258,28 @@ export class HostIndex {
     const startedAt = this.now();
     const full = this.databaseTime === null || startedAt - this.fullyLoadedAt >= FULL_RELOAD_MS;
     const since = full ? null : new Date(this.databaseTime!.getTime() - REFRESH_MARGIN_MS);
-    // One row at least (the clock), also when no host matches.
+    // One row at least (the clock), also when no host matches. Of the images followed, each
+    // row names those it has (not its whole list).
+    const followed = [...this.imageHosts.keys()];
     const rows = await queryRows<HostIndexRow>(
       manager,
       `WITH "clock" AS (SELECT now() AS "at")
        SELECT "clock"."at", h."id", h."state", h."drivers", h."labels", h."capacity_cpu_millis", h."capacity_memory_mib", h."capacity_pids",
-              h."allocated_cpu_millis", h."allocated_memory_mib", h."allocated_pids"
-         FROM "clock" LEFT JOIN "${SCHEMA}"."hosts" h ON ${full ? `h."state" = 'ready'` : `h."updated_at" > $1`}`,
-      full ? [] : [since],
+              h."allocated_cpu_millis", h."allocated_memory_mib", h."allocated_pids",
+              ARRAY(SELECT "image" FROM unnest($1::text[]) AS "image" WHERE "image" = ANY(h."images")) AS "followed_images"
+         FROM "clock" LEFT JOIN "${SCHEMA}"."hosts" h ON ${full ? `h."state" = 'ready'` : `h."updated_at" > $2`}`,
+      full ? [followed] : [followed, since],
     );
     if (full) {
       this.byId.clear();
       this.classes.clear();
+      // Sets follow only hosts read from now on; an image first asked for during this read is re-read.
+      for (const image of this.imageHosts.keys()) if (!followed.includes(image)) this.imageHosts.delete(image);
+      for (const hosts of this.imageHosts.values()) hosts.clear();
     }
     for (const row of rows) {
       if (row.id === null) continue;
+      this.noteImages(row.id, followed, row.followed_images);
       if (row.state !== 'ready') {
         this.remove(row.id);
         continue;
@@ -286,17 +299,33 @@ export class HostIndex {
     if (full) this.fullyLoadedAt = startedAt;
   }
 
-  private hostsWithImage(manager: EntityManager, image: string): Promise<ReadonlySet<string>> {
+  private async hostsWithImage(manager: EntityManager, image: string): Promise<ReadonlySet<string>> {
     const cached = this.imageHosts.get(image);
-    if (cached && this.now() - cached.loadedAt < this.refreshMs) return cached.hosts;
-    const hosts = queryRows<{ id: string }>(manager, `SELECT "id" FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[$1::text]`, [image]).then(
-      (rows) => new Set(rows.map((row) => row.id)),
-    );
-    // A failed lookup is not cached; nor are more than a few thousand images.
-    hosts.catch(() => this.imageHosts.delete(image));
-    if (this.imageHosts.size >= 4096) this.imageHosts.clear();
-    this.imageHosts.set(image, { loadedAt: this.now(), hosts });
-    return hosts;
+    if (cached) return cached;
+    let loading = this.imageLoads.get(image);
+    if (!loading) {
+      loading = queryRows<{ id: string }>(manager, `SELECT "id" FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[$1::text]`, [image])
+        .then((rows) => {
+          // Not more than a few thousand images are followed.
+          if (this.imageHosts.size >= 4096) this.imageHosts.clear();
+          const hosts = new Set(rows.map((row) => row.id));
+          this.imageHosts.set(image, hosts);
+          return hosts;
+        })
+        .finally(() => this.imageLoads.delete(image));
+      this.imageLoads.set(image, loading);
+    }
+    return loading;
+  }
+
+  /** A refresh asked about `followed` images and read that `hostId` has `images` of them. */
+  private noteImages(hostId: string, followed: readonly string[], images: readonly string[] | null): void {
+    for (const image of followed) {
+      const hosts = this.imageHosts.get(image);
+      if (!hosts) continue;
+      if (images?.includes(image)) hosts.add(hostId);
+      else hosts.delete(hostId);
+    }
   }
 }
 
