@@ -86,8 +86,11 @@ it('registers a host on its first heartbeat, then writes only the timestamp of u
 
   const old = await age('hb-1');
   const before = await host('hb-1');
+  const counts = { ...replicaA.counts };
   await replicaA.execute({ nodeId: 'hb-1', heartbeat: heartbeat('hb-1', boot) });
   await replicaA.flushTimestamps();
+  // The row's hash matched what the full path returned: the flush vouched for it.
+  expect(replicaA.counts).toEqual({ ...counts, timestampOnly: counts.timestampOnly + 1 });
   const after = await host('hb-1');
   expect(after!.last_heartbeat_at.getTime()).toBeGreaterThan(old.getTime());
   // Nothing else moved: no row content, no updated_at (the host index reads changes by it), no event.
@@ -139,8 +142,10 @@ it('takes the full path when another replica rewrote the row since this one wrot
   // The agent's labels changed and back again; the middle heartbeat went to replica B.
   await replicaB.execute({ nodeId: 'hb-5', heartbeat: heartbeat('hb-5', boot, { labels: { zone: 'c' } }) });
   expect((await host('hb-5'))!.labels).toEqual({ zone: 'c' });
+  const sentBack = replicaA.counts.sentBackByFlush;
   await replicaA.execute({ nodeId: 'hb-5', heartbeat: heartbeat('hb-5', boot) });
   await replicaA.flushTimestamps();
+  expect(replicaA.counts.sentBackByFlush).toBe(sentBack + 1);
   await waitFor(async () => (await host('hb-5'))!.labels['zone'] === 'a', { timeoutMs: 5000, intervalMs: 20, what: 'the row to carry what the agent reports now' });
 });
 

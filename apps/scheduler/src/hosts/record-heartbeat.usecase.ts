@@ -45,6 +45,8 @@ export function heartbeatFlushMs(heartbeatIntervalMs: number): number {
 export class RecordHeartbeatUseCase implements OnModuleDestroy {
   private readonly known = new Map<string, KnownHost>();
   private readonly timestamps: HeartbeatTimestamps;
+  /** Heartbeats recorded by each path, and rows a flush sent back to the full path (diagnostics, tests). */
+  readonly counts = { full: 0, timestampOnly: 0, sentBackByFlush: 0 };
 
   constructor(
     private readonly dataSource: DataSource,
@@ -100,6 +102,7 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
     const known = this.known.get(nodeId);
     if (known && known.content === content) {
       known.heartbeat = heartbeat;
+      this.counts.timestampOnly += 1;
       this.timestamps.add(nodeId, known.hash);
       this.logger.trace({ nodeId, bootId: heartbeat.bootId }, 'heartbeat');
       return;
@@ -110,6 +113,7 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
   private async recordInFull(nodeId: string, heartbeat: Heartbeat, values: unknown[], content: string, capacity: Heartbeat['drivers'][number]['capacity']): Promise<void> {
     this.timestamps.drop(nodeId);
     this.known.delete(nodeId);
+    this.counts.full += 1;
     const outcome = await inTransaction(this.dataSource, async (manager) => {
       const [before] = await queryRows<{ state: HostState; boot_id: string; state_before_lost: HostState | null }>(
         manager,
@@ -163,6 +167,7 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
       const known = this.known.get(nodeId);
       this.known.delete(nodeId);
       if (!known) continue;
+      this.counts.sentBackByFlush += 1;
       void this.execute({ nodeId, heartbeat: known.heartbeat }).catch((error: unknown) =>
         this.logger.warn({ err: error, nodeId }, 'could not record a heartbeat; the next one retries'),
       );
