@@ -117,7 +117,7 @@ export interface QuotaCharge {
 /**
  * Everything else of a batch, in one statement, once its hosts and quota rows are locked and
  * every member is settled: the claims, each host's allocation (one update per host, its
- * generation bumped), each tenant's quota charge, the workloads to `scheduled` with their
+ * generation up by one per claim, as single claims count it), each tenant's quota charge, the workloads to `scheduled` with their
  * history and outbox rows, and the removal of the members that were inserted but not placed
  * (over quota, or no room any more) with their `pending` events — as if they were never
  * written. Returns the placed workloads as stored.
@@ -135,9 +135,10 @@ export function settleStatement(placed: readonly PlacedClaim[], charges: readonl
           SET "allocated_cpu_millis" = h."allocated_cpu_millis" + s."cpu_millis",
               "allocated_memory_mib" = h."allocated_memory_mib" + s."memory_mib",
               "allocated_pids" = h."allocated_pids" + s."pids",
-              "generation" = h."generation" + 1,
+              "generation" = h."generation" + s."claims",
               "updated_at" = now()
-         FROM (SELECT "host_id", sum("cpu_millis")::int AS "cpu_millis", sum("memory_mib")::int AS "memory_mib", sum("pids")::int AS "pids"
+         FROM (SELECT "host_id", sum("cpu_millis")::int AS "cpu_millis", sum("memory_mib")::int AS "memory_mib", sum("pids")::int AS "pids",
+                      count(*)::int AS "claims"
                  FROM "p" GROUP BY "host_id") s
         WHERE h."id" = s."host_id"
      ), "charge" AS (
