@@ -1,5 +1,6 @@
 import { eventDef } from '@gureum/contracts';
 import { SCHEMA } from '../database/sql';
+import { DEDICATED_LABEL } from '../placement/placement';
 import { chargeLockedQuotasSql } from '../quotas/quota-store';
 
 /**
@@ -181,7 +182,8 @@ export interface PrecheckMember {
 /**
  * The single create's pre-check for a whole batch, one round trip: per member (in order,
  * `ord` from 0), its earlier workload by idempotency key (`w.*`, null when none), whether its
- * tenant is suspended, and whether any host has the image and could hold it at all.
+ * tenant is suspended, and whether any host has the image and could hold it at all; and, the
+ * same on every row, the tenants some host is dedicated to (they rank alone, see BatchRanker).
  */
 export function precheckStatement(members: readonly PrecheckMember[], reserved: { cpuMillis: number; memoryMiB: number; pids: number }): Statement {
   return {
@@ -190,6 +192,7 @@ export function precheckStatement(members: readonly PrecheckMember[], reserved: 
               EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts"
                        WHERE "capacity_cpu_millis" - $2 >= m."cpu_millis" AND "capacity_memory_mib" - $3 >= m."memory_mib" AND "capacity_pids" - $4 >= m."pids") AS "fits",
               EXISTS (SELECT 1 FROM "${SCHEMA}"."suspended_tenants" s WHERE s."tenant_id" = m."tenant_id") AS "suspended",
+              (SELECT coalesce(array_agg(DISTINCT d."labels"->>'${DEDICATED_LABEL}'), '{}') FROM "${SCHEMA}"."hosts" d WHERE d."labels" ? '${DEDICATED_LABEL}') AS "dedicated_tenants",
               w.*
          FROM jsonb_to_recordset($1::jsonb) AS m("tenant_id" uuid, "idempotency_key" text, "image" text, "cpu_millis" int, "memory_mib" int, "pids" int, "ord" int)
          LEFT JOIN "${SCHEMA}"."workloads" w ON w."tenant_id" = m."tenant_id" AND w."idempotency_key" = m."idempotency_key"

@@ -7,8 +7,9 @@ import type { SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows } from '../database/sql';
 import { isPulledImage } from '../images/image-reference';
 import type { RegistryTokens } from '../images/registry-tokens';
-import { CANDIDATES_PER_MEMBER, settleBatch, type BatchMember, type Settlement } from '../placement/batch-claims';
+import { settleBatch, type BatchMember, type Settlement } from '../placement/batch-claims';
 import { placementRequestOf, toSnapshot, type HostRow } from '../placement/host-claims';
+import { BatchRanker } from '../placement/batch-ranking';
 import type { HostIndex } from '../placement/host-index';
 import { normalizeImageRef, type HostSnapshot, type PlacementRequest } from '../placement/placement';
 import { quotaDeltaOf, quotaExceeded } from '../quotas/quota';
@@ -83,27 +84,34 @@ export interface BatchDependencies {
  */
 export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<void> {
   const { settings } = deps;
-  const eligible = await precheck(items, deps);
-  if (eligible.length === 0) return;
-
-  // Place in memory, member after member: each one's first choice is counted in the picture
-  // before the next is ranked, so a batch spreads over hosts as successive creates would.
+  // The pre-check and the ranking (which may reload the host index) run on one connection the
+  // batch holds: single creates waiting inside their transactions for that same index reload
+  // must never wait for a pool connection that only they could give back.
+  const runner = deps.dataSource.createQueryRunner();
   const ranked: Ranked[] = [];
-  for (const item of eligible) {
-    const request = requestOf(item);
-    const hosts = await deps.hostIndex.candidates(deps.dataSource.manager, request, settings.placement, CANDIDATES_PER_MEMBER);
-    if (hosts.length === 0) {
-      // No room in the picture: SQL ranking, preemption or pending — the single path's business.
-      deps.single(item);
-      continue;
+  try {
+    await runner.connect();
+    const { eligible, dedicatedTenants } = await precheck(items, deps, runner.manager);
+    // Place in memory, member after member: each one's first choice is counted before the next
+    // is ranked, so a batch spreads over hosts as successive creates would (BatchRanker).
+    const ranker = new BatchRanker(deps.hostIndex, runner.manager, settings.placement, dedicatedTenants, eligible.length);
+    for (const item of eligible) {
+      const request = requestOf(item);
+      const hosts = await ranker.rank(request);
+      if (hosts.length === 0) {
+        // No room in the picture: SQL ranking, preemption or pending — the single path's business.
+        deps.single(item);
+        continue;
+      }
+      ranked.push({
+        item,
+        member: { request, quota: quotaDeltaOf({ kind: item.command.spec.kind, ...item.command.spec.resources }), candidates: hosts.map((host) => host.id) },
+        workloadId: randomUUID(),
+        pendingEventId: randomUUID(),
+      });
     }
-    deps.hostIndex.claimed(hosts[0]!.id, request.resources);
-    ranked.push({
-      item,
-      member: { request, quota: quotaDeltaOf({ kind: item.command.spec.kind, ...item.command.spec.resources }), candidates: hosts.map((host) => host.id) },
-      workloadId: randomUUID(),
-      pendingEventId: randomUUID(),
-    });
+  } finally {
+    await runner.release();
   }
   if (ranked.length === 0) return;
 
@@ -162,7 +170,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
  * whose spec fails the fleet check go to the single path (which produces the exact error);
  * the rest is returned, after the registry pull check.
  */
-async function precheck(items: QueuedCreate[], deps: BatchDependencies): Promise<QueuedCreate[]> {
+async function precheck(items: QueuedCreate[], deps: BatchDependencies, manager: EntityManager): Promise<{ eligible: QueuedCreate[]; dedicatedTenants: ReadonlySet<string> }> {
   const { reserved } = deps.settings.placement;
   const requests = items.map((item) => requestOf(item));
   const statement = precheckStatement(
@@ -176,13 +184,13 @@ async function precheck(items: QueuedCreate[], deps: BatchDependencies): Promise
     })),
     reserved,
   );
-  let rows: Array<{ ord: number; has_image: boolean; fits: boolean; suspended: boolean } & Partial<WorkloadRow>>;
+  let rows: Array<{ ord: number; has_image: boolean; fits: boolean; suspended: boolean; dedicated_tenants: string[] } & Partial<WorkloadRow>>;
   try {
-    rows = await queryRows(deps.dataSource.manager, statement.text, statement.values);
+    rows = await queryRows(manager, statement.text, statement.values);
   } catch (error) {
     deps.logger.warn({ err: error, size: items.length }, 'create batch pre-check failed; creating its members one by one');
     for (const item of items) deps.single(item);
-    return [];
+    return { eligible: [], dedicatedTenants: new Set() };
   }
   const passed: QueuedCreate[] = [];
   for (const row of rows) {
@@ -197,12 +205,13 @@ async function precheck(items: QueuedCreate[], deps: BatchDependencies): Promise
   }
   // An image of Gureum's registry: the tenant must be allowed to pull it (cached tokens).
   const pulls = await Promise.allSettled(passed.map((item) => deps.registryTokens.pullAuth(item.command.caller.tenantId, item.command.spec.image)));
-  return passed.filter((item, i) => {
+  const eligible = passed.filter((item, i) => {
     const pull = pulls[i]!;
     if (pull.status === 'fulfilled') return true;
     item.reject(pull.reason);
     return false;
   });
+  return { eligible, dedicatedTenants: new Set(rows[0]?.dedicated_tenants ?? []) };
 }
 
 async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchDependencies): Promise<Written> {
