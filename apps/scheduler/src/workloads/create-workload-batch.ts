@@ -82,7 +82,14 @@ export interface BatchDependencies {
  * candidate in the picture, the fleet pre-check failed, no room under the lock twice, or the
  * transaction failed) goes through the single path, unchanged.
  */
-export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<void> {
+/** A batch pre-checked and ranked, ready for its transaction. */
+export interface PreparedBatch {
+  items: QueuedCreate[];
+  ranked: Ranked[];
+}
+
+/** The pre-check and the in-memory placement of a batch (no writes). */
+export async function prepareCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<PreparedBatch> {
   const { settings } = deps;
   // The pre-check and the ranking (which may reload the host index) run on one connection the
   // batch holds: single creates waiting inside their transactions for that same index reload
@@ -92,6 +99,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
   try {
     await runner.connect();
     const { eligible, dedicatedTenants } = await precheck(items, deps, runner.manager);
+    if (eligible.length === 0) return { items, ranked };
     // Place in memory, member after member: each one's first choice is counted before the next
     // is ranked, so a batch spreads over hosts as successive creates would (BatchRanker).
     const ranker = new BatchRanker(deps.hostIndex, runner.manager, settings.placement, dedicatedTenants, eligible.length);
@@ -113,8 +121,12 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
   } finally {
     await runner.release();
   }
-  if (ranked.length === 0) return;
+  return { items, ranked };
+}
 
+/** The transaction of a prepared batch, then its events and replies. */
+export async function writeCreateBatch({ items, ranked }: PreparedBatch, deps: BatchDependencies): Promise<void> {
+  if (ranked.length === 0) return;
   let written: Written;
   try {
     written = await inTransaction(deps.dataSource, (manager) => writeBatch(manager, ranked, deps));
