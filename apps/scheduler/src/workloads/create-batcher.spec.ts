@@ -5,18 +5,12 @@ interface Item {
   key: string | null;
 }
 
-function recordingBatcher(maxBatch: number, hold?: (batch: number[]) => Promise<void>) {
+function recordingBatcher(maxBatch: number, hold?: () => Promise<void>) {
   const batches: number[][] = [];
-  const written: number[][] = [];
-  const batcher = new Batcher<Item, number[]>(
+  const batcher = new Batcher<Item>(
     async (batch) => {
-      const ids = batch.map((item) => item.id);
-      batches.push(ids);
-      return ids;
-    },
-    async (ids) => {
-      await hold?.(ids);
-      written.push(ids);
+      batches.push(batch.map((item) => item.id));
+      await hold?.();
     },
     maxBatch,
     (item) => item.key,
@@ -24,7 +18,7 @@ function recordingBatcher(maxBatch: number, hold?: (batch: number[]) => Promise<
       throw error;
     },
   );
-  return { batches, written, batcher };
+  return { batches, batcher };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -44,21 +38,18 @@ describe('Batcher', () => {
     expect(batches).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
   });
 
-  it('collects what arrives while a batch is written into the next one, prepared meanwhile, written after', async () => {
+  it('collects what arrives while a batch runs into the next one', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const { batches, written, batcher } = recordingBatcher(10, (ids) => (ids[0] === 1 ? gate : Promise.resolve()));
+    const { batches, batcher } = recordingBatcher(10, () => (batches.length === 1 ? gate : Promise.resolve()));
     batcher.add({ id: 1, key: null });
     await settle();
     for (let id = 2; id <= 5; id += 1) batcher.add({ id, key: null });
-    for (let i = 0; i < 3; i += 1) await settle();
-    // The next batch is prepared while the first is still being written, but not written before it.
-    expect(batches).toEqual([[1], [2, 3, 4, 5]]);
-    expect(written).toEqual([]);
-    batcher.add({ id: 6, key: null });
+    await settle();
+    expect(batches).toEqual([[1]]);
     release();
-    for (let i = 0; i < 5; i += 1) await settle();
-    expect(written).toEqual([[1], [2, 3, 4, 5], [6]]);
+    for (let i = 0; i < 3; i += 1) await settle();
+    expect(batches).toEqual([[1], [2, 3, 4, 5]]);
   });
 
   it('never puts two items with the same key in one batch; the later waits for the next, retries go first', async () => {

@@ -82,14 +82,7 @@ export interface BatchDependencies {
  * candidate in the picture, the fleet pre-check failed, no room under the lock twice, or the
  * transaction failed) goes through the single path, unchanged.
  */
-/** A batch pre-checked and ranked, ready for its transaction. */
-export interface PreparedBatch {
-  items: QueuedCreate[];
-  ranked: Ranked[];
-}
-
-/** The pre-check and the in-memory placement of a batch (no writes). */
-export async function prepareCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<PreparedBatch> {
+export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<void> {
   const { settings } = deps;
   // The pre-check and the ranking (which may reload the host index) run on one connection the
   // batch holds: single creates waiting inside their transactions for that same index reload
@@ -99,7 +92,6 @@ export async function prepareCreateBatch(items: QueuedCreate[], deps: BatchDepen
   try {
     await runner.connect();
     const { eligible, dedicatedTenants } = await precheck(items, deps, runner.manager);
-    if (eligible.length === 0) return { items, ranked };
     // Place in memory, member after member: each one's first choice is counted before the next
     // is ranked, so a batch spreads over hosts as successive creates would (BatchRanker).
     const ranker = new BatchRanker(deps.hostIndex, runner.manager, settings.placement, dedicatedTenants, eligible.length);
@@ -121,12 +113,8 @@ export async function prepareCreateBatch(items: QueuedCreate[], deps: BatchDepen
   } finally {
     await runner.release();
   }
-  return { items, ranked };
-}
-
-/** The transaction of a prepared batch, then its events and replies. */
-export async function writeCreateBatch({ items, ranked }: PreparedBatch, deps: BatchDependencies): Promise<void> {
   if (ranked.length === 0) return;
+
   let written: Written;
   try {
     written = await inTransaction(deps.dataSource, (manager) => writeBatch(manager, ranked, deps));

@@ -16,7 +16,7 @@ import { chargeQuota } from '../quotas/quota-store';
 import { isPulledImage } from '../images/image-reference';
 import { RegistryTokens } from '../images/registry-tokens';
 import { Batcher, MAX_CREATE_BATCH } from './create-batcher';
-import { prepareCreateBatch, writeCreateBatch, type BatchDependencies, type PreparedBatch, type QueuedCreate } from './create-workload-batch';
+import { runCreateBatch, type QueuedCreate } from './create-workload-batch';
 import { changeWorkload, recordTransition } from './workload-store';
 import { toWorkloadView } from './workload-view';
 import { workloadFromRow, type WorkloadRow } from './workload-row';
@@ -34,7 +34,7 @@ type Created = { kind: 'created'; workload: WorkloadEntity; preempted: string[] 
 
 @Injectable()
 export class CreateWorkloadUseCase {
-  private readonly batcher: Batcher<QueuedCreate, PreparedBatch>;
+  private readonly batcher: Batcher<QueuedCreate>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -44,20 +44,19 @@ export class CreateWorkloadUseCase {
     private readonly registryTokens: RegistryTokens,
     private readonly hostIndex: HostIndex,
   ) {
-    const deps: BatchDependencies = {
-      dataSource,
-      afterCommit,
-      settings,
-      logger,
-      registryTokens,
-      hostIndex,
-      single: (item) => this.executeAlone(item.command as CreateWorkloadCommand).then(item.resolve, item.reject),
-      replay: (existing, item) => toWorkloadView(assertSameSpec(existing, item.command.spec, item.command.idempotencyKey!)),
-      retry: (item) => this.batcher.retry([item]),
-    };
-    this.batcher = new Batcher<QueuedCreate, PreparedBatch>(
-      (batch) => prepareCreateBatch(batch, deps),
-      (prepared) => writeCreateBatch(prepared, deps),
+    this.batcher = new Batcher<QueuedCreate>(
+      (batch) =>
+        runCreateBatch(batch, {
+          dataSource,
+          afterCommit,
+          settings,
+          logger,
+          registryTokens,
+          hostIndex,
+          single: (item) => this.executeAlone(item.command as CreateWorkloadCommand).then(item.resolve, item.reject),
+          replay: (existing, item) => toWorkloadView(assertSameSpec(existing, item.command.spec, item.command.idempotencyKey!)),
+          retry: (item) => this.batcher.retry([item]),
+        }),
       MAX_CREATE_BATCH,
       (item) => (item.command.idempotencyKey === undefined ? null : `${item.command.caller.tenantId}\0${item.command.idempotencyKey}`),
       (error, batch) => {
