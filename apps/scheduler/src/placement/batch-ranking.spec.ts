@@ -70,12 +70,12 @@ function requestOf(random: () => number): PlacementRequest {
 }
 
 /** Every member ranked alone on the whole fleet, with the earlier members' first choices claimed. */
-function rankAlone(hosts: HostSnapshot[], requests: PlacementRequest[], settings: PlacementSettings): string[][] {
+function rankAlone(hosts: HostSnapshot[], requests: PlacementRequest[], settings: PlacementSettings, givesBack: ReadonlySet<number> = new Set()): string[][] {
   const fleet = hosts.map((host) => ({ ...host }));
-  return requests.map((request) => {
+  return requests.map((request, i) => {
     const view = fleet.map((host) => ({ ...host, images: host.images.includes(request.image) ? [request.image] : [] }));
     const ranked = rankHosts(view, request, settings, false).slice(0, CANDIDATES_PER_MEMBER);
-    const first = ranked[0] && fleet.find((host) => host.id === ranked[0]!.id)!;
+    const first = ranked[0] && !givesBack.has(i) ? fleet.find((host) => host.id === ranked[0]!.id)! : undefined;
     if (first) {
       first.allocated = {
         cpuMillis: first.allocated.cpuMillis + request.resources.cpuMillis,
@@ -96,10 +96,42 @@ describe('BatchRanker', () => {
       const requests = Array.from({ length: 1 + Math.floor(random() * 60) }, () => requestOf(random));
       const dedicated = new Set(hosts.flatMap((host) => (host.labels[DEDICATED_LABEL] ? [host.labels[DEDICATED_LABEL]] : [])));
       const { index, manager } = indexOver(hosts);
-      const ranker = new BatchRanker(index, manager, settings, dedicated, requests.length);
+      const ranker = new BatchRanker(index, settings, 1e9);
+      ranker.begin(manager, dedicated, requests.length);
       const batched: string[][] = [];
       for (const request of requests) batched.push((await ranker.rank(request)).map((host) => host.id));
       expect({ seed, ranking: batched }).toEqual({ seed, ranking: rankAlone(hosts, requests, settings) });
+    }
+  });
+
+  it('stays exact across batches (claims carried over, claims given back returned)', async () => {
+    for (let seed = 200; seed < 240; seed += 1) {
+      const random = prng(seed);
+      const hosts = cluster(random);
+      const settings: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, policy: random() < 0.5 ? 'binpack' : 'spread' };
+      const dedicated = new Set(hosts.flatMap((host) => (host.labels[DEDICATED_LABEL] ? [host.labels[DEDICATED_LABEL]] : [])));
+      const { index, manager } = indexOver(hosts);
+      const ranker = new BatchRanker(index, settings, 1e9);
+      const all: PlacementRequest[] = [];
+      const givesBack = new Set<number>();
+      const batched: string[][] = [];
+      for (let batch = 0; batch < 4; batch += 1) {
+        const requests = Array.from({ length: 1 + Math.floor(random() * 20) }, () => requestOf(random));
+        ranker.begin(manager, dedicated, requests.length);
+        for (const request of requests) {
+          const ranked = await ranker.rank(request);
+          batched.push(ranked.map((host) => host.id));
+          // Some members take nothing after all (over quota, say): given back to the ranker and the index.
+          if (ranked[0] && random() < 0.2) {
+            givesBack.add(all.length);
+            ranker.release(ranked[0].id, request.resources);
+            const { cpuMillis, memoryMiB, pids } = request.resources;
+            index.claimed(ranked[0].id, { cpuMillis: -cpuMillis, memoryMiB: -memoryMiB, pids: -pids });
+          }
+          all.push(request);
+        }
+      }
+      expect({ seed, ranking: batched }).toEqual({ seed, ranking: rankAlone(hosts, all, settings, givesBack) });
     }
   });
 
@@ -107,7 +139,8 @@ describe('BatchRanker', () => {
     const hosts = cluster(prng(7));
     const { index, manager } = indexOver(hosts);
     const candidates = jest.spyOn(index, 'candidates');
-    const ranker = new BatchRanker(index, manager, DEFAULT_PLACEMENT_SETTINGS, new Set(), 40);
+    const ranker = new BatchRanker(index, DEFAULT_PLACEMENT_SETTINGS, 1e9);
+    ranker.begin(manager, new Set(), 40);
     const shape = (tenantId: string): PlacementRequest => ({ tenantId, driver: 'docker', image: IMAGES[0]!, resources: { cpuMillis: 100, memoryMiB: 128, pids: 8 } });
     for (let i = 0; i < 40; i += 1) await ranker.rank(shape(TENANTS[i % TENANTS.length]!));
     expect(candidates).toHaveBeenCalledTimes(1);

@@ -7,9 +7,10 @@ import { normalizeImageRef, rankHosts, type HostSnapshot, type PlacementRequest,
 const NO_TENANT = '00000000-0000-0000-0000-000000000000';
 
 /**
- * Ranks the members of one batch on the host index with one full ranking per request shape,
- * not per member, and the same answer as ranking every member alone on the picture with the
- * earlier members' claims added.
+ * Ranks the members of batches on the host index with one full ranking per request shape,
+ * not per member (and, for up to the index's refresh period, not per batch), with the same
+ * answer as ranking every member alone on the index's picture with the earlier members'
+ * claims added.
  *
  * Why that is the same answer: the index ranks a shape's hosts once (`limit` = the members'
  * candidates plus every host the batch can touch). A later member's picture differs from that
@@ -25,19 +26,53 @@ const NO_TENANT = '00000000-0000-0000-0000-000000000000';
  * so they share a shape; tenants with dedicated hosts, and `dedicated` requests, rank alone.
  */
 export class BatchRanker {
-  private readonly lists = new Map<string, { image: string; hosts: HostSnapshot[] }>();
-  /** Hosts a member of this batch claimed on (first choice), with those claims added; `images` as ranked for `image`. */
+  private readonly lists = new Map<string, { image: string; limit: number; hosts: HostSnapshot[]; batch: number }>();
+  /** Hosts this ranker's members claimed on (first choice), with those claims added; `images` as ranked for `image`. */
   private readonly touched = new Map<string, { image: string; host: HostSnapshot }>();
+  private startedAt = -Infinity;
+  private manager: EntityManager | null = null;
+  private dedicatedTenants: ReadonlySet<string> = new Set();
+  private members = 0;
+  private batch = 0;
 
   constructor(
     private readonly index: HostIndex,
-    private readonly manager: EntityManager,
     private readonly settings: PlacementSettings,
-    /** Tenants some host is dedicated to (label `gureum.io/dedicated`). */
-    private readonly dedicatedTenants: ReadonlySet<string>,
-    /** How many members the batch ranks at most (bounds the touched hosts). */
-    private readonly members: number,
+    /**
+     * How long the rankings may be reused across batches (with this replica's claims applied):
+     * the host index's own refresh period, so the hint is never older than the index allows.
+     */
+    private readonly maxAgeMs: number,
   ) {}
+
+  /**
+   * Before each batch: `members` bounds how many hosts it may touch; lists are read through
+   * `manager`. Rankings older than `maxAgeMs`, or made when other tenants had dedicated
+   * hosts, are dropped.
+   */
+  begin(manager: EntityManager, dedicatedTenants: ReadonlySet<string>, members: number): void {
+    this.manager = manager;
+    this.members = members;
+    this.batch += 1;
+    const sameDedication = dedicatedTenants.size === this.dedicatedTenants.size && [...dedicatedTenants].every((tenant) => this.dedicatedTenants.has(tenant));
+    if (performance.now() - this.startedAt >= this.maxAgeMs || !sameDedication) this.reset();
+    this.dedicatedTenants = dedicatedTenants;
+  }
+
+  /** Forget every ranking (the picture was wrong somewhere): the next member ranks afresh on the index. */
+  reset(): void {
+    this.lists.clear();
+    this.touched.clear();
+    this.startedAt = performance.now();
+  }
+
+  /** A member counted on `hostId` by `rank` took nothing there after all (refused, replayed, or settled alone). */
+  release(hostId: string, resources: HostSnapshot['allocated']): void {
+    const entry = this.touched.get(hostId);
+    if (!entry) return;
+    const { allocated } = entry.host;
+    entry.host = { ...entry.host, allocated: { cpuMillis: allocated.cpuMillis - resources.cpuMillis, memoryMiB: allocated.memoryMiB - resources.memoryMiB, pids: allocated.pids - resources.pids } };
+  }
 
   /** The member's best candidates, best first (empty: no room in the picture), and counts its claim on the first. */
   async rank(request: PlacementRequest): Promise<HostSnapshot[]> {
@@ -79,10 +114,19 @@ export class BatchRanker {
       request.policy ?? null,
     ]);
     let list = this.lists.get(key);
+    // Once per batch: a truncated list must keep CANDIDATES_PER_MEMBER untouched hosts however
+    // many hosts this batch touches, or it no longer holds the best untouched ones: rank again.
+    if (list && list.batch !== this.batch) {
+      const untouched = list.hosts.filter((host) => !this.touched.has(host.id)).length;
+      if (list.hosts.length >= list.limit && untouched < CANDIDATES_PER_MEMBER + this.members) list = undefined;
+      else list.batch = this.batch;
+    }
     if (!list) {
+      if (!this.manager) throw new Error('BatchRanker.begin was not called');
       // Copies: the index's own picture moves on (claims counted as they are made).
-      const hosts = await this.index.candidates(this.manager, representative, this.settings, CANDIDATES_PER_MEMBER + this.members);
-      list = { image, hosts: hosts.map((host) => ({ ...host })) };
+      const limit = CANDIDATES_PER_MEMBER + this.members + this.touched.size;
+      const hosts = await this.index.candidates(this.manager, representative, this.settings, limit);
+      list = { image, limit, hosts: hosts.map((host) => ({ ...host })), batch: this.batch };
       this.lists.set(key, list);
     }
     return list;

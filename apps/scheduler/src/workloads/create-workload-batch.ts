@@ -9,7 +9,7 @@ import { isPulledImage } from '../images/image-reference';
 import type { RegistryTokens } from '../images/registry-tokens';
 import { settleBatch, type BatchMember, type Settlement } from '../placement/batch-claims';
 import { placementRequestOf, toSnapshot, type HostRow } from '../placement/host-claims';
-import { BatchRanker } from '../placement/batch-ranking';
+import type { BatchRanker } from '../placement/batch-ranking';
 import type { HostIndex } from '../placement/host-index';
 import { normalizeImageRef, type HostSnapshot, type PlacementRequest } from '../placement/placement';
 import { quotaDeltaOf, quotaExceeded } from '../quotas/quota';
@@ -63,6 +63,8 @@ export interface BatchDependencies {
   logger: Logger;
   registryTokens: RegistryTokens;
   hostIndex: HostIndex;
+  /** This replica's rankings of batch members, reused across batches for the index's refresh period. */
+  ranker: BatchRanker;
   /** The one-create-per-transaction path, for every member the batch does not settle itself. */
   single(item: QueuedCreate): void;
   /** Replays an earlier workload (checks the spec is the same); throws `conflict` otherwise. */
@@ -83,7 +85,6 @@ export interface BatchDependencies {
  * transaction failed) goes through the single path, unchanged.
  */
 export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<void> {
-  const { settings } = deps;
   // The pre-check and the ranking (which may reload the host index) run on one connection the
   // batch holds: single creates waiting inside their transactions for that same index reload
   // must never wait for a pool connection that only they could give back.
@@ -94,7 +95,8 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
     const { eligible, dedicatedTenants } = await precheck(items, deps, runner.manager);
     // Place in memory, member after member: each one's first choice is counted before the next
     // is ranked, so a batch spreads over hosts as successive creates would (BatchRanker).
-    const ranker = new BatchRanker(deps.hostIndex, runner.manager, settings.placement, dedicatedTenants, eligible.length);
+    const { ranker } = deps;
+    ranker.begin(runner.manager, dedicatedTenants, eligible.length);
     for (const item of eligible) {
       const request = requestOf(item);
       const hosts = await ranker.rank(request);
@@ -121,6 +123,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
   } catch (error) {
     // The batch as a whole failed (not a member's own refusal): every member alone.
     deps.hostIndex.invalidate();
+    deps.ranker.reset();
     deps.logger.warn({ err: error, size: ranked.length }, 'create batch failed; creating its members one by one');
     for (const { item } of ranked) deps.single(item);
     return;
@@ -131,18 +134,24 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
     'create batch committed',
   );
   // The picture counted each member on its first choice; correct it to what was written.
+  // (The rankings carried to the next batches likewise; a member that moved to another host
+  // than ranked, or found no room, means the picture was wrong: both are ranked afresh.)
+  let pictureWrong = written.noRoom.length > 0;
   for (const { ranked: entry, workload } of written.placed) {
     const first = entry.member.candidates[0]!;
     if (workload.hostId !== first) {
       deps.hostIndex.claimed(first, negate(entry.member.request.resources));
       deps.hostIndex.claimed(workload.hostId!, entry.member.request.resources);
+      pictureWrong = true;
     }
   }
   for (const entry of [...written.replayed.map((r) => r.ranked), ...written.refused.map((r) => r.ranked), ...written.noRoom]) {
     deps.hostIndex.claimed(entry.member.candidates[0]!, negate(entry.member.request.resources));
+    deps.ranker.release(entry.member.candidates[0]!, entry.member.request.resources);
   }
   // Room the picture promised was not there under the lock: it is stale (another replica's claims).
   if (written.noRoom.length > 0) deps.hostIndex.invalidate();
+  if (pictureWrong) deps.ranker.reset();
 
   const nodes = new Set(written.placed.map(({ workload }) => workload.hostId!));
   if (written.placed.length > 0) deps.afterCommit.run({ nodesToNudge: nodes, nudgeReason: `${written.placed.length} workloads scheduled` });

@@ -8,6 +8,7 @@ import { assertMayModify, assertTenantNotSuspended } from '../common/caller-acce
 import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
+import { BatchRanker } from '../placement/batch-ranking';
 import { HostIndex } from '../placement/host-index';
 import { preemptFor } from '../placement/preempt-for';
 import { covers, describeResources, largestHost, maxUnit, normalizeImageRef } from '../placement/placement';
@@ -16,7 +17,7 @@ import { chargeQuota } from '../quotas/quota-store';
 import { isPulledImage } from '../images/image-reference';
 import { RegistryTokens } from '../images/registry-tokens';
 import { Batcher, MAX_CREATE_BATCH } from './create-batcher';
-import { runCreateBatch, type QueuedCreate } from './create-workload-batch';
+import { runCreateBatch, type BatchDependencies, type QueuedCreate } from './create-workload-batch';
 import { changeWorkload, recordTransition } from './workload-store';
 import { toWorkloadView } from './workload-view';
 import { workloadFromRow, type WorkloadRow } from './workload-row';
@@ -44,19 +45,21 @@ export class CreateWorkloadUseCase {
     private readonly registryTokens: RegistryTokens,
     private readonly hostIndex: HostIndex,
   ) {
+    const deps: BatchDependencies = {
+      dataSource,
+      afterCommit,
+      settings,
+      logger,
+      registryTokens,
+      hostIndex,
+      // One per replica: rankings are reused across batches (see BatchRanker).
+      ranker: new BatchRanker(hostIndex, settings.placement, settings.hostIndexRefreshMs ?? 500),
+      single: (item) => this.executeAlone(item.command as CreateWorkloadCommand).then(item.resolve, item.reject),
+      replay: (existing, item) => toWorkloadView(assertSameSpec(existing, item.command.spec, item.command.idempotencyKey!)),
+      retry: (item) => this.batcher.retry([item]),
+    };
     this.batcher = new Batcher<QueuedCreate>(
-      (batch) =>
-        runCreateBatch(batch, {
-          dataSource,
-          afterCommit,
-          settings,
-          logger,
-          registryTokens,
-          hostIndex,
-          single: (item) => this.executeAlone(item.command as CreateWorkloadCommand).then(item.resolve, item.reject),
-          replay: (existing, item) => toWorkloadView(assertSameSpec(existing, item.command.spec, item.command.idempotencyKey!)),
-          retry: (item) => this.batcher.retry([item]),
-        }),
+      (batch) => runCreateBatch(batch, deps),
       MAX_CREATE_BATCH,
       (item) => (item.command.idempotencyKey === undefined ? null : `${item.command.caller.tenantId}\0${item.command.idempotencyKey}`),
       (error, batch) => {
