@@ -90,9 +90,18 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
   // must never wait for a pool connection that only they could give back.
   const runner = deps.dataSource.createQueryRunner();
   const ranked: Ranked[] = [];
+  let unranked: QueuedCreate[] | null = null;
   try {
     await runner.connect();
+  } catch (error) {
+    await runner.release();
+    deps.logger.warn({ err: error, size: items.length }, 'create batch got no connection; creating its members one by one');
+    for (const item of items) deps.single(item);
+    return;
+  }
+  try {
     const { eligible, dedicatedTenants } = await precheck(items, deps, runner.manager);
+    unranked = [...eligible];
     // Place in memory, member after member: each one's first choice is counted before the next
     // is ranked, so a batch spreads over hosts as successive creates would (BatchRanker).
     const { ranker } = deps;
@@ -100,6 +109,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
     for (const item of eligible) {
       const request = requestOf(item);
       const hosts = await ranker.rank(request);
+      unranked.shift();
       if (hosts.length === 0) {
         // No room in the picture: SQL ranking, preemption or pending — the single path's business.
         deps.single(item);
@@ -112,6 +122,15 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
         pendingEventId: randomUUID(),
       });
     }
+  } catch (error) {
+    // Not past the pre-check (which answers or routes every member itself): a bug, for the batcher.
+    if (unranked === null) throw error;
+    // Nothing is written yet: whoever has no answer or route yet goes alone.
+    deps.hostIndex.invalidate();
+    deps.ranker.reset();
+    deps.logger.warn({ err: error, size: items.length }, 'create batch could not be placed; creating its members one by one');
+    for (const item of [...ranked.map((entry) => entry.item), ...unranked]) deps.single(item);
+    return;
   } finally {
     await runner.release();
   }
