@@ -18,6 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
@@ -26,9 +27,15 @@ import pg from 'pg';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SCHEDULER_DIST = path.join(ROOT, 'apps/scheduler/dist');
 const IMAGE = 'gureum/bench:1';
+// The scheduler's own statements and batch limits (CommonJS build).
+const requireDist = createRequire(path.join(SCHEDULER_DIST, 'main.js'));
+const batchSql = requireDist('./workloads/create-batch-statements.js');
+const { lockQuotaRowsStatement } = requireDist('./quotas/quota-store.js');
+const { MAX_CREATE_BATCH } = requireDist('./workloads/create-batcher.js');
+const { CANDIDATES_PER_MEMBER } = requireDist('./placement/batch-claims.js');
 
 function args() {
-  const out = { hosts: 10_000, placements: 50_000, replicas: 1, concurrency: 16, tenants: 100, heartbeatMs: 30_000, simulate: false, nats: '' };
+  const out = { hosts: 10_000, placements: 50_000, replicas: 1, concurrency: 64, tenants: 100, heartbeatMs: 30_000, simulate: false, nats: '' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 1) {
     const name = argv[i].replace(/^--/, '');
@@ -189,7 +196,12 @@ async function main(opts) {
            OR h.allocated_cpu_millis <> (SELECT coalesce(sum(cpu_millis), 0) FROM scheduler.claims c WHERE c.host_id = h.id)`,
     );
 
-    // --- bare claim writes: the statements a create commits, no scheduler in between
+    // Batches the scheduler committed: a batch's workloads share their transaction's now().
+    const { rows: shape } = await db.query(
+      `SELECT count(*)::int AS placed, count(DISTINCT created_at)::int AS transactions FROM scheduler.workloads WHERE state = 'scheduled'`,
+    );
+
+    // --- bare claim writes: the statements a batch of creates commits, no scheduler in between
     const hostIds = (await db.query(`SELECT id FROM scheduler.hosts ORDER BY id`)).rows.map((row) => row.id);
     const bare = await bareClaimWrites(dbUrl, hostIds, opts);
     await db.end();
@@ -200,7 +212,10 @@ async function main(opts) {
     console.log(`  placements/s           ${placementRate.toFixed(0)}`);
     console.log(`  decision latency ms    p50 ${p(50)}  p99 ${p(99)}  max ${Math.max(...latencies).toFixed(1)}`);
     console.log(`  hosts overcommitted    ${over[0].n}`);
-    console.log(`bare claim writes: ${bare.count} in ${bare.seconds.toFixed(2)} s = ${bare.rate.toFixed(0)}/s (same statements, pool 10, concurrency ${opts.concurrency})`);
+    console.log(`  transactions           ${shape[0].transactions} for ${shape[0].placed} placements (mean batch ${(shape[0].placed / Math.max(1, shape[0].transactions)).toFixed(1)})`);
+    console.log(
+      `bare claim writes: ${bare.count} in ${bare.seconds.toFixed(2)} s = ${bare.rate.toFixed(0)}/s (the scheduler's batch statements, batches of ${bare.batchSize}, ${bare.writers} writer(s) at once)`,
+    );
     console.log(`ratio scheduler / bare writes: ${((placementRate / bare.rate) * 100).toFixed(1)}%`);
   } finally {
     await cleanup();
@@ -208,48 +223,77 @@ async function main(opts) {
 }
 
 /**
- * One create's writes, as the scheduler commits them: workload insert + history + outbox,
- * the host row lock and claim, host allocation, the workload update + history + outbox, the
- * quota row lock and update. Hosts are taken round robin (no placement decision).
+ * A batch of creates' writes, exactly as the scheduler commits them (the statements come from
+ * its build): the workloads inserted `pending` with history and outbox rows, the candidate
+ * hosts locked in id order, the tenants' quota rows locked, then claims, host allocation,
+ * quota charge and the move to `scheduled` with history and outbox rows in one statement.
+ * Without the scheduler's decisions: a batch locks CANDIDATES_PER_MEMBER hosts and claims on
+ * the first (as binpack does), the next batch the next hosts; tenants round robin. Batches
+ * are as large as the scheduler's can get at this concurrency (min(concurrency,
+ * MAX_CREATE_BATCH)), and as many run at once as the scheduler fleet runs (one per replica).
  */
 async function bareClaimWrites(dbUrl, hostIds, opts) {
+  const batchSize = Math.min(opts.concurrency, MAX_CREATE_BATCH);
+  const writers = opts.replicas;
   const pool = new pg.Pool({ connectionString: dbUrl, max: 10 });
   const count = Math.min(opts.placements, 20_000);
+  const batches = Math.ceil(count / batchSize);
   const tenants = Array.from({ length: opts.tenants }, () => randomUUID());
-  let issued = 0;
+  const resources = { cpuMillis: 100, memoryMiB: 128, pids: 32 };
+  const payload = (workloadId, tenantId, eventId, hostId, from, to) => ({
+    eventId, workloadId, tenantId, hostId, from, to, reason: null, generation: 0, at: new Date().toISOString(), resources,
+  });
+  let nextBatch = 0;
+  let written = 0;
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: opts.concurrency }, async () => {
+    Array.from({ length: writers }, async () => {
       for (;;) {
-        const i = issued++;
-        if (i >= count) return;
+        const b = nextBatch++;
+        if (b >= batches) return;
+        const size = Math.min(batchSize, count - b * batchSize);
+        const hosts = Array.from({ length: CANDIDATES_PER_MEMBER }, (_, k) => hostIds[(b * CANDIDATES_PER_MEMBER + k) % hostIds.length]).sort();
+        const members = Array.from({ length: size }, (_, j) => {
+          const i = b * batchSize + j;
+          return { i, id: randomUUID(), tenantId: tenants[i % tenants.length], pendingEventId: randomUUID(), scheduledEventId: randomUUID() };
+        });
         const client = await pool.connect();
         try {
-          await client.query('BEGIN');
-          const id = randomUUID();
-          const tenant = tenants[i % tenants.length];
-          const host = hostIds[i % hostIds.length];
-          await client.query(
-            `INSERT INTO scheduler.workloads (id, tenant_id, name, kind, image, cpu_millis, memory_mib, pids, state, desired_state, generation, idempotency_key, priority, preemptible)
-             VALUES ($1, $2, $3, 'container', $4, 100, 128, 32, 'pending', 'running', 0, $5, 0, false)`,
-            [id, tenant, `bare-${i}`, IMAGE, `bare-${i}`],
+          // What TypeORM sends for inTransaction(READ COMMITTED).
+          await client.query('START TRANSACTION');
+          await client.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+          const insert = batchSql.insertPendingStatement(
+            members.map((m) => ({
+              id: m.id, tenant_id: m.tenantId, name: `bare-${m.i}`, kind: 'container', image: IMAGE, command: null, env: null,
+              cpu_millis: resources.cpuMillis, memory_mib: resources.memoryMiB, pids: resources.pids, idempotency_key: `bare-${m.i}`,
+              placement: null, priority: 0, preemptible: false, vm: null,
+              event_id: m.pendingEventId, payload: payload(m.id, m.tenantId, m.pendingEventId, null, null, 'pending'),
+            })),
           );
-          await event(client, id, null, 'pending');
-          await client.query(`SELECT id FROM scheduler.hosts WHERE id = $1 FOR UPDATE`, [host]);
-          await client.query(`INSERT INTO scheduler.claims (workload_id, host_id, cpu_millis, memory_mib, pids) VALUES ($1, $2, 100, 128, 32)`, [id, host]);
-          await client.query(
-            `UPDATE scheduler.hosts SET allocated_cpu_millis = allocated_cpu_millis + 100, allocated_memory_mib = allocated_memory_mib + 128,
-               allocated_pids = allocated_pids + 32, generation = generation + 1, updated_at = now() WHERE id = $1`,
-            [host],
+          await client.query(insert.text, insert.values);
+          const lock = batchSql.lockHostsStatement(hosts, [IMAGE]);
+          await client.query(lock.text, lock.values);
+          const quotas = lockQuotaRowsStatement([...new Set(members.map((m) => m.tenantId))]);
+          await client.query(quotas.text, quotas.values);
+          const charges = new Map();
+          for (const m of members) {
+            const c = charges.get(m.tenantId) ?? { tenant_id: m.tenantId, cpu_millis: 0, memory_mib: 0, workloads: 0, vms: 0 };
+            c.cpu_millis += resources.cpuMillis;
+            c.memory_mib += resources.memoryMiB;
+            c.workloads += 1;
+            charges.set(m.tenantId, c);
+          }
+          const settle = batchSql.settleStatement(
+            members.map((m) => ({
+              workload_id: m.id, host_id: hosts[0], cpu_millis: resources.cpuMillis, memory_mib: resources.memoryMiB, pids: resources.pids,
+              event_id: m.scheduledEventId, payload: payload(m.id, m.tenantId, m.scheduledEventId, hosts[0], 'pending', 'scheduled'),
+            })),
+            [...charges.values()],
+            [],
           );
-          await client.query(`UPDATE scheduler.workloads SET state = 'scheduled', host_id = $2, updated_at = now() WHERE id = $1`, [id, host]);
-          await event(client, id, 'pending', 'scheduled');
-          await client.query(
-            `INSERT INTO scheduler.quota_usage (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id RETURNING *`,
-            [tenant],
-          );
-          await client.query(`UPDATE scheduler.quota_usage SET cpu_millis = cpu_millis + 100, memory_mib = memory_mib + 128, workloads = workloads + 1 WHERE tenant_id = $1`, [tenant]);
+          await client.query(settle.text, settle.values);
           await client.query('COMMIT');
+          written += size;
         } catch (error) {
           await client.query('ROLLBACK');
           throw error;
@@ -261,13 +305,7 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
   );
   const seconds = (performance.now() - started) / 1000;
   await pool.end();
-  return { count, seconds, rate: count / seconds };
-}
-
-async function event(client, workloadId, from, to) {
-  const eventId = randomUUID();
-  await client.query(`INSERT INTO scheduler.workload_events (event_id, workload_id, from_state, to_state) VALUES ($1, $2, $3, $4)`, [eventId, workloadId, from, to]);
-  await client.query(`INSERT INTO scheduler.outbox (message_id, subject, payload) VALUES ($1, 'evt.workload.state.v1', $2)`, [eventId, JSON.stringify({ workloadId, from, to })]);
+  return { count: written, seconds, rate: written / seconds, batchSize, writers };
 }
 
 // ---------------------------------------------------------------- helpers

@@ -129,8 +129,12 @@ it('500 concurrent creates on three replicas: zero overcommit of hosts and quota
   const { rows: stored } = await db.query(`SELECT idempotency_key AS key FROM scheduler.workloads`);
   expect(new Set(stored.map((row: { key: string }) => row.key))).toEqual(new Set(idsByKey.keys()));
 
-  // All three replicas served creates.
+  // All three replicas served creates, and most of them in batches (group commit) settled
+  // under the same locks, with quota refusals inside batches.
   for (const replica of replicas) expect(replica.logs.some((line) => line.msg === 'workload created')).toBe(true);
+  const batches = replicas.flatMap((replica) => replica.logs.filter((line) => line.msg === 'create batch committed')) as unknown as Array<{ size: number; refused: number }>;
+  expect(batches.some((batch) => batch.size > 1)).toBe(true);
+  expect(batches.some((batch) => batch.refused > 0)).toBe(true);
 
   await assertNoOvercommit(db);
   // The placement loops of three replicas keep racing for the pending ones; still nothing overcommitted.

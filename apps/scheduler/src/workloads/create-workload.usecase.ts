@@ -8,6 +8,7 @@ import { assertMayModify, assertTenantNotSuspended } from '../common/caller-acce
 import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { claimBestHost, loadHostSnapshots, placementRequestOf } from '../placement/host-claims';
+import { BatchRanker } from '../placement/batch-ranking';
 import { HostIndex } from '../placement/host-index';
 import { preemptFor } from '../placement/preempt-for';
 import { covers, describeResources, largestHost, maxUnit, normalizeImageRef } from '../placement/placement';
@@ -15,6 +16,8 @@ import { quotaDeltaOf } from '../quotas/quota';
 import { chargeQuota } from '../quotas/quota-store';
 import { isPulledImage } from '../images/image-reference';
 import { RegistryTokens } from '../images/registry-tokens';
+import { Batcher, MAX_CREATE_BATCH } from './create-batcher';
+import { runCreateBatch, type BatchDependencies, type QueuedCreate } from './create-workload-batch';
 import { changeWorkload, recordTransition } from './workload-store';
 import { toWorkloadView } from './workload-view';
 import { workloadFromRow, type WorkloadRow } from './workload-row';
@@ -32,6 +35,8 @@ type Created = { kind: 'created'; workload: WorkloadEntity; preempted: string[] 
 
 @Injectable()
 export class CreateWorkloadUseCase {
+  private readonly batcher: Batcher<QueuedCreate>;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly afterCommit: AfterCommit,
@@ -39,9 +44,46 @@ export class CreateWorkloadUseCase {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly registryTokens: RegistryTokens,
     private readonly hostIndex: HostIndex,
-  ) {}
+  ) {
+    const deps: BatchDependencies = {
+      dataSource,
+      afterCommit,
+      settings,
+      logger,
+      registryTokens,
+      hostIndex,
+      // One per replica: rankings are reused across batches (see BatchRanker).
+      ranker: new BatchRanker(hostIndex, settings.placement, settings.hostIndexRefreshMs ?? 500),
+      single: (item) => this.executeAlone(item.command as CreateWorkloadCommand).then(item.resolve, item.reject),
+      replay: (existing, item) => toWorkloadView(assertSameSpec(existing, item.command.spec, item.command.idempotencyKey!)),
+      retry: (item) => this.batcher.retry([item]),
+    };
+    this.batcher = new Batcher<QueuedCreate>(
+      (batch) => runCreateBatch(batch, deps),
+      MAX_CREATE_BATCH,
+      (item) => (item.command.idempotencyKey === undefined ? null : `${item.command.caller.tenantId}\0${item.command.idempotencyKey}`),
+      (error, batch) => {
+        // A bug, not a refusal: never re-run members that may already be written and answered.
+        logger.error({ err: error, size: batch.length }, 'create batch failed unexpectedly');
+        for (const item of batch) item.reject(error);
+      },
+    );
+  }
 
-  async execute(command: CreateWorkloadCommand): Promise<WorkloadView> {
+  /**
+   * Creates without affinity groups ride in a batch (group commit, see create-workload-batch.ts)
+   * when the replica ranks on its host index; the rest, and whatever a batch cannot settle,
+   * go alone.
+   */
+  execute(command: CreateWorkloadCommand): Promise<WorkloadView> {
+    assertMayModify(command.caller);
+    const hints = command.spec.placement;
+    if (!this.hostIndex.enabled || hints?.affinityGroup || hints?.antiAffinityGroup) return this.executeAlone(command);
+    return new Promise<WorkloadView>((resolve, reject) => this.batcher.add({ command, resolve, reject, attempt: 1 }));
+  }
+
+  /** One create in its own transaction: groups, preemption, pending, and every fallback of a batch. */
+  async executeAlone(command: CreateWorkloadCommand): Promise<WorkloadView> {
     const { caller, spec, idempotencyKey } = command;
     assertMayModify(caller);
 

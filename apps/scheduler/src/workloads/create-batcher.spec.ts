@@ -1,0 +1,69 @@
+import { Batcher } from './create-batcher';
+
+interface Item {
+  id: number;
+  key: string | null;
+}
+
+function recordingBatcher(maxBatch: number, hold?: () => Promise<void>) {
+  const batches: number[][] = [];
+  const batcher = new Batcher<Item>(
+    async (batch) => {
+      batches.push(batch.map((item) => item.id));
+      await hold?.();
+    },
+    maxBatch,
+    (item) => item.key,
+    (error) => {
+      throw error;
+    },
+  );
+  return { batches, batcher };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('Batcher', () => {
+  it('starts a lone item at once, without a timer', async () => {
+    const { batches, batcher } = recordingBatcher(8);
+    batcher.add({ id: 1, key: null });
+    await settle();
+    expect(batches).toEqual([[1]]);
+  });
+
+  it('puts what arrives in the same turn into one batch, at most maxBatch, in arrival order', async () => {
+    const { batches, batcher } = recordingBatcher(3);
+    for (let id = 1; id <= 7; id += 1) batcher.add({ id, key: null });
+    for (let i = 0; i < 5; i += 1) await settle();
+    expect(batches).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
+  });
+
+  it('collects what arrives while a batch runs into the next one', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { batches, batcher } = recordingBatcher(10, () => (batches.length === 1 ? gate : Promise.resolve()));
+    batcher.add({ id: 1, key: null });
+    await settle();
+    for (let id = 2; id <= 5; id += 1) batcher.add({ id, key: null });
+    await settle();
+    expect(batches).toEqual([[1]]);
+    release();
+    for (let i = 0; i < 3; i += 1) await settle();
+    expect(batches).toEqual([[1], [2, 3, 4, 5]]);
+  });
+
+  it('never puts two items with the same key in one batch; the later waits for the next, retries go first', async () => {
+    const { batches, batcher } = recordingBatcher(10);
+    batcher.add({ id: 1, key: 'k' });
+    batcher.add({ id: 2, key: 'other' });
+    batcher.add({ id: 3, key: 'k' });
+    batcher.add({ id: 4, key: null });
+    batcher.add({ id: 5, key: null });
+    for (let i = 0; i < 3; i += 1) await settle();
+    expect(batches).toEqual([[1, 2, 4, 5], [3]]);
+    batcher.add({ id: 6, key: null });
+    batcher.retry([{ id: 7, key: null }]);
+    for (let i = 0; i < 3; i += 1) await settle();
+    expect(batches.slice(2)).toEqual([[7, 6]]);
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * The most creates one transaction writes (group commit). Batches form naturally from what
+ * arrives while the previous one is written, so this only bounds a burst.
+ */
+export const MAX_CREATE_BATCH = 128;
+
+/**
+ * Natural batching: items queue while a batch is being processed and form the next batch
+ * (up to `maxBatch`); an item that arrives while nothing runs starts a batch at once — after
+ * the messages already read from the socket have been queued too (`setImmediate`), never
+ * after a timer — so a lone create is not slowed down.
+ *
+ * Items sharing a `key` never ride in the same batch: the later one waits for the next
+ * batch (where it sees the first one's outcome). One batch runs at a time.
+ */
+export class Batcher<T> {
+  private queue: T[] = [];
+  private scheduled = false;
+  private running = false;
+
+  constructor(
+    private readonly process: (batch: T[]) => Promise<void>,
+    private readonly maxBatch: number,
+    /** Items with the same non-null key are kept apart; null: no constraint. */
+    private readonly keyOf: (item: T) => string | null,
+    private readonly onError: (error: unknown, batch: T[]) => void,
+  ) {}
+
+  add(item: T): void {
+    this.queue.push(item);
+    this.kick();
+  }
+
+  /** Back to the head of the queue (retried in the next batch, before newer items). */
+  retry(items: readonly T[]): void {
+    this.queue.unshift(...items);
+    this.kick();
+  }
+
+  get size(): number {
+    return this.queue.length;
+  }
+
+  private kick(): void {
+    if (this.running || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.take();
+        try {
+          await this.process(batch);
+        } catch (error) {
+          this.onError(error, batch);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private take(): T[] {
+    const batch: T[] = [];
+    const rest: T[] = [];
+    const keys = new Set<string>();
+    for (const item of this.queue) {
+      const key = this.keyOf(item);
+      if (batch.length >= this.maxBatch || (key !== null && keys.has(key))) rest.push(item);
+      else {
+        batch.push(item);
+        if (key !== null) keys.add(key);
+      }
+    }
+    this.queue = rest;
+    return batch;
+  }
+}

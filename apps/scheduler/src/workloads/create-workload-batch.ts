@@ -1,0 +1,383 @@
+import { randomUUID } from 'node:crypto';
+import { eventDef, parseOrThrow, type QuotaAmounts, type WorkloadSpec, type WorkloadView } from '@gureum/contracts';
+import type { Logger } from '@gureum/runtime';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { AfterCommit } from '../common/after-commit';
+import type { SchedulerSettings } from '../common/tokens';
+import { inTransaction, queryRows } from '../database/sql';
+import { isPulledImage } from '../images/image-reference';
+import type { RegistryTokens } from '../images/registry-tokens';
+import { settleBatch, type BatchMember, type Settlement } from '../placement/batch-claims';
+import { placementRequestOf, toSnapshot, type HostRow } from '../placement/host-claims';
+import type { BatchRanker } from '../placement/batch-ranking';
+import type { HostIndex } from '../placement/host-index';
+import { normalizeImageRef, type HostSnapshot, type PlacementRequest } from '../placement/placement';
+import { quotaDeltaOf, quotaExceeded } from '../quotas/quota';
+import { lockQuotaRows } from '../quotas/quota-store';
+import {
+  insertPendingStatement,
+  lockHostsStatement,
+  precheckStatement,
+  settleStatement,
+  workloadsByKeyStatement,
+  type PendingWorkload,
+  type PlacedClaim,
+  type QuotaCharge,
+} from './create-batch-statements';
+import type { WorkloadEntity } from './workload.entity';
+import { workloadFromRow, type WorkloadRow } from './workload-row';
+import { toWorkloadView } from './workload-view';
+
+/** A create waiting in the batcher, with its caller's promise. */
+export interface QueuedCreate {
+  command: {
+    caller: { tenantId: string; requestId: string };
+    spec: WorkloadSpec;
+    idempotencyKey?: string | undefined;
+  };
+  resolve(view: WorkloadView): void;
+  reject(error: unknown): void;
+  /** 1 for the first batch it rides in; a create that found no room under the lock is retried once. */
+  attempt: number;
+}
+
+
+interface Ranked {
+  item: QueuedCreate;
+  member: BatchMember;
+  workloadId: string;
+  pendingEventId: string;
+}
+
+interface Written {
+  placed: Array<{ ranked: Ranked; workload: WorkloadEntity }>;
+  replayed: Array<{ ranked: Ranked; winner: WorkloadEntity | null }>;
+  refused: Array<{ ranked: Ranked; settlement: Extract<Settlement, { kind: 'quota_exceeded' }> }>;
+  noRoom: Ranked[];
+}
+
+export interface BatchDependencies {
+  dataSource: DataSource;
+  afterCommit: AfterCommit;
+  settings: SchedulerSettings;
+  logger: Logger;
+  registryTokens: RegistryTokens;
+  hostIndex: HostIndex;
+  /** This replica's rankings of batch members, reused across batches for the index's refresh period. */
+  ranker: BatchRanker;
+  /** The one-create-per-transaction path, for every member the batch does not settle itself. */
+  single(item: QueuedCreate): void;
+  /** Replays an earlier workload (checks the spec is the same); throws `conflict` otherwise. */
+  replay(existing: WorkloadEntity, item: QueuedCreate): WorkloadView;
+  /** Rides again in the next batch. */
+  retry(item: QueuedCreate): void;
+}
+
+/**
+ * Group commit of creates without affinity groups: a batch is pre-checked in one read,
+ * placed in memory on the replica's host index (a hint), then written in ONE transaction of
+ * four statements — insert (idempotency by ON CONFLICT), lock hosts, lock quota rows, settle
+ * — and answered after the commit. The lock is the authority, exactly as for one create:
+ * `settleBatch` re-runs every filter on the locked host rows and every quota on the locked
+ * usage rows, member by member, so no interleaving with other batches, other replicas or
+ * single creates can overcommit a host or a quota. A member the batch cannot settle (no
+ * candidate in the picture, the fleet pre-check failed, no room under the lock twice, or the
+ * transaction failed) goes through the single path, unchanged.
+ */
+export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<void> {
+  // The pre-check and the ranking (which may reload the host index) run on one connection the
+  // batch holds: single creates waiting inside their transactions for that same index reload
+  // must never wait for a pool connection that only they could give back.
+  const runner = deps.dataSource.createQueryRunner();
+  const ranked: Ranked[] = [];
+  let unranked: QueuedCreate[] | null = null;
+  try {
+    await runner.connect();
+  } catch (error) {
+    await runner.release();
+    deps.logger.warn({ err: error, size: items.length }, 'create batch got no connection; creating its members one by one');
+    for (const item of items) deps.single(item);
+    return;
+  }
+  try {
+    const { eligible, dedicatedTenants } = await precheck(items, deps, runner.manager);
+    unranked = [...eligible];
+    // Place in memory, member after member: each one's first choice is counted before the next
+    // is ranked, so a batch spreads over hosts as successive creates would (BatchRanker).
+    const { ranker } = deps;
+    ranker.begin(runner.manager, dedicatedTenants, eligible.length);
+    for (const item of eligible) {
+      const request = requestOf(item);
+      const hosts = await ranker.rank(request);
+      unranked.shift();
+      if (hosts.length === 0) {
+        // No room in the picture: SQL ranking, preemption or pending — the single path's business.
+        deps.single(item);
+        continue;
+      }
+      ranked.push({
+        item,
+        member: { request, quota: quotaDeltaOf({ kind: item.command.spec.kind, ...item.command.spec.resources }), candidates: hosts.map((host) => host.id) },
+        workloadId: randomUUID(),
+        pendingEventId: randomUUID(),
+      });
+    }
+  } catch (error) {
+    // Not past the pre-check (which answers or routes every member itself): a bug, for the batcher.
+    if (unranked === null) throw error;
+    // Nothing is written yet: whoever has no answer or route yet goes alone.
+    deps.hostIndex.invalidate();
+    deps.ranker.reset();
+    deps.logger.warn({ err: error, size: items.length }, 'create batch could not be placed; creating its members one by one');
+    for (const item of [...ranked.map((entry) => entry.item), ...unranked]) deps.single(item);
+    return;
+  } finally {
+    await runner.release();
+  }
+  if (ranked.length === 0) return;
+
+  let written: Written;
+  try {
+    written = await inTransaction(deps.dataSource, (manager) => writeBatch(manager, ranked, deps));
+  } catch (error) {
+    // The batch as a whole failed (not a member's own refusal): every member alone.
+    deps.hostIndex.invalidate();
+    deps.ranker.reset();
+    deps.logger.warn({ err: error, size: ranked.length }, 'create batch failed; creating its members one by one');
+    for (const { item } of ranked) deps.single(item);
+    return;
+  }
+
+  deps.logger.debug(
+    { size: items.length, placed: written.placed.length, replayed: written.replayed.length, refused: written.refused.length, noRoom: written.noRoom.length },
+    'create batch committed',
+  );
+  // The picture counted each member on its first choice; correct it to what was written.
+  // (The rankings carried to the next batches likewise; a member that moved to another host
+  // than ranked, or found no room, means the picture was wrong: both are ranked afresh.)
+  let pictureWrong = written.noRoom.length > 0;
+  for (const { ranked: entry, workload } of written.placed) {
+    const first = entry.member.candidates[0]!;
+    if (workload.hostId !== first) {
+      deps.hostIndex.claimed(first, negate(entry.member.request.resources));
+      deps.hostIndex.claimed(workload.hostId!, entry.member.request.resources);
+      pictureWrong = true;
+    }
+  }
+  for (const entry of [...written.replayed.map((r) => r.ranked), ...written.refused.map((r) => r.ranked), ...written.noRoom]) {
+    deps.hostIndex.claimed(entry.member.candidates[0]!, negate(entry.member.request.resources));
+    deps.ranker.release(entry.member.candidates[0]!, entry.member.request.resources);
+  }
+  // Room the picture promised was not there under the lock: it is stale (another replica's claims).
+  if (written.noRoom.length > 0) deps.hostIndex.invalidate();
+  if (pictureWrong) deps.ranker.reset();
+
+  const nodes = new Set(written.placed.map(({ workload }) => workload.hostId!));
+  if (written.placed.length > 0) deps.afterCommit.run({ nodesToNudge: nodes, nudgeReason: `${written.placed.length} workloads scheduled` });
+  for (const { ranked: entry, workload } of written.placed) {
+    deps.logger.info(
+      { tenantId: workload.tenantId, workloadId: workload.id, state: workload.state, hostId: workload.hostId, reason: workload.reason, requestId: entry.item.command.caller.requestId },
+      'workload created',
+    );
+    entry.item.resolve(toWorkloadView(workload));
+  }
+  for (const { ranked: entry, winner } of written.replayed) {
+    // The winner rolled back after all (it cannot, having been seen committed) or vanished: try again alone.
+    if (!winner) deps.single(entry.item);
+    else answer(entry.item, () => deps.replay(winner, entry.item));
+  }
+  for (const { ranked: entry, settlement } of written.refused) entry.item.reject(quotaExceeded(settlement.violation));
+  for (const entry of written.noRoom) {
+    if (entry.item.attempt < 2) deps.retry({ ...entry.item, attempt: entry.item.attempt + 1 });
+    else deps.single(entry.item);
+  }
+}
+
+/**
+ * One read for the whole batch: replays are answered, members whose tenant is suspended or
+ * whose spec fails the fleet check go to the single path (which produces the exact error);
+ * the rest is returned, after the registry pull check.
+ */
+async function precheck(items: QueuedCreate[], deps: BatchDependencies, manager: EntityManager): Promise<{ eligible: QueuedCreate[]; dedicatedTenants: ReadonlySet<string> }> {
+  const { reserved } = deps.settings.placement;
+  const requests = items.map((item) => requestOf(item));
+  const statement = precheckStatement(
+    items.map((item, i) => ({
+      tenant_id: item.command.caller.tenantId,
+      idempotency_key: item.command.idempotencyKey ?? null,
+      image: normalizeImageRef(requests[i]!.image),
+      cpu_millis: requests[i]!.resources.cpuMillis,
+      memory_mib: requests[i]!.resources.memoryMiB,
+      pids: requests[i]!.resources.pids,
+    })),
+    reserved,
+  );
+  let rows: Array<{ ord: number; has_image: boolean; fits: boolean; suspended: boolean; dedicated_tenants: string[] } & Partial<WorkloadRow>>;
+  try {
+    rows = await queryRows(manager, statement.text, statement.values);
+  } catch (error) {
+    deps.logger.warn({ err: error, size: items.length }, 'create batch pre-check failed; creating its members one by one');
+    for (const item of items) deps.single(item);
+    return { eligible: [], dedicatedTenants: new Set() };
+  }
+  const passed: QueuedCreate[] = [];
+  for (const row of rows) {
+    const item = items[row.ord]!;
+    if (row.id) {
+      answer(item, () => deps.replay(workloadFromRow(row as WorkloadRow), item));
+      continue;
+    }
+    const imageKnown = row.has_image || isPulledImage(requests[row.ord]!.image);
+    if (row.suspended || !imageKnown || !row.fits) deps.single(item);
+    else passed.push(item);
+  }
+  // An image of Gureum's registry: the tenant must be allowed to pull it (cached tokens).
+  const pulls = await Promise.allSettled(passed.map((item) => deps.registryTokens.pullAuth(item.command.caller.tenantId, item.command.spec.image)));
+  const eligible = passed.filter((item, i) => {
+    const pull = pulls[i]!;
+    if (pull.status === 'fulfilled') return true;
+    item.reject(pull.reason);
+    return false;
+  });
+  return { eligible, dedicatedTenants: new Set(rows[0]?.dedicated_tenants ?? []) };
+}
+
+async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchDependencies): Promise<Written> {
+  const written: Written = { placed: [], replayed: [], refused: [], noRoom: [] };
+
+  // 1. The workloads, `pending`, with their events. Keys already taken are replays.
+  const insert = insertPendingStatement(ranked.map(pendingWorkloadOf));
+  const inserted = new Set((await queryRows<WorkloadRow>(manager, insert.text, insert.values)).map((row) => row.id));
+  const members = ranked.filter((entry) => inserted.has(entry.workloadId));
+  const taken = ranked.filter((entry) => !inserted.has(entry.workloadId));
+  if (taken.length > 0) {
+    const lookup = workloadsByKeyStatement(taken.map((entry) => ({ tenant_id: entry.item.command.caller.tenantId, idempotency_key: entry.item.command.idempotencyKey! })));
+    const winners = new Map((await queryRows<WorkloadRow>(manager, lookup.text, lookup.values)).map((row) => [`${row.tenant_id}\0${row.idempotency_key}`, workloadFromRow(row)]));
+    for (const entry of taken) written.replayed.push({ ranked: entry, winner: winners.get(`${entry.item.command.caller.tenantId}\0${entry.item.command.idempotencyKey}`) ?? null });
+  }
+  if (members.length === 0) return written;
+
+  // 2. Lock the candidate hosts (id order) and read them as they are now.
+  const hostIds = [...new Set(members.flatMap((entry) => entry.member.candidates))].sort(compareIds);
+  const images = [...new Set(members.map((entry) => normalizeImageRef(entry.member.request.image)))];
+  const lock = lockHostsStatement(hostIds, images);
+  const hosts = new Map<string, HostSnapshot>((await queryRows<HostRow>(manager, lock.text, lock.values)).map((row) => [row.id, toSnapshot(row)]));
+
+  // 3. Lock the tenants' quota rows (after the hosts: host → quota, as everywhere).
+  const quotas = await lockQuotaRows(manager, [...new Set(members.map((entry) => entry.member.request.tenantId))], deps.settings.defaultQuotas);
+
+  // 4. Settle each member in order on the locked rows, then write it all in one statement.
+  const settlements = settleBatch(
+    members.map((entry) => entry.member),
+    hosts,
+    quotas,
+    deps.settings.placement,
+  );
+  const claims: PlacedClaim[] = [];
+  const charges = new Map<string, QuotaCharge>();
+  const removed: Array<{ workload_id: string; event_id: string }> = [];
+  const placedEntries: Array<{ entry: Ranked; hostId: string }> = [];
+  members.forEach((entry, i) => {
+    const settlement = settlements[i]!;
+    if (settlement.kind === 'placed') {
+      claims.push(claimOf(entry, settlement.hostId));
+      addCharge(charges, entry.member.request.tenantId, entry.member.quota);
+      placedEntries.push({ entry, hostId: settlement.hostId });
+      return;
+    }
+    removed.push({ workload_id: entry.workloadId, event_id: entry.pendingEventId });
+    if (settlement.kind === 'quota_exceeded') written.refused.push({ ranked: entry, settlement });
+    else written.noRoom.push(entry);
+  });
+  const settle = settleStatement(claims, [...charges.values()], removed);
+  const stored = new Map((await queryRows<WorkloadRow>(manager, settle.text, settle.values)).map((row) => [row.id, workloadFromRow(row)]));
+  for (const { entry, hostId } of placedEntries) {
+    const workload = stored.get(entry.workloadId);
+    if (!workload || workload.hostId !== hostId) throw new Error(`create batch: workload ${entry.workloadId} was not scheduled on ${hostId} as settled`);
+    written.placed.push({ ranked: entry, workload });
+  }
+  return written;
+}
+
+function requestOf(item: QueuedCreate): PlacementRequest {
+  const { spec, caller } = item.command;
+  return placementRequestOf({ tenantId: caller.tenantId, kind: spec.kind, image: spec.image, placement: spec.placement ?? null, ...spec.resources });
+}
+
+const STATE_EVENT = eventDef('evt.workload.state.v1');
+
+/** An outbox payload, validated like every other (`at` is replaced by the history row's timestamp in SQL). */
+function statePayload(entry: Ranked, from: 'pending' | null, to: 'pending' | 'scheduled', hostId: string | null, eventId: string): object {
+  const { spec, caller } = entry.item.command;
+  return parseOrThrow(
+    STATE_EVENT.payload,
+    {
+      eventId,
+      workloadId: entry.workloadId,
+      tenantId: caller.tenantId,
+      hostId,
+      from,
+      to,
+      reason: null,
+      generation: 0,
+      at: new Date().toISOString(),
+      resources: { cpuMillis: spec.resources.cpuMillis, memoryMiB: spec.resources.memoryMiB, pids: spec.resources.pids },
+    },
+    `event ${STATE_EVENT.subject}`,
+  ) as object;
+}
+
+function pendingWorkloadOf(entry: Ranked): PendingWorkload {
+  const { spec, caller, idempotencyKey } = entry.item.command;
+  return {
+    id: entry.workloadId,
+    tenant_id: caller.tenantId,
+    name: spec.name,
+    kind: spec.kind,
+    image: spec.image,
+    command: spec.kind === 'container' ? (spec.command ?? null) : null,
+    env: spec.kind === 'container' ? (spec.env ?? null) : null,
+    cpu_millis: spec.resources.cpuMillis,
+    memory_mib: spec.resources.memoryMiB,
+    pids: spec.resources.pids,
+    idempotency_key: idempotencyKey ?? null,
+    placement: spec.placement ?? null,
+    priority: spec.priority ?? 0,
+    preemptible: spec.preemptible ?? false,
+    vm: spec.kind === 'vm' ? spec.vm : null,
+    event_id: entry.pendingEventId,
+    payload: statePayload(entry, null, 'pending', null, entry.pendingEventId),
+  };
+}
+
+function claimOf(entry: Ranked, hostId: string): PlacedClaim {
+  const eventId = randomUUID();
+  const { cpuMillis, memoryMiB, pids } = entry.member.request.resources;
+  return { workload_id: entry.workloadId, host_id: hostId, cpu_millis: cpuMillis, memory_mib: memoryMiB, pids, event_id: eventId, payload: statePayload(entry, 'pending', 'scheduled', hostId, eventId) };
+}
+
+function addCharge(charges: Map<string, QuotaCharge>, tenantId: string, delta: QuotaAmounts): void {
+  const charge = charges.get(tenantId) ?? { tenant_id: tenantId, cpu_millis: 0, memory_mib: 0, workloads: 0, vms: 0 };
+  charge.cpu_millis += delta.cpuMillis;
+  charge.memory_mib += delta.memoryMiB;
+  charge.workloads += delta.workloads;
+  charge.vms += delta.vms;
+  charges.set(tenantId, charge);
+}
+
+function negate(resources: PlacementRequest['resources']): PlacementRequest['resources'] {
+  return { cpuMillis: -resources.cpuMillis, memoryMiB: -resources.memoryMiB, pids: -resources.pids };
+}
+
+function answer(item: QueuedCreate, produce: () => WorkloadView): void {
+  try {
+    item.resolve(produce());
+  } catch (error) {
+    item.reject(error);
+  }
+}
+
+/** Byte order, like the placement tie-break. */
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
