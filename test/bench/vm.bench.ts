@@ -208,6 +208,7 @@ it('boot and live migration: API against raw QEMU', async () => {
   const apiMigration: Array<{ requestMs: number; totalMs: number; downtimeMs: number }> = [];
   const rawMigration: Array<{ totalMs: number; downtimeMs: number }> = [];
   const rawDefaultMigration: Array<{ totalMs: number; downtimeMs: number }> = [];
+  const rawLimitedMigration: Array<{ totalMs: number; downtimeMs: number }> = [];
   const throttled: string[] = [];
   let agentArgs: string[] = [];
 
@@ -269,7 +270,6 @@ it('boot and live migration: API against raw QEMU', async () => {
     await cgroups.addProcess(group, limitedChild.pid!);
     await waitForMarker(limited.consoleLog);
     rawQuotaBoot.push(performance.now() - limitedStarted);
-    await stopRaw(limitedChild);
 
     // Raw live migration of that guest to a raw destination, QMP by hand, the driver's commands.
     await sleep(1000);
@@ -294,6 +294,24 @@ it('boot and live migration: API against raw QEMU', async () => {
     qmpDest2.close();
     await stopRaw(destChild);
     await stopRaw(destChild2);
+
+    // Reference: the raw guest booted in the VM's cgroup limits, migrated (driver's QMP) to a raw
+    // destination in the same limits: the cgroups' share of a difference, apart from the control plane.
+    await sleep(1000);
+    const port3 = await freePort();
+    const limitedDestination = await rawArgs(agentArgs, `cgdst-${round}`, ['-incoming', `tcp:127.0.0.1:${port3}`]);
+    const destGroup = `gbench-${randomUUID().slice(0, 8)}`;
+    benchGroups.push(destGroup);
+    await cgroups.create(destGroup, { cpuQuotaUs: 100_000, cpuPeriodUs: 100_000, memoryBytes: (128 + 160) * 1024 * 1024, pidsMax: 65 });
+    const limitedDestChild = startRaw(limitedDestination.args);
+    await cgroups.addProcess(destGroup, limitedDestChild.pid!);
+    const qmpLimitedDest = await qmpConnect(limitedDestination.qmp);
+    const qmpLimited = await qmpConnect(limited.qmp);
+    rawLimitedMigration.push(await rawMigrate(qmpLimited, port3, true));
+    qmpLimited.close();
+    qmpLimitedDest.close();
+    await stopRaw(limitedChild);
+    await stopRaw(limitedDestChild);
   }
 
   const line = (label: string, value: number) => `${label.padEnd(44)} ${value.toFixed(0).padStart(7)} ms`;
@@ -313,9 +331,11 @@ it('boot and live migration: API against raw QEMU', async () => {
     line('live migration raw QMP: downtime', median(rawMigration.map((m) => m.downtimeMs))),
     line('  raw QMP with QEMU defaults: total time', median(rawDefaultMigration.map((m) => m.totalMs))),
     line('  raw QMP with QEMU defaults: downtime', median(rawDefaultMigration.map((m) => m.downtimeMs))),
+    line('  raw QMP, both ends in the VM cgroup limits: total', median(rawLimitedMigration.map((m) => m.totalMs))),
+    line('  raw QMP, both ends in the VM cgroup limits: downtime', median(rawLimitedMigration.map((m) => m.downtimeMs))),
     `ratio migration total api/raw: ${totalRatio.toFixed(2)}x, downtime api/raw: ${downtimeRatio.toFixed(2)}x (target ≤ 1.2x)`,
     `samples: boot api ${apiBoot.map((v) => v.toFixed(0)).join(',')} raw ${rawBoot.map((v) => v.toFixed(0)).join(',')} raw+limits ${rawQuotaBoot.map((v) => v.toFixed(0)).join(',')}`,
-    `samples: migration total api ${apiMigration.map((m) => m.totalMs).join(',')} raw ${rawMigration.map((m) => m.totalMs).join(',')} raw-defaults ${rawDefaultMigration.map((m) => m.totalMs).join(',')}; downtime api ${apiMigration.map((m) => m.downtimeMs).join(',')} raw ${rawMigration.map((m) => m.downtimeMs).join(',')} raw-defaults ${rawDefaultMigration.map((m) => m.downtimeMs).join(',')}`,
+    `samples: migration total api ${apiMigration.map((m) => m.totalMs).join(',')} raw ${rawMigration.map((m) => m.totalMs).join(',')} raw-defaults ${rawDefaultMigration.map((m) => m.totalMs).join(',')}; downtime api ${apiMigration.map((m) => m.downtimeMs).join(',')} raw ${rawMigration.map((m) => m.downtimeMs).join(',')} raw-defaults ${rawDefaultMigration.map((m) => m.downtimeMs).join(',')} raw-limits ${rawLimitedMigration.map((m) => m.downtimeMs).join(',')}`,
     `cpu throttled periods during the API migrations (cpu.stat nr_throttled): ${throttled.join('; ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
