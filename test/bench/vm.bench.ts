@@ -4,7 +4,11 @@
  *     endpoint) against launching the very same QEMU command line directly (spawn → marker in
  *     its console file);
  *  2. live migration through the API (POST /v1/admin/workloads/{id}/migrate, between two
- *     agents) against a direct QMP `migrate` of the same guest between two raw QEMUs.
+ *     agents) against a direct QMP migration of the same guest between two raw QEMUs. The raw
+ *     migration issues the same QMP the driver does (`migrate-set-parameters` with the driver's
+ *     downtime limit and its steps, `migrate {blk, inc}`, `query-migrate` every 100 ms), so the
+ *     ratio is the control plane's cost; a second raw migration with QEMU's defaults (300 ms
+ *     downtime limit, no `migrate-set-parameters`) is printed beside it for reference.
  * Prints medians and ratios (target ≤ 1.2× raw). Self-contained: starts its own system (own
  * database, NATS, two `--driver vm` agents) like the e2e tier. `npm run build` first.
  */
@@ -16,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createCgroupManager, type CgroupManager } from '@gureum/cgroups';
+import { DEFAULT_MIGRATION_TUNING, downtimeLimitAt, migrationStepMs } from '../../apps/agent/src/driver/vm/vm-launch';
 import { freePort, sleep, waitFor } from '@gureum/testing';
 import { ApiClient } from '../e2e/support/api-client';
 import { System } from '../e2e/support/system';
@@ -65,14 +70,57 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 }, 120_000);
 
-/** The QEMU command line the agent used for a VM, from /proc. */
-async function qemuArgsOf(workloadId: string): Promise<string[]> {
-  const { stdout } = await exec('pgrep', ['-f', `gureum-${workloadId}`]);
+/** The QEMU processes the agents run for a VM (pid and command line), from /proc. */
+async function qemusOf(workloadId: string): Promise<Array<{ pid: number; args: string[] }>> {
+  const { stdout } = await exec('pgrep', ['-f', `gureum-${workloadId}`]).catch(() => ({ stdout: '' }));
+  const found: Array<{ pid: number; args: string[] }> = [];
   for (const pid of stdout.split('\n').filter(Boolean)) {
-    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
-    if (args[0]?.includes('qemu-system')) return args;
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+    if (args[0]?.includes('qemu-system')) found.push({ pid: Number(pid), args });
   }
-  throw new Error(`no QEMU for ${workloadId}`);
+  return found;
+}
+
+/** The QEMU command line the agent used for a VM. */
+async function qemuArgsOf(workloadId: string): Promise<string[]> {
+  const [qemu] = await qemusOf(workloadId);
+  if (!qemu) throw new Error(`no QEMU for ${workloadId}`);
+  return qemu.args;
+}
+
+/** cpu.stat's nr_throttled of a cgroup directory (null once the group is gone). */
+async function throttledPeriods(cpuDir: string): Promise<number | null> {
+  const text = await readFile(path.join(cpuDir, 'cpu.stat'), 'utf8').catch(() => null);
+  const match = text?.match(/^nr_throttled (\d+)$/m);
+  return match ? Number(match[1]) : null;
+}
+
+type Qmp = Awaited<ReturnType<typeof qmpConnect>>;
+
+/**
+ * A direct QMP migration. `driverTuning`: the same commands the vm driver sends (its downtime
+ * limit, raised on its schedule while not converged); otherwise QEMU's defaults.
+ */
+async function rawMigrate(qmp: Qmp, port: number, driverTuning: boolean): Promise<{ totalMs: number; downtimeMs: number }> {
+  const tuning = DEFAULT_MIGRATION_TUNING;
+  const stepMs = migrationStepMs(128, tuning);
+  let limit = tuning.initialDowntimeMs;
+  if (driverTuning) await qmp.execute('migrate-set-parameters', { 'downtime-limit': limit });
+  const started = Date.now();
+  await qmp.execute('migrate', { uri: `tcp:127.0.0.1:${port}`, blk: true, inc: true });
+  let info: Record<string, unknown> = {};
+  for (;;) {
+    await sleep(100);
+    info = await qmp.execute('query-migrate');
+    if (['completed', 'failed', 'cancelled'].includes(String(info['status']))) break;
+    const next = downtimeLimitAt(Date.now() - started, stepMs, tuning);
+    if (driverTuning && next !== limit) {
+      await qmp.execute('migrate-set-parameters', { 'downtime-limit': next });
+      limit = next;
+    }
+  }
+  if (info['status'] !== 'completed') throw new Error(`raw migration: ${JSON.stringify(info)}`);
+  return { totalMs: Number(info['total-time']), downtimeMs: Number(info['downtime']) };
 }
 
 /** The same command line on a fresh overlay of the same template, with its own console, QMP socket and pidfile. */
@@ -159,6 +207,9 @@ it('boot and live migration: API against raw QEMU', async () => {
   const rawQuotaBoot: number[] = [];
   const apiMigration: Array<{ requestMs: number; totalMs: number; downtimeMs: number }> = [];
   const rawMigration: Array<{ totalMs: number; downtimeMs: number }> = [];
+  const rawDefaultMigration: Array<{ totalMs: number; downtimeMs: number }> = [];
+  const rawLimitedMigration: Array<{ totalMs: number; downtimeMs: number }> = [];
+  const throttled: string[] = [];
   let agentArgs: string[] = [];
 
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -179,10 +230,19 @@ it('boot and live migration: API against raw QEMU', async () => {
 
     // API live migration (to whichever other agent the scheduler picks).
     await sleep(1000);
+    // CFS throttling of the VM's cgroups around the migration: the source's before/after, the
+    // destination's over its whole life (its group is created by the request).
+    const [sourceQemu] = await qemusOf(id);
+    const sourceCpuDir = (await cgroups.readForPid(sourceQemu!.pid)).hostPaths.cpu;
+    const sourceBefore = await throttledPeriods(sourceCpuDir);
     const migrationStarted = performance.now();
     const migrated = await operator.call<{ status: string; totalTimeMs: number; downtimeMs: number }>('POST', `/v1/admin/workloads/${id}/migrate`, { mode: 'live' });
     if (migrated.body.status !== 'completed') throw new Error(`migration: ${JSON.stringify(migrated.body)}`);
     apiMigration.push({ requestMs: performance.now() - migrationStarted, totalMs: migrated.body.totalTimeMs, downtimeMs: migrated.body.downtimeMs });
+    const sourceAfter = await throttledPeriods(sourceCpuDir);
+    const destinationQemu = (await qemusOf(id)).find((qemu) => qemu.pid !== sourceQemu!.pid);
+    const destinationThrottled = destinationQemu ? (await cgroups.readForPid(destinationQemu.pid)).cpu.throttledPeriods : undefined;
+    throttled.push(`src ${sourceBefore === null || sourceAfter === null ? 'n/a' : sourceAfter - sourceBefore} dst ${destinationThrottled ?? 'n/a'}`);
     await owner.call('DELETE', `/v1/workloads/${id}`);
     await waitFor(
       async () => {
@@ -210,28 +270,48 @@ it('boot and live migration: API against raw QEMU', async () => {
     await cgroups.addProcess(group, limitedChild.pid!);
     await waitForMarker(limited.consoleLog);
     rawQuotaBoot.push(performance.now() - limitedStarted);
-    await stopRaw(limitedChild);
 
-    // Raw live migration of that guest to a raw destination, QMP by hand, same flags as the driver.
+    // Raw live migration of that guest to a raw destination, QMP by hand, the driver's commands.
     await sleep(1000);
     const port = await freePort();
     const destination = await rawArgs(agentArgs, `dst-${round}`, ['-incoming', `tcp:127.0.0.1:${port}`]);
     const destChild = startRaw(destination.args);
     const qmpDest = await qmpConnect(destination.qmp);
     const qmp = await qmpConnect(source.qmp);
-    await qmp.execute('migrate', { uri: `tcp:127.0.0.1:${port}`, blk: true, inc: true });
-    let info: Record<string, unknown> = {};
-    for (;;) {
-      await sleep(100);
-      info = await qmp.execute('query-migrate');
-      if (['completed', 'failed', 'cancelled'].includes(String(info['status']))) break;
-    }
-    if (info['status'] !== 'completed') throw new Error(`raw migration: ${JSON.stringify(info)}`);
-    rawMigration.push({ totalMs: Number(info['total-time']), downtimeMs: Number(info['downtime']) });
+    rawMigration.push(await rawMigrate(qmp, port, true));
     qmp.close();
-    qmpDest.close();
     await stopRaw(child);
+
+    // Reference: the guest (now on that destination, whose QEMU has default migration
+    // parameters) migrated on once more with QEMU's defaults.
+    await sleep(1000);
+    const port2 = await freePort();
+    const destination2 = await rawArgs(agentArgs, `dst2-${round}`, ['-incoming', `tcp:127.0.0.1:${port2}`]);
+    const destChild2 = startRaw(destination2.args);
+    const qmpDest2 = await qmpConnect(destination2.qmp);
+    rawDefaultMigration.push(await rawMigrate(qmpDest, port2, false));
+    qmpDest.close();
+    qmpDest2.close();
     await stopRaw(destChild);
+    await stopRaw(destChild2);
+
+    // Reference: the raw guest booted in the VM's cgroup limits, migrated (driver's QMP) to a raw
+    // destination in the same limits: the cgroups' share of a difference, apart from the control plane.
+    await sleep(1000);
+    const port3 = await freePort();
+    const limitedDestination = await rawArgs(agentArgs, `cgdst-${round}`, ['-incoming', `tcp:127.0.0.1:${port3}`]);
+    const destGroup = `gbench-${randomUUID().slice(0, 8)}`;
+    benchGroups.push(destGroup);
+    await cgroups.create(destGroup, { cpuQuotaUs: 100_000, cpuPeriodUs: 100_000, memoryBytes: (128 + 160) * 1024 * 1024, pidsMax: 65 });
+    const limitedDestChild = startRaw(limitedDestination.args);
+    await cgroups.addProcess(destGroup, limitedDestChild.pid!);
+    const qmpLimitedDest = await qmpConnect(limitedDestination.qmp);
+    const qmpLimited = await qmpConnect(limited.qmp);
+    rawLimitedMigration.push(await rawMigrate(qmpLimited, port3, true));
+    qmpLimited.close();
+    qmpLimitedDest.close();
+    await stopRaw(limitedChild);
+    await stopRaw(limitedDestChild);
   }
 
   const line = (label: string, value: number) => `${label.padEnd(44)} ${value.toFixed(0).padStart(7)} ms`;
@@ -249,8 +329,14 @@ it('boot and live migration: API against raw QEMU', async () => {
     line('live migration via API: request → reply', median(apiMigration.map((m) => m.requestMs))),
     line('live migration raw QMP: total time', median(rawMigration.map((m) => m.totalMs))),
     line('live migration raw QMP: downtime', median(rawMigration.map((m) => m.downtimeMs))),
+    line('  raw QMP with QEMU defaults: total time', median(rawDefaultMigration.map((m) => m.totalMs))),
+    line('  raw QMP with QEMU defaults: downtime', median(rawDefaultMigration.map((m) => m.downtimeMs))),
+    line('  raw QMP, both ends in the VM cgroup limits: total', median(rawLimitedMigration.map((m) => m.totalMs))),
+    line('  raw QMP, both ends in the VM cgroup limits: downtime', median(rawLimitedMigration.map((m) => m.downtimeMs))),
     `ratio migration total api/raw: ${totalRatio.toFixed(2)}x, downtime api/raw: ${downtimeRatio.toFixed(2)}x (target ≤ 1.2x)`,
     `samples: boot api ${apiBoot.map((v) => v.toFixed(0)).join(',')} raw ${rawBoot.map((v) => v.toFixed(0)).join(',')} raw+limits ${rawQuotaBoot.map((v) => v.toFixed(0)).join(',')}`,
+    `samples: migration total api ${apiMigration.map((m) => m.totalMs).join(',')} raw ${rawMigration.map((m) => m.totalMs).join(',')} raw-defaults ${rawDefaultMigration.map((m) => m.totalMs).join(',')}; downtime api ${apiMigration.map((m) => m.downtimeMs).join(',')} raw ${rawMigration.map((m) => m.downtimeMs).join(',')} raw-defaults ${rawDefaultMigration.map((m) => m.downtimeMs).join(',')} raw-limits ${rawLimitedMigration.map((m) => m.downtimeMs).join(',')}`,
+    `cpu throttled periods during the API migrations (cpu.stat nr_throttled): ${throttled.join('; ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   expect(apiBoot).toHaveLength(ROUNDS);

@@ -1,5 +1,14 @@
 import type { TaskSpec } from '../driver';
-import { buildQemuArgs, QEMU_MEMORY_OVERHEAD_MIB, taskStateFromRunState, validateVmSpec, vmCgroupLimits } from './vm-launch';
+import {
+  buildQemuArgs,
+  DEFAULT_MIGRATION_TUNING,
+  downtimeLimitAt,
+  migrationStepMs,
+  QEMU_MEMORY_OVERHEAD_MIB,
+  taskStateFromRunState,
+  validateVmSpec,
+  vmCgroupLimits,
+} from './vm-launch';
 
 const MiB = 1024 * 1024;
 
@@ -74,5 +83,21 @@ describe('taskStateFromRunState', () => {
     expect(taskStateFromRunState('paused')).toBe('paused');
     expect(taskStateFromRunState('postmigrate')).toBe('paused');
     expect(taskStateFromRunState('inmigrate')).toBe('created');
+  });
+});
+
+describe('live migration convergence', () => {
+  it('starts at the initial downtime limit and doubles it every step up to the ceiling', () => {
+    const tuning = { initialDowntimeMs: 30, maxDowntimeMs: 300 };
+    expect([0, 1_999, 2_000, 4_000, 6_000, 8_000, 60_000, 1e12].map((elapsed) => downtimeLimitAt(elapsed, 2_000, tuning))).toEqual([
+      30, 30, 60, 120, 240, 300, 300, 300,
+    ]);
+  });
+
+  it('waits two RAM passes at the bandwidth cap (at least 2 s) at one limit, unless told otherwise', () => {
+    expect(migrationStepMs(128, DEFAULT_MIGRATION_TUNING)).toBe(2_000);
+    expect(migrationStepMs(4096, DEFAULT_MIGRATION_TUNING)).toBe(64_000);
+    expect(migrationStepMs(4096, { ...DEFAULT_MIGRATION_TUNING, maxBandwidthBytesPerSec: 1024 * MiB })).toBe(8_000);
+    expect(migrationStepMs(4096, { ...DEFAULT_MIGRATION_TUNING, stepEveryMs: 500 })).toBe(500);
   });
 });

@@ -8,6 +8,7 @@ import type { TaskSpec } from '../driver';
 import type { QmpClient } from './qmp-client';
 import type { QemuHost, SpawnedQemu } from './qemu-host';
 import type { QmpEvent } from './qmp-protocol';
+import type { MigrationTuning } from './vm-launch';
 import { VmDriver } from './vm.driver';
 
 /** One fake QEMU: a run state QMP commands change, and an exit the test can trigger. */
@@ -15,6 +16,9 @@ class FakeQemu {
   status = 'running';
   alive = true;
   readonly commands: string[] = [];
+  readonly parameters: Array<Record<string, unknown>> = [];
+  /** `query-migrate` answers `active` this many times, then `completed`. */
+  migrationPolls = 0;
   exitOnPowerdown = true;
   private resolveExit!: (code: number) => void;
   readonly exited = new Promise<number>((resolve) => (this.resolveExit = resolve));
@@ -68,10 +72,17 @@ function fakeQmp(qemu: FakeQemu): QmpClient {
   void qemu.exited.then(() => resolveClosed());
   return {
     greeting: { version: { qemu: { major: 7, minor: 2, micro: 22 }, package: '' }, capabilities: [] },
-    async execute<T>(command: string): Promise<T> {
+    async execute<T>(command: string, args?: Record<string, unknown>): Promise<T> {
       if (!qemu.alive) throw new Error('QMP connection closed');
       qemu.commands.push(command);
       switch (command) {
+        case 'migrate-set-parameters':
+          qemu.parameters.push(args ?? {});
+          break;
+        case 'query-migrate':
+          if (qemu.migrationPolls-- > 0) return { status: 'active' } as T;
+          qemu.status = 'postmigrate';
+          return { status: 'completed', 'total-time': 700, downtime: 5, ram: { transferred: 1 } } as T;
         case 'query-status':
           return { status: qemu.status } as T;
         case 'stop':
@@ -130,7 +141,7 @@ let host: FakeHost;
 let cgroups: FakeCgroups;
 let drivers: VmDriver[] = [];
 
-function driver(): VmDriver {
+function driver(migration?: MigrationTuning): VmDriver {
   const created = new VmDriver({
     stateDir: path.join(root, 'state'),
     templateRoot: path.join(root, 'templates'),
@@ -139,6 +150,7 @@ function driver(): VmDriver {
     connectQmp: async (socketPath) => fakeQmp(host.bySocket(socketPath)),
     accelerator: 'tcg',
     socketDir: path.join(root, 'sockets'),
+    ...(migration ? { migration } : {}),
   });
   drivers.push(created);
   return created;
@@ -263,5 +275,29 @@ describe('VmDriver bookkeeping (fake QEMU)', () => {
     expect(status.state).toBe('created');
     expect(host.processes[0]?.args.slice(-2)).toEqual(['-incoming', 'tcp:127.0.0.1:4444']);
     await expect(vm.prepareIncoming(spec(), { host: '127.0.0.1', port: 4444 })).rejects.toMatchObject({ code: 'invalid_state' });
+  });
+
+  it('live migration starts at a low downtime limit and raises it while the migration has not converged', async () => {
+    const vm = driver({ initialDowntimeMs: 30, maxDowntimeMs: 100, stepEveryMs: 150 });
+    await vm.start(spec());
+    const source = host.processes[0] as FakeQemu;
+    source.migrationPolls = 8;
+    const result = await vm.migrate('wl-1', { host: '127.0.0.1', port: 4444 });
+    expect(result).toMatchObject({ status: 'completed', downtimeMs: 5, totalTimeMs: 700 });
+    // The limit is in place before `migrate`, and raised (capped) only while it runs.
+    expect(source.commands.indexOf('migrate-set-parameters')).toBeLessThan(source.commands.indexOf('migrate'));
+    const limits = source.parameters.map((parameters) => parameters['downtime-limit']);
+    expect(limits[0]).toBe(30);
+    expect(limits).toEqual(expect.arrayContaining([60, 100]));
+    expect(limits.slice(1).every((limit, i) => (limit as number) > (limits[i] as number))).toBe(true);
+    expect(source.alive).toBe(false);
+  });
+
+  it('an idle guest that converges at once keeps the initial limit', async () => {
+    const vm = driver();
+    await vm.start(spec());
+    const source = host.processes[0] as FakeQemu;
+    await expect(vm.migrate('wl-1', { host: '127.0.0.1', port: 4444 })).resolves.toMatchObject({ status: 'completed' });
+    expect(source.parameters).toEqual([{ 'downtime-limit': 30 }]);
   });
 });

@@ -25,11 +25,15 @@ import type { QemuHost } from './qemu-host';
 import { LocalDirTemplateSource, type TemplatePullAuth, type TemplateSource } from './template-source';
 import {
   buildQemuArgs,
+  DEFAULT_MIGRATION_TUNING,
+  downtimeLimitAt,
+  migrationStepMs,
   taskStateFromRunState,
   validateVmSpec,
   vmCgroupLimits,
   type Accelerator,
   type AcceleratorSetting,
+  type MigrationTuning,
   type VmPaths,
   type VmTemplate,
 } from './vm-launch';
@@ -54,6 +58,8 @@ export interface VmDriverOptions {
   /** How long the `auto` probe waits for the guest's marker under KVM. */
   probeTimeoutMs?: number;
   capacity?: Partial<TaskResources>;
+  /** How live migrations converge (downtime limit and its steps); default DEFAULT_MIGRATION_TUNING. */
+  migration?: MigrationTuning;
 }
 
 interface VmRecord {
@@ -388,17 +394,9 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
   migrate(handleId: string, target: MigrationTarget): Promise<MigrationResult> {
     return this.serialize(handleId, async () => {
       const live = this.requireLive(handleId);
+      const record = await this.requireRecord(handleId);
       const wasRunning = (await this.runState(live)) === 'running';
-      try {
-        await live.qmp.execute('migrate', { uri: `tcp:${target.host}:${target.port}`, blk: true, inc: true });
-      } catch (error) {
-        return { status: 'failed', totalTimeMs: null, downtimeMs: null, transferredBytes: null, error: errorText(error) };
-      }
-      let result: MigrationResult | null = null;
-      while (!result || !['completed', 'failed', 'cancelled'].includes(result.status)) {
-        await sleep(MIGRATION_POLL_MS);
-        result = await this.queryMigration(live);
-      }
+      const result = await this.sendMigration(live, target, record.spec.resources.memoryMiB);
       if (result.status === 'completed') {
         await this.powerOff(handleId, live);
       } else if (wasRunning && (await this.runState(live)) !== 'running') {
@@ -423,15 +421,12 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
         await running.qmp.execute('system_powerdown').catch(() => undefined);
         if (!(await settlesWithin(running.exited, stopTimeoutSeconds * 1000))) await this.powerOff(handleId, running);
       }
-      await this.launch(await this.requireRecord(handleId), undefined, { startPaused: true });
+      const record = await this.requireRecord(handleId);
+      await this.launch(record, undefined, { startPaused: true });
       const live = this.requireLive(handleId);
-      let result: MigrationResult | null = null;
+      let result: MigrationResult;
       try {
-        await live.qmp.execute('migrate', { uri: `tcp:${target.host}:${target.port}`, blk: true, inc: true });
-        while (!result || !['completed', 'failed', 'cancelled'].includes(result.status)) {
-          await sleep(MIGRATION_POLL_MS);
-          result = await this.queryMigration(live);
-        }
+        result = await this.sendMigration(live, target, record.spec.resources.memoryMiB);
       } catch (error) {
         result = { status: 'failed', totalTimeMs: null, downtimeMs: null, transferredBytes: null, error: errorText(error) };
       }
@@ -457,6 +452,42 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
   }
 
   // --- internals ---------------------------------------------------------------------------
+
+  /**
+   * Sends the VM (`migrate` with `blk`/`inc`: RAM, devices and the overlay's own blocks) and
+   * polls until QEMU reports an end. The downtime limit starts low, so QEMU only stops the
+   * guest once little is left to copy, and is raised step by step while the migration has not
+   * converged (see MigrationTuning). QEMU refusing to start it is a `failed` result; a QMP
+   * failure while it runs is thrown (QEMU may still be migrating).
+   */
+  private async sendMigration(live: LiveVm, target: MigrationTarget, memoryMiB: number): Promise<MigrationResult> {
+    const tuning = this.options.migration ?? DEFAULT_MIGRATION_TUNING;
+    const stepMs = migrationStepMs(memoryMiB, tuning);
+    let limit = tuning.initialDowntimeMs;
+    const started = Date.now();
+    try {
+      await live.qmp.execute('migrate-set-parameters', {
+        'downtime-limit': limit,
+        ...(tuning.maxBandwidthBytesPerSec !== undefined ? { 'max-bandwidth': tuning.maxBandwidthBytesPerSec } : {}),
+      });
+      await live.qmp.execute('migrate', { uri: `tcp:${target.host}:${target.port}`, blk: true, inc: true });
+    } catch (error) {
+      return { status: 'failed', totalTimeMs: null, downtimeMs: null, transferredBytes: null, error: errorText(error) };
+    }
+    for (;;) {
+      await sleep(MIGRATION_POLL_MS);
+      const result = await this.queryMigration(live);
+      // queryMigration reports a running migration as `active` (outside MigrationResult's ends).
+      if (['completed', 'failed', 'cancelled'].includes(result.status)) return result;
+      const next = downtimeLimitAt(Date.now() - started, stepMs, tuning);
+      if (next !== limit) {
+        // Has not converged at this limit (the guest dirties memory faster than it is sent): allow
+        // more. Best effort: a refused raise leaves the migration running at the lower limit.
+        await live.qmp.execute('migrate-set-parameters', { 'downtime-limit': next }).catch(() => undefined);
+        limit = next;
+      }
+    }
+  }
 
   private async queryMigration(live: LiveVm): Promise<MigrationResult> {
     const info = await live.qmp.execute<{
