@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { parseDigest } from '../distribution/digest';
 import type { RepositoryName } from '../distribution/names';
 import { OciError } from '../distribution/oci-error';
@@ -11,7 +11,8 @@ export interface BlobRead {
   size: number;
   /** null: the whole blob. */
   span: ByteSpan | null;
-  open(): Readable;
+  /** Writes the bytes (the span, or all) into `destination`, which it does not end. */
+  writeTo(destination: Writable): Promise<void>;
 }
 
 /** GET/HEAD of a blob: only blobs linked into the repository exist there. */
@@ -28,6 +29,6 @@ export class ReadBlob {
     }
     const span = range.kind === 'partial' ? range.span : null;
     const store = this.context.store;
-    return { digest, size, span, open: () => store.read(digest, span ?? undefined) };
+    return { digest, size, span, writeTo: (destination) => store.writeTo(digest, destination, span ?? undefined) };
   }
 }

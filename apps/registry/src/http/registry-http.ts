@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from '@gureum/runtime';
 import { tokenPermits } from '../auth/access';
 import type { RequestAuthorizer } from '../auth/authorize-request';
@@ -123,8 +122,8 @@ async function dispatch(
       }
       response.writeHead(blob.span ? 206 : 200, headers);
       if (method === 'HEAD') return void response.end();
-      await pipeline(blob.open(), response);
-      return;
+      await blob.writeTo(response);
+      return void response.end();
     }
     case 'uploads': {
       if (method !== 'POST') throw methodNotAllowed(method);

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { DigestAlgorithm } from '../distribution/digest';
 
 /**
@@ -12,6 +12,14 @@ export interface BlobStore {
   stat(digest: string): Promise<number | null>;
   /** Streams `[start, end]` (inclusive) or the whole blob. */
   read(digest: string, span?: { start: number; end: number }): Readable;
+  /**
+   * Writes `[start, end]` (inclusive) or the whole blob into `destination` (which it does
+   * not end) and resolves once `destination` has taken every byte: the serving path, where
+   * an implementation may do better than `read()` piped (e.g. reuse its buffers). So
+   * `destination` must be done with a chunk when it calls back for it (a socket, an HTTP
+   * response, a file are; a sink that keeps chunks must copy them).
+   */
+  writeTo(digest: string, destination: Writable, span?: { start: number; end: number }): Promise<void>;
   readAll(digest: string): Promise<Buffer>;
   /** Stores small content whose digest the caller computed (manifests). */
   put(digest: string, bytes: Buffer): Promise<void>;

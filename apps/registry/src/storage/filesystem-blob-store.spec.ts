@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { FilesystemBlobStore } from './filesystem-blob-store';
 
 const sha256 = (bytes: Buffer) => ({ algorithm: 'sha256' as const, value: `sha256:${createHash('sha256').update(bytes).digest('hex')}` });
@@ -50,5 +50,81 @@ describe('FilesystemBlobStore uploads', () => {
     await store.createUpload(again);
     await store.appendUpload(again, Readable.from([bytes]), 0);
     expect(await store.commitUpload(again, sha256(bytes))).toEqual({ size: bytes.length });
+  });
+});
+
+describe('FilesystemBlobStore.writeTo', () => {
+  let root: string;
+  let store: FilesystemBlobStore;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'gureum-blob-store-'));
+    store = new FilesystemBlobStore(root);
+    await store.init();
+  });
+
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  async function stored(bytes: Buffer): Promise<string> {
+    const id = randomUUID();
+    await store.createUpload(id);
+    await store.appendUpload(id, Readable.from([bytes]), 0);
+    const digest = sha256(bytes);
+    await store.commitUpload(id, digest);
+    return digest.value;
+  }
+
+  /** Like a socket: it takes a chunk's bytes later, when it calls back, and not after. */
+  function sink(): { writable: Writable; received: () => Buffer } {
+    const chunks: Buffer[] = [];
+    const writable = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _encoding, callback) {
+        setImmediate(() => {
+          chunks.push(Buffer.from(chunk));
+          callback();
+        });
+      },
+    });
+    return { writable, received: () => Buffer.concat(chunks) };
+  }
+
+  it('writes whole blobs and spans, small and over many reused buffers, also several at once', async () => {
+    const large = randomBytes(3 * 1024 * 1024 + 12_345);
+    const other = randomBytes(2 * 1024 * 1024 + 7);
+    const small = randomBytes(300);
+    const [largeDigest, otherDigest, smallDigest] = await Promise.all([stored(large), stored(other), stored(small)]);
+    const cases: Array<{ digest: string; bytes: Buffer; span?: { start: number; end: number } }> = [
+      { digest: largeDigest, bytes: large },
+      { digest: otherDigest, bytes: other },
+      { digest: smallDigest, bytes: small },
+      { digest: largeDigest, bytes: large, span: { start: 1024 * 1024 - 3, end: 2 * 1024 * 1024 + 5 } },
+      { digest: smallDigest, bytes: small, span: { start: 10, end: 10 } },
+      { digest: largeDigest, bytes: large },
+    ];
+    // Twice: the second pass runs on buffers the first gave back.
+    for (let pass = 0; pass < 2; pass += 1) {
+      await Promise.all(
+        cases.map(async ({ digest, bytes, span }) => {
+          const { writable, received } = sink();
+          await store.writeTo(digest, writable, span);
+          expect(received().equals(span ? bytes.subarray(span.start, span.end + 1) : bytes)).toBe(true);
+        }),
+      );
+    }
+  });
+
+  it('fails when the destination goes away mid-blob, and when the blob is missing', async () => {
+    const digest = await stored(randomBytes(4 * 1024 * 1024));
+    let writes = 0;
+    const writable = new Writable({
+      write(_chunk, _encoding, callback) {
+        writes += 1;
+        if (writes === 2) writable.destroy();
+        else callback();
+      },
+    });
+    await expect(store.writeTo(digest, writable)).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    await expect(store.writeTo(sha256(Buffer.from('absent')).value, sink().writable)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID, type Hash } from 'node:crypto';
 import { digestHasher, tryParseDigest, type DigestAlgorithm } from '../distribution/digest';
@@ -9,6 +9,25 @@ import type { BlobStore } from './blob-store';
 
 /** Read and write in 1 MiB steps (Node's defaults are 64 KiB and 16 KiB): fewer syscalls and event-loop turns per layer. */
 const STREAM_CHUNK_BYTES = 1024 * 1024;
+
+/** Blobs up to this size are served from one buffer of their own size (one read, one write). */
+const SMALL_BLOB_BYTES = 64 * 1024;
+
+/**
+ * Buffers of STREAM_CHUNK_BYTES reused by `writeTo`. A read stream allocates a fresh buffer
+ * per read; V8 counts those as external memory and, a few hundred MiB into a pull, answers
+ * the churn with a mark-compact every ~100 ms (measured: 2 ms of server CPU per MiB served,
+ * most of it GC, against 0.5 without the churn). Kept buffers are bounded: two per transfer
+ * in flight, at most MAX_POOLED kept.
+ */
+const MAX_POOLED = 16;
+const bufferPool: Buffer[] = [];
+function takeBuffer(): Buffer {
+  return bufferPool.pop() ?? Buffer.allocUnsafeSlow(STREAM_CHUNK_BYTES);
+}
+function giveBack(buffer: Buffer): void {
+  if (bufferPool.length < MAX_POOLED) bufferPool.push(buffer);
+}
 
 /**
  * Blobs under `<root>/blobs/<algorithm>/<first two hex>/<hex>`, uploads under
@@ -42,6 +61,38 @@ export class FilesystemBlobStore implements BlobStore {
 
   read(digest: string, span?: { start: number; end: number }): Readable {
     return createReadStream(this.blobPath(digest), { highWaterMark: STREAM_CHUNK_BYTES, ...(span ? { start: span.start, end: span.end } : {}) });
+  }
+
+  async writeTo(digest: string, destination: Writable, span?: { start: number; end: number }): Promise<void> {
+    const handle = await open(this.blobPath(digest), 'r');
+    try {
+      let position = span?.start ?? 0;
+      const end = span ? span.end + 1 : (await handle.stat()).size;
+      if (end - position <= SMALL_BLOB_BYTES) {
+        const buffer = Buffer.allocUnsafe(end - position);
+        await readExactly(handle, buffer, buffer.length, position);
+        await writeChunk(destination, buffer);
+        return;
+      }
+      // Two buffers: the next read fills one while the other is being written. A buffer is
+      // refilled only after the write of its previous content completed (the kernel has the
+      // bytes). After a failure a write may still hold one: those buffers are not pooled.
+      const buffers = [takeBuffer(), takeBuffer()] as const;
+      let writing: Promise<void> | null = null;
+      for (let turn = 0; position < end; turn += 1) {
+        const buffer = buffers[turn % 2] as Buffer;
+        const length = Math.min(buffer.length, end - position);
+        await readExactly(handle, buffer, length, position);
+        position += length;
+        if (writing) await writing;
+        writing = writeChunk(destination, buffer.subarray(0, length));
+      }
+      if (writing) await writing;
+      giveBack(buffers[0]);
+      giveBack(buffers[1]);
+    } finally {
+      await handle.close();
+    }
   }
 
   readAll(digest: string): Promise<Buffer> {
@@ -139,6 +190,33 @@ export class FilesystemBlobStore implements BlobStore {
     if (!/^[0-9a-f-]{36}$/.test(uploadId)) throw new Error(`not an upload id: ${uploadId}`);
     return join(this.root, 'uploads', uploadId);
   }
+}
+
+async function readExactly(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<void> {
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) throw new Error(`blob ended ${length - filled} bytes early`);
+    filled += bytesRead;
+  }
+}
+
+/** Resolves once `destination` has handed `chunk` on (for a socket: to the kernel), so its buffer may be reused. */
+function writeChunk(destination: Writable, chunk: Buffer): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (destination.destroyed) return reject(prematureClose());
+    const onClose = () => reject(prematureClose());
+    destination.once('close', onClose);
+    destination.write(chunk, (error) => {
+      destination.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    });
+  });
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('the destination closed before the blob was written'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 function isNotFound(error: unknown): boolean {
