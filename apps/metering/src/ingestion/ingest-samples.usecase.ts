@@ -2,6 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { nodeIdOfSubject, type UsageSample } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
 import type { DataSource, EntityManager } from 'typeorm';
+import { copyRows } from '../database/copy';
 import { lockWorkloads, queryRows, SCHEMA } from '../database/sql';
 import { floorToHour } from '../rollups/hour-split';
 import { appendToSampleRollupsSql, isAppendable, loadSampleMeters, recomputeSampleRollups, type SampleMeter } from '../rollups/rollup-store';
@@ -107,7 +108,8 @@ export class IngestSamplesUseCase {
     const started = performance.now();
     // The per-workload lookups are estimated far above their real cost (the planner does not know a batch's times are
     // the latest), which crossed jit_above_cost: tens of ms compiling expressions for a query that runs in a few.
-    await manager.query(`SET LOCAL jit = off`);
+    // The staging table of insertAndAppend, once per connection (a notice that it exists is not wanted in the log).
+    await manager.query(`SET LOCAL jit = off; SET LOCAL client_min_messages = warning; ${STAGING_DDL}; SET LOCAL client_min_messages TO DEFAULT`);
     const since = new Map<string, number>();
     for (const sample of samples) {
       const seen = since.get(sample.workloadId);
@@ -168,7 +170,8 @@ export class IngestSamplesUseCase {
     const meters = await loadSampleMeters(manager);
 
     const insertedAt = performance.now();
-    const inserted = await this.insertAndAppend(manager, freshRows, meters, appendOnly, appendOnly.size === byWorkload.size);
+    const copied = { ms: 0 };
+    const inserted = await this.insertAndAppend(manager, freshRows, meters, appendOnly, appendOnly.size === byWorkload.size, copied);
     const insertedCount = inserted.reduce((sum, row) => sum + row.n, 0);
     if (insertedCount < freshRows.length) {
       // A key stored with another time than this payload's: the rows read above were not the whole picture (and the
@@ -195,7 +198,7 @@ export class IngestSamplesUseCase {
     );
     const ms = (from: number, to: number) => Math.round(to - from);
     this.logger.debug(
-      { samples: insertedCount, workloads: inserted.length, appended: appendOnly.size, lockMs: ms(started, lockedAt), readMs: ms(lockedAt, readAt), deltasMs: ms(readAt, insertedAt), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
+      { samples: insertedCount, workloads: inserted.length, appended: appendOnly.size, lockMs: ms(started, lockedAt), readMs: ms(lockedAt, readAt), deltasMs: ms(readAt, insertedAt), copyMs: Math.round(copied.ms), insertMs: ms(insertedAt, deltasAt), rollupsMs: ms(deltasAt, performance.now()) },
       'usage batch stored',
     );
   }
@@ -269,34 +272,20 @@ export class IngestSamplesUseCase {
    * — only when every row went in: otherwise the caller recomputes, and nothing was added.
    * Returns, per workload, how many rows went in and the earliest of them.
    */
-  private async insertAndAppend(manager: EntityManager, rows: Row[], meters: readonly SampleMeter[], appendOnly: ReadonlySet<string>, allAppendOnly: boolean): Promise<InsertedPerWorkload[]> {
+  private async insertAndAppend(manager: EntityManager, rows: Row[], meters: readonly SampleMeter[], appendOnly: ReadonlySet<string>, allAppendOnly: boolean, copied: { ms: number }): Promise<InsertedPerWorkload[]> {
     if (rows.length === 0) return [];
-    const columns: unknown[][] = Array.from({ length: 9 + 2 * COUNTERS.length }, () => new Array<unknown>(rows.length));
-    rows.forEach((row, i) => {
-      const sample = row.sample as AcceptedSample;
-      const cols = columns as unknown[][] & { [k: number]: unknown[] };
-      (cols[0] as unknown[])[i] = row.key;
-      (cols[1] as unknown[])[i] = sample.tenantId;
-      (cols[2] as unknown[])[i] = row.workloadId;
-      (cols[3] as unknown[])[i] = sample.nodeId;
-      (cols[4] as unknown[])[i] = row.handleId;
-      (cols[5] as unknown[])[i] = sample.sampledAt;
-      (cols[6] as unknown[])[i] = sample.memoryBytes;
-      (cols[7] as unknown[])[i] = sample.memoryPeakBytes;
-      (cols[8] as unknown[])[i] = sample.pids;
-      for (let c = 0; c < COUNTERS.length; c += 1) {
-        (cols[9 + 2 * c] as unknown[])[i] = row.values[c];
-        (cols[10 + 2 * c] as unknown[])[i] = row.deltas[c] ?? '0';
-      }
-    });
-    const insert = `INSERT INTO ${S}."samples" ("dedupe_key", "tenant_id", "workload_id", "node_id", "handle_id", "sampled_at", "memory_bytes", "memory_peak_bytes", "pids",
-                                   ${COUNTERS.map((c) => `"${c.column}", "${c.delta}"`).join(', ')})
-       SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[], $8::bigint[], $9::int[],
-                            ${COUNTERS.map((_c, i) => `$${10 + 2 * i}::numeric[], $${11 + 2 * i}::numeric[]`).join(', ')})
+    // The batch's rows go into a per-connection temporary table by COPY (a text stream; no 14 array parameters to build
+    // and parse), then into samples with one set-based INSERT … SELECT. Both are in the batch's transaction: a rollback
+    // leaves nothing in either, and the staging rows are deleted at commit (ON COMMIT DELETE ROWS).
+    const copyStarted = performance.now();
+    await copyRows(manager, `pg_temp.${STAGING} (${STAGING_COLUMNS.join(', ')})`, stagingRows(rows));
+    copied.ms = performance.now() - copyStarted;
+    const insert = `INSERT INTO ${S}."samples" (${STAGING_COLUMNS.map((c) => `"${c}"`).join(', ')})
+       SELECT ${STAGING_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM pg_temp.${STAGING}
        ON CONFLICT ("dedupe_key") DO NOTHING
        RETURNING *`;
     const summary = `SELECT workload_id, min(sampled_at) AS first_at, count(*)::int AS n FROM inserted GROUP BY workload_id`;
-    const params: unknown[] = columns;
+    const params: unknown[] = [];
     const allInsertedParam = params.length + 1;
     const appendOnlyParam = params.length + 2;
     const filter = allAppendOnly ? '' : `workload_id = ANY($${appendOnlyParam}::uuid[]) AND `;
@@ -337,6 +326,63 @@ export class IngestSamplesUseCase {
       all.push(...list);
     }
     await this.updateDeltas(manager, all);
+  }
+}
+
+/** The columns a new sample is written with, in the order of the staging table and its COPY. */
+const STAGING_COLUMNS = [
+  'dedupe_key',
+  'tenant_id',
+  'workload_id',
+  'node_id',
+  'handle_id',
+  'sampled_at',
+  'memory_bytes',
+  'memory_peak_bytes',
+  'pids',
+  'cpu_usage_ns',
+  'cpu_delta_ns',
+  'net_rx_bytes',
+  'net_rx_delta',
+  'net_tx_bytes',
+  'net_tx_delta',
+  'blk_read_bytes',
+  'blk_read_delta',
+  'blk_write_bytes',
+  'blk_write_delta',
+] as const;
+const STAGING = 'metering_samples_staging';
+const STAGING_TYPES: Record<(typeof STAGING_COLUMNS)[number], string> = {
+  dedupe_key: 'text',
+  tenant_id: 'uuid',
+  workload_id: 'uuid',
+  node_id: 'text',
+  handle_id: 'text',
+  sampled_at: 'timestamptz',
+  memory_bytes: 'bigint',
+  memory_peak_bytes: 'bigint',
+  pids: 'integer',
+  cpu_usage_ns: 'numeric',
+  cpu_delta_ns: 'numeric',
+  net_rx_bytes: 'numeric',
+  net_rx_delta: 'numeric',
+  net_tx_bytes: 'numeric',
+  net_tx_delta: 'numeric',
+  blk_read_bytes: 'numeric',
+  blk_read_delta: 'numeric',
+  blk_write_bytes: 'numeric',
+  blk_write_delta: 'numeric',
+};
+/** Temporary (this connection only), emptied at every commit; created by the first batch on a connection. */
+const STAGING_DDL = `CREATE TEMPORARY TABLE IF NOT EXISTS ${STAGING} (${STAGING_COLUMNS.map((c) => `"${c}" ${STAGING_TYPES[c]}`).join(', ')}) ON COMMIT DELETE ROWS`;
+
+/** The new rows as staging rows (STAGING_COLUMNS order). */
+function* stagingRows(rows: readonly Row[]): Generator<Array<string | number | null>> {
+  for (const row of rows) {
+    const sample = row.sample as AcceptedSample;
+    const out: Array<string | number | null> = [row.key, sample.tenantId, row.workloadId, sample.nodeId, row.handleId, sample.sampledAt, sample.memoryBytes, sample.memoryPeakBytes, sample.pids];
+    for (let c = 0; c < COUNTERS.length; c += 1) out.push(row.values[c] ?? null, row.deltas[c] ?? '0');
+    yield out;
   }
 }
 
