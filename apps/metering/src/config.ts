@@ -12,6 +12,8 @@ export const MeteringEnvSchema = z.object({
   GUREUM_METERING_RETENTION_DAYS: env.positiveInt(35),
   GUREUM_METERING_BATCH_SIZE: env.positiveInt(10_000),
   GUREUM_METERING_BATCH_MS: env.positiveInt(200),
+  /** Concurrent transactions (connections) a batch of samples is written with, split by workload. */
+  GUREUM_METERING_WRITERS: env.positiveInt(2),
   /** Unacknowledged messages are redelivered after this long. */
   GUREUM_METERING_ACK_WAIT_MS: env.positiveInt(30_000),
 });
@@ -23,6 +25,8 @@ export interface MeteringConfig {
   retentionMs: number;
   batchSize: number;
   batchMs: number;
+  /** See GUREUM_METERING_WRITERS (default 1 where not loaded from the environment). */
+  writers?: number;
   ackWaitMs: number;
   /** How often still-running workloads' allocated time is extended and old samples purged (default 60 s). */
   housekeepingMs?: number;
@@ -37,6 +41,7 @@ export function loadMeteringConfig(environment: NodeJS.ProcessEnv = process.env)
     retentionMs: vars.GUREUM_METERING_RETENTION_DAYS * 24 * 3_600_000,
     batchSize: vars.GUREUM_METERING_BATCH_SIZE,
     batchMs: vars.GUREUM_METERING_BATCH_MS,
+    writers: vars.GUREUM_METERING_WRITERS,
     ackWaitMs: vars.GUREUM_METERING_ACK_WAIT_MS,
   };
 }

@@ -51,7 +51,7 @@ export async function createMeteringApp(config: MeteringConfig, options: Meterin
     await ensureUsageStream(nc);
     await ensureEventsStream(nc);
 
-    const ingestSamples = new IngestSamplesUseCase(dataSource, logger, config.retentionMs);
+    const ingestSamples = new IngestSamplesUseCase(dataSource, logger, config.retentionMs, config.writers ?? 1);
     const recordLifecycle = new RecordLifecycleUseCase(dataSource, logger);
     const recordRegistryStorage = new RecordRegistryStorageUseCase(dataSource, logger, config.retentionMs);
     const batching = { maxBatch: config.batchSize, maxWaitMs: config.batchMs, ackWaitMs: config.ackWaitMs };
@@ -80,12 +80,14 @@ export async function createMeteringApp(config: MeteringConfig, options: Meterin
     await app.unwrap<NatsConnection>().flush();
     hardStops.push(() => app.unwrap<NatsConnection>().close());
 
-    await samples.start();
-    cleanup.push(() => samples.stop());
+    // Samples last: a backlog of them keeps the event loop busy with large batches, and the
+    // other consumers' JetStream API calls (add/update) must not time out behind it.
     await lifecycle.start();
     cleanup.push(() => lifecycle.stop());
     await registryStorage.start();
     cleanup.push(() => registryStorage.stop());
+    await samples.start();
+    cleanup.push(() => samples.stop());
 
     let housekeeping: Promise<void> = Promise.resolve();
     const timer = setInterval(() => {
@@ -107,7 +109,7 @@ export async function createMeteringApp(config: MeteringConfig, options: Meterin
     });
     hardStops.unshift(async () => clearInterval(timer));
 
-    logger.info({ batchSize: config.batchSize, batchMs: config.batchMs }, 'metering started');
+    logger.info({ batchSize: config.batchSize, batchMs: config.batchMs, writers: config.writers ?? 1 }, 'metering started');
   } catch (error) {
     await closeAll();
     throw error;

@@ -119,6 +119,27 @@ describe('sample ingestion', () => {
     expect(rows.map((r) => r.d)).toEqual(['1000000000', '2000000000', '1000000000', '3000000000', '500000000', '2000000000', '250000000']);
   });
 
+  it('stores ids with backslashes, tabs and newlines exactly (the batch is written through COPY text format)', async () => {
+    const w = randomUUID();
+    const handleId = 'h\\N\tx\ny\r';
+    const s1 = sample('node-a', w, BASE + 10_000, 1_000_000_000n, { handleId, sampleId: `${w}\\N\t1` });
+    const s2 = sample('node-a', w, BASE + 20_000, 4_000_000_000n, { handleId, sampleId: `${w}\\N\t2` });
+    publish(nodeA, 'node-a', s1);
+    publish(nodeA, 'node-a', s2);
+    publish(nodeA, 'node-a', s2, randomUUID()); // the same dedupe key again, with its special characters
+    await waitFor(async () => ((await storedSamples(w)) === 2 ? true : undefined), { timeoutMs: 20_000, what: 'two samples stored' });
+    await waitFor(async () => ((await totalCpuSeconds(w)) === '4' ? true : undefined), { timeoutMs: 20_000, what: 'cpu total of 4 s' });
+    const { rows } = await metering.db.query<{ dedupe_key: string; handle_id: string; d: string }>(
+      `SELECT dedupe_key, handle_id, cpu_delta_ns::text AS d FROM metering.samples WHERE workload_id = $1 ORDER BY sampled_at`,
+      [w],
+    );
+    // Same handle both times: the second sample's usage is the difference, not a restart.
+    expect(rows).toEqual([
+      { dedupe_key: `node-a/${s1.sampleId}`, handle_id: handleId, d: '1000000000' },
+      { dedupe_key: `node-a/${s2.sampleId}`, handle_id: handleId, d: '3000000000' },
+    ]);
+  });
+
   it('meters network and block bytes as counters: resets, gaps and old agents without them', async () => {
     const w = randomUUID();
     const io = (rx: number | null, tx: number | null, read: number | null, write: number | null) => ({

@@ -29,7 +29,9 @@ export async function recomputeSampleRollups(manager: EntityManager, sampleMeter
      SELECT a.tenant_id, a.workload_id, v.meter, a.hour, v.quantity, now()
      FROM (
        SELECT s.workload_id, date_trunc('hour', s.sampled_at, 'UTC') AS hour, max(s.tenant_id::text)::uuid AS tenant_id, ${aggregates}
-       FROM ${S}."samples" s JOIN unnest($1::uuid[], $2::timestamptz[]) AS w(id, from_hour) ON s.workload_id = w.id AND s.sampled_at >= w.from_hour
+       FROM unnest($1::uuid[], $2::timestamptz[]) AS w(id, from_hour)
+       -- LATERAL (OFFSET 0: not flattened into a join): an index range scan per workload, never a hash of the whole table.
+       CROSS JOIN LATERAL (SELECT * FROM ${S}."samples" s WHERE s.workload_id = w.id AND s.sampled_at >= w.from_hour OFFSET 0) s
        GROUP BY s.workload_id, date_trunc('hour', s.sampled_at, 'UTC')
      ) a CROSS JOIN LATERAL (VALUES ${unpivot}) AS v(meter, quantity)
      WHERE v.quantity IS NOT NULL
@@ -50,6 +52,7 @@ export async function recomputeSampleRollups(manager: EntityManager, sampleMeter
  * rows are not read back) with its meter names as parameters numbered from `firstParam`; null
  * when no meter can be appended to. The batch's rows are aggregated per (workload, hour) in
  * one pass, every meter a column, unpivoted into rollup rows: one set-based upsert per batch.
+ * `updated_at` is when the quantity last changed: a row the batch leaves as it is is not rewritten.
  */
 export function appendToSampleRollupsSql(meters: readonly SampleMeter[], rows: string, firstParam: number): { sql: string; params: string[] } | null {
   const appendable = meters.filter(isAppendable);
@@ -73,7 +76,9 @@ export function appendToSampleRollupsSql(meters: readonly SampleMeter[], rows: s
      ) a CROSS JOIN LATERAL (VALUES ${unpivot}) AS v(meter, quantity)
      WHERE v.quantity IS NOT NULL
      ON CONFLICT ("workload_id", "meter", "hour") WHERE "workload_id" IS NOT NULL
-     DO UPDATE SET "quantity" = CASE EXCLUDED."meter" ${combine} END, "tenant_id" = EXCLUDED."tenant_id", "updated_at" = now()`,
+     DO UPDATE SET "quantity" = CASE EXCLUDED."meter" ${combine} END, "tenant_id" = EXCLUDED."tenant_id", "updated_at" = now()
+     -- A row the batch does not change (a MAX already reached, a SUM of zero deltas) is not rewritten: no new tuple version.
+     WHERE (CASE EXCLUDED."meter" ${combine} END) IS DISTINCT FROM ${current} OR ${S}."rollups"."tenant_id" IS DISTINCT FROM EXCLUDED."tenant_id"`,
     params: appendable.map((m) => m.name),
   };
 }

@@ -22,6 +22,8 @@ export interface MeteringUnderTestOptions {
   natsUrl: string;
   control: { user: string; password: string };
   batchSize?: number;
+  /** Concurrent transactions per batch (default 2, as the service's default). */
+  writers?: number;
   ackWaitMs?: number;
 }
 
@@ -47,6 +49,7 @@ export async function startMeteringUnderTest(options: MeteringUnderTestOptions):
         retentionMs: 35 * 24 * 3_600_000,
         batchSize: options.batchSize ?? 500,
         batchMs: 200,
+        writers: options.writers ?? 2,
         ackWaitMs: options.ackWaitMs ?? 2000,
         housekeepingMs: 60_000,
       },
