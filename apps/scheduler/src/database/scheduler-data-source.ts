@@ -8,6 +8,7 @@ import { WorkloadEventHost1767312458120 } from '../migrations/1767312458120-work
 import { HostLifecycle1767318240517 } from '../migrations/1767318240517-host-lifecycle';
 import { PlacementAndQuotas1767349215830 } from '../migrations/1767349215830-placement-and-quotas';
 import { VmWorkloads1767431234567 } from '../migrations/1767431234567-vm-workloads';
+import { MaintenanceSilence1767600000000 } from '../migrations/1767600000000-maintenance-silence';
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
 import { WorkloadEntity } from '../workloads/workload.entity';
@@ -21,6 +22,7 @@ export const SCHEDULER_MIGRATIONS = [
   HostLifecycle1767318240517,
   PlacementAndQuotas1767349215830,
   VmWorkloads1767431234567,
+  MaintenanceSilence1767600000000,
 ];
 
 export function createSchedulerDataSource(url: string, poolSize = 10): DataSource {

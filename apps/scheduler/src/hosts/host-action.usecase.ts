@@ -41,9 +41,11 @@ export class HostActionUseCase {
           `UPDATE "${SCHEMA}"."hosts"
               SET "state" = $2, "updated_at" = now(), "state_before_lost" = NULL,
                   "drain_total" = CASE WHEN $2 = 'draining' THEN $3::int ELSE NULL END,
-                  "drain_blocked" = NULL
+                  "drain_blocked" = NULL,
+                  -- Maintenance allowed the agent to be silent: from here on it must heartbeat again.
+                  "left_maintenance_at" = CASE WHEN $4::boolean THEN now() ELSE "left_maintenance_at" END
             WHERE "id" = $1`,
-          [hostId, to, workloads],
+          [hostId, to, workloads, host.state === 'maintenance'],
         );
         await recordHostTransition(manager, hostId, host.state, to, `${action} by ${caller.principalId}`);
         if (to === 'decommissioned') await this.revokeCredentials(manager, hostId);

@@ -206,6 +206,19 @@ it('never declares a host in maintenance lost', async () => {
   await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * (MISSED + 3)));
   expect((await host(hostId)).state).toBe('maintenance');
   expect((await get(workload.id)).hostId).toBe(hostId);
+
+  // Out of maintenance with the agent still silent: the silence it was allowed does not count,
+  // so the host is lost only a full silence period after the operator's uncordon, not at once.
+  await act(hostId, 'uncordon');
+  await waitFor(async () => (await host(hostId)).state === 'lost', { timeoutMs: 10_000, intervalMs: 50, what: `${hostId} lost after leaving maintenance` });
+  const { rows } = await scheduler.db.query(
+    `SELECT payload->>'to' AS "to", (payload->>'at')::timestamptz AS "at" FROM scheduler.outbox
+      WHERE subject = 'evt.host.state.v1' AND payload->>'hostId' = $1 AND payload->>'from' IN ('maintenance', 'ready') ORDER BY seq DESC LIMIT 2`,
+    [hostId],
+  );
+  const [lost, ready] = rows as Array<{ to: string; at: Date }>;
+  expect([ready?.to, lost?.to]).toEqual(['ready', 'lost']);
+  expect(lost!.at.getTime() - ready!.at.getTime()).toBeGreaterThanOrEqual(HEARTBEAT_MS * MISSED);
 });
 
 it('keeps a VM on a draining host when no other host can take it live, blocking the drain with a reason', async () => {

@@ -52,6 +52,10 @@ export class HostEntity {
   @Column('int')
   generation!: number;
 
+  /** When an operator last took the host out of maintenance: the missed-heartbeat clock starts no earlier. */
+  @Column('timestamptz', { name: 'left_maintenance_at', nullable: true })
+  leftMaintenanceAt!: Date | null;
+
   /** While lost: the state to return to when heartbeats resume (an operator's cordon or drain survives). */
   @Column('text', { name: 'state_before_lost', nullable: true })
   stateBeforeLost!: HostState | null;

@@ -37,12 +37,14 @@ export class MarkLostHostsUseCase {
   async execute(): Promise<LostHosts> {
     const silenceSeconds = (this.settings.heartbeatIntervalMs * this.settings.hostLostAfterMissed) / 1000;
     const result = await inTransaction(this.dataSource, async (manager): Promise<LostHosts & { released: boolean }> => {
-      // Maintenance expects silence and a decommissioned host is gone: neither is "lost".
+      // Maintenance expects silence and a decommissioned host is gone: neither is "lost"; nor is
+      // a host just out of maintenance before a full silence period has passed since.
       // What the host was is kept, so an operator's cordon or drain survives its return.
       const hosts = await queryRows<{ id: string; was: HostState }>(
         manager,
         `UPDATE "${SCHEMA}"."hosts" SET "state" = 'lost', "state_before_lost" = "state", "updated_at" = now()
           WHERE "state" IN (${LOSABLE_STATES.map((state) => `'${state}'`).join(', ')}) AND "last_heartbeat_at" < now() - make_interval(secs => $1)
+            AND ("left_maintenance_at" IS NULL OR "left_maintenance_at" < now() - make_interval(secs => $1))
           RETURNING "id", "state_before_lost" AS "was"`,
         [silenceSeconds],
       );
