@@ -3,19 +3,9 @@ import { CANDIDATES_PER_MEMBER } from './batch-claims';
 import { BatchRanker } from './batch-ranking';
 import { HostIndex } from './host-index';
 import { DEDICATED_LABEL, DEFAULT_PLACEMENT_SETTINGS, rankHosts, type HostSnapshot, type PlacementRequest, type PlacementSettings } from './placement';
+import { prng } from './testing/seeded-random';
 
 /** mulberry32, as in placement.property.spec.ts. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const IMAGES = ['gureum/a:1', 'gureum/b:1'];
 const TENANTS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
 

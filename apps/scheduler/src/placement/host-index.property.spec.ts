@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { HostIndex } from './host-index';
 import { DEDICATED_LABEL, normalizeImageRef, rankHosts, type HostSnapshot, type HostState, type PlacementRequest, type PlacementSettings } from './placement';
+import { int, pick, prng, type Rand } from './testing/seeded-random';
 
 /**
  * The host index returns what `rankHosts` returns on the same picture, top `limit` in the same
@@ -13,19 +14,6 @@ import { DEDICATED_LABEL, normalizeImageRef, rankHosts, type HostSnapshot, type 
  * the seed.
  */
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-type Rand = ReturnType<typeof prng>;
-const int = (rand: Rand, min: number, max: number) => min + Math.floor(rand() * (max - min + 1));
-const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
 
 const IMAGE = 'gureum/prop:1';
 const OTHER_IMAGE = 'gureum/other:2';

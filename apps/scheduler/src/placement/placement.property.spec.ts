@@ -13,6 +13,7 @@ import {
   type PlacementSettings,
 } from './placement';
 import { quotaDeltaOf, quotaViolation } from '../quotas/quota';
+import { int, pick, prng, type Rand } from './testing/seeded-random';
 
 /**
  * Property tests of placement: random clusters and request streams, driven by a seeded PRNG
@@ -22,20 +23,6 @@ import { quotaDeltaOf, quotaViolation } from '../quotas/quota';
  */
 
 /** mulberry32: tiny, fast, good enough to explore the input space; deterministic per seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Rand = ReturnType<typeof prng>;
-const int = (rand: Rand, min: number, max: number) => min + Math.floor(rand() * (max - min + 1));
-const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
 
 const IMAGE = 'gureum/prop:1';
 const TENANTS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
