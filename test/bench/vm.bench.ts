@@ -246,8 +246,8 @@ it('boot and live migration: API against raw QEMU', async () => {
   const apiBoot: number[] = [];
   // Where an API boot's time goes: POST reply; POST → QEMU process started (control plane);
   // QEMU started → marker in the agent's console file (QEMU + guest); file → seen via the API.
-  const apiPhases: Array<{ postMs: number; toSpawnMs: number; spawnToFileMs: number; fileToApiMs: number; throttled: number }> = [];
-  const rawThrottled: number[] = [];
+  const apiPhases: Array<{ postMs: number; toSpawnMs: number; spawnToFileMs: number; fileToApiMs: number; throttled: number | undefined }> = [];
+  const rawThrottled: Array<number | undefined> = [];
   const rawBoot: number[] = [];
   const rawQuotaBoot: number[] = [];
   const apiMigration: Array<{ requestMs: number; totalMs: number; downtimeMs: number }> = [];
@@ -401,7 +401,7 @@ it('boot and live migration: API against raw QEMU', async () => {
     line('  raw QMP, both ends in the VM cgroup limits: downtime', median(rawLimitedMigration.map((m) => m.downtimeMs))),
     `ratio migration total api/raw: ${totalRatio.toFixed(2)}x, downtime api/raw: ${downtimeRatio.toFixed(2)}x (target ≤ 1.2x)`,
     `samples: boot api ${apiBoot.map((v) => v.toFixed(0)).join(',')} raw ${rawBoot.map((v) => v.toFixed(0)).join(',')} raw+limits ${rawQuotaBoot.map((v) => v.toFixed(0)).join(',')}`,
-    `samples: api boot phases (post, →spawn, spawn→file, file→api ms; nr_throttled at the marker) ${apiPhases.map((p) => `${p.postMs.toFixed(0)}/${p.toSpawnMs.toFixed(0)}/${p.spawnToFileMs.toFixed(0)}/${p.fileToApiMs.toFixed(0)} thr ${p.throttled}`).join(', ')}; raw+limits nr_throttled ${rawThrottled.join(',')}`,
+    `samples: api boot phases (post, →spawn, spawn→file, file→api ms; nr_throttled at the marker) ${apiPhases.map((p) => `${p.postMs.toFixed(0)}/${p.toSpawnMs.toFixed(0)}/${p.spawnToFileMs.toFixed(0)}/${p.fileToApiMs.toFixed(0)} thr ${p.throttled ?? 'n/a'}`).join(', ')}; raw+limits nr_throttled ${rawThrottled.map((n) => n ?? 'n/a').join(',')}`,
     `samples: migration total api ${apiMigration.map((m) => m.totalMs).join(',')} raw ${rawMigration.map((m) => m.totalMs).join(',')} raw-defaults ${rawDefaultMigration.map((m) => m.totalMs).join(',')}; downtime api ${apiMigration.map((m) => m.downtimeMs).join(',')} raw ${rawMigration.map((m) => m.downtimeMs).join(',')} raw-defaults ${rawDefaultMigration.map((m) => m.downtimeMs).join(',')} raw-limits ${rawLimitedMigration.map((m) => m.downtimeMs).join(',')}`,
     `cpu throttled periods during the API migrations (cpu.stat nr_throttled): ${throttled.join('; ')}`,
   ];
