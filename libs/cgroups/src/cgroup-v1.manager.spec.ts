@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 
 import { createCgroupManager } from './create-cgroup-manager';
-import type { CgroupManager } from './cgroup.types';
+import { supportsCpuThreadSplit, type CgroupManager } from './cgroup.types';
 import { FAKE_OWN_PID, FakeCgroupTree, type FakeV1Options } from './testing/fake-cgroup-tree';
 
 const WORKLOAD_PID = 4242;
@@ -29,6 +29,39 @@ describe('CgroupV1Manager (separate cpu and cpuacct hierarchies, as on our hosts
     expect(await tree.readFile(dir('memory', 'session/own/vm-1'), 'memory.limit_in_bytes')).toBe('67108864');
     expect(await tree.readFile(dir('pids', 'vm-1'), 'pids.max')).toBe('16');
     expect(await tree.readFile(dir('cpuacct', 'vm-1'), 'cgroup.procs')).toBe('');
+  });
+
+  it('splits threads into a cpu-only sub-group with its own quota and raises the group quota after the move', async () => {
+    if (!supportsCpuThreadSplit(manager)) throw new Error('the v1 manager splits cpu threads');
+    await manager.create('vm-1', { cpuQuotaUs: 100_000, cpuPeriodUs: 100_000, memoryBytes: 64 * 1024 * 1024, pidsMax: 16 });
+    const writes: string[] = [];
+    const write = tree.files.write.bind(tree.files);
+    tree.files.write = async (path, value) => {
+      writes.push(`${path.slice(tree.mountPointOf('cpu').length)}=${value}`);
+      await write(path, value);
+    };
+
+    await manager.splitCpuThreads('vm-1', 'vcpus', [4301], { periodUs: 100_000, childQuotaUs: 100_000, groupQuotaUs: 150_000 });
+
+    expect(await tree.readFile(dir('cpu', 'vm-1/vcpus'), 'cpu.cfs_quota_us')).toBe('100000');
+    expect(await tree.readFile(dir('cpu', 'vm-1/vcpus'), 'tasks')).toBe('4301');
+    expect(await tree.readFile(dir('cpu', 'vm-1'), 'cpu.cfs_quota_us')).toBe('150000');
+    // The thread is under the child's cap before the group's is raised.
+    expect(writes.indexOf('/vm-1/vcpus/tasks=4301')).toBeLessThan(writes.indexOf('/vm-1/cpu.cfs_quota_us=150000'));
+    // Only the cpu hierarchy is split: memory, pids and cpuacct keep the whole process in the group.
+    await expect(tree.readFile(dir('cpuacct', 'vm-1/vcpus'), 'cgroup.procs')).rejects.toThrow();
+    await expect(tree.readFile(dir('memory', 'session/own/vm-1/vcpus'), 'cgroup.procs')).rejects.toThrow();
+    // The sub-group goes first, then the group.
+    await expect(manager.destroy('vm-1')).rejects.toMatchObject({ code: 'busy' });
+    await manager.destroy('vm-1/vcpus');
+    await manager.destroy('vm-1');
+  });
+
+  it('refuses a thread split whose group quota would be below the sub-group’s, or of a group that does not exist', async () => {
+    if (!supportsCpuThreadSplit(manager)) throw new Error('the v1 manager splits cpu threads');
+    await manager.create('vm-1', { cpuQuotaUs: 100_000 });
+    await expect(manager.splitCpuThreads('vm-1', 'vcpus', [4301], { periodUs: 100_000, childQuotaUs: 100_000, groupQuotaUs: 50_000 })).rejects.toMatchObject({ code: 'invalid_limits' });
+    await expect(manager.splitCpuThreads('vm-2', 'vcpus', [4301], { periodUs: 100_000, childQuotaUs: 100_000, groupQuotaUs: 150_000 })).rejects.toMatchObject({ code: 'not_found' });
   });
 
   it('resets limits left out of a repeated create to unlimited', async () => {

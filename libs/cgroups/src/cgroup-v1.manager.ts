@@ -4,7 +4,7 @@ import { CgroupError } from './cgroup.exception';
 import type { CgroupFiles } from './cgroup-files';
 import { assertLimits, DEFAULT_CPU_PERIOD_US } from './cgroup-limits';
 import { parseCgroupName } from './cgroup-name';
-import type { CgroupLimits, CgroupManager, CgroupSnapshot } from './cgroup.types';
+import type { CgroupLimits, CgroupManager, CgroupSnapshot, CpuThreadSplit } from './cgroup.types';
 import {
   addPid,
   assertGroupExists,
@@ -40,7 +40,7 @@ export interface CgroupV1Context {
  * v1 keeps one tree per controller (or per co-mounted set such as `cpu,cpuacct`), so a group
  * is one directory per hierarchy and a process can sit at different paths in each.
  */
-export class CgroupV1Manager implements CgroupManager {
+export class CgroupV1Manager implements CgroupManager, CpuThreadSplit {
   readonly version = 1 as const;
 
   constructor(private readonly context: CgroupV1Context) {}
@@ -73,6 +73,23 @@ export class CgroupV1Manager implements CgroupManager {
   async readForPid(pid: number): Promise<CgroupSnapshot> {
     const entries = await readProcessCgroups(this.context.files, this.context.procRoot, pid);
     return readV1Snapshot(this.context.files, resolveV1Directories(this.context.mounts, entries, `process ${pid}`));
+  }
+
+  async splitCpuThreads(name: string, child: string, threadIds: number[], quota: { periodUs: number; childQuotaUs: number; groupQuotaUs: number }): Promise<void> {
+    if (quota.groupQuotaUs < quota.childQuotaUs) throw new CgroupError('invalid_limits', `group quota ${quota.groupQuotaUs} is below its sub-group's ${quota.childQuotaUs}`);
+    assertLimits({ cpuPeriodUs: quota.periodUs, cpuQuotaUs: quota.childQuotaUs });
+    assertLimits({ cpuPeriodUs: quota.periodUs, cpuQuotaUs: quota.groupQuotaUs });
+    for (const tid of threadIds) assertPid(tid);
+    const group = this.groupDirectories(name).cpu;
+    const directory = this.groupDirectories(`${name}/${child}`).cpu;
+    await assertGroupExists(this.context.files, name, [group]);
+    await mkdirGroup(this.context.files, directory);
+    const write = (dir: string, file: string, value: number) => writeControl(this.context.files, join(dir, file), String(value), 'controller_unavailable');
+    await write(directory, 'cpu.cfs_period_us', quota.periodUs);
+    await write(directory, 'cpu.cfs_quota_us', quota.childQuotaUs);
+    // `tasks` takes thread ids (cgroup.procs would move the whole process).
+    for (const tid of threadIds) await writeControl(this.context.files, join(directory, 'tasks'), String(tid), 'not_found');
+    await write(group, 'cpu.cfs_quota_us', quota.groupQuotaUs);
   }
 
   async destroy(name: string): Promise<void> {

@@ -53,3 +53,22 @@ export interface CgroupManager {
   /** Removes the group (not its nesting parent); resolves when it is already gone. */
   destroy(name: string): Promise<void>;
 }
+
+/**
+ * Optional capability: a CPU-only sub-group for some threads of a group's process (libvirt's
+ * vCPU/emulator layout). Only the cpu controller is split; cpuacct, memory and pids keep the
+ * whole process in the group, so usage and limits read from the group still cover all of it.
+ */
+export interface CpuThreadSplit {
+  /**
+   * Creates `<name>/<child>` in the cpu hierarchy with `childQuotaUs` per `periodUs`, moves
+   * `threadIds` there, then sets the group's own quota to `groupQuotaUs` (≥ the child's; the
+   * kernel refuses a child quota above its parent's). In that order the threads are never
+   * under a higher cap than the group had. `destroy(`${name}/${child}`)` removes the sub-group.
+   */
+  splitCpuThreads(name: string, child: string, threadIds: number[], quota: { periodUs: number; childQuotaUs: number; groupQuotaUs: number }): Promise<void>;
+}
+
+export function supportsCpuThreadSplit(manager: CgroupManager): manager is CgroupManager & CpuThreadSplit {
+  return typeof (manager as Partial<CpuThreadSplit>).splitCpuThreads === 'function';
+}

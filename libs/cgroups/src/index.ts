@@ -1,6 +1,7 @@
 export { CgroupError, type CgroupErrorCode } from './cgroup.exception';
 export type { CgroupFiles } from './cgroup-files';
-export type { CgroupHostPaths, CgroupLimits, CgroupManager, CgroupSnapshot, CgroupVersion } from './cgroup.types';
+export type { CgroupHostPaths, CgroupLimits, CgroupManager, CgroupSnapshot, CgroupVersion, CpuThreadSplit } from './cgroup.types';
+export { supportsCpuThreadSplit } from './cgroup.types';
 export { createCgroupManager, type CgroupManagerOptions } from './create-cgroup-manager';
 export {
   activateV1BlockAccounting,

@@ -136,7 +136,7 @@ export class System {
       GUREUM_NATS_USER: creds.user,
       GUREUM_NATS_PASSWORD: creds.password,
       GUREUM_AGENT_NODE_ID: nodeId,
-      GUREUM_AGENT_STATE_DIR: path.join(this.logDir, index === 0 ? 'agent-state' : `agent-x${index}-state`),
+      GUREUM_AGENT_STATE_DIR: this.agentStateDir(index),
       GUREUM_AGENT_HEARTBEAT_MS: '1000',
       GUREUM_AGENT_RECONCILE_MS: '2000',
       GUREUM_AGENT_STOP_TIMEOUT_S: '2',
@@ -168,6 +168,11 @@ export class System {
       GUREUM_NATS_ENROL_USER: nats.enrolment.user.user,
       GUREUM_NATS_ENROL_PASSWORD: nats.enrolment.user.password,
     });
+  }
+
+  /** The state dir of agent `index` (0: the main agent, 1..: the extra agents), e.g. its VMs under `vms/`. */
+  agentStateDir(index = 0): string {
+    return path.join(this.logDir, index === 0 ? 'agent-state' : `agent-x${index}-state`);
   }
 
   /** Where the second agent keeps its state (its enrolled credentials among it). */

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { createCgroupManager, type CgroupManager } from '@gureum/cgroups';
 import type { TaskSpec } from '../driver';
 import { connectQmpSocket } from './qmp-client';
 import { LocalQemuHost } from './qemu-host';
-import { QEMU_MEMORY_OVERHEAD_MIB } from './vm-launch';
+import { EMULATOR_CPU_QUOTA_US, QEMU_MEMORY_OVERHEAD_MIB, VCPU_CGROUP } from './vm-launch';
 import { GUEST_READY_MARKER, VmDriver } from './vm.driver';
 
 const execFileAsync = promisify(execFile);
@@ -53,6 +53,27 @@ function newDriver(stateName: string, accelerator: 'auto' | 'tcg' = 'tcg'): VmDr
   });
   drivers.push(driver);
   return driver;
+}
+
+/** The threads of a QEMU whose cpu cgroup is the VM's vCPU sub-group (from /proc/<pid>/task/<tid>/cgroup). */
+async function vcpuThreads(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    const lines = (await readFile(`/proc/${pid}/task/${tid}/cgroup`, 'utf8').catch(() => '')).split('\n');
+    if (lines.some((line) => /:(.*,)?cpu(,.*)?:/.test(line) && line.endsWith(`/${VCPU_CGROUP}`))) found.push(Number(tid));
+  }
+  return found;
+}
+
+/** CPU time (s) of some threads of a process, from /proc's utime + stime (clock ticks of 10 ms). */
+async function threadCpuSeconds(pid: number, tids: number[]): Promise<number> {
+  let ticks = 0;
+  for (const tid of tids) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
 }
 
 function vmSpec(overrides: { kernelArgs?: string[]; cpuMillis?: number; vcpus?: number } = {}): TaskSpec {
@@ -163,7 +184,11 @@ describe('VmDriver with real QEMU', () => {
     console.log(`boot: start() returned in ${startReturned} ms, marker on the console after ${Date.now() - requested} ms`);
 
     const snapshot = await cgroups.readForPid(status.pid as number);
-    expect(snapshot.cpu).toMatchObject({ quotaUs: 100_000, periodUs: 100_000 });
+    // The vCPU thread alone in a sub-group with the VM's quota; QEMU as a whole gets the emulator allowance on top.
+    const vcpus = await vcpuThreads(status.pid as number);
+    expect(vcpus).toHaveLength(1);
+    expect((await cgroups.readForPid(vcpus[0]!)).cpu).toMatchObject({ quotaUs: 100_000, periodUs: 100_000 });
+    expect(snapshot.cpu).toMatchObject({ quotaUs: 100_000 + EMULATOR_CPU_QUOTA_US, periodUs: 100_000 });
     expect(snapshot.memory.limitBytes).toBe((128 + QEMU_MEMORY_OVERHEAD_MIB) * 1024 * 1024);
     expect(snapshot.pids.max).toBe(65);
     expect(snapshot.memory.usageBytes).toBeGreaterThan(32 * 1024 * 1024);
@@ -284,17 +309,25 @@ describe('VmDriver with real QEMU', () => {
     const driver = newDriver('agent-d');
     const burner = await driver.start(vmSpec({ kernelArgs: ['gureum.burn=1'], cpuMillis: 500 }));
     await waitForConsole(driver, burner.handleId, (t) => t.includes(GUEST_READY_MARKER));
-    const group = await cgroups.readForPid(burner.pid as number);
-    expect(group.cpu.quotaUs).toBe(50_000);
+    const pid = burner.pid as number;
+    const vcpus = await vcpuThreads(pid);
+    expect(vcpus).toHaveLength(1);
+    expect((await cgroups.readForPid(vcpus[0]!)).cpu.quotaUs).toBe(50_000);
+    expect((await cgroups.readForPid(pid)).cpu.quotaUs).toBe(50_000 + EMULATOR_CPU_QUOTA_US);
     const start = await driver.stats(burner.handleId);
+    const vcpuStart = await threadCpuSeconds(pid, vcpus);
     const startedAt = process.hrtime.bigint();
     await sleep(4_000);
     const end = await driver.stats(burner.handleId);
+    const vcpuEnd = await threadCpuSeconds(pid, vcpus);
     const elapsedNs = Number(process.hrtime.bigint() - startedAt);
-    const cpus = Number(end.cpuUsageNs - start.cpuUsageNs) / elapsedNs;
-    // The guest does burn (a loaded CI host gives a TCG guest less than its quota); the bound that matters is the upper one.
-    expect(cpus).toBeGreaterThan(0.1);
-    expect(cpus).toBeLessThan(0.5 * 1.1);
+    const guestCpus = ((vcpuEnd - vcpuStart) * 1e9) / elapsedNs;
+    const qemuCpus = Number(end.cpuUsageNs - start.cpuUsageNs) / elapsedNs;
+    // The guest does burn (a loaded CI host gives a TCG guest less than its quota); the bounds that matter are the upper ones:
+    // the guest's vCPU within the VM's quota, all of QEMU within that plus the emulator's allowance.
+    expect(guestCpus).toBeGreaterThan(0.1);
+    expect(guestCpus).toBeLessThan(0.5 * 1.1);
+    expect(qemuCpus).toBeLessThan((0.5 + EMULATOR_CPU_QUOTA_US / 100_000) * 1.1);
     await driver.destroy(burner.handleId);
   });
 

@@ -2,13 +2,13 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { CgroupLimits, CgroupManager, CgroupSnapshot } from '@gureum/cgroups';
+import type { CgroupLimits, CgroupManager, CgroupSnapshot, CpuThreadSplit } from '@gureum/cgroups';
 
 import type { TaskSpec } from '../driver';
 import type { QmpClient } from './qmp-client';
 import type { QemuHost, SpawnedQemu } from './qemu-host';
 import type { QmpEvent } from './qmp-protocol';
-import type { MigrationTuning } from './vm-launch';
+import { EMULATOR_CPU_QUOTA_US, VCPU_CGROUP, type MigrationTuning } from './vm-launch';
 import { VmDriver } from './vm.driver';
 
 /** One fake QEMU: a run state QMP commands change, and an exit the test can trigger. */
@@ -85,6 +85,8 @@ function fakeQmp(qemu: FakeQemu): QmpClient {
           return { status: 'completed', 'total-time': 700, downtime: 5, ram: { transferred: 1 } } as T;
         case 'query-status':
           return { status: qemu.status } as T;
+        case 'query-cpus-fast':
+          return [{ 'cpu-index': 0, 'thread-id': qemu.pid + 1 }] as T;
         case 'stop':
           qemu.status = 'paused';
           break;
@@ -133,6 +135,22 @@ class FakeCgroups implements CgroupManager {
   }
   async destroy(name: string): Promise<void> {
     this.groups.delete(name);
+  }
+}
+
+/** A v1-like manager that can put single threads in a cpu-only sub-group. */
+class FakeSplittingCgroups extends FakeCgroups implements CpuThreadSplit {
+  readonly splits: Array<{ name: string; child: string; threadIds: number[]; quota: { periodUs: number; childQuotaUs: number; groupQuotaUs: number } }> = [];
+  readonly destroyed: string[] = [];
+  async splitCpuThreads(name: string, child: string, threadIds: number[], quota: { periodUs: number; childQuotaUs: number; groupQuotaUs: number }): Promise<void> {
+    const group = this.groups.get(name);
+    if (!group) throw new Error(`no group ${name}`);
+    this.splits.push({ name, child, threadIds, quota });
+    group.limits = { ...group.limits, cpuQuotaUs: quota.groupQuotaUs };
+  }
+  override async destroy(name: string): Promise<void> {
+    this.destroyed.push(name);
+    await super.destroy(name);
   }
 }
 
@@ -199,6 +217,21 @@ describe('VmDriver bookkeeping (fake QEMU)', () => {
     await expect(vm.start(spec(2))).resolves.toMatchObject({ pid: 4000, generation: 2 });
     await expect(vm.start(spec(1))).rejects.toMatchObject({ code: 'stale_generation' });
     expect(host.processes).toHaveLength(1);
+  });
+
+  it('moves the vCPU threads into a sub-group with the VM quota; QEMU as a whole gets the emulator allowance on top', async () => {
+    const splitting = new FakeSplittingCgroups();
+    cgroups = splitting;
+    const vm = driver();
+    const status = await vm.start(spec());
+    const name = vm.cgroupName('wl-1');
+    expect(splitting.splits).toEqual([
+      { name, child: VCPU_CGROUP, threadIds: [(status.pid as number) + 1], quota: { periodUs: 100_000, childQuotaUs: 100_000, groupQuotaUs: 100_000 + EMULATOR_CPU_QUOTA_US } },
+    ]);
+    // The VM's CPU limit as reported is its vCPUs' quota, not the group's.
+    await expect(vm.stats('wl-1')).resolves.toMatchObject({ limits: { cpuQuotaUs: 100_000 } });
+    await vm.destroy('wl-1');
+    expect(splitting.destroyed).toEqual([`${name}/${VCPU_CGROUP}`, name]);
   });
 
   it('pauses only a running VM and resumes only a paused one', async () => {

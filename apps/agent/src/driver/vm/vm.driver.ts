@@ -3,7 +3,7 @@ import { access, mkdir, readdir, readFile, rm, writeFile, rename, constants as f
 import os from 'node:os';
 import path from 'node:path';
 
-import type { CgroupManager } from '@gureum/cgroups';
+import { supportsCpuThreadSplit, type CgroupManager } from '@gureum/cgroups';
 
 import {
   DriverError,
@@ -30,7 +30,9 @@ import {
   migrationStepMs,
   taskStateFromRunState,
   validateVmSpec,
+  VCPU_CGROUP,
   vmCgroupLimits,
+  vmCpuSplit,
   type Accelerator,
   type AcceleratorSetting,
   type MigrationTuning,
@@ -231,7 +233,10 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
       if (live) await this.powerOff(handleId, live);
       const record = await this.readRecord(handleId);
       // The kernel lets go of an exited process's cgroup membership a moment after its exit.
-      if (record) await retry(() => this.options.cgroups.destroy(record.cgroup), 5_000);
+      if (record) {
+        await retry(() => this.options.cgroups.destroy(`${record.cgroup}/${VCPU_CGROUP}`), 5_000);
+        await retry(() => this.options.cgroups.destroy(record.cgroup), 5_000);
+      }
       await rm(this.paths(handleId).qmpSocket, { force: true });
       await rm(this.vmDir(handleId), { recursive: true, force: true });
     });
@@ -252,7 +257,8 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
       memoryPeakBytes: snapshot.memory.peakBytes,
       pids: snapshot.pids.current,
       limits: {
-        cpuQuotaUs: snapshot.cpu.quotaUs,
+        // The VM's CPU limit is its vCPUs' quota (the group's own includes QEMU's emulator allowance).
+        cpuQuotaUs: supportsCpuThreadSplit(this.options.cgroups) ? vmCgroupLimits(record.spec).cpuQuotaUs : snapshot.cpu.quotaUs,
         cpuPeriodUs: snapshot.cpu.periodUs,
         memoryBytes: snapshot.memory.limitBytes,
         pidsMax: snapshot.pids.max,
@@ -535,7 +541,25 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
       await this.writeRecord({ ...started, finishedAt: new Date().toISOString(), exitCode: 1 });
       throw new DriverError('driver_failure', `QEMU for ${record.handleId} did not come up: ${errorText(error)} ${stderr.slice(-500)}`, { cause: error });
     }
+    await this.confineVcpus(started, qmp);
     this.attach(started, qmp, () => spawned.exited.then(() => undefined));
+  }
+
+  /**
+   * Moves the vCPU threads into a child cpu group with the VM's quota and gives the whole QEMU
+   * that plus the emulator's allowance (see EMULATOR_CPU_QUOTA_US). Until then the whole QEMU
+   * is under the vCPUs' quota, so the guest is never above it. Where the cgroup manager cannot
+   * split threads (v2 needs threaded groups), the one quota on the whole QEMU stays.
+   */
+  private async confineVcpus(record: VmRecord, qmp: QmpClient): Promise<void> {
+    const cgroups = this.options.cgroups;
+    if (!supportsCpuThreadSplit(cgroups)) return;
+    try {
+      const cpus = await qmp.execute<Array<{ 'thread-id': number }>>('query-cpus-fast');
+      await cgroups.splitCpuThreads(record.cgroup, VCPU_CGROUP, cpus.map((cpu) => cpu['thread-id']), vmCpuSplit(record.spec));
+    } catch {
+      // Best effort: without the split the whole QEMU stays under the vCPUs' quota (stricter, not looser).
+    }
   }
 
   /** Reconnects to a QEMU this driver (or a previous agent) started; never restarts one. */
