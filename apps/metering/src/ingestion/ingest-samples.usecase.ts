@@ -14,7 +14,7 @@ const S = `"${SCHEMA}"`;
 const HOUR_MS = 3_600_000;
 export const USAGE_SUBJECT_PATTERN = 'agent.*.evt.usage.v1';
 
-interface AcceptedSample extends UsageSample {
+export interface AcceptedSample extends UsageSample {
   dedupeKey: string;
   /** `sampledAt`, epoch ms. */
   at: number;
