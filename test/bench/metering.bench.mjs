@@ -8,7 +8,8 @@
 //
 // Needs `npm run build` and a PostgreSQL admin URL in GUREUM_TEST_PG_URL (the test one works:
 // postgres://postgres@127.0.0.1:56432/postgres). Starts its own nats-server on loopback.
-// BENCH_SAMPLES, BENCH_WORKLOADS, BENCH_BATCH (metering's batch size; unset: the service's default) tune it.
+// BENCH_SAMPLES, BENCH_WORKLOADS, BENCH_BATCH (metering's batch size; unset: the service's default) tune it;
+// BENCH_NODE_ARGS passes node flags (e.g. --cpu-prof) to the metering process.
 import { execFile } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -32,6 +33,8 @@ const N = Number(process.env.BENCH_SAMPLES ?? 1_000_000);
 const WORKLOADS = Number(process.env.BENCH_WORKLOADS ?? 1_000);
 const BATCH = process.env.BENCH_BATCH ? Number(process.env.BENCH_BATCH) : null;
 const NODE = 'bench-node';
+// Extra node flags for the metering process, e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const HOUR = 3_600_000;
 
 if (!process.env.GUREUM_TEST_PG_URL) {
@@ -86,7 +89,7 @@ const env = {
   GUREUM_LOG_LEVEL: 'warn',
 };
 const startMetering = async () => {
-  const proc = await spawnProcess({ name: 'bench-metering', command: process.execPath, args: [path.join(ROOT, 'apps/metering/dist/main.js')], cwd: ROOT, env: { ...env, GUREUM_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' } });
+  const proc = await spawnProcess({ name: 'bench-metering', command: process.execPath, args: [...NODE_ARGS, path.join(ROOT, 'apps/metering/dist/main.js')], cwd: ROOT, env: { ...env, GUREUM_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' } });
   await proc.waitForLog('metering started', 60_000);
   return proc;
 };

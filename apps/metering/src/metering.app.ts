@@ -7,7 +7,7 @@ import type { MeteringConfig } from './config';
 import { assertSchemaUpToDate, createMeteringDataSource } from './database/metering-data-source';
 import { SCHEMA } from './database/sql';
 import { BatchConsumer } from './ingestion/batch-consumer';
-import { IngestSamplesUseCase, USAGE_SUBJECT_PATTERN } from './ingestion/ingest-samples.usecase';
+import { IngestSamplesUseCase, USAGE_SUBJECT_PATTERN, type AcceptedSample } from './ingestion/ingest-samples.usecase';
 import { ensureUsageStream } from './ingestion/usage-stream';
 import { RecordLifecycleUseCase } from './lifecycle/record-lifecycle.usecase';
 import { MeteringModule } from './metering.module';
@@ -55,7 +55,7 @@ export async function createMeteringApp(config: MeteringConfig, options: Meterin
     const recordLifecycle = new RecordLifecycleUseCase(dataSource, logger);
     const recordRegistryStorage = new RecordRegistryStorageUseCase(dataSource, logger, config.retentionMs);
     const batching = { maxBatch: config.batchSize, maxWaitMs: config.batchMs, ackWaitMs: config.ackWaitMs };
-    const samples = new BatchConsumer(nc, { stream: USAGE_STREAM, durable: 'metering-usage', filterSubject: USAGE_SUBJECT_PATTERN, ...batching }, (b) => ingestSamples.execute(b), logger, (m) => ingestSamples.prepare(m));
+    const samples = new BatchConsumer<AcceptedSample | null>(nc, { stream: USAGE_STREAM, durable: 'metering-usage', filterSubject: USAGE_SUBJECT_PATTERN, ...batching }, (b, prepared) => ingestSamples.execute(b, prepared), logger, (m) => ingestSamples.prepare(m));
     const lifecycle = new BatchConsumer(
       nc,
       { stream: EVENTS_STREAM, durable: 'metering-lifecycle', filterSubject: 'evt.workload.state.v1', ...batching },

@@ -25,10 +25,12 @@ export interface BatchOutcome {
  * only then are its messages acked. A handler failure (database down) naks the batch for a
  * later redelivery and the consumer carries on; it never stops the service.
  */
-export class BatchConsumer {
+export class BatchConsumer<P = undefined> {
   private messages: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
   private buffer: JsMsg[] = [];
+  /** `prepare`'s result for each message in `buffer`, same index (an array, not a WeakMap: no ephemerons for the GC to trace per message). */
+  private preparedBuffer: P[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   /** A batch is in the handler; a timer that fires meanwhile waits for it instead of cutting a small batch. */
@@ -38,10 +40,11 @@ export class BatchConsumer {
   constructor(
     private readonly nc: NatsConnection,
     private readonly options: BatchConsumerOptions,
-    private readonly handle: (batch: JsMsg[]) => Promise<BatchOutcome>,
+    /** `prepared[i]` is what `prepare` returned for `batch[i]` (empty without `prepare`). */
+    private readonly handle: (batch: JsMsg[], prepared: P[]) => Promise<BatchOutcome>,
     private readonly logger: Logger,
     /** Called once per message as it arrives (e.g. to parse it), while the previous batch may still be in the handler. */
-    private readonly prepare?: (message: JsMsg) => void,
+    private readonly prepare?: (message: JsMsg) => P,
   ) {}
 
   async start(): Promise<void> {
@@ -63,7 +66,7 @@ export class BatchConsumer {
     const messages = this.messages;
     this.loop = (async () => {
       for await (const message of messages) {
-        this.prepare?.(message);
+        if (this.prepare) this.preparedBuffer.push(this.prepare(message));
         this.buffer.push(message);
         if (this.buffer.length >= maxBatch) {
           // Hand the full batch over and fill the next one while it is written; wait only
@@ -100,26 +103,29 @@ export class BatchConsumer {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.flushWhenIdle = false;
-    const batch = this.buffer.splice(0);
+    const batch = this.buffer;
     if (batch.length === 0) return this.flushing;
-    this.flushing = this.flushing.then(() => this.process(batch));
+    const prepared = this.preparedBuffer;
+    this.buffer = [];
+    this.preparedBuffer = [];
+    this.flushing = this.flushing.then(() => this.process(batch, prepared));
     return this.flushing;
   }
 
-  private async process(batch: JsMsg[]): Promise<void> {
+  private async process(batch: JsMsg[], prepared: P[]): Promise<void> {
     this.busy = true;
     try {
-      await this.handleAndAck(batch);
+      await this.handleAndAck(batch, prepared);
     } finally {
       this.busy = false;
       if (this.flushWhenIdle && this.buffer.length > 0) void this.flush();
     }
   }
 
-  private async handleAndAck(batch: JsMsg[]): Promise<void> {
+  private async handleAndAck(batch: JsMsg[], prepared: P[]): Promise<void> {
     let outcome: BatchOutcome;
     try {
-      outcome = await this.handle(batch);
+      outcome = await this.handle(batch, prepared);
     } catch (error) {
       this.logger.error({ err: error, durable: this.options.durable, messages: batch.length }, 'batch failed; it will be redelivered');
       for (const message of batch) message.nak(1000);

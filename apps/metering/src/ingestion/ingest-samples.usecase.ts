@@ -14,7 +14,7 @@ const S = `"${SCHEMA}"`;
 const HOUR_MS = 3_600_000;
 export const USAGE_SUBJECT_PATTERN = 'agent.*.evt.usage.v1';
 
-interface AcceptedSample extends UsageSample {
+export interface AcceptedSample extends UsageSample {
   dedupeKey: string;
   /** `sampledAt`, epoch ms. */
   at: number;
@@ -42,25 +42,25 @@ export class IngestSamplesUseCase {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Results of `prepare`, so a message is parsed once, on arrival. */
-  private readonly parsed = new WeakMap<JsMsg, AcceptedSample | null>();
-
   /**
-   * Parses and validates a message as it arrives (see BatchConsumer): the next batch is
-   * checked while the previous one is being written, instead of after it.
+   * Parses and validates a message as it arrives (BatchConsumer keeps the result with the
+   * message): the next batch is checked while the previous one is being written, instead of
+   * after it. Null: a bad message, to be terminated.
    */
-  prepare(message: JsMsg): void {
-    if (!this.parsed.has(message)) this.parsed.set(message, this.parse(message));
+  prepare(message: JsMsg): AcceptedSample | null {
+    return this.parse(message);
   }
 
-  async execute(batch: JsMsg[]): Promise<BatchOutcome> {
+  /** `prepared[i]`, when given, is `prepare(batch[i])`. */
+  async execute(batch: JsMsg[], prepared?: ReadonlyArray<AcceptedSample | null>): Promise<BatchOutcome> {
     const terminated = new Set<JsMsg>();
     const accepted = new Map<string, AcceptedSample>();
     // Samples from hours already purged (or about to be) would be rolled up against missing neighbours.
     const oldestAccepted = floorToHour(new Date(this.now().getTime() - this.retentionMs)).getTime() + HOUR_MS;
-    for (const message of batch) {
-      const sample = this.parsed.has(message) ? this.parsed.get(message) : this.parse(message);
-      this.parsed.delete(message);
+    const ready = prepared !== undefined && prepared.length === batch.length;
+    for (let i = 0; i < batch.length; i += 1) {
+      const message = batch[i] as JsMsg;
+      const sample = ready ? (prepared[i] ?? null) : this.parse(message);
       if (!sample) terminated.add(message);
       else if (sample.at < oldestAccepted) {
         this.logger.warn({ nodeId: sample.nodeId, workloadId: sample.workloadId, sampledAt: sample.sampledAt }, 'terminated usage sample older than the retention period');
@@ -78,8 +78,22 @@ export class IngestSamplesUseCase {
     return { terminated };
   }
 
+  /** Node id per subject: a handful of agents send every message, so the subject is split once per agent. */
+  private readonly nodeIds = new Map<string, string | null>();
+
+  private nodeIdOf(subject: string): string | null {
+    let nodeId = this.nodeIds.get(subject);
+    if (nodeId === undefined) {
+      nodeId = nodeIdOfSubject(USAGE_SUBJECT_PATTERN, subject);
+      // Bounded: subjects come from NATS permissions (one per agent), but a cache must not grow without end.
+      if (this.nodeIds.size >= 10_000) this.nodeIds.clear();
+      this.nodeIds.set(subject, nodeId);
+    }
+    return nodeId;
+  }
+
   private parse(message: JsMsg): AcceptedSample | null {
-    const nodeId = nodeIdOfSubject(USAGE_SUBJECT_PATTERN, message.subject);
+    const nodeId = this.nodeIdOf(message.subject);
     let body: unknown;
     try {
       body = message.json();
@@ -96,7 +110,8 @@ export class IngestSamplesUseCase {
       this.logger.warn({ subject: message.subject, seq: message.seq, claimed: parsed.data.nodeId }, 'terminated usage sample: node id does not match its subject');
       return null;
     }
-    return { ...parsed.data, dedupeKey: `${nodeId}/${parsed.data.sampleId}`, at: Date.parse(parsed.data.sampledAt) };
+    // The checked object is this message's own (fresh from JSON.parse or zod): extended in place, not copied.
+    return Object.assign(parsed.data, { dedupeKey: `${nodeId}/${parsed.data.sampleId}`, at: Date.parse(parsed.data.sampledAt) });
   }
 
   /**
