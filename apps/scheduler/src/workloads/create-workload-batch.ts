@@ -175,7 +175,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
   const nodes = new Set(written.placed.map(({ workload }) => workload.hostId!));
   if (written.placed.length > 0) deps.afterCommit.run({ nodesToNudge: nodes, nudgeReason: `${written.placed.length} workloads scheduled` });
   for (const { ranked: entry, workload } of written.placed) {
-    deps.logger.info(
+    deps.logger.debug(
       { tenantId: workload.tenantId, workloadId: workload.id, state: workload.state, hostId: workload.hostId, reason: workload.reason, requestId: entry.item.command.caller.requestId },
       'workload created',
     );

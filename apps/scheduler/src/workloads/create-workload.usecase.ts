@@ -125,7 +125,7 @@ export class CreateWorkloadUseCase {
     // Preempted workloads are pending again: the placement loop looks for room for them.
     this.afterCommit.run({ nodesToNudge: workload.hostId ? [workload.hostId] : [], nudgeReason: `workload ${workload.id} scheduled`, capacityFreed: preempted.length > 0 });
     if (preempted.length > 0) this.logger.info({ tenantId: workload.tenantId, workloadId: workload.id, hostId: workload.hostId, preempted }, 'workloads preempted');
-    this.logger.info(
+    this.logger.debug(
       { tenantId: workload.tenantId, workloadId: workload.id, state: workload.state, hostId: workload.hostId, reason: workload.reason, requestId: caller.requestId },
       'workload created',
     );
