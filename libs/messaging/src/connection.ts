@@ -1,4 +1,5 @@
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsOptions } from '@nestjs/microservices';
 
 export type { NatsConnection } from '@nats-io/transport-node';
 
@@ -32,8 +33,11 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
   });
 }
 
+/** Nest's NATS server options (`Transport.NATS`, or the constructor of `GureumNatsServer`). */
+export type NestNatsOptions = Required<NatsOptions>['options'];
+
 /** Options for `@nestjs/microservices` `Transport.NATS` from the same settings. */
-export function nestNatsOptions(settings: NatsSettings, queue: string): Record<string, unknown> {
+export function nestNatsOptions(settings: NatsSettings, queue: string): NestNatsOptions {
   return {
     servers: settings.url,
     name: settings.name,
