@@ -9,6 +9,7 @@ import { SyncAgentAuthorizationUseCase } from './hosts/enrolment/sync-agent-auth
 import { HostMonitor } from './hosts/host-monitor';
 import { PlacementLoop } from './placement/placement-loop';
 import { SchedulerModule } from './scheduler.module';
+import { DEFAULT_CREATE_BATCH_GATHER_MS } from './workloads/create-batcher';
 
 export interface SchedulerApp {
   readonly logger: Logger;
@@ -56,6 +57,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
       placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
       placementBatchSize: 50,
       hostIndexRefreshMs: config.hostIndexRefreshMs ?? 500,
+      createBatchGatherMs: config.createBatchGatherMs ?? DEFAULT_CREATE_BATCH_GATHER_MS,
       placement: config.placement ?? DEFAULT_PLACEMENT_SETTINGS,
       defaultQuotas: config.defaultQuotas ?? DEFAULT_QUOTAS,
       ...(config.natsAuth ? { natsAuth: config.natsAuth } : {}),
