@@ -30,7 +30,6 @@ const IMAGE = 'gureum/bench:1';
 // The scheduler's own statements and batch limits (CommonJS build).
 const requireDist = createRequire(path.join(SCHEDULER_DIST, 'main.js'));
 const batchSql = requireDist('./workloads/create-batch-statements.js');
-const { lockQuotaRowsStatement } = requireDist('./quotas/quota-store.js');
 const { MAX_CREATE_BATCH } = requireDist('./workloads/create-batcher.js');
 const { CANDIDATES_PER_MEMBER } = requireDist('./placement/batch-claims.js');
 
@@ -259,22 +258,21 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
         });
         const client = await pool.connect();
         try {
-          // What TypeORM sends for inTransaction(READ COMMITTED).
-          await client.query('START TRANSACTION');
-          await client.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-          const insert = batchSql.insertPendingStatement(
+          // What the scheduler's inTransaction (libs/database) sends: one BEGIN with the level.
+          await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+          // The scheduler's one statement for insert + host locks + quota locks (lockBatchStatement).
+          const lock = batchSql.lockBatchStatement(
             members.map((m) => ({
               id: m.id, tenant_id: m.tenantId, name: `bare-${m.i}`, kind: 'container', image: IMAGE, command: null, env: null,
               cpu_millis: resources.cpuMillis, memory_mib: resources.memoryMiB, pids: resources.pids, idempotency_key: `bare-${m.i}`,
               placement: null, priority: 0, preemptible: false, vm: null,
               event_id: m.pendingEventId, payload: payload(m.id, m.tenantId, m.pendingEventId, null, null, 'pending'),
             })),
+            hosts,
+            [IMAGE],
+            [...new Set(members.map((m) => m.tenantId))],
           );
-          await client.query(insert.text, insert.values);
-          const lock = batchSql.lockHostsStatement(hosts, [IMAGE]);
           await client.query(lock.text, lock.values);
-          const quotas = lockQuotaRowsStatement([...new Set(members.map((m) => m.tenantId))]);
-          await client.query(quotas.text, quotas.values);
           const charges = new Map();
           for (const m of members) {
             const c = charges.get(m.tenantId) ?? { tenant_id: m.tenantId, cpu_millis: 0, memory_mib: 0, workloads: 0, vms: 0 };

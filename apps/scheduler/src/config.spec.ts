@@ -18,6 +18,7 @@ describe('scheduler configuration', () => {
       hostLostAfterMissed: 3,
       migrationRecoveryAfterMs: 900_000,
       hostIndexRefreshMs: 500,
+      createBatchGatherMs: 4,
       placement: {
         allocationRatios: { cpuMillis: 4, memoryMiB: 1, pids: 1 },
         reserved: { cpuMillis: 0, memoryMiB: 0, pids: 0 },
@@ -35,6 +36,8 @@ describe('scheduler configuration', () => {
       heartbeatIntervalMs: 250,
       hostLostAfterMissed: 5,
     });
+    expect(loadSchedulerConfig({ ...valid, GUREUM_CREATE_BATCH_GATHER_MS: '0' }).createBatchGatherMs).toBe(0);
+    for (const bad of ['-1', '2.5', '5000', 'soon']) expect(() => loadSchedulerConfig({ ...valid, GUREUM_CREATE_BATCH_GATHER_MS: bad })).toThrow(/GUREUM_CREATE_BATCH_GATHER_MS/);
     expect(loadSchedulerConfig({ ...valid, GUREUM_MIGRATION_RECOVERY_AFTER_MS: '60000' }).migrationRecoveryAfterMs).toBe(60_000);
     expect(loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: '127.0.0.1:5000' }).registryAddress).toBe('127.0.0.1:5000');
     expect(() => loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: 'http://127.0.0.1:5000' })).toThrow(/GUREUM_REGISTRY_ADDRESS/);

@@ -2,6 +2,7 @@ import { env, loadConfig } from '@gureum/runtime';
 import { z } from 'zod';
 import type { QuotaAmounts } from '@gureum/contracts';
 import type { PlacementSettings } from './placement/placement';
+import { DEFAULT_CREATE_BATCH_GATHER_MS } from './workloads/create-batcher';
 
 const ratio = (fallback: number) => z.coerce.number().positive().max(1000).default(fallback);
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -28,6 +29,8 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_PLACEMENT_WEIGHT_CPU: weight(1),
   GUREUM_PLACEMENT_WEIGHT_MEMORY: weight(1),
   GUREUM_PLACEMENT_HOST_INDEX_MS: nonNegativeInt(500),
+  /** How long a create batch that follows another waits to gather more (ms); 0: no wait. */
+  GUREUM_CREATE_BATCH_GATHER_MS: z.coerce.number().int().min(0).max(1000).default(DEFAULT_CREATE_BATCH_GATHER_MS),
   GUREUM_QUOTA_DEFAULT_CPU_MILLIS: nonNegativeInt(64_000),
   GUREUM_QUOTA_DEFAULT_MEMORY_MIB: nonNegativeInt(131_072),
   GUREUM_QUOTA_DEFAULT_WORKLOADS: nonNegativeInt(200),
@@ -60,6 +63,8 @@ export interface SchedulerConfig {
   placement?: PlacementSettings;
   /** How old a replica's in-memory picture of the fleet may get (ms) before a create reloads it; 0 ranks in SQL. Default 500. */
   hostIndexRefreshMs?: number;
+  /** How long a create batch that follows another waits for more creates (ms, 0: none). Default 4. */
+  createBatchGatherMs?: number;
   /** Compute quotas of a tenant without an operator override; defaults in `DEFAULT_QUOTAS`. */
   defaultQuotas?: QuotaAmounts;
   /** Agent enrolment through nats-server's authorization file; off when absent. */
@@ -86,6 +91,7 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
       weights: { cpu: vars.GUREUM_PLACEMENT_WEIGHT_CPU, memory: vars.GUREUM_PLACEMENT_WEIGHT_MEMORY },
     },
     hostIndexRefreshMs: vars.GUREUM_PLACEMENT_HOST_INDEX_MS,
+    createBatchGatherMs: vars.GUREUM_CREATE_BATCH_GATHER_MS,
     defaultQuotas: {
       cpuMillis: vars.GUREUM_QUOTA_DEFAULT_CPU_MILLIS,
       memoryMiB: vars.GUREUM_QUOTA_DEFAULT_MEMORY_MIB,

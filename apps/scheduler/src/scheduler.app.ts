@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
-import { Transport, type NatsOptions } from '@nestjs/microservices';
-import { Bus, connectNats, ensureEventsStream, nestNatsOptions, OutboxRelay, RpcErrorFilter, type NatsConnection } from '@gureum/messaging';
+import type { CustomStrategy } from '@nestjs/microservices';
+import { Bus, connectNats, ensureEventsStream, GureumNatsServer, nestNatsOptions, OutboxRelay, RpcErrorFilter, type NatsConnection } from '@gureum/messaging';
 import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
 import { DEFAULT_QUOTAS, type SchedulerConfig } from './config';
 import { DEFAULT_PLACEMENT_SETTINGS } from './placement/placement';
@@ -9,6 +9,7 @@ import { SyncAgentAuthorizationUseCase } from './hosts/enrolment/sync-agent-auth
 import { HostMonitor } from './hosts/host-monitor';
 import { PlacementLoop } from './placement/placement-loop';
 import { SchedulerModule } from './scheduler.module';
+import { DEFAULT_CREATE_BATCH_GATHER_MS } from './workloads/create-batcher';
 
 export interface SchedulerApp {
   readonly logger: Logger;
@@ -56,13 +57,14 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
       placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
       placementBatchSize: 50,
       hostIndexRefreshMs: config.hostIndexRefreshMs ?? 500,
+      createBatchGatherMs: config.createBatchGatherMs ?? DEFAULT_CREATE_BATCH_GATHER_MS,
       placement: config.placement ?? DEFAULT_PLACEMENT_SETTINGS,
       defaultQuotas: config.defaultQuotas ?? DEFAULT_QUOTAS,
       ...(config.natsAuth ? { natsAuth: config.natsAuth } : {}),
     };
-    const app = await NestFactory.createMicroservice<NatsOptions>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings, registryAddress: config.registryAddress ?? null }), {
-      transport: Transport.NATS,
-      options: nestNatsOptions(natsSettings, 'scheduler'),
+    const app = await NestFactory.createMicroservice<CustomStrategy>(SchedulerModule.register({ dataSource, bus: new Bus(nc), relay, logger, settings, registryAddress: config.registryAddress ?? null }), {
+      // Nest's NATS transport without its per-message JSON.parse of the subject (GureumNatsServer).
+      strategy: new GureumNatsServer(nestNatsOptions(natsSettings, 'scheduler')),
       logger: new PinoNestLogger(logger),
     });
     app.useGlobalFilters(new RpcErrorFilter(logger));

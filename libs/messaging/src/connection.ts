@@ -1,4 +1,5 @@
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsOptions } from '@nestjs/microservices';
 
 export type { NatsConnection } from '@nats-io/transport-node';
 
@@ -26,11 +27,17 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
     ...(settings.inboxPrefix ? { inboxPrefix: settings.inboxPrefix } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // An async stack trace costs an Error (and its captured stack) per request; at thousands of
+    // requests a second that is a measurable share of a replica's CPU (scheduler bench profile).
+    noAsyncTraces: true,
   });
 }
 
+/** Nest's NATS server options (`Transport.NATS`, or the constructor of `GureumNatsServer`). */
+export type NestNatsOptions = Required<NatsOptions>['options'];
+
 /** Options for `@nestjs/microservices` `Transport.NATS` from the same settings. */
-export function nestNatsOptions(settings: NatsSettings, queue: string): Record<string, unknown> {
+export function nestNatsOptions(settings: NatsSettings, queue: string): NestNatsOptions {
   return {
     servers: settings.url,
     name: settings.name,
@@ -38,6 +45,7 @@ export function nestNatsOptions(settings: NatsSettings, queue: string): Record<s
     ...(settings.user ? { user: settings.user, pass: settings.password ?? '' } : {}),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    noAsyncTraces: true,
     gracefulShutdown: true,
     gracePeriod: 2000,
   };

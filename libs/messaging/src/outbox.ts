@@ -168,8 +168,10 @@ export class OutboxRelay {
   private async drainBatch(): Promise<{ published: number; complete: boolean }> {
     const table = this.dataSource.getRepository(OutboxMessage).metadata.tablePath;
     return this.dataSource.transaction(async (manager) => {
-      const rows: Array<{ seq: string; message_id: string; subject: string; payload: unknown }> = await manager.query(
-        `SELECT seq, message_id, subject, payload FROM ${table} WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      // The payload leaves as PostgreSQL's text of the stored jsonb (valid JSON, validated when it
+      // was written): parsing it into objects only to serialise them again was relay CPU per event.
+      const rows: Array<{ seq: string; message_id: string; subject: string; payload: string }> = await manager.query(
+        `SELECT seq, message_id, subject, payload::text AS payload FROM ${table} WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [this.options.batchSize ?? 100],
       );
       // Pipelined: every publish of the batch is sent before any ack is awaited (one round
@@ -177,7 +179,7 @@ export class OutboxRelay {
       // first failure is marked published, so a failed event is never overtaken for good:
       // it and everything after it are published again next time (those whose publish did
       // succeed are dropped there by the Nats-Msg-Id dedupe), in seq order.
-      const acks = await Promise.allSettled(rows.map((row) => this.js.publish(row.subject, JSON.stringify(row.payload), { msgID: row.message_id })));
+      const acks = await Promise.allSettled(rows.map((row) => this.js.publish(row.subject, row.payload, { msgID: row.message_id })));
       const failedAt = acks.findIndex((ack) => ack.status === 'rejected');
       const done = (failedAt === -1 ? rows : rows.slice(0, failedAt)).map((row) => row.seq);
       if (failedAt !== -1) {

@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { queryRows, SCHEMA } from '../database/sql';
 import { effectiveLimits, quotaExceeded, quotaViolation } from './quota';
 
-interface UsageRow {
+export interface UsageRow {
   cpu_millis: string;
   memory_mib: string;
   workloads: number;
@@ -34,7 +34,7 @@ async function lockUsage(manager: EntityManager, tenantId: string, defaults: Quo
        FROM usage u LEFT JOIN "${SCHEMA}"."tenant_quotas" q ON q."tenant_id" = u."tenant_id"`,
     [tenantId],
   );
-  return toView(row!, defaults);
+  return toQuotaView(row!, defaults);
 }
 
 /**
@@ -45,24 +45,34 @@ async function lockUsage(manager: EntityManager, tenantId: string, defaults: Quo
 export async function lockQuotaRows(manager: EntityManager, tenantIds: readonly string[], defaults: QuotaAmounts): Promise<Map<string, QuotaView>> {
   const { text, values } = lockQuotaRowsStatement(tenantIds);
   const rows = await queryRows<UsageRow & { tenant_id: string }>(manager, text, values);
-  return new Map(rows.map((row) => [row.tenant_id, toView(row, defaults)]));
+  return new Map(rows.map((row) => [row.tenant_id, toQuotaView(row, defaults)]));
 }
 
 /** The statement of `lockQuotaRows` (the scheduler bench issues it bare). */
 export function lockQuotaRowsStatement(tenantIds: readonly string[]): { text: string; values: unknown[] } {
   return {
     text: `WITH usage AS (
-       INSERT INTO "${SCHEMA}"."quota_usage" ("tenant_id")
-       SELECT DISTINCT t FROM unnest($1::uuid[]) t ORDER BY t
-       ON CONFLICT ("tenant_id") DO UPDATE SET "tenant_id" = EXCLUDED."tenant_id"
-       RETURNING *
+       ${lockQuotaRowsUpsertSql('$1', 'TRUE')}
      )
-     SELECT u."tenant_id", u."cpu_millis", u."memory_mib", u."workloads", u."vms",
-            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib",
-            q."workloads" AS "limit_workloads", q."vms" AS "limit_vms"
-       FROM usage u LEFT JOIN "${SCHEMA}"."tenant_quotas" q ON q."tenant_id" = u."tenant_id"`,
+     ${quotaRowsSelectSql('usage')}`,
     values: [[...tenantIds]],
   };
+}
+
+/** The upsert of `lockQuotaRowsStatement` as a CTE body; `$tenants` a uuid[] parameter, `after` a condition gating its scan. */
+export function lockQuotaRowsUpsertSql(tenants: string, after: string): string {
+  return `INSERT INTO "${SCHEMA}"."quota_usage" ("tenant_id")
+       SELECT DISTINCT t FROM unnest(${tenants}::uuid[]) t WHERE ${after} ORDER BY t
+       ON CONFLICT ("tenant_id") DO UPDATE SET "tenant_id" = EXCLUDED."tenant_id"
+       RETURNING *`;
+}
+
+/** Use and limits of the usage rows a CTE of `lockQuotaRowsUpsertSql` returned. */
+export function quotaRowsSelectSql(usage: string): string {
+  return `SELECT u."tenant_id", u."cpu_millis", u."memory_mib", u."workloads", u."vms",
+            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib",
+            q."workloads" AS "limit_workloads", q."vms" AS "limit_vms"
+       FROM ${usage} u LEFT JOIN "${SCHEMA}"."tenant_quotas" q ON q."tenant_id" = u."tenant_id"`;
 }
 
 /**
@@ -149,7 +159,7 @@ export async function readQuota(manager: EntityManager, tenantId: string, defaul
        LEFT JOIN "${SCHEMA}"."tenant_quotas" q ON q."tenant_id" = t."tenant_id"`,
     [tenantId],
   );
-  return toView(row!, defaults);
+  return toQuotaView(row!, defaults);
 }
 
 /** Applies an operator's overrides: a number sets, null resets to the default, absent keeps. */
@@ -180,7 +190,8 @@ export async function setQuotaOverrides(manager: EntityManager, tenantId: string
   );
 }
 
-function toView(row: UsageRow, defaults: QuotaAmounts): QuotaView {
+/** A usage row (as `lockQuotaRowsStatement` returns it; numbers may come as text or JSON numbers) as use and limits. */
+export function toQuotaView(row: UsageRow, defaults: QuotaAmounts): QuotaView {
   const num = (v: string | number | null) => (v === null ? null : Number(v));
   return {
     limits: effectiveLimits(defaults, {

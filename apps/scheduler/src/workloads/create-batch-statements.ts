@@ -1,7 +1,7 @@
 import { eventDef } from '@gureum/contracts';
 import { SCHEMA } from '../database/sql';
 import { DEDICATED_LABEL } from '../placement/placement';
-import { chargeLockedQuotasSql } from '../quotas/quota-store';
+import { chargeLockedQuotasSql, lockQuotaRowsUpsertSql, quotaRowsSelectSql } from '../quotas/quota-store';
 
 /**
  * The statements a batch of creates commits, as text and parameters, so the scheduler bench
@@ -50,8 +50,20 @@ export interface PendingWorkload {
  */
 export function insertPendingStatement(workloads: readonly PendingWorkload[]): Statement {
   return {
-    text: `WITH "m" AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS m(
+    text: `WITH ${insertPendingCtes('$1', '$2')}
+     SELECT * FROM "ins"`,
+    values: pendingValues(workloads),
+  };
+}
+
+function pendingValues(workloads: readonly PendingWorkload[]): [string, string] {
+  return [JSON.stringify(workloads.map((workload, ord) => ({ ...workload, ord }))), STATE_SUBJECT];
+}
+
+/** The CTEs of `insertPendingStatement` (`ins` holds the inserted rows); `$members`, `$subject` are its two parameters. */
+function insertPendingCtes(members: string, subject: string): string {
+  return `"m" AS (
+       SELECT * FROM jsonb_to_recordset(${members}::jsonb) AS m(
          "id" uuid, "tenant_id" uuid, "name" text, "kind" text, "image" text, "command" jsonb, "env" jsonb,
          "cpu_millis" int, "memory_mib" int, "pids" int, "idempotency_key" text, "placement" jsonb,
          "priority" int, "preemptible" boolean, "vm" jsonb, "event_id" uuid, "payload" jsonb, "ord" int)
@@ -72,11 +84,8 @@ export function insertPendingStatement(workloads: readonly PendingWorkload[]): S
        RETURNING "event_id", "at"
      ), "ob" AS (
        INSERT INTO "${SCHEMA}"."outbox" ("message_id", "subject", "payload")
-       SELECT m."event_id", $2, jsonb_set(m."payload", '{at}', ${AT}) FROM "m" JOIN "ev" ON ev."event_id" = m."event_id" ORDER BY m."ord"
-     )
-     SELECT * FROM "ins"`,
-    values: [JSON.stringify(workloads.map((workload, ord) => ({ ...workload, ord }))), STATE_SUBJECT],
-  };
+       SELECT m."event_id", ${subject}, jsonb_set(m."payload", '{at}', ${AT}) FROM "m" JOIN "ev" ON ev."event_id" = m."event_id" ORDER BY m."ord"
+     )`;
 }
 
 /**
@@ -86,13 +95,44 @@ export function insertPendingStatement(workloads: readonly PendingWorkload[]): S
  * only those of `images` the host has (the filters ask no more).
  */
 export function lockHostsStatement(hostIds: readonly string[], images: readonly string[]): Statement {
-  return {
-    text: `SELECT "id", "state", "drivers", "labels",
-              ARRAY(SELECT i FROM unnest($2::text[]) i WHERE h."images" @> ARRAY[i]) AS "images",
+  return { text: `${lockedHostsSelect('$1', '$2', 'TRUE')}`, values: [[...hostIds], [...images]] };
+}
+
+function lockedHostsSelect(hostIds: string, images: string, after: string): string {
+  return `SELECT "id", "state", "drivers", "labels",
+              ARRAY(SELECT i FROM unnest(${images}::text[]) i WHERE h."images" @> ARRAY[i]) AS "images",
               "capacity_cpu_millis", "capacity_memory_mib", "capacity_pids",
               "allocated_cpu_millis", "allocated_memory_mib", "allocated_pids"
-         FROM "${SCHEMA}"."hosts" h WHERE "id" = ANY($1::text[]) ORDER BY "id" FOR UPDATE`,
-    values: [[...hostIds], [...images]],
+         FROM "${SCHEMA}"."hosts" h WHERE "id" = ANY(${hostIds}::text[]) AND ${after} ORDER BY "id" FOR UPDATE`;
+}
+
+/**
+ * `insertPendingStatement`, `lockHostsStatement` and `lockQuotaRowsStatement` as ONE statement
+ * (one round trip instead of three), in the same lock order: each step's scan is gated on an
+ * uncorrelated subquery over the previous step's rows (an InitPlan, run to completion before
+ * the scan starts), so the workload rows are inserted (waiting on any concurrent holder of a
+ * key) before a host is locked, and every host is locked (in id order) before a quota row (in
+ * tenant id order). The locking clauses behave as in their own statements under READ
+ * COMMITTED: `FOR UPDATE` and the upsert's `DO UPDATE` lock the newest committed version and
+ * return it, so the rows returned are what `settleBatch` must check, whatever committed while
+ * we waited. Hosts are the candidates of every member, also of one whose key turns out taken
+ * (a replay): at worst a few host locks more, never fewer.
+ *
+ * One row back: `inserted` (ids), `hosts` (as `lockHostsStatement`), `quotas` (as
+ * `lockQuotaRowsStatement`), each a JSON array.
+ */
+export function lockBatchStatement(workloads: readonly PendingWorkload[], hostIds: readonly string[], images: readonly string[], tenantIds: readonly string[]): Statement {
+  return {
+    // The leading comment names the statement in pg_stat_activity, which keeps only its first 1 kB.
+    text: `/* create batch: insert and lock */ WITH ${insertPendingCtes('$1', '$2')}, "locked" AS (
+       ${lockedHostsSelect('$3', '$4', `(SELECT count(*) FROM "ins") >= 0`)}
+     ), "usage" AS (
+       ${lockQuotaRowsUpsertSql('$5', `(SELECT count(*) FROM "locked") >= 0`)}
+     )
+     SELECT (SELECT coalesce(json_agg("id"), '[]') FROM "ins") AS "inserted",
+            (SELECT coalesce(json_agg(l ORDER BY l."id"), '[]') FROM "locked" l) AS "hosts",
+            (SELECT coalesce(json_agg(q), '[]') FROM (${quotaRowsSelectSql('"usage"')}) q) AS "quotas"`,
+    values: [...pendingValues(workloads), [...hostIds], [...images], [...tenantIds]],
   };
 }
 

@@ -5,7 +5,7 @@ interface Item {
   key: string | null;
 }
 
-function recordingBatcher(maxBatch: number, hold?: () => Promise<void>) {
+function recordingBatcher(maxBatch: number, hold?: () => Promise<void>, gatherMs = 0) {
   const batches: number[][] = [];
   const batcher = new Batcher<Item>(
     async (batch) => {
@@ -17,6 +17,7 @@ function recordingBatcher(maxBatch: number, hold?: () => Promise<void>) {
     (error) => {
       throw error;
     },
+    gatherMs,
   );
   return { batches, batcher };
 }
@@ -65,5 +66,50 @@ describe('Batcher', () => {
     batcher.retry([{ id: 7, key: null }]);
     for (let i = 0; i < 3; i += 1) await settle();
     expect(batches.slice(2)).toEqual([[7, 6]]);
+  });
+
+  describe('gathering', () => {
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'] }));
+    afterEach(() => jest.useRealTimers());
+
+    async function firstBatchHeld(maxBatch: number) {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const recorded = recordingBatcher(maxBatch, () => (recorded.batches.length === 1 ? gate : Promise.resolve()), 4);
+      recorded.batcher.add({ id: 1, key: null });
+      await settle();
+      return { ...recorded, release };
+    }
+
+    it('a batch after another waits gatherMs for more, so two cohorts become one batch', async () => {
+      const { batches, batcher, release } = await firstBatchHeld(10);
+      expect(batches).toEqual([[1]]);
+      batcher.add({ id: 2, key: null });
+      release();
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1]]);
+      batcher.add({ id: 3, key: null });
+      jest.advanceTimersByTime(4);
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1], [2, 3]]);
+    });
+
+    it('stops waiting once maxBatch are queued', async () => {
+      const { batches, batcher, release } = await firstBatchHeld(3);
+      batcher.add({ id: 2, key: null });
+      release();
+      for (let i = 0; i < 3; i += 1) await settle();
+      batcher.add({ id: 3, key: null });
+      batcher.add({ id: 4, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1], [2, 3, 4]]);
+    });
+
+    it('a lone item on an idle batcher does not wait', async () => {
+      const { batches, batcher } = recordingBatcher(10, undefined, 4);
+      batcher.add({ id: 1, key: null });
+      await settle();
+      expect(batches).toEqual([[1]]);
+    });
   });
 });

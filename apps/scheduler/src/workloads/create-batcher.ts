@@ -4,6 +4,9 @@
  */
 export const MAX_CREATE_BATCH = 128;
 
+/** Default of `GUREUM_CREATE_BATCH_GATHER_MS`: how long a batch that follows another waits for more creates. */
+export const DEFAULT_CREATE_BATCH_GATHER_MS = 4;
+
 /**
  * Natural batching: items queue while a batch is being processed and form the next batch
  * (up to `maxBatch`); an item that arrives while nothing runs starts a batch at once — after
@@ -12,11 +15,20 @@ export const MAX_CREATE_BATCH = 128;
  *
  * Items sharing a `key` never ride in the same batch: the later one waits for the next
  * batch (where it sees the first one's outcome). One batch runs at a time.
+ *
+ * Gathering (`gatherMs` > 0): a batch that follows another one (items queued meanwhile)
+ * waits up to `gatherMs` for more before it starts, and stops waiting once `maxBatch` are
+ * queued. With one batch in flight, clients otherwise settle into two alternating cohorts
+ * (the one answered by the last batch is still sending its next requests when the queued one
+ * starts); the wait merges them into one batch, half the transactions per create. A lone
+ * item on an idle batcher still starts at once.
  */
 export class Batcher<T> {
   private queue: T[] = [];
   private scheduled = false;
   private running = false;
+  /** Ends the current gathering wait early (the queue reached maxBatch). */
+  private gathered: (() => void) | null = null;
 
   constructor(
     private readonly process: (batch: T[]) => Promise<void>,
@@ -24,6 +36,7 @@ export class Batcher<T> {
     /** Items with the same non-null key are kept apart; null: no constraint. */
     private readonly keyOf: (item: T) => string | null,
     private readonly onError: (error: unknown, batch: T[]) => void,
+    private readonly gatherMs = 0,
   ) {}
 
   add(item: T): void {
@@ -42,6 +55,7 @@ export class Batcher<T> {
   }
 
   private kick(): void {
+    if (this.gathered && this.queue.length >= this.maxBatch) this.gathered();
     if (this.running || this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -54,7 +68,10 @@ export class Batcher<T> {
     if (this.running) return;
     this.running = true;
     try {
+      let first = true;
       while (this.queue.length > 0) {
+        if (!first && this.gatherMs > 0 && this.queue.length < this.maxBatch) await this.gather();
+        first = false;
         const batch = this.take();
         try {
           await this.process(batch);
@@ -65,6 +82,18 @@ export class Batcher<T> {
     } finally {
       this.running = false;
     }
+  }
+
+  private gather(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.gathered = null;
+        resolve();
+      };
+      const timer = setTimeout(done, this.gatherMs);
+      this.gathered = done;
+    });
   }
 
   private take(): T[] {

@@ -194,7 +194,7 @@ describe('a host that stops fitting between the ranking and the lock', () => {
         async () =>
           (
             await scheduler.db.query(
-              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%ARRAY(SELECT i FROM unnest%'`,
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '/* create batch: insert and lock */%'`,
             )
           ).rows[0].n > 0,
         { timeoutMs: 10_000, what: 'the batch to wait for the host lock' },

@@ -13,10 +13,9 @@ import type { BatchRanker } from '../placement/batch-ranking';
 import type { HostIndex } from '../placement/host-index';
 import { normalizeImageRef, type HostSnapshot, type PlacementRequest } from '../placement/placement';
 import { quotaDeltaOf, quotaExceeded } from '../quotas/quota';
-import { lockQuotaRows } from '../quotas/quota-store';
+import { toQuotaView, type UsageRow } from '../quotas/quota-store';
 import {
-  insertPendingStatement,
-  lockHostsStatement,
+  lockBatchStatement,
   precheckStatement,
   settleStatement,
   workloadsByKeyStatement,
@@ -76,8 +75,8 @@ export interface BatchDependencies {
 /**
  * Group commit of creates without affinity groups: a batch is pre-checked in one read,
  * placed in memory on the replica's host index (a hint), then written in ONE transaction of
- * four statements — insert (idempotency by ON CONFLICT), lock hosts, lock quota rows, settle
- * — and answered after the commit. The lock is the authority, exactly as for one create:
+ * two statements — insert (idempotency by ON CONFLICT) + lock hosts + lock quota rows, then
+ * settle — and answered after the commit. The lock is the authority, exactly as for one create:
  * `settleBatch` re-runs every filter on the locked host rows and every quota on the locked
  * usage rows, member by member, so no interleaving with other batches, other replicas or
  * single creates can overcommit a host or a quota. A member the batch cannot settle (no
@@ -175,7 +174,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
   const nodes = new Set(written.placed.map(({ workload }) => workload.hostId!));
   if (written.placed.length > 0) deps.afterCommit.run({ nodesToNudge: nodes, nudgeReason: `${written.placed.length} workloads scheduled` });
   for (const { ranked: entry, workload } of written.placed) {
-    deps.logger.info(
+    deps.logger.debug(
       { tenantId: workload.tenantId, workloadId: workload.id, state: workload.state, hostId: workload.hostId, reason: workload.reason, requestId: entry.item.command.caller.requestId },
       'workload created',
     );
@@ -245,9 +244,16 @@ async function precheck(items: QueuedCreate[], deps: BatchDependencies, manager:
 async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchDependencies): Promise<Written> {
   const written: Written = { placed: [], replayed: [], refused: [], noRoom: [] };
 
-  // 1. The workloads, `pending`, with their events. Keys already taken are replays.
-  const insert = insertPendingStatement(ranked.map(pendingWorkloadOf));
-  const inserted = new Set((await queryRows<WorkloadRow>(manager, insert.text, insert.values)).map((row) => row.id));
+  // 1–3 in one statement (lockBatchStatement), in the lock order of every path: the workloads,
+  // `pending`, with their events (keys already taken are replays); then the candidate hosts,
+  // in id order, as they are now; then the tenants' quota rows (host → quota, as everywhere).
+  const hostIds = [...new Set(ranked.flatMap((entry) => entry.member.candidates))].sort(compareIds);
+  const images = [...new Set(ranked.map((entry) => normalizeImageRef(entry.member.request.image)))];
+  const tenantIds = [...new Set(ranked.map((entry) => entry.member.request.tenantId))];
+  const lock = lockBatchStatement(ranked.map(pendingWorkloadOf), hostIds, images, tenantIds);
+  const [locked] = await queryRows<{ inserted: string[]; hosts: HostRow[]; quotas: Array<UsageRow & { tenant_id: string }> }>(manager, lock.text, lock.values);
+  if (!locked) throw new Error('create batch: the lock statement returned no row');
+  const inserted = new Set(locked.inserted);
   const members = ranked.filter((entry) => inserted.has(entry.workloadId));
   const taken = ranked.filter((entry) => !inserted.has(entry.workloadId));
   if (taken.length > 0) {
@@ -256,15 +262,8 @@ async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchD
     for (const entry of taken) written.replayed.push({ ranked: entry, winner: winners.get(`${entry.item.command.caller.tenantId}\0${entry.item.command.idempotencyKey}`) ?? null });
   }
   if (members.length === 0) return written;
-
-  // 2. Lock the candidate hosts (id order) and read them as they are now.
-  const hostIds = [...new Set(members.flatMap((entry) => entry.member.candidates))].sort(compareIds);
-  const images = [...new Set(members.map((entry) => normalizeImageRef(entry.member.request.image)))];
-  const lock = lockHostsStatement(hostIds, images);
-  const hosts = new Map<string, HostSnapshot>((await queryRows<HostRow>(manager, lock.text, lock.values)).map((row) => [row.id, toSnapshot(row)]));
-
-  // 3. Lock the tenants' quota rows (after the hosts: host → quota, as everywhere).
-  const quotas = await lockQuotaRows(manager, [...new Set(members.map((entry) => entry.member.request.tenantId))], deps.settings.defaultQuotas);
+  const hosts = new Map<string, HostSnapshot>(locked.hosts.map((row) => [row.id, toSnapshot(row)]));
+  const quotas = new Map(locked.quotas.map((row) => [row.tenant_id, toQuotaView(row, deps.settings.defaultQuotas)]));
 
   // 4. Settle each member in order on the locked rows, then write it all in one statement.
   const settlements = settleBatch(

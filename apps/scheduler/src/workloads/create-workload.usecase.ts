@@ -16,7 +16,7 @@ import { quotaDeltaOf } from '../quotas/quota';
 import { chargeQuota } from '../quotas/quota-store';
 import { isPulledImage } from '../images/image-reference';
 import { RegistryTokens } from '../images/registry-tokens';
-import { Batcher, MAX_CREATE_BATCH } from './create-batcher';
+import { Batcher, DEFAULT_CREATE_BATCH_GATHER_MS, MAX_CREATE_BATCH } from './create-batcher';
 import { runCreateBatch, type BatchDependencies, type QueuedCreate } from './create-workload-batch';
 import { changeWorkload, recordTransition } from './workload-store';
 import { toWorkloadView } from './workload-view';
@@ -67,6 +67,7 @@ export class CreateWorkloadUseCase {
         logger.error({ err: error, size: batch.length }, 'create batch failed unexpectedly');
         for (const item of batch) item.reject(error);
       },
+      settings.createBatchGatherMs ?? DEFAULT_CREATE_BATCH_GATHER_MS,
     );
   }
 
@@ -125,7 +126,7 @@ export class CreateWorkloadUseCase {
     // Preempted workloads are pending again: the placement loop looks for room for them.
     this.afterCommit.run({ nodesToNudge: workload.hostId ? [workload.hostId] : [], nudgeReason: `workload ${workload.id} scheduled`, capacityFreed: preempted.length > 0 });
     if (preempted.length > 0) this.logger.info({ tenantId: workload.tenantId, workloadId: workload.id, hostId: workload.hostId, preempted }, 'workloads preempted');
-    this.logger.info(
+    this.logger.debug(
       { tenantId: workload.tenantId, workloadId: workload.id, state: workload.state, hostId: workload.hostId, reason: workload.reason, requestId: caller.requestId },
       'workload created',
     );
