@@ -82,6 +82,22 @@ describe('tokens', () => {
     expect(signer.verify('not.a.token', 'gureum-registry', 1000)).toBeNull();
   });
 
+  it('checks audience and validity period on every request, also for a token it verified before', () => {
+    const { token } = signer.sign(claims, 2000);
+    expect(signer.verify(token, 'gureum-registry', 2000)).not.toBeNull();
+    // nbf is 5 s before issue: earlier is refused even though the token is remembered.
+    expect(signer.verify(token, 'gureum-registry', 1990)).toBeNull();
+    expect(signer.verify(token, 'other-service', 2000)).toBeNull();
+    expect(signer.verify(token, 'gureum-registry', 2300)).toBeNull();
+  });
+
+  it('never remembers a token whose signature does not verify', () => {
+    const [header, payload] = signer.sign(claims, 1000).token.split('.');
+    const forged = `${header}.${payload}.${Buffer.alloc(32, 7).toString('base64url')}`;
+    expect(signer.verify(forged, 'gureum-registry', 1000)).toBeNull();
+    expect(signer.verify(forged, 'gureum-registry', 1000)).toBeNull();
+  });
+
   it('answers a missing token with a challenge naming the scope, and a token without the action with DENIED', () => {
     const authorizer = new RequestAuthorizer(signer);
     let challenge: unknown;

@@ -39,9 +39,27 @@ export interface TokenSigner {
   verify(token: string, audience: string, nowSeconds: number): TokenClaims | null;
 }
 
+/** How many verified tokens `verify` remembers (a client reuses one token for every request of a push or pull). */
+export const VERIFIED_TOKEN_CACHE_SIZE = 1024;
+
 export function createTokenSigner(secret: string, ttlSeconds: number): TokenSigner {
   const key = Buffer.from(secret, 'utf8');
   const mac = (input: string) => createHmac('sha256', key).update(input).digest();
+  /**
+   * Claims of tokens whose signature and shape were verified, by token string: a hit skips
+   * the HMAC and the claims' parse, never the checks of issuer, audience and validity period,
+   * which run on every request. Only a verified token enters; the oldest leaves when full.
+   */
+  const verified = new Map<string, TokenClaims>();
+  const remember = (token: string, claims: TokenClaims) => {
+    if (verified.size >= VERIFIED_TOKEN_CACHE_SIZE) verified.delete(verified.keys().next().value as string);
+    verified.set(token, Object.freeze(claims));
+  };
+  const valid = (claims: TokenClaims, audience: string, nowSeconds: number): TokenClaims | null => {
+    if (claims.iss !== TOKEN_ISSUER || claims.aud !== audience) return null;
+    if (nowSeconds >= claims.exp || nowSeconds < claims.nbf) return null;
+    return claims;
+  };
   return {
     sign(claims, nowSeconds) {
       const full: TokenClaims = { ...claims, tenantId: claims.tenantId ?? null, iss: TOKEN_ISSUER, iat: nowSeconds, nbf: nowSeconds - 5, exp: nowSeconds + ttlSeconds, jti: randomUUID() };
@@ -49,6 +67,11 @@ export function createTokenSigner(secret: string, ttlSeconds: number): TokenSign
       return { token: `${HEADER}.${payload}.${mac(`${HEADER}.${payload}`).toString('base64url')}`, expiresIn: ttlSeconds };
     },
     verify(token, audience, nowSeconds) {
+      const known = verified.get(token);
+      if (known) {
+        if (nowSeconds >= known.exp) verified.delete(token);
+        return valid(known, audience, nowSeconds);
+      }
       const parts = token.split('.');
       if (parts.length !== 3) return null;
       const [header, payload, signature] = parts as [string, string, string];
@@ -64,9 +87,8 @@ export function createTokenSigner(secret: string, ttlSeconds: number): TokenSign
       } catch {
         return null;
       }
-      if (claims.iss !== TOKEN_ISSUER || claims.aud !== audience) return null;
-      if (nowSeconds >= claims.exp || nowSeconds < claims.nbf) return null;
-      return claims;
+      if (nowSeconds < claims.exp) remember(token, claims);
+      return valid(claims, audience, nowSeconds);
     },
   };
 }

@@ -20,14 +20,19 @@ export async function lockDigest(manager: EntityManager, digest: string): Promis
  * tenant's usage row locked, so concurrent pushes cannot overshoot the quota together.
  */
 
-async function lockUsage(manager: EntityManager, namespace: string, defaultQuotaBytes: number): Promise<{ used: number; quota: number }> {
-  const select = () =>
-    queryRows<{ used_bytes: string; quota_bytes: string | null }>(
-      manager,
-      `SELECT used_bytes, quota_bytes FROM "${SCHEMA}"."tenant_storage" WHERE namespace = $1 FOR UPDATE`,
-      [namespace],
-    );
-  let [row] = await select();
+async function lockUsage(
+  manager: EntityManager,
+  namespace: string,
+  defaultQuotaBytes: number,
+  /** Also upserts this blob's row in the same round trip (linkBlob; the digest lock is held). */
+  blob?: { digest: string; size: number },
+): Promise<{ used: number; quota: number }> {
+  const upsertBlob = `INSERT INTO "${SCHEMA}"."blobs" (digest, size) VALUES ($2, $3) ON CONFLICT (digest) DO UPDATE SET last_linked_at = now()`;
+  const selectSql = `SELECT used_bytes, quota_bytes FROM "${SCHEMA}"."tenant_storage" WHERE namespace = $1 FOR UPDATE`;
+  const select = () => queryRows<{ used_bytes: string; quota_bytes: string | null }>(manager, selectSql, [namespace]);
+  let [row] = blob
+    ? await queryRows<{ used_bytes: string; quota_bytes: string | null }>(manager, `WITH "blob" AS (${upsertBlob}) ${selectSql}`, [namespace, blob.digest, blob.size])
+    : await select();
   if (!row) {
     await queryRows(manager, `INSERT INTO "${SCHEMA}"."tenant_storage" (namespace) VALUES ($1) ON CONFLICT (namespace) DO NOTHING`, [namespace]);
     [row] = await select();
@@ -44,6 +49,13 @@ async function namespaceHasBlob(manager: EntityManager, namespace: string, diges
  * Makes a stored blob readable in a repository, charging the tenant when the blob is new
  * to it. Throws DENIED (and changes nothing) when that would exceed the quota.
  * Returns the tenant's used bytes afterwards.
+ *
+ * Four round trips: the digest lock; the blob's row upserted together with the tenant's usage
+ * row locked; the bytes checked on disk (between those two, outside the database); then one
+ * statement that reads the links, decides the charge against the quota and writes link and
+ * charge. That last statement starts after the usage row lock is held, so its snapshot sees
+ * every link a concurrent push of the same tenant committed before it: the links it reads are
+ * the ones the lock serialises (a read in the locking statement itself would not be).
  */
 export async function linkBlob(
   manager: EntityManager,
@@ -57,30 +69,33 @@ export async function linkBlob(
   if ((await store.stat(digest)) === null) {
     throw new OciError('BLOB_UPLOAD_INVALID', 'the content was garbage-collected while it was being pushed; push it again', { digest }, 409);
   }
-  const usage = await lockUsage(manager, repository.namespace, defaultQuotaBytes);
-  await queryRows(
+  const usage = await lockUsage(manager, repository.namespace, defaultQuotaBytes, { digest, size });
+  const [outcome] = await queryRows<{ linked: boolean; in_namespace: boolean; inserted: boolean }>(
     manager,
-    `INSERT INTO "${SCHEMA}"."blobs" (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET last_linked_at = now()`,
-    [digest, size],
+    `WITH "current" AS (
+       SELECT EXISTS (SELECT 1 FROM "${SCHEMA}"."repository_blobs" WHERE repository_id = $1 AND digest = $2) AS linked,
+              EXISTS (SELECT 1 FROM "${SCHEMA}"."repository_blobs" WHERE namespace = $3 AND digest = $2) AS in_namespace
+     ), "link" AS (
+       INSERT INTO "${SCHEMA}"."repository_blobs" (repository_id, digest, namespace)
+       SELECT $1, $2, $3 FROM "current" WHERE NOT linked AND (in_namespace OR $4::bigint <= $5::bigint)
+       RETURNING namespace
+     ), "charge" AS (
+       UPDATE "${SCHEMA}"."tenant_storage" SET used_bytes = used_bytes + $4::bigint
+        WHERE namespace = (SELECT namespace FROM "link") AND NOT (SELECT in_namespace FROM "current")
+     )
+     SELECT linked, in_namespace, EXISTS (SELECT 1 FROM "link") AS inserted FROM "current"`,
+    [repository.id, digest, repository.namespace, size, usage.quota - usage.used],
   );
-  const linked = await queryRows(manager, `SELECT 1 FROM "${SCHEMA}"."repository_blobs" WHERE repository_id = $1 AND digest = $2`, [repository.id, digest]);
-  if (linked.length > 0) return usage.used;
-  const charge = (await namespaceHasBlob(manager, repository.namespace, digest)) ? 0 : size;
-  if (usage.used + charge > usage.quota) {
+  if (!outcome) throw new Error('linkBlob: the link statement returned no row');
+  if (outcome.linked) return usage.used;
+  const charge = outcome.in_namespace ? 0 : size;
+  if (!outcome.inserted) {
     throw new OciError('DENIED', `storage quota of tenant ${repository.namespace} exceeded: ${usage.used} of ${usage.quota} bytes used, this blob needs ${charge} more`, {
       tenant: repository.namespace,
       usedBytes: usage.used,
       quotaBytes: usage.quota,
       requiredBytes: charge,
     });
-  }
-  await queryRows(manager, `INSERT INTO "${SCHEMA}"."repository_blobs" (repository_id, digest, namespace) VALUES ($1, $2, $3)`, [
-    repository.id,
-    digest,
-    repository.namespace,
-  ]);
-  if (charge > 0) {
-    await queryRows(manager, `UPDATE "${SCHEMA}"."tenant_storage" SET used_bytes = used_bytes + $2 WHERE namespace = $1`, [repository.namespace, charge]);
   }
   return usage.used + charge;
 }
