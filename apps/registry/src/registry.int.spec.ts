@@ -635,6 +635,11 @@ describe('storage quota', () => {
     expect(refused.json<{ errors: Array<{ message: string }> }>().errors[0]?.message).toMatch(/quota/);
     expect((await tenant.owner.request('HEAD', `/v2/small/app/blobs/${sha256(second)}`)).status).toBe(404);
     expect(await storedBlobs()).not.toContain(sha256(second));
+    // Over the quota (an operator lowered it below the use), not even a blob the tenant already stores gets a new link.
+    await registry.control.request('registry.cmd.quota.set.v1', { tenantName: 'small', quotaBytes: 100 });
+    const overQuota = await tenant.owner.request('POST', `/v2/small/third/blobs/uploads/?digest=${sha256(first)}`, { body: first });
+    expect(overQuota.status).toBe(403);
+    expect(errorCode(overQuota)).toBe('DENIED');
 
     const after = await registry.control.request('registry.cmd.quota.set.v1', { tenantName: 'small', quotaBytes: 1000 });
     expect(after.usedBytes).toBe(600);

@@ -56,6 +56,8 @@ async function namespaceHasBlob(manager: EntityManager, namespace: string, diges
  * charge. That last statement starts after the usage row lock is held, so its snapshot sees
  * every link a concurrent push of the same tenant committed before it: the links it reads are
  * the ones the lock serialises (a read in the locking statement itself would not be).
+ * A tenant already over its quota (an operator lowered it) gets no new link at all, also of
+ * a blob it stores elsewhere (charge 0): `used + charge ≤ quota` must hold either way.
  */
 export async function linkBlob(
   manager: EntityManager,
@@ -77,7 +79,7 @@ export async function linkBlob(
               EXISTS (SELECT 1 FROM "${SCHEMA}"."repository_blobs" WHERE namespace = $3 AND digest = $2) AS in_namespace
      ), "link" AS (
        INSERT INTO "${SCHEMA}"."repository_blobs" (repository_id, digest, namespace)
-       SELECT $1, $2, $3 FROM "current" WHERE NOT linked AND (in_namespace OR $4::bigint <= $5::bigint)
+       SELECT $1, $2, $3 FROM "current" WHERE NOT linked AND (CASE WHEN in_namespace THEN 0 ELSE $4::bigint END) <= $5::bigint
        RETURNING namespace
      ), "charge" AS (
        UPDATE "${SCHEMA}"."tenant_storage" SET used_bytes = used_bytes + $4::bigint
