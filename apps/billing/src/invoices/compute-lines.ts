@@ -29,10 +29,16 @@ export interface ComputedInvoice {
  * maximum taken), rounded half-even to 6 digits, priced, and the line rounded once.
  */
 export function computeInvoice(plan: PlanView, rows: readonly UsageRow[], usageFrom: Date, usageTo: Date): ComputedInvoice {
+  // Rows grouped by meter in one pass; hours are ISO-8601 UTC strings, so code-unit order is time order.
+  const byMeter = new Map<string, UsageRow[]>();
+  for (const row of rows) {
+    const group = byMeter.get(row.meter);
+    if (group) group.push(row);
+    else byMeter.set(row.meter, [row]);
+  }
   const lines = plan.charges.map((charge): ComputedLine => {
-    const hours = rows
-      .filter((row) => row.meter === charge.meter)
-      .sort((a, b) => a.periodStart.localeCompare(b.periodStart))
+    const hours = [...(byMeter.get(charge.meter) ?? [])]
+      .sort((a, b) => (a.periodStart < b.periodStart ? -1 : a.periodStart > b.periodStart ? 1 : 0))
       .map((row) => ({ hour: row.periodStart, quantity: row.quantity, unit: row.unit }));
     const values = hours.map((h) => dec(h.quantity));
     const combined = charge.aggregate === 'max' ? values.reduce((max, v) => Dec.max(max, v), ZERO) : values.reduce((sum, v) => sum.plus(v), ZERO);

@@ -122,14 +122,20 @@ export interface PlanForPeriod {
  * plan starts inside the period is billed under it from that (whole) hour on. A change of plan
  * inside a period takes effect with the next period, so one invoice has one plan and currency.
  */
-export async function planForPeriod(manager: EntityManager, tenantId: string, start: Date, end: Date): Promise<PlanForPeriod | null> {
+export async function planForPeriod(
+  manager: EntityManager,
+  tenantId: string,
+  start: Date,
+  end: Date,
+  load: (planId: string) => Promise<PlanView | null> = (planId) => loadPlan(manager, planId),
+): Promise<PlanForPeriod | null> {
   const [atStart] = await queryRows<{ plan_id: string }>(
     manager,
     `SELECT plan_id FROM ${T.tenantPlans} WHERE tenant_id = $1 AND effective_from <= $2 ORDER BY effective_from DESC LIMIT 1`,
     [tenantId, start],
   );
   if (atStart) {
-    const plan = await loadPlan(manager, atStart.plan_id);
+    const plan = await load(atStart.plan_id);
     return plan ? { plan, usageFrom: start } : null;
   }
   const [first] = await queryRows<{ plan_id: string; effective_from: Date }>(
@@ -138,7 +144,7 @@ export async function planForPeriod(manager: EntityManager, tenantId: string, st
     [tenantId, end],
   );
   if (!first) return null;
-  const plan = await loadPlan(manager, first.plan_id);
+  const plan = await load(first.plan_id);
   const hour = 3_600_000;
   return plan ? { plan, usageFrom: new Date(Math.floor(first.effective_from.getTime() / hour) * hour) } : null;
 }
