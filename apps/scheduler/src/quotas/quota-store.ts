@@ -28,38 +28,18 @@ async function lockUsage(manager: EntityManager, tenantId: string, defaults: Quo
        ON CONFLICT ("tenant_id") DO UPDATE SET "tenant_id" = EXCLUDED."tenant_id"
        RETURNING *
      )
-     SELECT u."cpu_millis", u."memory_mib", u."workloads", u."vms",
-            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib",
-            q."workloads" AS "limit_workloads", q."vms" AS "limit_vms"
-       FROM usage u LEFT JOIN "${SCHEMA}"."tenant_quotas" q ON q."tenant_id" = u."tenant_id"`,
+     ${quotaRowsSelectSql('usage')}`,
     [tenantId],
   );
   return toQuotaView(row!, defaults);
 }
 
 /**
- * `lockUsage` for several tenants at once (a batch of creates): one upsert, rows taken in
- * tenant id order so two batches locking overlapping tenants never deadlock. The rows stay
- * locked until the caller's transaction ends; charge them with `chargeLockedQuotasSql`.
+ * `lockUsage` for several tenants at once (a batch of creates), as a CTE body: one upsert,
+ * rows taken in tenant id order so two batches locking overlapping tenants never deadlock.
+ * The rows stay locked until the transaction ends; charge them with `chargeLockedQuotasSql`.
+ * `$tenants` is a uuid[] parameter, `after` a condition gating its scan.
  */
-export async function lockQuotaRows(manager: EntityManager, tenantIds: readonly string[], defaults: QuotaAmounts): Promise<Map<string, QuotaView>> {
-  const { text, values } = lockQuotaRowsStatement(tenantIds);
-  const rows = await queryRows<UsageRow & { tenant_id: string }>(manager, text, values);
-  return new Map(rows.map((row) => [row.tenant_id, toQuotaView(row, defaults)]));
-}
-
-/** The statement of `lockQuotaRows` (the scheduler bench issues it bare). */
-export function lockQuotaRowsStatement(tenantIds: readonly string[]): { text: string; values: unknown[] } {
-  return {
-    text: `WITH usage AS (
-       ${lockQuotaRowsUpsertSql('$1', 'TRUE')}
-     )
-     ${quotaRowsSelectSql('usage')}`,
-    values: [[...tenantIds]],
-  };
-}
-
-/** The upsert of `lockQuotaRowsStatement` as a CTE body; `$tenants` a uuid[] parameter, `after` a condition gating its scan. */
 export function lockQuotaRowsUpsertSql(tenants: string, after: string): string {
   return `INSERT INTO "${SCHEMA}"."quota_usage" ("tenant_id")
        SELECT DISTINCT t FROM unnest(${tenants}::uuid[]) t WHERE ${after} ORDER BY t
@@ -76,7 +56,7 @@ export function quotaRowsSelectSql(usage: string): string {
 }
 
 /**
- * The charge of quota rows this transaction already holds locked (`lockQuotaRows`), as a CTE
+ * The charge of quota rows this transaction already holds locked (`lockQuotaRowsUpsertSql`), as a CTE
  * body for a larger statement: `$n` is a JSON array of `{ tenant_id, cpu_millis, memory_mib,
  * workloads, vms }`, one entry per tenant, already checked against every limit.
  */
@@ -190,7 +170,7 @@ export async function setQuotaOverrides(manager: EntityManager, tenantId: string
   );
 }
 
-/** A usage row (as `lockQuotaRowsStatement` returns it; numbers may come as text or JSON numbers) as use and limits. */
+/** A usage row (as `quotaRowsSelectSql` selects it; numbers may come as text or JSON numbers) as use and limits. */
 export function toQuotaView(row: UsageRow, defaults: QuotaAmounts): QuotaView {
   const num = (v: string | number | null) => (v === null ? null : Number(v));
   return {

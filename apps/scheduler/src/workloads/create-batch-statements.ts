@@ -41,26 +41,17 @@ export interface PendingWorkload {
   payload: object;
 }
 
-/**
- * Inserts the batch's workloads as `pending` with their history and outbox rows. A member
- * whose idempotency key is taken is not inserted (ON CONFLICT waits for a concurrent holder
- * of the key to commit or roll back) and gets no events; RETURNING has the inserted rows
- * only. Rows go in in (tenant, key) order, so two batches sharing keys wait for each other
- * instead of deadlocking.
- */
-export function insertPendingStatement(workloads: readonly PendingWorkload[]): Statement {
-  return {
-    text: `WITH ${insertPendingCtes('$1', '$2')}
-     SELECT * FROM "ins"`,
-    values: pendingValues(workloads),
-  };
-}
-
 function pendingValues(workloads: readonly PendingWorkload[]): [string, string] {
   return [JSON.stringify(workloads.map((workload, ord) => ({ ...workload, ord }))), STATE_SUBJECT];
 }
 
-/** The CTEs of `insertPendingStatement` (`ins` holds the inserted rows); `$members`, `$subject` are its two parameters. */
+/**
+ * CTEs that insert the batch's workloads as `pending` with their history and outbox rows
+ * (`ins` holds the inserted rows; `$members`, `$subject` are its two parameters). A member
+ * whose idempotency key is taken is not inserted (ON CONFLICT waits for a concurrent holder
+ * of the key to commit or roll back) and gets no events. Rows go in in (tenant, key) order,
+ * so two batches sharing keys wait for each other instead of deadlocking.
+ */
 function insertPendingCtes(members: string, subject: string): string {
   return `"m" AS (
        SELECT * FROM jsonb_to_recordset(${members}::jsonb) AS m(
@@ -92,12 +83,8 @@ function insertPendingCtes(members: string, subject: string): string {
  * Locks the batch's candidate hosts, in id order (two batches never deadlock on hosts), and
  * returns their newest committed versions: under READ COMMITTED a row lock is taken on the
  * latest version, and until this transaction ends nobody else changes it. `images` carries
- * only those of `images` the host has (the filters ask no more).
+ * only those of `images` the host has (the filters ask no more). `after` gates the scan.
  */
-export function lockHostsStatement(hostIds: readonly string[], images: readonly string[]): Statement {
-  return { text: `${lockedHostsSelect('$1', '$2', 'TRUE')}`, values: [[...hostIds], [...images]] };
-}
-
 function lockedHostsSelect(hostIds: string, images: string, after: string): string {
   return `SELECT "id", "state", "drivers", "labels",
               ARRAY(SELECT i FROM unnest(${images}::text[]) i WHERE h."images" @> ARRAY[i]) AS "images",
@@ -107,8 +94,9 @@ function lockedHostsSelect(hostIds: string, images: string, after: string): stri
 }
 
 /**
- * `insertPendingStatement`, `lockHostsStatement` and `lockQuotaRowsStatement` as ONE statement
- * (one round trip instead of three), in the same lock order: each step's scan is gated on an
+ * The batch's insert (`insertPendingCtes`), host locks (`lockedHostsSelect`) and quota row
+ * locks (`lockQuotaRowsUpsertSql`) as ONE statement (one round trip instead of three), in the
+ * lock order of every path: each step's scan is gated on an
  * uncorrelated subquery over the previous step's rows (an InitPlan, run to completion before
  * the scan starts), so the workload rows are inserted (waiting on any concurrent holder of a
  * key) before a host is locked, and every host is locked (in id order) before a quota row (in
@@ -118,8 +106,8 @@ function lockedHostsSelect(hostIds: string, images: string, after: string): stri
  * we waited. Hosts are the candidates of every member, also of one whose key turns out taken
  * (a replay): at worst a few host locks more, never fewer.
  *
- * One row back: `inserted` (ids), `hosts` (as `lockHostsStatement`), `quotas` (as
- * `lockQuotaRowsStatement`), each a JSON array.
+ * One row back: `inserted` (ids), `hosts` (the locked host rows), `quotas` (use and
+ * limits, `quotaRowsSelectSql`), each a JSON array.
  */
 export function lockBatchStatement(workloads: readonly PendingWorkload[], hostIds: readonly string[], images: readonly string[], tenantIds: readonly string[]): Statement {
   return {
