@@ -3,8 +3,9 @@
 // connection), R real scheduler processes (built dist, NATS queue group) on a fresh PostgreSQL
 // database, M workload creates; then, in the same run and on the same database, the bare claim
 // writes (the same INSERT/UPDATE statements a create commits, without the scheduler) as the
-// floor the database sets. Prints placements/s, p50/p99 decision latency, the bare rate and
-// the ratio. Not a test; never run by CI.
+// floor the database sets. Prints placements/s, p50/p99 decision latency, the CPU each process
+// used while placing, the bare rate and the ratio (BENCH_TIMELINE=1: latency per second of the
+// run too). Not a test; never run by CI.
 //
 //   npm run build   # once: the bench runs apps/scheduler/dist
 //   npm run bench:scheduler -- --hosts 1000 --placements 5000 [--replicas 1] [--concurrency 16] [--tenants 100]
@@ -14,9 +15,9 @@
 // a free loopback port.
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
@@ -153,6 +154,9 @@ async function main(opts) {
     const states = { scheduled: 0, pending: 0, error: 0 };
     const errors = new Map();
     let issued = 0;
+    // BENCH_TIMELINE=1: latency percentiles per second of the run as well (warm-up, stalls).
+    const timeline = process.env.BENCH_TIMELINE ? [] : null;
+    const cpuBefore = await cpuByRole(children);
     const started = performance.now();
     await Promise.all(
       Array.from({ length: opts.concurrency }, async () => {
@@ -173,6 +177,7 @@ async function main(opts) {
           try {
             const reply = (await nc.request('scheduler.cmd.workload.create.v1', JSON.stringify(envelope), { timeout: 60_000 })).json();
             latencies.push(performance.now() - t0);
+            timeline?.push([t0 - started, performance.now() - t0]);
             if (reply.err) {
               states.error += 1;
               errors.set(reply.err.code, (errors.get(reply.err.code) ?? 0) + 1);
@@ -185,6 +190,17 @@ async function main(opts) {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = await cpuByRole(children);
+    const cpu = Object.fromEntries(Object.keys(cpuAfter).map((role) => [role, (cpuAfter[role] - (cpuBefore[role] ?? 0)) / 100]));
+    if (timeline) {
+      const bySecond = new Map();
+      for (const [at, ms] of timeline) {
+        const k = Math.floor(at / 1000);
+        if (!bySecond.has(k)) bySecond.set(k, []);
+        bySecond.get(k).push(ms);
+      }
+      for (const [k, values] of bySecond) console.log(`  t=${k}s n=${values.length} p50 ${percentile(values, 50).toFixed(1)} p99 ${percentile(values, 99).toFixed(1)} max ${Math.max(...values).toFixed(1)}`);
+    }
     const placementRate = states.scheduled / seconds;
     await nc.close();
 
@@ -211,6 +227,7 @@ async function main(opts) {
     console.log(`  placements/s           ${placementRate.toFixed(0)}`);
     console.log(`  decision latency ms    p50 ${p(50)}  p99 ${p(99)}  max ${Math.max(...latencies).toFixed(1)}`);
     console.log(`  hosts overcommitted    ${over[0].n}`);
+    console.log(`  CPU s during placements ${Object.entries(cpu).map(([role, s]) => `${role} ${s.toFixed(1)}`).join(', ')} (of ${(seconds * cpus().length).toFixed(1)} on ${cpus().length} cores)`);
     console.log(`  transactions           ${shape[0].transactions} for ${shape[0].placed} placements (mean batch ${(shape[0].placed / Math.max(1, shape[0].transactions)).toFixed(1)})`);
     console.log(
       `bare claim writes: ${bare.count} in ${bare.seconds.toFixed(2)} s = ${bare.rate.toFixed(0)}/s (the scheduler's batch statements, batches of ${bare.batchSize}, ${bare.writers} writer(s) at once)`,
@@ -307,6 +324,31 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/**
+ * CPU ticks (user + system, 1/100 s) per role, from /proc: the bench's children, every
+ * `postgres` process on the machine (the test server's), and this process (the client).
+ */
+async function cpuByRole(children) {
+  const ticks = (stat) => {
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  const out = { postgres: 0, scheduler: 0, 'nats-server': 0, simulator: 0, client: 0 };
+  const roleOf = new Map(children.map((child) => [child.pid, child.spawnargs.includes('--simulate') ? 'simulator' : child.spawnargs.some((a) => a.endsWith('main.js')) ? 'scheduler' : 'nats-server']));
+  roleOf.set(process.pid, 'client');
+  for (const pid of await readdir('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const role = roleOf.get(Number(pid)) ?? (stat.includes('(postgres)') ? 'postgres' : null);
+      if (role) out[role] += ticks(stat);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 
 function withDatabase(url, name) {
   const u = new URL(url);

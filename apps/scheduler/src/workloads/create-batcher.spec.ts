@@ -72,37 +72,48 @@ describe('Batcher', () => {
     beforeEach(() => jest.useFakeTimers({ doNotFake: ['setImmediate'] }));
     afterEach(() => jest.useRealTimers());
 
-    async function firstBatchHeld(maxBatch: number) {
+    /** A first batch of [1, 2] runs and is held; 3 is queued meanwhile. */
+    async function firstBatchHeld() {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
-      const recorded = recordingBatcher(maxBatch, () => (recorded.batches.length === 1 ? gate : Promise.resolve()), 4);
+      const recorded = recordingBatcher(10, () => (recorded.batches.length === 1 ? gate : Promise.resolve()), 4);
       recorded.batcher.add({ id: 1, key: null });
+      recorded.batcher.add({ id: 2, key: null });
       await settle();
+      recorded.batcher.add({ id: 3, key: null });
       return { ...recorded, release };
     }
 
-    it('a batch after another waits gatherMs for more, so two cohorts become one batch', async () => {
-      const { batches, batcher, release } = await firstBatchHeld(10);
-      expect(batches).toEqual([[1]]);
-      batcher.add({ id: 2, key: null });
+    it('a batch after another waits for as many as the previous one took, so two cohorts become one batch', async () => {
+      const { batches, batcher, release } = await firstBatchHeld();
       release();
       for (let i = 0; i < 3; i += 1) await settle();
-      expect(batches).toEqual([[1]]);
-      batcher.add({ id: 3, key: null });
-      jest.advanceTimersByTime(4);
-      for (let i = 0; i < 3; i += 1) await settle();
-      expect(batches).toEqual([[1], [2, 3]]);
-    });
-
-    it('stops waiting once maxBatch are queued', async () => {
-      const { batches, batcher, release } = await firstBatchHeld(3);
-      batcher.add({ id: 2, key: null });
-      release();
-      for (let i = 0; i < 3; i += 1) await settle();
-      batcher.add({ id: 3, key: null });
+      expect(batches).toEqual([[1, 2]]);
+      // The second of the two the previous batch took is back: no need to wait for the timer.
       batcher.add({ id: 4, key: null });
       for (let i = 0; i < 3; i += 1) await settle();
-      expect(batches).toEqual([[1], [2, 3, 4]]);
+      expect(batches).toEqual([[1, 2], [3, 4]]);
+    });
+
+    it('stops waiting after gatherMs when fewer come', async () => {
+      const { batches, release } = await firstBatchHeld();
+      release();
+      for (let i = 0; i < 3; i += 1) await settle();
+      jest.advanceTimersByTime(3);
+      await settle();
+      expect(batches).toEqual([[1, 2]]);
+      jest.advanceTimersByTime(1);
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1, 2], [3]]);
+    });
+
+    it('does not wait when the queue already holds as many as the previous batch took', async () => {
+      const { batches, batcher, release } = await firstBatchHeld();
+      batcher.add({ id: 4, key: null });
+      batcher.add({ id: 5, key: null });
+      release();
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1, 2], [3, 4, 5]]);
     });
 
     it('a lone item on an idle batcher does not wait', async () => {

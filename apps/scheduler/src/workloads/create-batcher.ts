@@ -17,18 +17,22 @@ export const DEFAULT_CREATE_BATCH_GATHER_MS = 4;
  * batch (where it sees the first one's outcome). One batch runs at a time.
  *
  * Gathering (`gatherMs` > 0): a batch that follows another one (items queued meanwhile)
- * waits up to `gatherMs` for more before it starts, and stops waiting once `maxBatch` are
- * queued. With one batch in flight, clients otherwise settle into two alternating cohorts
- * (the one answered by the last batch is still sending its next requests when the queued one
- * starts); the wait merges them into one batch, half the transactions per create. A lone
- * item on an idle batcher still starts at once.
+ * waits up to `gatherMs` for more before it starts, and stops waiting once as many are
+ * queued as the previous batch took (or `maxBatch`). With one batch in flight, clients
+ * otherwise settle into two alternating cohorts (the one answered by the last batch is still
+ * sending its next requests when the queued one starts); the wait merges them into one batch,
+ * half the transactions per create. Callers the previous batch answered come back within a
+ * round trip, so the wait mostly ends well before `gatherMs`: the timer only bounds it when
+ * fewer come. A lone item on an idle batcher still starts at once.
  */
 export class Batcher<T> {
   private queue: T[] = [];
   private scheduled = false;
   private running = false;
-  /** Ends the current gathering wait early (the queue reached maxBatch). */
+  /** Ends the current gathering wait early (the queue reached the gathering target). */
   private gathered: (() => void) | null = null;
+  /** How many the last batch took: a gathering wait ends once as many are queued. */
+  private lastBatchSize = 0;
 
   constructor(
     private readonly process: (batch: T[]) => Promise<void>,
@@ -55,7 +59,7 @@ export class Batcher<T> {
   }
 
   private kick(): void {
-    if (this.gathered && this.queue.length >= this.maxBatch) this.gathered();
+    if (this.gathered && this.queue.length >= this.gatherTarget()) this.gathered();
     if (this.running || this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -70,9 +74,10 @@ export class Batcher<T> {
     try {
       let first = true;
       while (this.queue.length > 0) {
-        if (!first && this.gatherMs > 0 && this.queue.length < this.maxBatch) await this.gather();
+        if (!first && this.gatherMs > 0 && this.queue.length < this.gatherTarget()) await this.gather();
         first = false;
         const batch = this.take();
+        this.lastBatchSize = batch.length;
         try {
           await this.process(batch);
         } catch (error) {
@@ -82,6 +87,10 @@ export class Batcher<T> {
     } finally {
       this.running = false;
     }
+  }
+
+  private gatherTarget(): number {
+    return Math.max(1, Math.min(this.maxBatch, this.lastBatchSize));
   }
 
   private gather(): Promise<void> {
