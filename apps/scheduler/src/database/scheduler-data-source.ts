@@ -9,6 +9,7 @@ import { HostLifecycle1767318240517 } from '../migrations/1767318240517-host-lif
 import { PlacementAndQuotas1767349215830 } from '../migrations/1767349215830-placement-and-quotas';
 import { VmWorkloads1767431234567 } from '../migrations/1767431234567-vm-workloads';
 import { MaintenanceSilence1767600000000 } from '../migrations/1767600000000-maintenance-silence';
+import { DedicatedHostsIndex1767700000000 } from '../migrations/1767700000000-dedicated-hosts-index';
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
 import { WorkloadEntity } from '../workloads/workload.entity';
@@ -23,6 +24,7 @@ export const SCHEDULER_MIGRATIONS = [
   PlacementAndQuotas1767349215830,
   VmWorkloads1767431234567,
   MaintenanceSilence1767600000000,
+  DedicatedHostsIndex1767700000000,
 ];
 
 export function createSchedulerDataSource(url: string, poolSize = 10): DataSource {
