@@ -3,6 +3,16 @@ import { CANDIDATES_PER_MEMBER } from './batch-claims';
 import type { HostIndex } from './host-index';
 import { normalizeImageRef, rankHosts, type HostSnapshot, type PlacementRequest, type PlacementSettings } from './placement';
 
+/** One request shape's ranking on the index: best first, at most `limit` hosts. */
+interface RankedList {
+  image: string;
+  limit: number;
+  hosts: HostSnapshot[];
+  byId: Map<string, HostSnapshot>;
+  /** The batch that last checked it still holds enough untouched hosts. */
+  batch: number;
+}
+
 /** Ranks for a tenant that no host is dedicated to: such tenants all see the same hosts pass. */
 const NO_TENANT = '00000000-0000-0000-0000-000000000000';
 
@@ -26,7 +36,7 @@ const NO_TENANT = '00000000-0000-0000-0000-000000000000';
  * so they share a shape; tenants with dedicated hosts, and `dedicated` requests, rank alone.
  */
 export class BatchRanker {
-  private readonly lists = new Map<string, { image: string; limit: number; hosts: HostSnapshot[]; batch: number }>();
+  private readonly lists = new Map<string, RankedList>();
   /** Hosts this ranker's members claimed on (first choice), with those claims added; `images` as ranked for `image`. */
   private readonly touched = new Map<string, { image: string; host: HostSnapshot }>();
   private startedAt = -Infinity;
@@ -78,14 +88,23 @@ export class BatchRanker {
   async rank(request: PlacementRequest): Promise<HostSnapshot[]> {
     const image = normalizeImageRef(request.image);
     const list = await this.listFor(request, image);
-    const pool = new Map<string, HostSnapshot>();
-    for (const host of list.hosts) {
-      const touched = this.touched.get(host.id);
+    // The best untouched hosts are the first untouched entries of the list (their scores and
+    // order have not changed): only those, and the touched hosts, can make the top candidates.
+    const pool: HostSnapshot[] = [];
+    for (const [id, entry] of this.touched) {
+      const listed = list.byId.get(id);
       // The list's snapshot knows whether the host has this image; the batch knows its allocation.
-      pool.set(host.id, touched ? { ...host, allocated: touched.host.allocated } : host);
+      if (listed) pool.push({ ...listed, allocated: entry.host.allocated });
+      else if (entry.image === image) pool.push(entry.host);
     }
-    for (const [id, entry] of this.touched) if (entry.image === image && !pool.has(id)) pool.set(id, entry.host);
-    const ranked = rankHosts([...pool.values()], request, this.settings, false).slice(0, CANDIDATES_PER_MEMBER);
+    let untouched = 0;
+    for (const host of list.hosts) {
+      if (untouched >= CANDIDATES_PER_MEMBER) break;
+      if (this.touched.has(host.id)) continue;
+      pool.push(host);
+      untouched += 1;
+    }
+    const ranked = rankHosts(pool, request, this.settings, false).slice(0, CANDIDATES_PER_MEMBER);
     const first = ranked[0];
     if (first) {
       const { cpuMillis, memoryMiB, pids } = request.resources;
@@ -96,12 +115,12 @@ export class BatchRanker {
       this.index.claimed(first.id, request.resources);
       // A list of another image that lacks this host cannot tell whether the host (fuller now,
       // so maybe better ranked) has that image: such lists are ranked again when next used.
-      for (const [key, other] of this.lists) if (other.image !== image && !other.hosts.some((host) => host.id === first.id)) this.lists.delete(key);
+      for (const [key, other] of this.lists) if (other.image !== image && !other.byId.has(first.id)) this.lists.delete(key);
     }
     return ranked;
   }
 
-  private async listFor(request: PlacementRequest, image: string): Promise<{ image: string; hosts: HostSnapshot[] }> {
+  private async listFor(request: PlacementRequest, image: string): Promise<RankedList> {
     const alone = request.dedicated === true || this.dedicatedTenants.has(request.tenantId);
     const representative: PlacementRequest = alone ? request : { ...request, tenantId: NO_TENANT };
     const key = JSON.stringify([
@@ -126,7 +145,8 @@ export class BatchRanker {
       // Copies: the index's own picture moves on (claims counted as they are made).
       const limit = CANDIDATES_PER_MEMBER + this.members + this.touched.size;
       const hosts = await this.index.candidates(this.manager, representative, this.settings, limit);
-      list = { image, limit, hosts: hosts.map((host) => ({ ...host })), batch: this.batch };
+      const copies = hosts.map((host) => ({ ...host }));
+      list = { image, limit, hosts: copies, byId: new Map(copies.map((host) => [host.id, host])), batch: this.batch };
       this.lists.set(key, list);
     }
     return list;
