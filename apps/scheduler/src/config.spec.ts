@@ -18,7 +18,7 @@ describe('scheduler configuration', () => {
       hostLostAfterMissed: 3,
       migrationRecoveryAfterMs: 900_000,
       hostIndexRefreshMs: 500,
-      createBatchGatherMs: 4,
+      createBatchGatherMs: 8,
       placement: {
         allocationRatios: { cpuMillis: 4, memoryMiB: 1, pids: 1 },
         reserved: { cpuMillis: 0, memoryMiB: 0, pids: 0 },

@@ -4,8 +4,13 @@
  */
 export const MAX_CREATE_BATCH = 128;
 
-/** Default of `GUREUM_CREATE_BATCH_GATHER_MS`: how long a batch that follows another waits for more creates. */
-export const DEFAULT_CREATE_BATCH_GATHER_MS = 4;
+/**
+ * Default of `GUREUM_CREATE_BATCH_GATHER_MS`: how long a batch that follows another waits for
+ * more creates. It bounds the wait for the callers the previous batch answered, so it must
+ * cover their turnaround: 64 callers in one client process took ~4-5 ms to send their next
+ * creates in bench:scheduler, and at 4 ms the wait often ended just before they came.
+ */
+export const DEFAULT_CREATE_BATCH_GATHER_MS = 8;
 
 /**
  * Natural batching: items queue while a batch is being processed and form the next batch
