@@ -1,4 +1,6 @@
-import { enqueueEvent } from '@gureum/messaging';
+import { randomUUID } from 'node:crypto';
+import { eventDef, parseOrThrow, type EventPayloadOf, type EventSubject } from '@gureum/contracts';
+import type { z } from 'zod';
 import type { EntityManager } from 'typeorm';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { digestOf, looksLikeDigest, parseDigest } from '../distribution/digest';
@@ -59,13 +61,26 @@ export class PutManifest {
         await assertPresent(manager, repository, manifest.blobs, manifest.manifests);
       }
       const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes, { digestLocked: locked !== null });
-      // The manifest's row and its tag in one statement: the tag's foreign key is checked at the
-      // end of the statement, when the row the CTE inserted (or the one already there) exists.
+      const event = outboxRow('evt.image.pushed.v1', {
+        tenantName: repository.namespace,
+        repository: repository.name,
+        digest,
+        mediaType: manifest.mediaType,
+        tag,
+        size: size,
+        tenantUsedBytes: usedBytes,
+        pushedAt: new Date().toISOString(),
+      });
+      // The manifest's row, its tag and its event in one statement: the tag's foreign key is
+      // checked at the end of the statement, when the row the CTE inserted (or the one already
+      // there) exists; the event is the row enqueueEvent would write, in the same transaction.
       await queryRows(
         manager,
         `WITH "manifest" AS (
            INSERT INTO "${SCHEMA}"."manifests" (repository_id, digest, media_type, size, subject_digest, artifact_type, annotations, blob_refs, manifest_refs)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[]) ON CONFLICT (repository_id, digest) DO NOTHING
+         ), "event" AS (
+           INSERT INTO "${SCHEMA}"."outbox" (message_id, subject, payload) VALUES ($11, $12, $13::jsonb)
          )
          INSERT INTO "${SCHEMA}"."tags" (repository_id, name, manifest_digest) SELECT $1, $10::text, $2 WHERE $10::text IS NOT NULL
            ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()`,
@@ -80,20 +95,23 @@ export class PutManifest {
           manifest.blobs,
           manifest.manifests,
           tag,
+          event.messageId,
+          event.subject,
+          event.payload,
         ],
       );
-      await enqueueEvent(manager, 'evt.image.pushed.v1', {
-        tenantName: repository.namespace,
-        repository: repository.name,
-        digest,
-        mediaType: manifest.mediaType,
-        tag,
-        size: size,
-        tenantUsedBytes: usedBytes,
-        pushedAt: new Date().toISOString(),
-      });
     });
   }
+}
+
+/**
+ * The outbox row `enqueueEvent` (@gureum/messaging) writes for an event — a fresh message id,
+ * the subject and the payload validated against the subject's schema — for a statement that
+ * writes it together with the state it describes.
+ */
+function outboxRow<S extends EventSubject>(subject: S, payload: EventPayloadOf<S>): { messageId: string; subject: string; payload: string } {
+  const def = eventDef(subject);
+  return { messageId: randomUUID(), subject: def.subject, payload: JSON.stringify(parseOrThrow(def.payload as z.ZodType, payload, `event ${subject}`)) };
 }
 
 /** Which of a manifest's references the repository has (columns of the lock statement). */
