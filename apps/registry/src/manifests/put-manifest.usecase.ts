@@ -1,11 +1,13 @@
-import { enqueueEvent } from '@gureum/messaging';
+import { randomUUID } from 'node:crypto';
+import { eventDef, parseOrThrow, type EventPayloadOf, type EventSubject } from '@gureum/contracts';
+import type { z } from 'zod';
 import type { EntityManager } from 'typeorm';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { digestOf, looksLikeDigest, parseDigest } from '../distribution/digest';
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../distribution/manifest';
 import { isValidTag, type RepositoryName } from '../distribution/names';
 import { OciError } from '../distribution/oci-error';
-import { discardIfUntracked, linkBlob } from '../quota/storage-accounting';
+import { discardIfUntracked, findRepositoryLockingDigest, linkBlob } from '../quota/storage-accounting';
 import { ensureRepository, type RepositoryRow } from '../repositories/repository.store';
 import type { RegistryContext } from '../common/registry-context';
 
@@ -41,13 +43,47 @@ export class PutManifest {
 
   private async record(name: RepositoryName, digest: string, tag: string | null, manifest: ParsedManifest, size: number): Promise<void> {
     await inTransaction(this.context.dataSource, async (manager) => {
-      const repository = await ensureRepository(manager, name);
-      await assertPresent(manager, repository, manifest.blobs, manifest.manifests);
-      const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes);
+      // One round trip finds the repository, reads which of the referenced blobs and manifests
+      // it has, and takes the manifest's digest lock (see findRepositoryLockingDigest: both
+      // reads see what separate statements before the lock saw).
+      const locked = await findRepositoryLockingDigest<Present>(manager, name.full, digest, {
+        extra: `ARRAY(SELECT rb.digest FROM "${SCHEMA}"."repository_blobs" rb WHERE rb.repository_id = r.id AND rb.digest = ANY($3::text[])) AS present_blobs,
+                ARRAY(SELECT m.digest FROM "${SCHEMA}"."manifests" m WHERE m.repository_id = r.id AND m.digest = ANY($4::text[])) AS present_manifests`,
+        params: [manifest.blobs, manifest.manifests],
+      });
+      let repository: RepositoryRow;
+      if (locked) {
+        const { present_blobs: blobs, present_manifests: manifests, ...row } = locked;
+        repository = row;
+        assertAllPresent(manifest.blobs, blobs, manifest.manifests, manifests);
+      } else {
+        repository = await ensureRepository(manager, name);
+        await assertPresent(manager, repository, manifest.blobs, manifest.manifests);
+      }
+      const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes, { digestLocked: locked !== null });
+      const event = outboxRow('evt.image.pushed.v1', {
+        tenantName: repository.namespace,
+        repository: repository.name,
+        digest,
+        mediaType: manifest.mediaType,
+        tag,
+        size: size,
+        tenantUsedBytes: usedBytes,
+        pushedAt: new Date().toISOString(),
+      });
+      // The manifest's row, its tag and its event in one statement: the tag's foreign key is
+      // checked at the end of the statement, when the row the CTE inserted (or the one already
+      // there) exists; the event is the row enqueueEvent would write, in the same transaction.
       await queryRows(
         manager,
-        `INSERT INTO "${SCHEMA}"."manifests" (repository_id, digest, media_type, size, subject_digest, artifact_type, annotations, blob_refs, manifest_refs)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[]) ON CONFLICT (repository_id, digest) DO NOTHING`,
+        `WITH "manifest" AS (
+           INSERT INTO "${SCHEMA}"."manifests" (repository_id, digest, media_type, size, subject_digest, artifact_type, annotations, blob_refs, manifest_refs)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9::text[]) ON CONFLICT (repository_id, digest) DO NOTHING
+         ), "event" AS (
+           INSERT INTO "${SCHEMA}"."outbox" (message_id, subject, payload) VALUES ($11, $12, $13::jsonb)
+         )
+         INSERT INTO "${SCHEMA}"."tags" (repository_id, name, manifest_digest) SELECT $1, $10::text, $2 WHERE $10::text IS NOT NULL
+           ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()`,
         [
           repository.id,
           digest,
@@ -58,51 +94,62 @@ export class PutManifest {
           manifest.annotations === null ? null : JSON.stringify(manifest.annotations),
           manifest.blobs,
           manifest.manifests,
+          tag,
+          event.messageId,
+          event.subject,
+          event.payload,
         ],
       );
-      if (tag !== null) {
-        await queryRows(
-          manager,
-          `INSERT INTO "${SCHEMA}"."tags" (repository_id, name, manifest_digest) VALUES ($1, $2, $3)
-           ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = EXCLUDED.manifest_digest, updated_at = now()`,
-          [repository.id, tag, digest],
-        );
-      }
-      await enqueueEvent(manager, 'evt.image.pushed.v1', {
-        tenantName: repository.namespace,
-        repository: repository.name,
-        digest,
-        mediaType: manifest.mediaType,
-        tag,
-        size: size,
-        tenantUsedBytes: usedBytes,
-        pushedAt: new Date().toISOString(),
-      });
     });
   }
 }
 
+/**
+ * The outbox row `enqueueEvent` (@gureum/messaging) writes for an event — a fresh message id,
+ * the subject and the payload validated against the subject's schema — for a statement that
+ * writes it together with the state it describes.
+ */
+function outboxRow<S extends EventSubject>(subject: S, payload: EventPayloadOf<S>): { messageId: string; subject: string; payload: string } {
+  const def = eventDef(subject);
+  return { messageId: randomUUID(), subject: def.subject, payload: JSON.stringify(parseOrThrow(def.payload as z.ZodType, payload, `event ${subject}`)) };
+}
+
+/** Which of a manifest's references the repository has (columns of the lock statement). */
+interface Present {
+  present_blobs: string[];
+  present_manifests: string[];
+}
+
 async function assertPresent(manager: EntityManager, repository: RepositoryRow, blobs: string[], manifests: string[]): Promise<void> {
-  if (blobs.length > 0) {
-    const rows = await queryRows<{ digest: string }>(
-      manager,
-      `SELECT digest FROM "${SCHEMA}"."repository_blobs" WHERE repository_id = $1 AND digest = ANY($2::text[])`,
-      [repository.id, blobs],
-    );
-    const present = new Set(rows.map((row) => row.digest));
-    const missing = blobs.filter((digest) => !present.has(digest));
-    if (missing.length > 0) throw new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references blobs unknown to this repository', { digests: missing });
-  }
-  if (manifests.length > 0) {
-    const rows = await queryRows<{ digest: string }>(
-      manager,
-      `SELECT digest FROM "${SCHEMA}"."manifests" WHERE repository_id = $1 AND digest = ANY($2::text[])`,
-      [repository.id, manifests],
-    );
-    const present = new Set(rows.map((row) => row.digest));
-    const missing = manifests.filter((digest) => !present.has(digest));
-    if (missing.length > 0) throw new OciError('MANIFEST_BLOB_UNKNOWN', 'index references manifests unknown to this repository', { digests: missing });
-  }
+  const blobRows =
+    blobs.length === 0
+      ? []
+      : await queryRows<{ digest: string }>(manager, `SELECT digest FROM "${SCHEMA}"."repository_blobs" WHERE repository_id = $1 AND digest = ANY($2::text[])`, [
+          repository.id,
+          blobs,
+        ]);
+  const manifestRows =
+    manifests.length === 0
+      ? []
+      : await queryRows<{ digest: string }>(manager, `SELECT digest FROM "${SCHEMA}"."manifests" WHERE repository_id = $1 AND digest = ANY($2::text[])`, [
+          repository.id,
+          manifests,
+        ]);
+  assertAllPresent(
+    blobs,
+    blobRows.map((row) => row.digest),
+    manifests,
+    manifestRows.map((row) => row.digest),
+  );
+}
+
+function assertAllPresent(blobs: string[], presentBlobs: string[], manifests: string[], presentManifests: string[]): void {
+  const haveBlobs = new Set(presentBlobs);
+  const missingBlobs = blobs.filter((digest) => !haveBlobs.has(digest));
+  if (missingBlobs.length > 0) throw new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references blobs unknown to this repository', { digests: missingBlobs });
+  const haveManifests = new Set(presentManifests);
+  const missingManifests = manifests.filter((digest) => !haveManifests.has(digest));
+  if (missingManifests.length > 0) throw new OciError('MANIFEST_BLOB_UNKNOWN', 'index references manifests unknown to this repository', { digests: missingManifests });
 }
 
 export function manifestTooLarge(size: number): OciError {

@@ -10,7 +10,45 @@ import type { BlobStore } from '../storage/blob-store';
  * sees the bytes gone and fails instead of pointing at nothing.
  */
 export async function lockDigest(manager: EntityManager, digest: string): Promise<void> {
-  await queryRows(manager, `SELECT pg_advisory_xact_lock(hashtext($1))`, [`gureum.registry.blob.${digest}`]);
+  await queryRows(manager, `SELECT ${digestLockCall('$1')}`, [digestLockKey(digest)]);
+}
+
+/** The lock `lockDigest` takes, as an SQL call whose key is the parameter `param` bound to `digestLockKey(digest)`. */
+export function digestLockCall(param: string): string {
+  return `pg_advisory_xact_lock(hashtext(${param}))`;
+}
+
+export function digestLockKey(digest: string): string {
+  return `gureum.registry.blob.${digest}`;
+}
+
+/**
+ * `findRepository` and `lockDigest` in one round trip, at the start of a link transaction
+ * (every blob and manifest push): the repository, with the digest lock now held — or null
+ * and no lock taken when the repository does not exist yet, so that the caller creates it
+ * (`ensureRepository`) and then locks, in that order as before: a repository insert never
+ * waits while this transaction holds a digest lock. The row comes from the statement's
+ * snapshot, taken before any wait for the lock, i.e. it is read where a separate
+ * `findRepository` before `lockDigest` read it; so is anything in `extra`.
+ *
+ * `extra`: more output columns (SQL over the repository row `r`, parameters from $3 on) and
+ * `with`: data-modifying CTEs that run in the same statement whether or not the row exists.
+ */
+export async function findRepositoryLockingDigest<Extra extends object = object>(
+  manager: EntityManager,
+  name: string,
+  digest: string,
+  more: { extra?: string; with?: string; params?: readonly unknown[] } = {},
+): Promise<(RepositoryRow & Extra) | null> {
+  const [row] = await queryRows<RepositoryRow & Extra & { locked: unknown }>(
+    manager,
+    `${more.with ? `WITH ${more.with} ` : ''}SELECT r.id, r.name, r.namespace, r.public, ${digestLockCall('$2')} AS locked${more.extra ? `, ${more.extra}` : ''}
+       FROM "${SCHEMA}"."repositories" r WHERE r.name = $1`,
+    [name, digestLockKey(digest), ...(more.params ?? [])],
+  );
+  if (!row) return null;
+  const { locked: _locked, ...repository } = row;
+  return repository as RepositoryRow & Extra;
 }
 
 /**
@@ -50,7 +88,8 @@ async function namespaceHasBlob(manager: EntityManager, namespace: string, diges
  * to it. Throws DENIED (and changes nothing) when that would exceed the quota.
  * Returns the tenant's used bytes afterwards.
  *
- * Four round trips: the digest lock; the blob's row upserted together with the tenant's usage
+ * Four round trips (three when the caller took the digest lock with the repository row, in
+ * `findRepositoryLockingDigest`): the digest lock; the blob's row upserted together with the tenant's usage
  * row locked; the bytes checked on disk (between those two, outside the database); then one
  * statement that reads the links, decides the charge against the quota and writes link and
  * charge. That last statement starts after the usage row lock is held, so its snapshot sees
@@ -66,8 +105,10 @@ export async function linkBlob(
   digest: string,
   size: number,
   defaultQuotaBytes: number,
+  /** The caller holds the digest lock already (`findRepositoryLockingDigest`). */
+  options: { digestLocked?: boolean } = {},
 ): Promise<number> {
-  await lockDigest(manager, digest);
+  if (!options.digestLocked) await lockDigest(manager, digest);
   if ((await store.stat(digest)) === null) {
     throw new OciError('BLOB_UPLOAD_INVALID', 'the content was garbage-collected while it was being pushed; push it again', { digest }, 409);
   }

@@ -30,7 +30,7 @@ export interface BlobStore {
   appendUpload(uploadId: string, source: Readable, fromOffset: number, limit?: number): Promise<number>;
   /**
    * Hashes the staged upload (or uses the hash computed while it was appended); when it matches `expected`, moves it into
-   * the store (a blob that already exists is kept and the upload dropped). Returns the size,
+   * the store (a blob that already exists is replaced by the same bytes). Returns the size,
    * or null on a digest mismatch (the upload is kept for the caller to discard).
    */
   commitUpload(uploadId: string, expected: { algorithm: DigestAlgorithm; value: string }): Promise<{ size: number } | null>;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -50,6 +50,25 @@ describe('FilesystemBlobStore uploads', () => {
     await store.createUpload(again);
     await store.appendUpload(again, Readable.from([bytes]), 0);
     expect(await store.commitUpload(again, sha256(bytes))).toEqual({ size: bytes.length });
+  });
+  it('touches no file when a session starts, and commits a session no bytes were appended to as the empty blob', async () => {
+    const id = randomUUID();
+    await store.createUpload(id);
+    expect(await readdir(join(root, 'uploads'))).toEqual([]);
+    expect(await store.commitUpload(id, sha256(Buffer.alloc(0)))).toEqual({ size: 0 });
+    expect(await store.readAll(sha256(Buffer.alloc(0)).value)).toEqual(Buffer.alloc(0));
+  });
+
+  it('commits content the store has already (the same bytes), leaving no upload behind', async () => {
+    const bytes = randomBytes(5_000);
+    for (const id of [randomUUID(), randomUUID()]) {
+      await store.createUpload(id);
+      await store.appendUpload(id, Readable.from([bytes]), 0);
+      expect(await store.commitUpload(id, sha256(bytes))).toEqual({ size: bytes.length });
+    }
+    await store.put(sha256(bytes).value, bytes);
+    expect((await store.readAll(sha256(bytes).value)).equals(bytes)).toBe(true);
+    expect(await readdir(join(root, 'uploads'))).toEqual([]);
   });
 });
 

@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID, type Hash } from 'node:crypto';
@@ -100,20 +100,23 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async put(digest: string, bytes: Buffer): Promise<void> {
-    const target = this.blobPath(digest);
-    if ((await this.stat(digest)) !== null) return;
-    await mkdir(join(target, '..'), { recursive: true });
+    // Written again when it exists (a manifest is small): cheaper than asking first, which for
+    // a new manifest costs a failed stat (an ENOENT error built in JavaScript) on every push.
     const temporary = join(this.root, 'uploads', `put-${randomUUID()}`);
     await writeFile(temporary, bytes);
-    await rename(temporary, target);
+    await moveInto(temporary, this.blobPath(digest));
   }
 
   async delete(digest: string): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
   }
 
+  /**
+   * The file appears with the first bytes (`appendUpload` at offset 0 creates it) or at the
+   * commit: a session's POST does no file I/O, and a monolithic PUT opens the file once.
+   */
   async createUpload(uploadId: string): Promise<void> {
-    await writeFile(this.uploadPath(uploadId), Buffer.alloc(0), { flag: 'wx' });
+    this.uploadPath(uploadId); // throws for an id that is not one
     this.running.set(uploadId, { offset: 0, hash: digestHasher('sha256') });
   }
 
@@ -133,9 +136,11 @@ export class FilesystemBlobStore implements BlobStore {
       },
     });
     try {
-      // `r+` at an explicit position: bytes past `fromOffset` from an earlier failed attempt are overwritten.
-      await pipeline(source, counter, createWriteStream(path, { flags: 'r+', start: fromOffset, highWaterMark: STREAM_CHUNK_BYTES }));
-      await truncate(path, fromOffset + written);
+      // At offset 0 the file is created or emptied (`w`). Further on, `r+` at an explicit
+      // position, and bytes past the new end from an earlier failed attempt are cut off.
+      const flags = fromOffset === 0 ? 'w' : 'r+';
+      await pipeline(source, counter, createWriteStream(path, { flags, start: fromOffset, highWaterMark: STREAM_CHUNK_BYTES }));
+      if (flags === 'r+') await truncate(path, fromOffset + written);
       if (hash) this.running.set(uploadId, { offset: fromOffset + written, hash });
       return written;
     } catch (error) {
@@ -150,8 +155,8 @@ export class FilesystemBlobStore implements BlobStore {
     this.running.delete(uploadId);
     let size = 0;
     let actual: string;
-    const length = state && expected.algorithm === 'sha256' ? (await stat(path)).size : -1;
-    if (state && length === state.offset) {
+    const length = await uploadLength(path);
+    if (state && expected.algorithm === 'sha256' && length === state.offset) {
       size = length;
       actual = state.hash.digest('hex');
     } else {
@@ -165,13 +170,10 @@ export class FilesystemBlobStore implements BlobStore {
       actual = hash.digest('hex');
     }
     if (`${expected.algorithm}:${actual}` !== expected.value) return null;
-    const target = this.blobPath(expected.value);
-    if ((await this.stat(expected.value)) !== null) {
-      await rm(path, { force: true });
-    } else {
-      await mkdir(join(target, '..'), { recursive: true });
-      await rename(path, target);
-    }
+    // A blob that exists already is replaced by the same bytes (its digest was just checked):
+    // one rename, where asking first cost a stat that fails (an ENOENT error) for every new blob.
+    // A reader of the old file keeps reading it; the database, not the file, says who may.
+    await moveInto(path, this.blobPath(expected.value));
     return { size };
   }
 
@@ -189,6 +191,28 @@ export class FilesystemBlobStore implements BlobStore {
   private uploadPath(uploadId: string): string {
     if (!/^[0-9a-f-]{36}$/.test(uploadId)) throw new Error(`not an upload id: ${uploadId}`);
     return join(this.root, 'uploads', uploadId);
+  }
+}
+
+/** The upload's length so far; an upload no bytes were appended to has no file yet, and gets an empty one. */
+async function uploadLength(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await writeFile(path, Buffer.alloc(0), { flag: 'wx' });
+    return 0;
+  }
+}
+
+/** Renames `from` to `target`, creating target's directory (one of 256 per algorithm) the first time it is missing. */
+async function moveInto(from: string, target: string): Promise<void> {
+  try {
+    await rename(from, target);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await mkdir(dirname(target), { recursive: true });
+    await rename(from, target);
   }
 }
 

@@ -5,7 +5,7 @@ import { parseDigest } from '../distribution/digest';
 import { parseRepositoryName, type RepositoryName } from '../distribution/names';
 import { OciError } from '../distribution/oci-error';
 import { parseUploadContentRange, uploadRangeHeader } from '../distribution/ranges';
-import { discardIfUntracked, linkBlob } from '../quota/storage-accounting';
+import { discardIfUntracked, findRepositoryLockingDigest, linkBlob } from '../quota/storage-accounting';
 import { ensureRepository, findRepository, isBlobLinked } from '../repositories/repository.store';
 import type { RegistryContext } from '../common/registry-context';
 
@@ -97,9 +97,18 @@ export class Uploads {
       }
       try {
         await inTransaction(this.context.dataSource, async (manager) => {
-          const repository = await ensureRepository(manager, command.name);
-          await linkBlob(manager, this.context.store, repository, digest.value, committed.size, this.context.settings.defaultQuotaBytes);
-          await queryRows(manager, `DELETE FROM "${SCHEMA}"."uploads" WHERE id = $1`, [session.id]);
+          // The session's row goes in the statement that finds the repository and takes the
+          // digest lock (one round trip for the three; the delete runs whether or not the
+          // repository exists yet), in this transaction as before: a failed link keeps it until
+          // the cleanup below.
+          const locked = await findRepositoryLockingDigest(manager, command.name.full, digest.value, {
+            with: `"finished" AS (DELETE FROM "${SCHEMA}"."uploads" WHERE id = $3)`,
+            params: [session.id],
+          });
+          const repository = locked ?? (await ensureRepository(manager, command.name));
+          await linkBlob(manager, this.context.store, repository, digest.value, committed.size, this.context.settings.defaultQuotaBytes, {
+            digestLocked: locked !== null,
+          });
         });
       } catch (error) {
         // Nothing was linked or counted; bytes no other repository has are dropped too.
