@@ -63,9 +63,18 @@ export async function enqueueEvent<S extends EventSubject>(
   payload: EventPayloadOf<S>,
   messageId: string = randomUUID(),
 ): Promise<void> {
+  const row = outboxRowOf(subject, payload, messageId);
+  await manager.insert(OutboxMessage, { messageId: row.messageId, subject: row.subject, payload: row.payload });
+}
+
+/**
+ * The outbox row `enqueueEvent` writes for an event (the payload validated against the
+ * subject's schema), for a statement that writes it together with the state it describes:
+ * columns `message_id`, `subject`, `payload` (jsonb; `JSON.stringify(payload)` as a parameter).
+ */
+export function outboxRowOf<S extends EventSubject>(subject: S, payload: EventPayloadOf<S>, messageId: string = randomUUID()): { messageId: string; subject: string; payload: object } {
   const def = eventDef(subject);
-  const data = parseOrThrow(def.payload as z.ZodType, payload, `event ${subject}`);
-  await manager.insert(OutboxMessage, { messageId, subject: def.subject, payload: data as object });
+  return { messageId, subject: def.subject, payload: parseOrThrow(def.payload as z.ZodType, payload, `event ${subject}`) as object };
 }
 
 export interface OutboxRelayOptions {

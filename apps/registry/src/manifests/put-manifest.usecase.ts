@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { eventDef, parseOrThrow, type EventPayloadOf, type EventSubject } from '@gureum/contracts';
-import type { z } from 'zod';
+import { outboxRowOf } from '@gureum/messaging';
 import type { EntityManager } from 'typeorm';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { digestOf, looksLikeDigest, parseDigest } from '../distribution/digest';
@@ -61,7 +59,7 @@ export class PutManifest {
         await assertPresent(manager, repository, manifest.blobs, manifest.manifests);
       }
       const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes, { digestLocked: locked !== null });
-      const event = outboxRow('evt.image.pushed.v1', {
+      const event = outboxRowOf('evt.image.pushed.v1', {
         tenantName: repository.namespace,
         repository: repository.name,
         digest,
@@ -97,21 +95,11 @@ export class PutManifest {
           tag,
           event.messageId,
           event.subject,
-          event.payload,
+          JSON.stringify(event.payload),
         ],
       );
     });
   }
-}
-
-/**
- * The outbox row `enqueueEvent` (@gureum/messaging) writes for an event — a fresh message id,
- * the subject and the payload validated against the subject's schema — for a statement that
- * writes it together with the state it describes.
- */
-function outboxRow<S extends EventSubject>(subject: S, payload: EventPayloadOf<S>): { messageId: string; subject: string; payload: string } {
-  const def = eventDef(subject);
-  return { messageId: randomUUID(), subject: def.subject, payload: JSON.stringify(parseOrThrow(def.payload as z.ZodType, payload, `event ${subject}`)) };
 }
 
 /** Which of a manifest's references the repository has (columns of the lock statement). */
