@@ -8,7 +8,10 @@
 // run too). Not a test; never run by CI.
 //
 //   npm run build   # once: the bench runs apps/scheduler/dist
-//   npm run bench:scheduler -- --hosts 1000 --placements 5000 [--replicas 1] [--concurrency 16] [--tenants 100]
+//   npm run bench:scheduler -- --hosts 1000 --placements 5000 [--replicas 1] [--concurrency 16] [--tenants 100] [--warmup 0]
+//
+// --warmup N: N creates first, not measured (a freshly started replica's cold code paths and
+// first host-index load; the default 0 measures from the cold start, as a restart would see it).
 //
 // Needs nats-server on PATH and a PostgreSQL server (GUREUM_TEST_PG_URL, the test server by
 // default); creates and drops its own database, starts its own unauthenticated nats-server on
@@ -35,7 +38,7 @@ const { MAX_CREATE_BATCH } = requireDist('./workloads/create-batcher.js');
 const { CANDIDATES_PER_MEMBER } = requireDist('./placement/batch-claims.js');
 
 function args() {
-  const out = { hosts: 10_000, placements: 50_000, replicas: 1, concurrency: 64, tenants: 100, heartbeatMs: 30_000, simulate: false, nats: '' };
+  const out = { hosts: 10_000, placements: 50_000, warmup: 0, replicas: 1, concurrency: 64, tenants: 100, heartbeatMs: 30_000, simulate: false, nats: '' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 1) {
     const name = argv[i].replace(/^--/, '');
@@ -150,45 +153,55 @@ async function main(opts) {
     // --- placements through the real scheduler
     const nc = await connect({ servers: natsUrl, name: 'bench-api' });
     const tenants = Array.from({ length: opts.tenants }, () => randomUUID());
+    /** `count` creates from `opts.concurrency` clients, each sending its next once answered. */
+    const createMany = async (count, prefix, onReply) => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: opts.concurrency }, async () => {
+          for (;;) {
+            const i = next++;
+            if (i >= count) return;
+            const tenantId = tenants[i % tenants.length];
+            const envelope = {
+              pattern: 'scheduler.cmd.workload.create.v1',
+              id: randomUUID(),
+              data: {
+                caller: { principalId: 'bench', tenantId, role: 'member', requestId: randomUUID() },
+                idempotencyKey: `${prefix}-${i}`,
+                spec: { name: `${prefix}-${i}`, kind: 'container', image: IMAGE, resources: { cpuMillis: 100 + (i % 4) * 100, memoryMiB: 128 + (i % 3) * 128, pids: 32 } },
+              },
+            };
+            const t0 = performance.now();
+            try {
+              onReply(t0, (await nc.request('scheduler.cmd.workload.create.v1', JSON.stringify(envelope), { timeout: 60_000 })).json(), null);
+            } catch (error) {
+              onReply(t0, null, error);
+            }
+          }
+        }),
+      );
+    };
     const latencies = [];
     const states = { scheduled: 0, pending: 0, error: 0 };
     const errors = new Map();
-    let issued = 0;
+    await createMany(opts.warmup, 'warmup', () => undefined);
     // BENCH_TIMELINE=1: latency percentiles per second of the run as well (warm-up, stalls).
     const timeline = process.env.BENCH_TIMELINE ? [] : null;
     const cpuBefore = await cpuByRole(children);
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: opts.concurrency }, async () => {
-        for (;;) {
-          const i = issued++;
-          if (i >= opts.placements) return;
-          const tenantId = tenants[i % tenants.length];
-          const envelope = {
-            pattern: 'scheduler.cmd.workload.create.v1',
-            id: randomUUID(),
-            data: {
-              caller: { principalId: 'bench', tenantId, role: 'member', requestId: randomUUID() },
-              idempotencyKey: `bench-${i}`,
-              spec: { name: `w-${i}`, kind: 'container', image: IMAGE, resources: { cpuMillis: 100 + (i % 4) * 100, memoryMiB: 128 + (i % 3) * 128, pids: 32 } },
-            },
-          };
-          const t0 = performance.now();
-          try {
-            const reply = (await nc.request('scheduler.cmd.workload.create.v1', JSON.stringify(envelope), { timeout: 60_000 })).json();
-            latencies.push(performance.now() - t0);
-            timeline?.push([t0 - started, performance.now() - t0]);
-            if (reply.err) {
-              states.error += 1;
-              errors.set(reply.err.code, (errors.get(reply.err.code) ?? 0) + 1);
-            } else states[reply.response.state] = (states[reply.response.state] ?? 0) + 1;
-          } catch (error) {
-            states.error += 1;
-            errors.set(String(error.message).slice(0, 60), (errors.get(String(error.message).slice(0, 60)) ?? 0) + 1);
-          }
-        }
-      }),
-    );
+    await createMany(opts.placements, 'bench', (t0, reply, error) => {
+      if (error) {
+        states.error += 1;
+        errors.set(String(error.message).slice(0, 60), (errors.get(String(error.message).slice(0, 60)) ?? 0) + 1);
+        return;
+      }
+      latencies.push(performance.now() - t0);
+      timeline?.push([t0 - started, performance.now() - t0]);
+      if (reply.err) {
+        states.error += 1;
+        errors.set(reply.err.code, (errors.get(reply.err.code) ?? 0) + 1);
+      } else states[reply.response.state] = (states[reply.response.state] ?? 0) + 1;
+    });
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = await cpuByRole(children);
     const cpu = Object.fromEntries(Object.keys(cpuAfter).map((role) => [role, (cpuAfter[role] - (cpuBefore[role] ?? 0)) / 100]));
@@ -222,7 +235,7 @@ async function main(opts) {
     await db.end();
 
     const p = (q) => percentile(latencies, q).toFixed(1);
-    console.log(`hosts=${opts.hosts} placements=${opts.placements} replicas=${opts.replicas} concurrency=${opts.concurrency} tenants=${opts.tenants} (hosts joined in ${joinSeconds.toFixed(1)} s)`);
+    console.log(`hosts=${opts.hosts} placements=${opts.placements}${opts.warmup ? ` (after ${opts.warmup} warm-up creates, not measured)` : ''} replicas=${opts.replicas} concurrency=${opts.concurrency} tenants=${opts.tenants} (hosts joined in ${joinSeconds.toFixed(1)} s)`);
     console.log(`scheduler: ${states.scheduled} placed, ${states.pending} pending, ${states.error} errors${errors.size ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ''} in ${seconds.toFixed(2)} s`);
     console.log(`  placements/s           ${placementRate.toFixed(0)}`);
     console.log(`  decision latency ms    p50 ${p(50)}  p99 ${p(99)}  max ${Math.max(...latencies).toFixed(1)}`);
