@@ -1,12 +1,11 @@
 import { outboxRowOf } from '@gureum/messaging';
-import type { EntityManager } from 'typeorm';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { digestOf, looksLikeDigest, parseDigest } from '../distribution/digest';
 import { MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from '../distribution/manifest';
 import { isValidTag, type RepositoryName } from '../distribution/names';
 import { OciError } from '../distribution/oci-error';
 import { discardIfUntracked, findRepositoryLockingDigest, linkBlob } from '../quota/storage-accounting';
-import { ensureRepository, type RepositoryRow } from '../repositories/repository.store';
+import { ensureRepository } from '../repositories/repository.store';
 import type { RegistryContext } from '../common/registry-context';
 
 /** PUT of a manifest by tag or digest. */
@@ -43,22 +42,23 @@ export class PutManifest {
     await inTransaction(this.context.dataSource, async (manager) => {
       // One round trip finds the repository, reads which of the referenced blobs and manifests
       // it has, and takes the manifest's digest lock (see findRepositoryLockingDigest: both
-      // reads see what separate statements before the lock saw).
-      const locked = await findRepositoryLockingDigest<Present>(manager, name.full, digest, {
-        extra: `ARRAY(SELECT rb.digest FROM "${SCHEMA}"."repository_blobs" rb WHERE rb.repository_id = r.id AND rb.digest = ANY($3::text[])) AS present_blobs,
-                ARRAY(SELECT m.digest FROM "${SCHEMA}"."manifests" m WHERE m.repository_id = r.id AND m.digest = ANY($4::text[])) AS present_manifests`,
-        params: [manifest.blobs, manifest.manifests],
-      });
-      let repository: RepositoryRow;
-      if (locked) {
-        const { present_blobs: blobs, present_manifests: manifests, ...row } = locked;
-        repository = row;
-        assertAllPresent(manifest.blobs, blobs, manifest.manifests, manifests);
-      } else {
-        repository = await ensureRepository(manager, name);
-        await assertPresent(manager, repository, manifest.blobs, manifest.manifests);
+      // reads see what separate statements before the lock saw). A repository that is not
+      // there yet is created first and then looked up the same way: create, then lock, as always.
+      const lockAndCheck = () =>
+        findRepositoryLockingDigest<Present>(manager, name.full, digest, {
+          extra: `ARRAY(SELECT rb.digest FROM "${SCHEMA}"."repository_blobs" rb WHERE rb.repository_id = r.id AND rb.digest = ANY($3::text[])) AS present_blobs,
+                  ARRAY(SELECT m.digest FROM "${SCHEMA}"."manifests" m WHERE m.repository_id = r.id AND m.digest = ANY($4::text[])) AS present_manifests`,
+          params: [manifest.blobs, manifest.manifests],
+        });
+      let locked = await lockAndCheck();
+      if (!locked) {
+        await ensureRepository(manager, name);
+        locked = await lockAndCheck();
+        if (!locked) throw new Error(`repository ${name.full} vanished while being created`);
       }
-      const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes, { digestLocked: locked !== null });
+      const { present_blobs: presentBlobs, present_manifests: presentManifests, ...repository } = locked;
+      assertAllPresent(manifest.blobs, presentBlobs, manifest.manifests, presentManifests);
+      const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes, { digestLocked: true });
       const event = outboxRowOf('evt.image.pushed.v1', {
         tenantName: repository.namespace,
         repository: repository.name,
@@ -106,29 +106,6 @@ export class PutManifest {
 interface Present {
   present_blobs: string[];
   present_manifests: string[];
-}
-
-async function assertPresent(manager: EntityManager, repository: RepositoryRow, blobs: string[], manifests: string[]): Promise<void> {
-  const blobRows =
-    blobs.length === 0
-      ? []
-      : await queryRows<{ digest: string }>(manager, `SELECT digest FROM "${SCHEMA}"."repository_blobs" WHERE repository_id = $1 AND digest = ANY($2::text[])`, [
-          repository.id,
-          blobs,
-        ]);
-  const manifestRows =
-    manifests.length === 0
-      ? []
-      : await queryRows<{ digest: string }>(manager, `SELECT digest FROM "${SCHEMA}"."manifests" WHERE repository_id = $1 AND digest = ANY($2::text[])`, [
-          repository.id,
-          manifests,
-        ]);
-  assertAllPresent(
-    blobs,
-    blobRows.map((row) => row.digest),
-    manifests,
-    manifestRows.map((row) => row.digest),
-  );
 }
 
 function assertAllPresent(blobs: string[], presentBlobs: string[], manifests: string[], presentManifests: string[]): void {
