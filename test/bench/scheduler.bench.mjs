@@ -253,9 +253,9 @@ async function main(opts) {
 
 /**
  * A batch of creates' writes, exactly as the scheduler commits them (the statements come from
- * its build): the workloads inserted `pending` with history and outbox rows, the candidate
- * hosts locked in id order, the tenants' quota rows locked, then claims, host allocation,
- * quota charge and the move to `scheduled` with history and outbox rows in one statement.
+ * its build): the candidate hosts locked in id order and the tenants' quota rows locked in
+ * one statement, then the workloads inserted `scheduled` with claims, host allocation, quota
+ * charge, history and outbox rows in another.
  * Without the scheduler's decisions: a batch locks CANDIDATES_PER_MEMBER hosts and claims on
  * the first (as binpack does), the next batch the next hosts; tenants round robin. Batches
  * are as large as the scheduler's can get at this concurrency (min(concurrency,
@@ -284,42 +284,26 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
         const hosts = Array.from({ length: CANDIDATES_PER_MEMBER }, (_, k) => hostIds[(b * CANDIDATES_PER_MEMBER + k) % hostIds.length]).sort();
         const members = Array.from({ length: size }, (_, j) => {
           const i = b * batchSize + j;
-          return { i, id: randomUUID(), tenantId: tenants[i % tenants.length], pendingEventId: randomUUID(), scheduledEventId: randomUUID() };
+          return { i, id: randomUUID(), tenantId: tenants[i % tenants.length], eventId: randomUUID() };
         });
         const client = await pool.connect();
         try {
           // What the scheduler's inTransaction (libs/database) sends: one BEGIN with the level.
           await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-          // The scheduler's one statement for insert + host locks + quota locks (lockBatchStatement).
-          const lock = batchSql.lockBatchStatement(
+          // The scheduler's two statements: host locks + quota locks, then the write.
+          const lock = batchSql.lockBatchStatement(hosts, [IMAGE], [...new Set(members.map((m) => m.tenantId))]);
+          await client.query(lock.text, lock.values);
+          const write = batchSql.writeBatchStatement(
             members.map((m) => ({
               id: m.id, tenant_id: m.tenantId, name: `bare-${m.i}`, kind: 'container', image: IMAGE, command: null, env: null,
               cpu_millis: resources.cpuMillis, memory_mib: resources.memoryMiB, pids: resources.pids, idempotency_key: `bare-${m.i}`,
-              placement: null, priority: 0, preemptible: false, vm: null,
-              event_id: m.pendingEventId, payload: payload(m.id, m.tenantId, m.pendingEventId, null, null, 'pending'),
+              placement: null, priority: 0, preemptible: false, vm: null, host_id: hosts[0],
+              claim_cpu_millis: resources.cpuMillis, claim_memory_mib: resources.memoryMiB, claim_pids: resources.pids,
+              quota_cpu_millis: resources.cpuMillis, quota_memory_mib: resources.memoryMiB, quota_workloads: 1, quota_vms: 0,
+              event_id: m.eventId, payload: payload(m.id, m.tenantId, m.eventId, hosts[0], null, 'scheduled'),
             })),
-            hosts,
-            [IMAGE],
-            [...new Set(members.map((m) => m.tenantId))],
           );
-          await client.query(lock.text, lock.values);
-          const charges = new Map();
-          for (const m of members) {
-            const c = charges.get(m.tenantId) ?? { tenant_id: m.tenantId, cpu_millis: 0, memory_mib: 0, workloads: 0, vms: 0 };
-            c.cpu_millis += resources.cpuMillis;
-            c.memory_mib += resources.memoryMiB;
-            c.workloads += 1;
-            charges.set(m.tenantId, c);
-          }
-          const settle = batchSql.settleStatement(
-            members.map((m) => ({
-              workload_id: m.id, host_id: hosts[0], cpu_millis: resources.cpuMillis, memory_mib: resources.memoryMiB, pids: resources.pids,
-              event_id: m.scheduledEventId, payload: payload(m.id, m.tenantId, m.scheduledEventId, hosts[0], 'pending', 'scheduled'),
-            })),
-            [...charges.values()],
-            [],
-          );
-          await client.query(settle.text, settle.values);
+          await client.query(write.text, write.values);
           await client.query('COMMIT');
           written += size;
         } catch (error) {

@@ -225,7 +225,7 @@ describe('admin console', () => {
     await page.getByRole('heading', { level: 1, name: 'Workload live-web' }).waitFor();
     const history = page.getByRole('list', { name: 'State transitions' });
     await history.getByRole('listitem').filter({ hasText: 'running' }).waitFor();
-    expect(await history.innerText()).toMatch(/new\s*→\s*pending/);
+    expect(await history.innerText()).toMatch(/new\s*→\s*scheduled/);
     expect(await history.innerText()).toContain(system.nodeId);
 
     // A stop through the API appears live on the detail page too.

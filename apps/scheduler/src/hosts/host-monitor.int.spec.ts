@@ -83,8 +83,7 @@ it('declares a silent host lost with its workloads, keeps the others, and believ
 
   const { rows } = await scheduler.db.query(`SELECT from_state, to_state, reason FROM scheduler.workload_events WHERE workload_id = $1 ORDER BY id`, [running.id]);
   expect(rows.map((row) => `${row.from_state}→${row.to_state}`)).toEqual([
-    'null→pending',
-    'pending→scheduled',
+    'null→scheduled',
     'scheduled→running',
     'running→lost',
     'lost→pending',

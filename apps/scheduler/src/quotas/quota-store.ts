@@ -57,14 +57,14 @@ export function quotaRowsSelectSql(usage: string): string {
 
 /**
  * The charge of quota rows this transaction already holds locked (`lockQuotaRowsUpsertSql`), as a CTE
- * body for a larger statement: `$n` is a JSON array of `{ tenant_id, cpu_millis, memory_mib,
- * workloads, vms }`, one entry per tenant, already checked against every limit.
+ * body for a larger statement: `charges` is a relation of `(tenant_id, cpu_millis, memory_mib,
+ * workloads, vms)`, one row per tenant, already checked against every limit.
  */
-export function chargeLockedQuotasSql(parameter: string): string {
+export function chargeLockedQuotasSql(charges: string): string {
   return `UPDATE "${SCHEMA}"."quota_usage" u
         SET "cpu_millis" = u."cpu_millis" + c."cpu_millis", "memory_mib" = u."memory_mib" + c."memory_mib",
             "workloads" = u."workloads" + c."workloads", "vms" = u."vms" + c."vms"
-       FROM jsonb_to_recordset(${parameter}::jsonb) AS c("tenant_id" uuid, "cpu_millis" bigint, "memory_mib" bigint, "workloads" int, "vms" int)
+       FROM ${charges} AS c
       WHERE u."tenant_id" = c."tenant_id"`;
 }
 

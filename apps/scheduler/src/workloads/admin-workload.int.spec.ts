@@ -96,8 +96,7 @@ describe('workload history', () => {
 
     const own = await scheduler.api.request('scheduler.cmd.workload.events.v1', { caller: callerOf(TENANT_A, 'viewer'), workloadId: workload.id });
     expect(own.items.map(({ from, to, hostId }) => ({ from, to, hostId }))).toEqual([
-      { from: null, to: 'pending', hostId: null },
-      { from: 'pending', to: 'scheduled', hostId: 'node-a' },
+      { from: null, to: 'scheduled', hostId: 'node-a' },
       { from: 'scheduled', to: 'stopping', hostId: 'node-a' },
     ]);
     expect(await scheduler.api.request('scheduler.cmd.admin.workload.events.v1', { caller: operator(), workloadId: workload.id })).toEqual(own);

@@ -20,8 +20,12 @@ const STATE_SUBJECT = eventDef('evt.workload.state.v1').subject;
 /** The history row's own timestamp into the outbox payload, as `recordTransition` does it. */
 const AT = `to_jsonb(to_char(ev."at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
 
-/** A new workload of a batch, with the id of its `pending` event and that event's payload. */
-export interface PendingWorkload {
+/**
+ * A member of a batch as it is written once settled: its workload (inserted `scheduled` on
+ * `host_id`), the claim on that host (`claim_*`: what the host gives, a VM's QEMU overhead
+ * included), the tenant's quota charge (`quota_*`), and its opening event (id and payload).
+ */
+export interface SettledMember {
   id: string;
   tenant_id: string;
   name: string;
@@ -37,128 +41,99 @@ export interface PendingWorkload {
   priority: number;
   preemptible: boolean;
   vm: object | null;
+  host_id: string;
+  claim_cpu_millis: number;
+  claim_memory_mib: number;
+  claim_pids: number;
+  quota_cpu_millis: number;
+  quota_memory_mib: number;
+  quota_workloads: number;
+  quota_vms: number;
   event_id: string;
+  /** The `evt.workload.state.v1` payload, `from: null, to: 'scheduled'` (`at` filled in from the history row). */
   payload: object;
-}
-
-function pendingValues(workloads: readonly PendingWorkload[]): [string, string] {
-  return [JSON.stringify(workloads.map((workload, ord) => ({ ...workload, ord }))), STATE_SUBJECT];
-}
-
-/**
- * CTEs that insert the batch's workloads as `pending` with their history and outbox rows
- * (`ins` holds the inserted rows; `$members`, `$subject` are its two parameters). A member
- * whose idempotency key is taken is not inserted (ON CONFLICT waits for a concurrent holder
- * of the key to commit or roll back) and gets no events. Rows go in in (tenant, key) order,
- * so two batches sharing keys wait for each other instead of deadlocking.
- */
-function insertPendingCtes(members: string, subject: string): string {
-  return `"m" AS (
-       SELECT * FROM jsonb_to_recordset(${members}::jsonb) AS m(
-         "id" uuid, "tenant_id" uuid, "name" text, "kind" text, "image" text, "command" jsonb, "env" jsonb,
-         "cpu_millis" int, "memory_mib" int, "pids" int, "idempotency_key" text, "placement" jsonb,
-         "priority" int, "preemptible" boolean, "vm" jsonb, "event_id" uuid, "payload" jsonb, "ord" int)
-     ), "ins" AS (
-       INSERT INTO "${SCHEMA}"."workloads"
-         ("id", "tenant_id", "name", "kind", "image", "command", "env", "cpu_millis", "memory_mib", "pids",
-          "state", "desired_state", "generation", "idempotency_key",
-          "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible", "vm")
-       SELECT "id", "tenant_id", "name", "kind", "image", nullif("command", 'null'::jsonb), nullif("env", 'null'::jsonb),
-              "cpu_millis", "memory_mib", "pids", 'pending', 'running', 0, "idempotency_key",
-              nullif("placement", 'null'::jsonb), NULL, NULL, "priority", "preemptible", nullif("vm", 'null'::jsonb)
-         FROM "m" ORDER BY "tenant_id", "idempotency_key", "ord"
-       ON CONFLICT ON CONSTRAINT "workloads_tenant_idempotency_key" DO NOTHING
-       RETURNING *
-     ), "ev" AS (
-       INSERT INTO "${SCHEMA}"."workload_events" ("event_id", "workload_id", "from_state", "to_state", "reason")
-       SELECT m."event_id", m."id", NULL, 'pending', NULL FROM "m" JOIN "ins" ON "ins"."id" = m."id" ORDER BY m."ord"
-       RETURNING "event_id", "at"
-     ), "ob" AS (
-       INSERT INTO "${SCHEMA}"."outbox" ("message_id", "subject", "payload")
-       SELECT m."event_id", ${subject}, jsonb_set(m."payload", '{at}', ${AT}) FROM "m" JOIN "ev" ON ev."event_id" = m."event_id" ORDER BY m."ord"
-     )`;
 }
 
 /**
  * Locks the batch's candidate hosts, in id order (two batches never deadlock on hosts), and
  * returns their newest committed versions: under READ COMMITTED a row lock is taken on the
  * latest version, and until this transaction ends nobody else changes it. `images` carries
- * only those of `images` the host has (the filters ask no more). `after` gates the scan.
+ * only those of `images` the host has (the filters ask no more).
  */
-function lockedHostsSelect(hostIds: string, images: string, after: string): string {
+function lockedHostsSelect(hostIds: string, images: string): string {
   return `SELECT "id", "state", "drivers", "labels",
               ARRAY(SELECT i FROM unnest(${images}::text[]) i WHERE h."images" @> ARRAY[i]) AS "images",
               "capacity_cpu_millis", "capacity_memory_mib", "capacity_pids",
               "allocated_cpu_millis", "allocated_memory_mib", "allocated_pids"
-         FROM "${SCHEMA}"."hosts" h WHERE "id" = ANY(${hostIds}::text[]) AND ${after} ORDER BY "id" FOR UPDATE`;
+         FROM "${SCHEMA}"."hosts" h WHERE "id" = ANY(${hostIds}::text[]) ORDER BY "id" FOR UPDATE`;
 }
 
 /**
- * The batch's insert (`insertPendingCtes`), host locks (`lockedHostsSelect`) and quota row
- * locks (`lockQuotaRowsUpsertSql`) as ONE statement (one round trip instead of three), in the
- * lock order of every path: each step's scan is gated on an
- * uncorrelated subquery over the previous step's rows (an InitPlan, run to completion before
- * the scan starts), so the workload rows are inserted (waiting on any concurrent holder of a
- * key) before a host is locked, and every host is locked (in id order) before a quota row (in
- * tenant id order). The locking clauses behave as in their own statements under READ
- * COMMITTED: `FOR UPDATE` and the upsert's `DO UPDATE` lock the newest committed version and
- * return it, so the rows returned are what `settleBatch` must check, whatever committed while
- * we waited. Hosts are the candidates of every member, also of one whose key turns out taken
- * (a replay): at worst a few host locks more, never fewer.
+ * Statement 1 of a batch: the host locks (`lockedHostsSelect`) and the quota row locks
+ * (`lockQuotaRowsUpsertSql`) in one round trip, every host (in id order) before any quota
+ * row (in tenant id order), as on every path: the quota scan is gated on an uncorrelated
+ * subquery over the locked hosts (an InitPlan, run to completion before the scan starts).
+ * The locking clauses behave as in their own statements under READ COMMITTED: `FOR UPDATE`
+ * and the upsert's `DO UPDATE` lock the newest committed version and return it, so the rows
+ * returned are what `settleBatch` must check, whatever committed while we waited.
  *
- * One row back: `inserted` (ids), `hosts` (the locked host rows), `quotas` (use and
- * limits, `quotaRowsSelectSql`), each a JSON array.
+ * One row back: `hosts` (the locked host rows) and `quotas` (use and limits,
+ * `quotaRowsSelectSql`), each a JSON array.
  */
-export function lockBatchStatement(workloads: readonly PendingWorkload[], hostIds: readonly string[], images: readonly string[], tenantIds: readonly string[]): Statement {
+export function lockBatchStatement(hostIds: readonly string[], images: readonly string[], tenantIds: readonly string[]): Statement {
   return {
     // The leading comment names the statement in pg_stat_activity, which keeps only its first 1 kB.
-    text: `/* create batch: insert and lock */ WITH ${insertPendingCtes('$1', '$2')}, "locked" AS (
-       ${lockedHostsSelect('$3', '$4', `(SELECT count(*) FROM "ins") >= 0`)}
+    text: `/* create batch: lock */ WITH "locked" AS (
+       ${lockedHostsSelect('$1', '$2')}
      ), "usage" AS (
-       ${lockQuotaRowsUpsertSql('$5', `(SELECT count(*) FROM "locked") >= 0`)}
+       ${lockQuotaRowsUpsertSql('$3', `(SELECT count(*) FROM "locked") >= 0`)}
      )
-     SELECT (SELECT coalesce(json_agg("id"), '[]') FROM "ins") AS "inserted",
-            (SELECT coalesce(json_agg(l ORDER BY l."id"), '[]') FROM "locked" l) AS "hosts",
+     SELECT (SELECT coalesce(json_agg(l ORDER BY l."id"), '[]') FROM "locked" l) AS "hosts",
             (SELECT coalesce(json_agg(q), '[]') FROM (${quotaRowsSelectSql('"usage"')}) q) AS "quotas"`,
-    values: [...pendingValues(workloads), [...hostIds], [...images], [...tenantIds]],
+    values: [[...hostIds], [...images], [...tenantIds]],
   };
 }
 
-export interface PlacedClaim {
-  workload_id: string;
-  host_id: string;
-  cpu_millis: number;
-  memory_mib: number;
-  pids: number;
-  /** The `scheduled` event: its id and payload (`at` filled in from the history row). */
-  event_id: string;
-  payload: object;
-}
-
-export interface QuotaCharge {
-  tenant_id: string;
-  cpu_millis: number;
-  memory_mib: number;
-  workloads: number;
-  vms: number;
-}
-
 /**
- * Everything else of a batch, in one statement, once its hosts and quota rows are locked and
- * every member is settled: the claims, each host's allocation (one update per host, its
- * generation up by one per claim, as single claims count it), each tenant's quota charge, the workloads to `scheduled` with their
- * history and outbox rows, and the removal of the members that were inserted but not placed
- * (over quota, or no room any more) with their `pending` events — as if they were never
- * written. Returns the placed workloads as stored.
+ * Statement 2 of a batch, once its hosts and quota rows are locked and every member is
+ * settled: each placed member's workload is inserted straight as `scheduled` on its host
+ * (never as a `pending` row that is updated a moment later: one row version, one history
+ * row and one outbox event per create instead of two of each), and for exactly the members
+ * inserted, their claims, each host's allocation (one update per host, its generation up by
+ * one per claim, as single claims count it), each tenant's quota charge, and the history and
+ * outbox rows of their opening `null → scheduled` transition. A member whose idempotency key
+ * is taken is not inserted and gets nothing else (a replay); ON CONFLICT waits for a
+ * concurrent holder of the key to commit or roll back. Rows go in in (tenant, key) order, so
+ * two batches sharing keys wait for each other instead of deadlocking. Members that were not
+ * placed (over quota, no room any more) are simply not in `members`: nothing of them is
+ * written. Returns the inserted workloads as stored.
  */
-export function settleStatement(placed: readonly PlacedClaim[], charges: readonly QuotaCharge[], removed: readonly { workload_id: string; event_id: string }[]): Statement {
+export function writeBatchStatement(members: readonly SettledMember[]): Statement {
   return {
-    text: `WITH "p" AS (
-       SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(
-         "workload_id" uuid, "host_id" text, "cpu_millis" int, "memory_mib" int, "pids" int, "event_id" uuid, "payload" jsonb, "ord" int)
+    text: `/* create batch: write */ WITH "m" AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS m(
+         "id" uuid, "tenant_id" uuid, "name" text, "kind" text, "image" text, "command" jsonb, "env" jsonb,
+         "cpu_millis" int, "memory_mib" int, "pids" int, "idempotency_key" text, "placement" jsonb,
+         "priority" int, "preemptible" boolean, "vm" jsonb, "host_id" text,
+         "claim_cpu_millis" int, "claim_memory_mib" int, "claim_pids" int,
+         "quota_cpu_millis" bigint, "quota_memory_mib" bigint, "quota_workloads" int, "quota_vms" int,
+         "event_id" uuid, "payload" jsonb, "ord" int)
+     ), "ins" AS (
+       INSERT INTO "${SCHEMA}"."workloads"
+         ("id", "tenant_id", "name", "kind", "image", "command", "env", "cpu_millis", "memory_mib", "pids",
+          "state", "desired_state", "generation", "idempotency_key", "host_id",
+          "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible", "vm")
+       SELECT "id", "tenant_id", "name", "kind", "image", nullif("command", 'null'::jsonb), nullif("env", 'null'::jsonb),
+              "cpu_millis", "memory_mib", "pids", 'scheduled', 'running', 0, "idempotency_key", "host_id",
+              nullif("placement", 'null'::jsonb), NULL, NULL, "priority", "preemptible", nullif("vm", 'null'::jsonb)
+         FROM "m" ORDER BY "tenant_id", "idempotency_key", "ord"
+       ON CONFLICT ON CONSTRAINT "workloads_tenant_idempotency_key" DO NOTHING
+       RETURNING *
+     ), "p" AS (
+       SELECT m.* FROM "m" JOIN "ins" ON "ins"."id" = m."id"
      ), "claim" AS (
        INSERT INTO "${SCHEMA}"."claims" ("workload_id", "host_id", "cpu_millis", "memory_mib", "pids")
-       SELECT "workload_id", "host_id", "cpu_millis", "memory_mib", "pids" FROM "p"
+       SELECT "id", "host_id", "claim_cpu_millis", "claim_memory_mib", "claim_pids" FROM "p"
      ), "alloc" AS (
        UPDATE "${SCHEMA}"."hosts" h
           SET "allocated_cpu_millis" = h."allocated_cpu_millis" + s."cpu_millis",
@@ -166,34 +141,23 @@ export function settleStatement(placed: readonly PlacedClaim[], charges: readonl
               "allocated_pids" = h."allocated_pids" + s."pids",
               "generation" = h."generation" + s."claims",
               "updated_at" = now()
-         FROM (SELECT "host_id", sum("cpu_millis")::int AS "cpu_millis", sum("memory_mib")::int AS "memory_mib", sum("pids")::int AS "pids",
-                      count(*)::int AS "claims"
+         FROM (SELECT "host_id", sum("claim_cpu_millis")::int AS "cpu_millis", sum("claim_memory_mib")::int AS "memory_mib",
+                      sum("claim_pids")::int AS "pids", count(*)::int AS "claims"
                  FROM "p" GROUP BY "host_id") s
         WHERE h."id" = s."host_id"
      ), "charge" AS (
-       ${chargeLockedQuotasSql('$2')}
-     ), "placed" AS (
-       UPDATE "${SCHEMA}"."workloads" w SET "state" = 'scheduled', "host_id" = p."host_id", "reason" = NULL, "updated_at" = now()
-         FROM "p" WHERE w."id" = p."workload_id"
-       RETURNING w.*
+       ${chargeLockedQuotasSql(`(SELECT "tenant_id", sum("quota_cpu_millis") AS "cpu_millis", sum("quota_memory_mib") AS "memory_mib",
+                 sum("quota_workloads") AS "workloads", sum("quota_vms") AS "vms" FROM "p" GROUP BY "tenant_id")`)}
      ), "ev" AS (
        INSERT INTO "${SCHEMA}"."workload_events" ("event_id", "workload_id", "from_state", "to_state", "reason", "host_id")
-       SELECT "event_id", "workload_id", 'pending', 'scheduled', NULL, "host_id" FROM "p" ORDER BY "ord"
+       SELECT "event_id", "id", NULL, 'scheduled', NULL, "host_id" FROM "p" ORDER BY "ord"
        RETURNING "event_id", "at"
      ), "ob" AS (
        INSERT INTO "${SCHEMA}"."outbox" ("message_id", "subject", "payload")
-       SELECT p."event_id", $4, jsonb_set(p."payload", '{at}', ${AT}) FROM "p" JOIN "ev" ON ev."event_id" = p."event_id" ORDER BY p."ord"
-     ), "gone" AS (
-       SELECT * FROM jsonb_to_recordset($3::jsonb) AS g("workload_id" uuid, "event_id" uuid)
-     ), "drop_outbox" AS (
-       DELETE FROM "${SCHEMA}"."outbox" o USING "gone" g WHERE o."message_id" = g."event_id"
-     ), "drop_events" AS (
-       DELETE FROM "${SCHEMA}"."workload_events" e USING "gone" g WHERE e."workload_id" = g."workload_id"
-     ), "drop_workloads" AS (
-       DELETE FROM "${SCHEMA}"."workloads" w USING "gone" g WHERE w."id" = g."workload_id"
+       SELECT p."event_id", $2, jsonb_set(p."payload", '{at}', ${AT}) FROM "p" JOIN "ev" ON ev."event_id" = p."event_id" ORDER BY p."ord"
      )
-     SELECT * FROM "placed"`,
-    values: [JSON.stringify(placed.map((claim, ord) => ({ ...claim, ord }))), JSON.stringify(charges), JSON.stringify(removed), STATE_SUBJECT],
+     SELECT * FROM "ins"`,
+    values: [JSON.stringify(members.map((member, ord) => ({ ...member, ord }))), STATE_SUBJECT],
   };
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eventDef, parseOrThrow, type QuotaAmounts, type WorkloadSpec, type WorkloadView } from '@gureum/contracts';
+import { eventDef, parseOrThrow, type WorkloadSpec, type WorkloadView } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AfterCommit } from '../common/after-commit';
@@ -14,15 +14,7 @@ import type { HostIndex } from '../placement/host-index';
 import { normalizeImageRef, type HostSnapshot, type PlacementRequest } from '../placement/placement';
 import { quotaDeltaOf, quotaExceeded } from '../quotas/quota';
 import { toQuotaView, type UsageRow } from '../quotas/quota-store';
-import {
-  lockBatchStatement,
-  precheckStatement,
-  settleStatement,
-  workloadsByKeyStatement,
-  type PendingWorkload,
-  type PlacedClaim,
-  type QuotaCharge,
-} from './create-batch-statements';
+import { lockBatchStatement, precheckStatement, workloadsByKeyStatement, writeBatchStatement, type SettledMember } from './create-batch-statements';
 import type { WorkloadEntity } from './workload.entity';
 import { workloadFromRow, type WorkloadRow } from './workload-row';
 import { toWorkloadView } from './workload-view';
@@ -45,7 +37,6 @@ interface Ranked {
   item: QueuedCreate;
   member: BatchMember;
   workloadId: string;
-  pendingEventId: string;
 }
 
 interface Written {
@@ -75,8 +66,9 @@ export interface BatchDependencies {
 /**
  * Group commit of creates without affinity groups: a batch is pre-checked in one read,
  * placed in memory on the replica's host index (a hint), then written in ONE transaction of
- * two statements — insert (idempotency by ON CONFLICT) + lock hosts + lock quota rows, then
- * settle — and answered after the commit. The lock is the authority, exactly as for one create:
+ * two statements — lock hosts + lock quota rows, then write (each placed member inserted
+ * straight as `scheduled`, idempotency by ON CONFLICT, with its claim, charge and events) —
+ * and answered after the commit. The lock is the authority, exactly as for one create:
  * `settleBatch` re-runs every filter on the locked host rows and every quota on the locked
  * usage rows, member by member, so no interleaving with other batches, other replicas or
  * single creates can overcommit a host or a quota. A member the batch cannot settle (no
@@ -118,7 +110,6 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
         item,
         member: { request, quota: quotaDeltaOf({ kind: item.command.spec.kind, ...item.command.spec.resources }), candidates: hosts.map((host) => host.id) },
         workloadId: randomUUID(),
-        pendingEventId: randomUUID(),
       });
     }
   } catch (error) {
@@ -244,56 +235,55 @@ async function precheck(items: QueuedCreate[], deps: BatchDependencies, manager:
 async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchDependencies): Promise<Written> {
   const written: Written = { placed: [], replayed: [], refused: [], noRoom: [] };
 
-  // 1–3 in one statement (lockBatchStatement), in the lock order of every path: the workloads,
-  // `pending`, with their events (keys already taken are replays); then the candidate hosts,
-  // in id order, as they are now; then the tenants' quota rows (host → quota, as everywhere).
+  // 1. Lock (lockBatchStatement): the candidate hosts of every member, in id order, as they
+  // are now; then the tenants' quota rows (host → quota, as everywhere).
   const hostIds = [...new Set(ranked.flatMap((entry) => entry.member.candidates))].sort(compareIds);
   const images = [...new Set(ranked.map((entry) => normalizeImageRef(entry.member.request.image)))];
   const tenantIds = [...new Set(ranked.map((entry) => entry.member.request.tenantId))];
-  const lock = lockBatchStatement(ranked.map(pendingWorkloadOf), hostIds, images, tenantIds);
-  const [locked] = await queryRows<{ inserted: string[]; hosts: HostRow[]; quotas: Array<UsageRow & { tenant_id: string }> }>(manager, lock.text, lock.values);
+  const lock = lockBatchStatement(hostIds, images, tenantIds);
+  const [locked] = await queryRows<{ hosts: HostRow[]; quotas: Array<UsageRow & { tenant_id: string }> }>(manager, lock.text, lock.values);
   if (!locked) throw new Error('create batch: the lock statement returned no row');
-  const inserted = new Set(locked.inserted);
-  const members = ranked.filter((entry) => inserted.has(entry.workloadId));
-  const taken = ranked.filter((entry) => !inserted.has(entry.workloadId));
-  if (taken.length > 0) {
-    const lookup = workloadsByKeyStatement(taken.map((entry) => ({ tenant_id: entry.item.command.caller.tenantId, idempotency_key: entry.item.command.idempotencyKey! })));
-    const winners = new Map((await queryRows<WorkloadRow>(manager, lookup.text, lookup.values)).map((row) => [`${row.tenant_id}\0${row.idempotency_key}`, workloadFromRow(row)]));
-    for (const entry of taken) written.replayed.push({ ranked: entry, winner: winners.get(`${entry.item.command.caller.tenantId}\0${entry.item.command.idempotencyKey}`) ?? null });
-  }
-  if (members.length === 0) return written;
   const hosts = new Map<string, HostSnapshot>(locked.hosts.map((row) => [row.id, toSnapshot(row)]));
   const quotas = new Map(locked.quotas.map((row) => [row.tenant_id, toQuotaView(row, deps.settings.defaultQuotas)]));
 
-  // 4. Settle each member in order on the locked rows, then write it all in one statement.
+  // 2. Settle each member in order on the locked rows; nothing of a member that is not placed
+  // is ever written.
   const settlements = settleBatch(
-    members.map((entry) => entry.member),
+    ranked.map((entry) => entry.member),
     hosts,
     quotas,
     deps.settings.placement,
   );
-  const claims: PlacedClaim[] = [];
-  const charges = new Map<string, QuotaCharge>();
-  const removed: Array<{ workload_id: string; event_id: string }> = [];
-  const placedEntries: Array<{ entry: Ranked; hostId: string }> = [];
-  members.forEach((entry, i) => {
+  const settled: Array<{ entry: Ranked; hostId: string }> = [];
+  ranked.forEach((entry, i) => {
     const settlement = settlements[i]!;
-    if (settlement.kind === 'placed') {
-      claims.push(claimOf(entry, settlement.hostId));
-      addCharge(charges, entry.member.request.tenantId, entry.member.quota);
-      placedEntries.push({ entry, hostId: settlement.hostId });
-      return;
-    }
-    removed.push({ workload_id: entry.workloadId, event_id: entry.pendingEventId });
-    if (settlement.kind === 'quota_exceeded') written.refused.push({ ranked: entry, settlement });
+    if (settlement.kind === 'placed') settled.push({ entry, hostId: settlement.hostId });
+    else if (settlement.kind === 'quota_exceeded') written.refused.push({ ranked: entry, settlement });
     else written.noRoom.push(entry);
   });
-  const settle = settleStatement(claims, [...charges.values()], removed);
-  const stored = new Map((await queryRows<WorkloadRow>(manager, settle.text, settle.values)).map((row) => [row.id, workloadFromRow(row)]));
-  for (const { entry, hostId } of placedEntries) {
+  if (settled.length === 0) return written;
+
+  // 3. Write (writeBatchStatement): the placed members' workloads, `scheduled` from the start,
+  // with claims, allocations, charges and events — for those whose idempotency key was free.
+  const write = writeBatchStatement(settled.map(({ entry, hostId }) => settledMemberOf(entry, hostId)));
+  const stored = new Map((await queryRows<WorkloadRow>(manager, write.text, write.values)).map((row) => [row.id, workloadFromRow(row)]));
+  const taken: Ranked[] = [];
+  for (const { entry, hostId } of settled) {
     const workload = stored.get(entry.workloadId);
-    if (!workload || workload.hostId !== hostId) throw new Error(`create batch: workload ${entry.workloadId} was not scheduled on ${hostId} as settled`);
+    if (!workload) {
+      taken.push(entry);
+      continue;
+    }
+    if (workload.hostId !== hostId) throw new Error(`create batch: workload ${entry.workloadId} was not scheduled on ${hostId} as settled`);
     written.placed.push({ ranked: entry, workload });
+  }
+  // Keys a concurrent create took first (the pre-check saw them free): replays of the winner.
+  // Their settlement counted room they did not take; the members after them were only
+  // settled more tightly than they had to be, never over.
+  if (taken.length > 0) {
+    const lookup = workloadsByKeyStatement(taken.map((entry) => ({ tenant_id: entry.item.command.caller.tenantId, idempotency_key: entry.item.command.idempotencyKey! })));
+    const winners = new Map((await queryRows<WorkloadRow>(manager, lookup.text, lookup.values)).map((row) => [`${row.tenant_id}\0${row.idempotency_key}`, workloadFromRow(row)]));
+    for (const entry of taken) written.replayed.push({ ranked: entry, winner: winners.get(`${entry.item.command.caller.tenantId}\0${entry.item.command.idempotencyKey}`) ?? null });
   }
   return written;
 }
@@ -305,18 +295,24 @@ function requestOf(item: QueuedCreate): PlacementRequest {
 
 const STATE_EVENT = eventDef('evt.workload.state.v1');
 
-/** An outbox payload, validated like every other (`at` is replaced by the history row's timestamp in SQL). */
-function statePayload(entry: Ranked, from: 'pending' | null, to: 'pending' | 'scheduled', hostId: string | null, eventId: string): object {
-  const { spec, caller } = entry.item.command;
-  return parseOrThrow(
+/**
+ * A placed member as the write statement takes it, with the payload of its opening event
+ * (`null → scheduled`), validated like every other outbox payload (`at` is replaced by the
+ * history row's timestamp in SQL).
+ */
+function settledMemberOf(entry: Ranked, hostId: string): SettledMember {
+  const { spec, caller, idempotencyKey } = entry.item.command;
+  const { request, quota } = entry.member;
+  const eventId = randomUUID();
+  const payload = parseOrThrow(
     STATE_EVENT.payload,
     {
       eventId,
       workloadId: entry.workloadId,
       tenantId: caller.tenantId,
       hostId,
-      from,
-      to,
+      from: null,
+      to: 'scheduled',
       reason: null,
       generation: 0,
       at: new Date().toISOString(),
@@ -324,10 +320,6 @@ function statePayload(entry: Ranked, from: 'pending' | null, to: 'pending' | 'sc
     },
     `event ${STATE_EVENT.subject}`,
   ) as object;
-}
-
-function pendingWorkloadOf(entry: Ranked): PendingWorkload {
-  const { spec, caller, idempotencyKey } = entry.item.command;
   return {
     id: entry.workloadId,
     tenant_id: caller.tenantId,
@@ -344,24 +336,17 @@ function pendingWorkloadOf(entry: Ranked): PendingWorkload {
     priority: spec.priority ?? 0,
     preemptible: spec.preemptible ?? false,
     vm: spec.kind === 'vm' ? spec.vm : null,
-    event_id: entry.pendingEventId,
-    payload: statePayload(entry, null, 'pending', null, entry.pendingEventId),
+    host_id: hostId,
+    claim_cpu_millis: request.resources.cpuMillis,
+    claim_memory_mib: request.resources.memoryMiB,
+    claim_pids: request.resources.pids,
+    quota_cpu_millis: quota.cpuMillis,
+    quota_memory_mib: quota.memoryMiB,
+    quota_workloads: quota.workloads,
+    quota_vms: quota.vms,
+    event_id: eventId,
+    payload,
   };
-}
-
-function claimOf(entry: Ranked, hostId: string): PlacedClaim {
-  const eventId = randomUUID();
-  const { cpuMillis, memoryMiB, pids } = entry.member.request.resources;
-  return { workload_id: entry.workloadId, host_id: hostId, cpu_millis: cpuMillis, memory_mib: memoryMiB, pids, event_id: eventId, payload: statePayload(entry, 'pending', 'scheduled', hostId, eventId) };
-}
-
-function addCharge(charges: Map<string, QuotaCharge>, tenantId: string, delta: QuotaAmounts): void {
-  const charge = charges.get(tenantId) ?? { tenant_id: tenantId, cpu_millis: 0, memory_mib: 0, workloads: 0, vms: 0 };
-  charge.cpu_millis += delta.cpuMillis;
-  charge.memory_mib += delta.memoryMiB;
-  charge.workloads += delta.workloads;
-  charge.vms += delta.vms;
-  charges.set(tenantId, charge);
 }
 
 function negate(resources: PlacementRequest['resources']): PlacementRequest['resources'] {

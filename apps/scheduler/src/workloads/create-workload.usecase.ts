@@ -18,7 +18,7 @@ import { isPulledImage } from '../images/image-reference';
 import { RegistryTokens } from '../images/registry-tokens';
 import { Batcher, DEFAULT_CREATE_BATCH_GATHER_MS, MAX_CREATE_BATCH } from './create-batcher';
 import { runCreateBatch, type BatchDependencies, type QueuedCreate } from './create-workload-batch';
-import { changeWorkload, recordTransition } from './workload-store';
+import { changeWorkload } from './workload-store';
 import { toWorkloadView } from './workload-view';
 import { workloadFromRow, type WorkloadRow } from './workload-row';
 import { WorkloadEntity } from './workload.entity';
@@ -107,13 +107,13 @@ export class CreateWorkloadUseCase {
         const winner = await manager.findOneByOrFail(WorkloadEntity, { tenantId: caller.tenantId, idempotencyKey: idempotencyKey! });
         return { kind: 'replayed', workload: winner };
       }
-      await recordTransition(manager, inserted, null);
       const claim = await claimBestHost(manager, inserted, this.settings.placement, this.hostIndex);
       const preempted = claim.placed ? null : await preemptFor(manager, inserted, this.settings.placement);
       const hostId = claim.placed ? claim.hostId : (preempted?.hostId ?? null);
+      // Its history opens with where the create leaves it: `null → scheduled`, or `null → pending`.
       const workload = hostId
-        ? await changeWorkload(manager, inserted, { state: 'scheduled', hostId, reason: null })
-        : await changeWorkload(manager, inserted, { reason: claim.placed ? null : claim.reason });
+        ? await changeWorkload(manager, inserted, { state: 'scheduled', hostId, reason: null }, { opening: true })
+        : await changeWorkload(manager, inserted, { reason: claim.placed ? null : claim.reason }, { opening: true });
       // Last, so the tenant's quota row is locked only from here to commit. Over quota, this
       // throws and the whole transaction — workload, claim, events — rolls back: a pending
       // workload holds quota too, so nothing is charged later.

@@ -29,8 +29,13 @@ export async function lockTenantWorkload(manager: EntityManager, tenantId: strin
  * The one way a workload row changes. A state change is checked against the state machine and
  * recorded twice in the same transaction: a `workload_events` row (history) and an outbox
  * event (the fact other services consume). Returns the row as stored.
+ *
+ * `opening`: the workload was inserted `pending` earlier in this same transaction and has no
+ * history yet. Its history opens with the state this change leaves it in, as one transition
+ * from null (`null → scheduled` for a create placed at once, as the batch path writes it;
+ * `null → pending` for one that waits), never with a `pending` that no one could ever see.
  */
-export async function changeWorkload(manager: EntityManager, workload: WorkloadEntity, change: WorkloadChange): Promise<WorkloadEntity> {
+export async function changeWorkload(manager: EntityManager, workload: WorkloadEntity, change: WorkloadChange, options: { opening?: boolean } = {}): Promise<WorkloadEntity> {
   const stateChanges = change.state !== undefined && change.state !== workload.state;
   if (stateChanges) assertTransition(workload.state, change.state!);
   const params: unknown[] = [workload.id];
@@ -45,7 +50,8 @@ export async function changeWorkload(manager: EntityManager, workload: WorkloadE
   const [row] = await queryRows<WorkloadRow>(manager, `UPDATE "${SCHEMA}"."workloads" SET ${sets.join(', ')} WHERE "id" = $1 RETURNING *`, params);
   if (!row) throw workloadNotFound(workload.id);
   const updated = workloadFromRow(row);
-  if (stateChanges) await recordTransition(manager, updated, workload.state);
+  if (options.opening) await recordTransition(manager, updated, null);
+  else if (stateChanges) await recordTransition(manager, updated, workload.state);
   // Whatever path deletes a workload, its tenant gets the quota back in the same transaction.
   if (stateChanges && change.state === 'deleted') await releaseQuota(manager, workload.tenantId, quotaDeltaOf(workload));
   return updated;

@@ -102,10 +102,8 @@ describe('create', () => {
     expect((await nodeB.assignments()).assignments).toEqual([]);
 
     const { rows: history } = await scheduler.db.query(`SELECT from_state, to_state FROM scheduler.workload_events WHERE workload_id = $1 ORDER BY id`, [workload.id]);
-    expect(history).toEqual([
-      { from_state: null, to_state: 'pending' },
-      { from_state: 'pending', to_state: 'scheduled' },
-    ]);
+    // Placed at once: its history opens on the host, with no pending step no one could see.
+    expect(history).toEqual([{ from_state: null, to_state: 'scheduled' }]);
   });
 
   it('refuses an image no host has, naming the image', async () => {
@@ -355,33 +353,33 @@ describe('events', () => {
     const events = await waitFor(
       async () => {
         const mine = (await readStateEvents(scheduler.api.connection)).filter((event) => event.workloadId === workload.id);
-        return mine.length >= 3 ? mine : undefined;
+        return mine.length >= 2 ? mine : undefined;
       },
-      { timeoutMs: 10_000, what: 'three state events of the workload on the stream' },
+      { timeoutMs: 10_000, what: 'two state events of the workload on the stream' },
     );
     expect(events.map((event) => [event.from, event.to])).toEqual([
-      [null, 'pending'],
-      ['pending', 'scheduled'],
+      [null, 'scheduled'],
       ['scheduled', 'running'],
     ]);
-    expect(events[1]).toMatchObject({ tenantId: TENANT_A, hostId: 'node-a', generation: 0 });
+    expect(events[0]).toMatchObject({ tenantId: TENANT_A, hostId: 'node-a', generation: 0 });
     const { rows } = await scheduler.db.query(`SELECT event_id FROM scheduler.workload_events WHERE workload_id = $1 ORDER BY id`, [workload.id]);
     expect(events.map((event) => event.eventId)).toEqual(rows.map((row) => row.event_id));
   });
 
   it('publishes nothing from a transaction that rolled back', async () => {
-    // Make the claim insert fail inside the create transaction, after the workload, its
-    // history row and its outbox event were written.
+    // Make the quota charge fail inside the create transaction: the single path charges last,
+    // after the workload, its claim, its history row and its outbox event were written (a
+    // batch fails at its quota lock and hands the create to the single path).
     await scheduler.db.query(`
-      CREATE FUNCTION scheduler.refuse_claim() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'test: claim refused'; END $$;
-      CREATE TRIGGER refuse_claim BEFORE INSERT ON scheduler.claims FOR EACH ROW EXECUTE FUNCTION scheduler.refuse_claim();`);
+      CREATE FUNCTION scheduler.refuse_charge() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'test: charge refused'; END $$;
+      CREATE TRIGGER refuse_charge BEFORE INSERT OR UPDATE ON scheduler.quota_usage FOR EACH ROW EXECUTE FUNCTION scheduler.refuse_charge();`);
     const streamBefore = (await readStateEvents(scheduler.api.connection)).length;
     const outboxBefore = (await scheduler.db.query(`SELECT count(*)::int AS n FROM scheduler.outbox`)).rows[0].n;
     try {
       await expectError(create('doomed'), 'internal');
     } finally {
-      await scheduler.db.query(`DROP TRIGGER refuse_claim ON scheduler.claims; DROP FUNCTION scheduler.refuse_claim();`);
+      await scheduler.db.query(`DROP TRIGGER refuse_charge ON scheduler.quota_usage; DROP FUNCTION scheduler.refuse_charge();`);
     }
     expect((await scheduler.db.query(`SELECT 1 FROM scheduler.workloads WHERE name = 'doomed'`)).rowCount).toBe(0);
     expect((await scheduler.db.query(`SELECT count(*)::int AS n FROM scheduler.outbox`)).rows[0].n).toBe(outboxBefore);
@@ -392,14 +390,11 @@ describe('events', () => {
     const events = await waitFor(
       async () => {
         const all = await readStateEvents(scheduler.api.connection);
-        return all.filter((event) => event.workloadId === survivor.id).length === 2 ? all : undefined;
+        return all.some((event) => event.workloadId === survivor.id) ? all : undefined;
       },
       { timeoutMs: 10_000, what: 'the committed workload\'s events' },
     );
     // Nothing else runs in this file meanwhile, so every new event must be the survivor's.
-    expect(events.slice(streamBefore).map((event) => [event.workloadId, event.to])).toEqual([
-      [survivor.id, 'pending'],
-      [survivor.id, 'scheduled'],
-    ]);
+    expect(events.slice(streamBefore).map((event) => [event.workloadId, event.to])).toEqual([[survivor.id, 'scheduled']]);
   });
 });
