@@ -290,8 +290,14 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
         try {
           // What the scheduler's inTransaction (libs/database) sends: one BEGIN with the level.
           await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-          // The scheduler's two statements: host locks + quota locks, then the write.
-          const lock = batchSql.lockBatchStatement(hosts, [IMAGE], [...new Set(members.map((m) => m.tenantId))]);
+          // The scheduler's two statements: host locks + quota locks (with the look-up of taken
+          // keys and suspended tenants), then the write.
+          const lock = batchSql.lockBatchStatement(
+            hosts,
+            [IMAGE],
+            [...new Set(members.map((m) => m.tenantId))],
+            members.map((m) => ({ tenant_id: m.tenantId, idempotency_key: `bare-${m.i}` })),
+          );
           await client.query(lock.text, lock.values);
           const write = batchSql.writeBatchStatement(
             members.map((m) => ({

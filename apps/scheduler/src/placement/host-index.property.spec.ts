@@ -216,6 +216,33 @@ describe('HostIndex (property)', () => {
     expect(nonEmpty).toBeGreaterThan(compared / 2);
   });
 
+  it('names the tenants the ready hosts are dedicated to, as the table says after every refresh', async () => {
+    const table = new FakeHosts();
+    const rand = prng(11);
+    for (let i = 0; i < 200; i += 1) {
+      const host = randomHost(rand, i, table.clock - 60_000);
+      table.rows.set(host.id, host);
+    }
+    const index = new HostIndex(REFRESH_MS, { now: () => table.clock });
+    const expected = () => new Set([...table.rows.values()].filter((row) => row.state === 'ready' && row.labels[DEDICATED_LABEL] !== undefined).map((row) => row.labels[DEDICATED_LABEL]!));
+    let nonEmpty = 0;
+    for (let round = 0; round < 40; round += 1) {
+      for (let change = 0; change < 5; change += 1) {
+        const id = `host-${String(int(rand, 0, 199)).padStart(4, '0')}`;
+        const { [DEDICATED_LABEL]: _dedicated, ...others } = table.rows.get(id)!.labels;
+        const labels = rand() < 0.5 ? others : { ...others, [DEDICATED_LABEL]: pick(rand, TENANTS) };
+        table.write(id, rand() < 0.5 ? { labels } : { state: pick(rand, STATES) });
+      }
+      table.clock += REFRESH_MS;
+      const tenants = await index.dedicatedTenants(table.manager);
+      expect([...tenants].sort()).toEqual([...expected()].sort());
+      if (tenants.size > 0) nonEmpty += 1;
+    }
+    // Not vacuous: some rounds had dedicated hosts.
+    expect(nonEmpty).toBeGreaterThan(5);
+    expect(await new HostIndex(0).dedicatedTenants(table.manager)).toEqual(new Set());
+  });
+
   it('reads only changed rows after the first load', async () => {
     const table = new FakeHosts();
     const rand = prng(7);

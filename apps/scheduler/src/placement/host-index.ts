@@ -3,6 +3,7 @@ import { queryRows, SCHEMA } from '../database/sql';
 import { isPulledImage } from '../images/image-reference';
 import {
   covers,
+  DEDICATED_LABEL,
   effectiveCapacity,
   maxUnit,
   normalizeImageRef,
@@ -164,6 +165,22 @@ export class HostIndex {
   }
 
   /** This replica claimed on `hostId`: count it now rather than at the next refresh. */
+  /**
+   * The tenants some host of the picture (the ready hosts) is dedicated to, reading the fleet
+   * again first if the picture is old; empty when the index is off. A host's class carries its
+   * labels, so this is one pass over the classes, not over the hosts.
+   */
+  async dedicatedTenants(manager: EntityManager): Promise<ReadonlySet<string>> {
+    const tenants = new Set<string>();
+    if (!this.enabled) return tenants;
+    await this.refreshIfOld(manager);
+    for (const hostClass of this.classes.values()) {
+      const tenant = hostClass.template.labels[DEDICATED_LABEL];
+      if (tenant !== undefined) tenants.add(tenant);
+    }
+    return tenants;
+  }
+
   claimed(hostId: string, resources: HostSnapshot['allocated']): void {
     const entry = this.byId.get(hostId);
     if (!entry) return;

@@ -1,6 +1,5 @@
 import { eventDef } from '@gureum/contracts';
 import { SCHEMA } from '../database/sql';
-import { DEDICATED_LABEL } from '../placement/placement';
 import { chargeLockedQuotasSql, lockQuotaRowsUpsertSql, quotaRowsSelectSql } from '../quotas/quota-store';
 
 /**
@@ -68,6 +67,12 @@ function lockedHostsSelect(hostIds: string, images: string): string {
          FROM "${SCHEMA}"."hosts" h WHERE "id" = ANY(${hostIds}::text[]) ORDER BY "id" FOR UPDATE`;
 }
 
+/** A member's idempotency key, for the lock statement's look-up of keys already taken. */
+export interface MemberKey {
+  tenant_id: string;
+  idempotency_key: string;
+}
+
 /**
  * Statement 1 of a batch: the host locks (`lockedHostsSelect`) and the quota row locks
  * (`lockQuotaRowsUpsertSql`) in one round trip, every host (in id order) before any quota
@@ -77,10 +82,17 @@ function lockedHostsSelect(hostIds: string, images: string): string {
  * and the upsert's `DO UPDATE` lock the newest committed version and return it, so the rows
  * returned are what `settleBatch` must check, whatever committed while we waited.
  *
- * One row back: `hosts` (the locked host rows) and `quotas` (use and limits,
- * `quotaRowsSelectSql`), each a JSON array.
+ * The same round trip answers what a single create asks before its transaction: which of
+ * the members' idempotency keys an earlier workload already holds (`taken`: those members are
+ * replays; a key committed after this statement began is caught by the write's ON CONFLICT),
+ * and which of the tenants are suspended (`suspended`) — both read from the statement's
+ * snapshot, taken before any lock wait, as a separate read just before would have seen them.
+ *
+ * One row back: `hosts` (the locked host rows), `quotas` (use and limits,
+ * `quotaRowsSelectSql`), `taken` (the keys, as `[tenant_id, idempotency_key]`) and
+ * `suspended` (tenant ids), each a JSON array.
  */
-export function lockBatchStatement(hostIds: readonly string[], images: readonly string[], tenantIds: readonly string[]): Statement {
+export function lockBatchStatement(hostIds: readonly string[], images: readonly string[], tenantIds: readonly string[], keys: readonly MemberKey[]): Statement {
   return {
     // The leading comment names the statement in pg_stat_activity, which keeps only its first 1 kB.
     text: `/* create batch: lock */ WITH "locked" AS (
@@ -89,8 +101,12 @@ export function lockBatchStatement(hostIds: readonly string[], images: readonly 
        ${lockQuotaRowsUpsertSql('$3', `(SELECT count(*) FROM "locked") >= 0`)}
      )
      SELECT (SELECT coalesce(json_agg(l ORDER BY l."id"), '[]') FROM "locked" l) AS "hosts",
-            (SELECT coalesce(json_agg(q), '[]') FROM (${quotaRowsSelectSql('"usage"')}) q) AS "quotas"`,
-    values: [[...hostIds], [...images], [...tenantIds]],
+            (SELECT coalesce(json_agg(q), '[]') FROM (${quotaRowsSelectSql('"usage"')}) q) AS "quotas",
+            (SELECT coalesce(json_agg(json_build_array(w."tenant_id", w."idempotency_key")), '[]')
+               FROM jsonb_to_recordset($4::jsonb) AS k("tenant_id" uuid, "idempotency_key" text)
+               JOIN "${SCHEMA}"."workloads" w ON w."tenant_id" = k."tenant_id" AND w."idempotency_key" = k."idempotency_key") AS "taken",
+            (SELECT coalesce(json_agg(s."tenant_id"), '[]') FROM "${SCHEMA}"."suspended_tenants" s WHERE s."tenant_id" = ANY($3::uuid[])) AS "suspended"`,
+    values: [[...hostIds], [...images], [...tenantIds], JSON.stringify(keys)],
   };
 }
 
@@ -158,38 +174,6 @@ export function writeBatchStatement(members: readonly SettledMember[]): Statemen
      )
      SELECT * FROM "ins"`,
     values: [JSON.stringify(members.map((member, ord) => ({ ...member, ord }))), STATE_SUBJECT],
-  };
-}
-
-/** A member of a batch before anything is written: its tenant, key and what the fleet check needs. */
-export interface PrecheckMember {
-  tenant_id: string;
-  idempotency_key: string | null;
-  image: string;
-  cpu_millis: number;
-  memory_mib: number;
-  pids: number;
-}
-
-/**
- * The single create's pre-check for a whole batch, one round trip: per member (in order,
- * `ord` from 0), its earlier workload by idempotency key (`w.*`, null when none), whether its
- * tenant is suspended, and whether any host has the image and could hold it at all; and, the
- * same on every row, the tenants some host is dedicated to (they rank alone, see BatchRanker).
- */
-export function precheckStatement(members: readonly PrecheckMember[], reserved: { cpuMillis: number; memoryMiB: number; pids: number }): Statement {
-  return {
-    text: `SELECT m."ord",
-              EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts" WHERE "images" @> ARRAY[m."image"]) AS "has_image",
-              EXISTS (SELECT 1 FROM "${SCHEMA}"."hosts"
-                       WHERE "capacity_cpu_millis" - $2 >= m."cpu_millis" AND "capacity_memory_mib" - $3 >= m."memory_mib" AND "capacity_pids" - $4 >= m."pids") AS "fits",
-              EXISTS (SELECT 1 FROM "${SCHEMA}"."suspended_tenants" s WHERE s."tenant_id" = m."tenant_id") AS "suspended",
-              (SELECT coalesce(array_agg(DISTINCT d."labels"->>'${DEDICATED_LABEL}'), '{}') FROM "${SCHEMA}"."hosts" d WHERE d."labels" ? '${DEDICATED_LABEL}') AS "dedicated_tenants",
-              w.*
-         FROM jsonb_to_recordset($1::jsonb) AS m("tenant_id" uuid, "idempotency_key" text, "image" text, "cpu_millis" int, "memory_mib" int, "pids" int, "ord" int)
-         LEFT JOIN "${SCHEMA}"."workloads" w ON w."tenant_id" = m."tenant_id" AND w."idempotency_key" = m."idempotency_key"
-        ORDER BY m."ord"`,
-    values: [JSON.stringify(members.map((member, ord) => ({ ...member, ord }))), reserved.cpuMillis, reserved.memoryMiB, reserved.pids],
   };
 }
 

@@ -5,7 +5,6 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { AfterCommit } from '../common/after-commit';
 import type { SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows } from '../database/sql';
-import { isPulledImage } from '../images/image-reference';
 import type { RegistryTokens } from '../images/registry-tokens';
 import { settleBatch, type BatchMember, type Settlement } from '../placement/batch-claims';
 import { placementRequestOf, toSnapshot, type HostRow } from '../placement/host-claims';
@@ -14,7 +13,7 @@ import type { HostIndex } from '../placement/host-index';
 import { normalizeImageRef, type HostSnapshot, type PlacementRequest } from '../placement/placement';
 import { quotaDeltaOf, quotaExceeded } from '../quotas/quota';
 import { toQuotaView, type UsageRow } from '../quotas/quota-store';
-import { lockBatchStatement, precheckStatement, workloadsByKeyStatement, writeBatchStatement, type SettledMember } from './create-batch-statements';
+import { lockBatchStatement, workloadsByKeyStatement, writeBatchStatement, type SettledMember } from './create-batch-statements';
 import type { WorkloadEntity } from './workload.entity';
 import { workloadFromRow, type WorkloadRow } from './workload-row';
 import { toWorkloadView } from './workload-view';
@@ -44,6 +43,8 @@ interface Written {
   replayed: Array<{ ranked: Ranked; winner: WorkloadEntity | null }>;
   refused: Array<{ ranked: Ranked; settlement: Extract<Settlement, { kind: 'quota_exceeded' }> }>;
   noRoom: Ranked[];
+  /** Members of a suspended tenant: the single path gives them its exact refusal. */
+  alone: Ranked[];
 }
 
 export interface BatchDependencies {
@@ -64,20 +65,21 @@ export interface BatchDependencies {
 }
 
 /**
- * Group commit of creates without affinity groups: a batch is pre-checked in one read,
- * placed in memory on the replica's host index (a hint), then written in ONE transaction of
- * two statements — lock hosts + lock quota rows, then write (each placed member inserted
- * straight as `scheduled`, idempotency by ON CONFLICT, with its claim, charge and events) —
- * and answered after the commit. The lock is the authority, exactly as for one create:
- * `settleBatch` re-runs every filter on the locked host rows and every quota on the locked
- * usage rows, member by member, so no interleaving with other batches, other replicas or
- * single creates can overcommit a host or a quota. A member the batch cannot settle (no
- * candidate in the picture, the fleet pre-check failed, no room under the lock twice, or the
- * transaction failed) goes through the single path, unchanged.
+ * Group commit of creates without affinity groups: a batch is placed in memory on the
+ * replica's host index (a hint), then written in ONE transaction of two statements — lock
+ * hosts + lock quota rows (the same round trip reads which keys are taken and which tenants
+ * are suspended), then write (each placed member inserted straight as `scheduled`,
+ * idempotency by ON CONFLICT, with its claim, charge and events) — and answered after the
+ * commit. The lock is the authority, exactly as for one create: `settleBatch` re-runs every
+ * filter on the locked host rows and every quota on the locked usage rows, member by member,
+ * so no interleaving with other batches, other replicas or single creates can overcommit a
+ * host or a quota. A member the batch cannot settle (no candidate in the picture — which is
+ * also every member no host could ever run —, a refused registry pull, a suspended tenant, no
+ * room under the lock twice, or the transaction failed) goes through the single path, which
+ * answers it exactly as if it had come alone (replay first, then its own checks).
  */
 export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<void> {
-  // The pre-check and the ranking (which may reload the host index) run on one connection the
-  // batch holds: single creates waiting inside their transactions for that same index reload
+  // The ranking (which may reload the host index) runs on one connection the batch holds: single creates waiting inside their transactions for that same index reload
   // must never wait for a pool connection that only they could give back.
   const runner = deps.dataSource.createQueryRunner();
   const ranked: Ranked[] = [];
@@ -91,8 +93,9 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
     return;
   }
   try {
-    const { eligible, dedicatedTenants } = await precheck(items, deps, runner.manager);
+    const eligible = await pullAllowed(items, deps);
     unranked = [...eligible];
+    const dedicatedTenants = await deps.hostIndex.dedicatedTenants(runner.manager);
     // Place in memory, member after member: each one's first choice is counted before the next
     // is ranked, so a batch spreads over hosts as successive creates would (BatchRanker).
     const { ranker } = deps;
@@ -113,7 +116,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
       });
     }
   } catch (error) {
-    // Not past the pre-check (which answers or routes every member itself): a bug, for the batcher.
+    // Not past the pull check (which routes every member itself): a bug, for the batcher.
     if (unranked === null) throw error;
     // Nothing is written yet: whoever has no answer or route yet goes alone.
     deps.hostIndex.invalidate();
@@ -154,7 +157,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
       pictureWrong = true;
     }
   }
-  for (const entry of [...written.replayed.map((r) => r.ranked), ...written.refused.map((r) => r.ranked), ...written.noRoom]) {
+  for (const entry of [...written.replayed.map((r) => r.ranked), ...written.refused.map((r) => r.ranked), ...written.noRoom, ...written.alone]) {
     deps.hostIndex.claimed(entry.member.candidates[0]!, negate(entry.member.request.resources));
     deps.ranker.release(entry.member.candidates[0]!, entry.member.request.resources);
   }
@@ -177,6 +180,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
     else answer(entry.item, () => deps.replay(winner, entry.item));
   }
   for (const { ranked: entry, settlement } of written.refused) entry.item.reject(quotaExceeded(settlement.violation));
+  for (const entry of written.alone) deps.single(entry.item);
   for (const entry of written.noRoom) {
     if (entry.item.attempt < 2) deps.retry({ ...entry.item, attempt: entry.item.attempt + 1 });
     else deps.single(entry.item);
@@ -184,90 +188,72 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
 }
 
 /**
- * One read for the whole batch: replays are answered, members whose tenant is suspended or
- * whose spec fails the fleet check go to the single path (which produces the exact error);
- * the rest is returned, after the registry pull check.
+ * The registry pull check of every member whose image is in Gureum's registry (cached
+ * tokens): a member refused goes to the single path, which answers a replay before it
+ * checks anything (the key promises the earlier result) and otherwise gives the refusal.
+ * What the single path checks before its transaction — the key, a suspended tenant — the
+ * batch asks in its lock statement; "could any host run this at all?" needs no question: a
+ * member with a candidate in the picture has a host that holds it and has (or pulls) its image,
+ * and one without goes alone.
  */
-async function precheck(items: QueuedCreate[], deps: BatchDependencies, manager: EntityManager): Promise<{ eligible: QueuedCreate[]; dedicatedTenants: ReadonlySet<string> }> {
-  const { reserved } = deps.settings.placement;
-  const requests = items.map((item) => requestOf(item));
-  const statement = precheckStatement(
-    items.map((item, i) => ({
-      tenant_id: item.command.caller.tenantId,
-      idempotency_key: item.command.idempotencyKey ?? null,
-      image: normalizeImageRef(requests[i]!.image),
-      cpu_millis: requests[i]!.resources.cpuMillis,
-      memory_mib: requests[i]!.resources.memoryMiB,
-      pids: requests[i]!.resources.pids,
-    })),
-    reserved,
-  );
-  let rows: Array<{ ord: number; has_image: boolean; fits: boolean; suspended: boolean; dedicated_tenants: string[] } & Partial<WorkloadRow>>;
-  try {
-    rows = await queryRows(manager, statement.text, statement.values);
-  } catch (error) {
-    deps.logger.warn({ err: error, size: items.length }, 'create batch pre-check failed; creating its members one by one');
-    for (const item of items) deps.single(item);
-    return { eligible: [], dedicatedTenants: new Set() };
-  }
-  const passed: QueuedCreate[] = [];
-  for (const row of rows) {
-    const item = items[row.ord]!;
-    if (row.id) {
-      answer(item, () => deps.replay(workloadFromRow(row as WorkloadRow), item));
-      continue;
-    }
-    const imageKnown = row.has_image || isPulledImage(requests[row.ord]!.image);
-    if (row.suspended || !imageKnown || !row.fits) deps.single(item);
-    else passed.push(item);
-  }
-  // An image of Gureum's registry: the tenant must be allowed to pull it (cached tokens).
-  const pulls = await Promise.allSettled(passed.map((item) => deps.registryTokens.pullAuth(item.command.caller.tenantId, item.command.spec.image)));
-  const eligible = passed.filter((item, i) => {
-    const pull = pulls[i]!;
-    if (pull.status === 'fulfilled') return true;
-    item.reject(pull.reason);
+async function pullAllowed(items: QueuedCreate[], deps: BatchDependencies): Promise<QueuedCreate[]> {
+  const pulls = await Promise.allSettled(items.map((item) => deps.registryTokens.pullAuth(item.command.caller.tenantId, item.command.spec.image)));
+  return items.filter((item, i) => {
+    if (pulls[i]!.status === 'fulfilled') return true;
+    deps.single(item);
     return false;
   });
-  return { eligible, dedicatedTenants: new Set(rows[0]?.dedicated_tenants ?? []) };
 }
 
 async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchDependencies): Promise<Written> {
-  const written: Written = { placed: [], replayed: [], refused: [], noRoom: [] };
+  const written: Written = { placed: [], replayed: [], refused: [], noRoom: [], alone: [] };
 
   // 1. Lock (lockBatchStatement): the candidate hosts of every member, in id order, as they
-  // are now; then the tenants' quota rows (host → quota, as everywhere).
+  // are now; then the tenants' quota rows (host → quota, as everywhere). The same round trip
+  // says which keys are taken already and which tenants are suspended.
   const hostIds = [...new Set(ranked.flatMap((entry) => entry.member.candidates))].sort(compareIds);
   const images = [...new Set(ranked.map((entry) => normalizeImageRef(entry.member.request.image)))];
   const tenantIds = [...new Set(ranked.map((entry) => entry.member.request.tenantId))];
-  const lock = lockBatchStatement(hostIds, images, tenantIds);
-  const [locked] = await queryRows<{ hosts: HostRow[]; quotas: Array<UsageRow & { tenant_id: string }> }>(manager, lock.text, lock.values);
+  const keys = ranked.flatMap((entry) => (entry.item.command.idempotencyKey === undefined ? [] : [{ tenant_id: entry.item.command.caller.tenantId, idempotency_key: entry.item.command.idempotencyKey }]));
+  const lock = lockBatchStatement(hostIds, images, tenantIds, keys);
+  const [locked] = await queryRows<{ hosts: HostRow[]; quotas: Array<UsageRow & { tenant_id: string }>; taken: Array<[string, string]>; suspended: string[] }>(manager, lock.text, lock.values);
   if (!locked) throw new Error('create batch: the lock statement returned no row');
   const hosts = new Map<string, HostSnapshot>(locked.hosts.map((row) => [row.id, toSnapshot(row)]));
   const quotas = new Map(locked.quotas.map((row) => [row.tenant_id, toQuotaView(row, deps.settings.defaultQuotas)]));
+  const takenKeys = new Set(locked.taken.map(([tenantId, key]) => keyOf(tenantId, key)));
+  const suspended = new Set(locked.suspended);
 
   // 2. Settle each member in order on the locked rows; nothing of a member that is not placed
-  // is ever written.
+  // is ever written. A replay (its key taken) is answered with the earlier workload, whatever
+  // the fleet or the quota say now; a suspended tenant's member goes alone.
+  const taken: Ranked[] = [];
+  const toSettle: Ranked[] = [];
+  for (const entry of ranked) {
+    const { caller, idempotencyKey } = entry.item.command;
+    if (idempotencyKey !== undefined && takenKeys.has(keyOf(caller.tenantId, idempotencyKey))) taken.push(entry);
+    else if (suspended.has(caller.tenantId)) written.alone.push(entry);
+    else toSettle.push(entry);
+  }
   const settlements = settleBatch(
-    ranked.map((entry) => entry.member),
+    toSettle.map((entry) => entry.member),
     hosts,
     quotas,
     deps.settings.placement,
   );
   const settled: Array<{ entry: Ranked; hostId: string }> = [];
-  ranked.forEach((entry, i) => {
+  toSettle.forEach((entry, i) => {
     const settlement = settlements[i]!;
     if (settlement.kind === 'placed') settled.push({ entry, hostId: settlement.hostId });
     else if (settlement.kind === 'quota_exceeded') written.refused.push({ ranked: entry, settlement });
     else written.noRoom.push(entry);
   });
-  if (settled.length === 0) return written;
-
   // 3. Write (writeBatchStatement): the placed members' workloads, `scheduled` from the start,
   // with claims, allocations, charges and events — for those whose idempotency key was free.
-  const write = writeBatchStatement(settled.map(({ entry, hostId }) => settledMemberOf(entry, hostId)));
-  const stored = new Map((await queryRows<WorkloadRow>(manager, write.text, write.values)).map((row) => [row.id, workloadFromRow(row)]));
-  const taken: Ranked[] = [];
+  const stored = new Map<string, WorkloadEntity>();
+  if (settled.length > 0) {
+    const write = writeBatchStatement(settled.map(({ entry, hostId }) => settledMemberOf(entry, hostId)));
+    for (const row of await queryRows<WorkloadRow>(manager, write.text, write.values)) stored.set(row.id, workloadFromRow(row));
+  }
   for (const { entry, hostId } of settled) {
     const workload = stored.get(entry.workloadId);
     if (!workload) {
@@ -277,13 +263,14 @@ async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchD
     if (workload.hostId !== hostId) throw new Error(`create batch: workload ${entry.workloadId} was not scheduled on ${hostId} as settled`);
     written.placed.push({ ranked: entry, workload });
   }
-  // Keys a concurrent create took first (the pre-check saw them free): replays of the winner.
-  // Their settlement counted room they did not take; the members after them were only
-  // settled more tightly than they had to be, never over.
+  // Replays: keys an earlier workload held (seen by the lock statement), and keys a concurrent
+  // create took first (the write's ON CONFLICT: their settlement counted room they did not
+  // take, so the members after them were only settled more tightly than they had to be, never
+  // over). One read of the winners.
   if (taken.length > 0) {
     const lookup = workloadsByKeyStatement(taken.map((entry) => ({ tenant_id: entry.item.command.caller.tenantId, idempotency_key: entry.item.command.idempotencyKey! })));
-    const winners = new Map((await queryRows<WorkloadRow>(manager, lookup.text, lookup.values)).map((row) => [`${row.tenant_id}\0${row.idempotency_key}`, workloadFromRow(row)]));
-    for (const entry of taken) written.replayed.push({ ranked: entry, winner: winners.get(`${entry.item.command.caller.tenantId}\0${entry.item.command.idempotencyKey}`) ?? null });
+    const winners = new Map((await queryRows<WorkloadRow>(manager, lookup.text, lookup.values)).map((row) => [keyOf(row.tenant_id, row.idempotency_key!), workloadFromRow(row)]));
+    for (const entry of taken) written.replayed.push({ ranked: entry, winner: winners.get(keyOf(entry.item.command.caller.tenantId, entry.item.command.idempotencyKey!)) ?? null });
   }
   return written;
 }
@@ -359,6 +346,10 @@ function answer(item: QueuedCreate, produce: () => WorkloadView): void {
   } catch (error) {
     item.reject(error);
   }
+}
+
+function keyOf(tenantId: string, idempotencyKey: string): string {
+  return `${tenantId}\0${idempotencyKey}`;
 }
 
 /** Byte order, like the placement tie-break. */
