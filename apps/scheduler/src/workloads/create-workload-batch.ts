@@ -79,8 +79,9 @@ export interface BatchDependencies {
  * answers it exactly as if it had come alone (replay first, then its own checks).
  */
 export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependencies): Promise<void> {
-  // The ranking (which may reload the host index) runs on one connection the batch holds: single creates waiting inside their transactions for that same index reload
-  // must never wait for a pool connection that only they could give back.
+  // The ranking (which may reload the host index) runs on one connection the batch holds:
+  // single creates waiting inside their transactions for that same index reload must never
+  // wait for a pool connection that only they could give back.
   const runner = deps.dataSource.createQueryRunner();
   const ranked: Ranked[] = [];
   let unranked: QueuedCreate[] | null = null;
