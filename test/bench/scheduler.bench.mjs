@@ -333,9 +333,11 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
  * `postgres` process on the machine (the test server's), and this process (the client).
  */
 async function cpuByRole(children) {
-  const ticks = (stat) => {
+  // utime + stime; for PostgreSQL also cutime + cstime: a backend that exits between two
+  // readings takes its ticks with it, into the postmaster's reaped-children time.
+  const ticks = (stat, withChildren) => {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return Number(fields[11]) + Number(fields[12]) + (withChildren ? Number(fields[13]) + Number(fields[14]) : 0);
   };
   const out = { postgres: 0, scheduler: 0, 'nats-server': 0, simulator: 0, client: 0 };
   const roleOf = new Map(children.map((child) => [child.pid, child.spawnargs.includes('--simulate') ? 'simulator' : child.spawnargs.some((a) => a.endsWith('main.js')) ? 'scheduler' : 'nats-server']));
@@ -345,7 +347,7 @@ async function cpuByRole(children) {
     try {
       const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
       const role = roleOf.get(Number(pid)) ?? (stat.includes('(postgres)') ? 'postgres' : null);
-      if (role) out[role] += ticks(stat);
+      if (role) out[role] += ticks(stat, role === 'postgres');
     } catch {
       // gone meanwhile
     }
