@@ -172,6 +172,57 @@ it('an idempotent retry inside the same batch and across batches is one workload
   await assertHostsMatchClaims();
 });
 
+it('a key a concurrent create holds uncommitted: the batch waits at its write, then answers a replay and writes nothing of it', async () => {
+  const tenant = randomUUID();
+  const heldId = randomUUID();
+  const other = new Client({ connectionString: database.url });
+  await other.connect();
+  try {
+    // Another writer (standing in for a single create on another replica) inserted the key's
+    // workload and has not committed: the batch's lock statement cannot see it.
+    await other.query('BEGIN');
+    await other.query(
+      `INSERT INTO scheduler.workloads (id, tenant_id, name, kind, image, cpu_millis, memory_mib, pids, state, desired_state, generation, idempotency_key, priority, preemptible)
+       VALUES ($1, $2, 'held', 'container', $3, 100, 64, 8, 'pending', 'running', 0, 'held-1', 0, false)`,
+      [heldId, tenant, IMAGE],
+    );
+    const mark = scheduler.logs.length;
+    const answers = createAll([
+      { tenantId: tenant, name: 'beside', key: 'beside-1' },
+      { tenantId: tenant, name: 'held', key: 'held-1' },
+    ]);
+    await waitFor(
+      async () =>
+        (
+          await scheduler.db.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '/* create batch: write */%'`,
+          )
+        ).rows[0].n > 0,
+      { timeoutMs: 10_000, what: 'the batch write to wait for the key' },
+    );
+    await other.query('COMMIT');
+    const [beside, held] = await answers;
+    expect(beside!.ok && beside!.view.state).toBe('scheduled');
+    // The same spec under the key: the winner's workload, as it is (pending, no host).
+    expect(held!.ok && [held!.view.id, held!.view.state, held!.view.hostId]).toEqual([heldId, 'pending', null]);
+    expect(batchesSince(mark).some((line) => line.replayed > 0 && line.placed > 0)).toBe(true);
+  } finally {
+    await other.query('ROLLBACK').catch(() => undefined);
+    await other.end();
+  }
+  // Nothing of the replayed member was written: no second row, no claim, no event, no charge.
+  const { rows } = await scheduler.db.query(`SELECT idempotency_key AS key, count(*)::int AS n FROM scheduler.workloads WHERE tenant_id = $1 GROUP BY 1 ORDER BY 1`, [tenant]);
+  expect(rows).toEqual([
+    { key: 'beside-1', n: 1 },
+    { key: 'held-1', n: 1 },
+  ]);
+  expect((await scheduler.db.query(`SELECT count(*)::int AS n FROM scheduler.claims WHERE workload_id = $1`, [heldId])).rows[0].n).toBe(0);
+  expect((await scheduler.db.query(`SELECT count(*)::int AS n FROM scheduler.workload_events WHERE workload_id = $1`, [heldId])).rows[0].n).toBe(0);
+  const { rows: usage } = await scheduler.db.query(`SELECT workloads, cpu_millis::int AS cpu FROM scheduler.quota_usage WHERE tenant_id = $1`, [tenant]);
+  expect(usage).toEqual([{ workloads: 1, cpu: 100 }]);
+  await assertHostsMatchClaims();
+});
+
 describe('a host that stops fitting between the ranking and the lock', () => {
   /**
    * Another writer (standing in for another replica) fills a host inside a transaction the
