@@ -68,6 +68,20 @@ function batchesSince(mark: number): Array<{ size: number; placed: number; repla
   return scheduler.logs.slice(mark).filter((line) => line.msg === 'create batch committed') as never;
 }
 
+/** Until a batch's statement (by its leading comment) waits for a row lock in PostgreSQL. */
+async function batchStatementWaitsForLock(statement: 'lock' | 'write', what: string): Promise<void> {
+  await waitFor(
+    async () =>
+      (
+        await scheduler.db.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
+          [`/* create batch: ${statement} */%`],
+        )
+      ).rows[0].n > 0,
+    { timeoutMs: 10_000, what },
+  );
+}
+
 async function assertHostsMatchClaims(): Promise<void> {
   const { rows } = await scheduler.db.query(
     `SELECT h.id, h.allocated_cpu_millis AS cpu, h.allocated_memory_mib AS mem, h.allocated_pids AS pids,
@@ -191,15 +205,7 @@ it('a key a concurrent create holds uncommitted: the batch waits at its write, t
       { tenantId: tenant, name: 'beside', key: 'beside-1' },
       { tenantId: tenant, name: 'held', key: 'held-1' },
     ]);
-    await waitFor(
-      async () =>
-        (
-          await scheduler.db.query(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '/* create batch: write */%'`,
-          )
-        ).rows[0].n > 0,
-      { timeoutMs: 10_000, what: 'the batch write to wait for the key' },
-    );
+    await batchStatementWaitsForLock('write', 'the batch write to wait for the key');
     await other.query('COMMIT');
     const [beside, held] = await answers;
     expect(beside!.ok && beside!.view.state).toBe('scheduled');
@@ -239,15 +245,7 @@ describe('a host that stops fitting between the ranking and the lock', () => {
         [hostId],
       );
       const answers = createAll(requests);
-      await waitFor(
-        async () =>
-          (
-            await scheduler.db.query(
-              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '/* create batch: lock */%'`,
-            )
-          ).rows[0].n > 0,
-        { timeoutMs: 10_000, what: 'the batch to wait for the host lock' },
-      );
+      await batchStatementWaitsForLock('lock', 'the batch to wait for the host lock');
       await other.query('COMMIT');
       return await answers;
     } finally {
