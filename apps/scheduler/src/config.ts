@@ -29,7 +29,7 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_PLACEMENT_WEIGHT_CPU: weight(1),
   GUREUM_PLACEMENT_WEIGHT_MEMORY: weight(1),
   GUREUM_PLACEMENT_HOST_INDEX_MS: nonNegativeInt(500),
-  /** How long a create batch that follows another waits to gather more (ms); 0: no wait. */
+  /** How long after a create batch ends the next one may wait to gather more (ms); 0: no wait. */
   GUREUM_CREATE_BATCH_GATHER_MS: z.coerce.number().int().min(0).max(1000).default(DEFAULT_CREATE_BATCH_GATHER_MS),
   GUREUM_QUOTA_DEFAULT_CPU_MILLIS: nonNegativeInt(64_000),
   GUREUM_QUOTA_DEFAULT_MEMORY_MIB: nonNegativeInt(131_072),

@@ -17,7 +17,7 @@ export interface SchedulerSettings {
   migrationRecoveryAfterMs?: number;
   /** How old this replica's picture of the fleet may get before a create re-reads it (0: rank in SQL every time). */
   hostIndexRefreshMs?: number;
-  /** How long a create batch that follows another waits to gather more creates (ms; default 4, 0: none). */
+  /** How long after a create batch ends the next one may wait to gather more creates (ms; default 8, 0: none). */
   createBatchGatherMs?: number;
   /** Where nats-server's authorization lives; enrolment is off without it (see hosts/enrolment). */
   natsAuth?: { baseFile: string; authFile: string; pidFile: string; monitorUrl?: string };

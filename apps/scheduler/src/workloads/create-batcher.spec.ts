@@ -73,10 +73,10 @@ describe('Batcher', () => {
     afterEach(() => jest.useRealTimers());
 
     /** A first batch of [1, 2] runs and is held; 3 is queued meanwhile. */
-    async function firstBatchHeld() {
+    async function firstBatchHeld(maxBatch = 10) {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
-      const recorded = recordingBatcher(10, () => (recorded.batches.length === 1 ? gate : Promise.resolve()), 4);
+      const recorded = recordingBatcher(maxBatch, () => (recorded.batches.length === 1 ? gate : Promise.resolve()), 4);
       recorded.batcher.add({ id: 1, key: null });
       recorded.batcher.add({ id: 2, key: null });
       await settle();
@@ -84,15 +84,20 @@ describe('Batcher', () => {
       return { ...recorded, release };
     }
 
-    it('a batch after another waits for as many as the previous one took, so two cohorts become one batch', async () => {
+    it('a batch after another waits for the callers the previous one answered on top of those already waiting', async () => {
       const { batches, batcher, release } = await firstBatchHeld();
       release();
       for (let i = 0; i < 3; i += 1) await settle();
       expect(batches).toEqual([[1, 2]]);
-      // The second of the two the previous batch took is back: no need to wait for the timer.
+      // 3 was waiting; 1 and 2 were answered. The first of them back is not enough: starting
+      // now would leave the second behind for a whole batch.
       batcher.add({ id: 4, key: null });
       for (let i = 0; i < 3; i += 1) await settle();
-      expect(batches).toEqual([[1, 2], [3, 4]]);
+      expect(batches).toEqual([[1, 2]]);
+      // Both are back: no need to wait for the timer.
+      batcher.add({ id: 5, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1, 2], [3, 4, 5]]);
     });
 
     it('stops waiting after gatherMs when fewer come', async () => {
@@ -107,10 +112,11 @@ describe('Batcher', () => {
       expect(batches).toEqual([[1, 2], [3]]);
     });
 
-    it('does not wait when the queue already holds as many as the previous batch took', async () => {
-      const { batches, batcher, release } = await firstBatchHeld();
+    it('does not wait when the queue already holds maxBatch', async () => {
+      const { batches, batcher, release } = await firstBatchHeld(3);
       batcher.add({ id: 4, key: null });
       batcher.add({ id: 5, key: null });
+      batcher.add({ id: 6, key: null });
       release();
       for (let i = 0; i < 3; i += 1) await settle();
       expect(batches).toEqual([[1, 2], [3, 4, 5]]);
@@ -121,6 +127,48 @@ describe('Batcher', () => {
       batcher.add({ id: 1, key: null });
       await settle();
       expect(batches).toEqual([[1]]);
+    });
+
+    it('after a batch that took everything, its callers coming back in two reads ride one batch', async () => {
+      const { batches, batcher } = recordingBatcher(10, undefined, 4);
+      batcher.add({ id: 1, key: null });
+      batcher.add({ id: 2, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1, 2]]);
+      // Idle now. The first caller back does not start a batch of one: the second is on its way.
+      batcher.add({ id: 3, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1, 2]]);
+      batcher.add({ id: 4, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1, 2], [3, 4]]);
+    });
+
+    it('after a batch that took everything, waits at most gatherMs from its end', async () => {
+      const { batches, batcher } = recordingBatcher(10, undefined, 4);
+      batcher.add({ id: 1, key: null });
+      batcher.add({ id: 2, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      jest.advanceTimersByTime(1);
+      batcher.add({ id: 3, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      jest.advanceTimersByTime(2);
+      await settle();
+      expect(batches).toEqual([[1, 2]]);
+      jest.advanceTimersByTime(1);
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1, 2], [3]]);
+    });
+
+    it('an item arriving gatherMs or more after the last batch ended starts at once', async () => {
+      const { batches, batcher } = recordingBatcher(10, undefined, 4);
+      batcher.add({ id: 1, key: null });
+      batcher.add({ id: 2, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      jest.advanceTimersByTime(4);
+      batcher.add({ id: 3, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(batches).toEqual([[1, 2], [3]]);
     });
   });
 });
