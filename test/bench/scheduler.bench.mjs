@@ -243,7 +243,7 @@ async function main(opts) {
     console.log(`  CPU s during placements ${Object.entries(cpu).map(([role, s]) => `${role} ${s.toFixed(1)}`).join(', ')} (of ${(seconds * cpus().length).toFixed(1)} on ${cpus().length} cores)`);
     console.log(`  transactions           ${shape[0].transactions} for ${shape[0].placed} placements (mean batch ${(shape[0].placed / Math.max(1, shape[0].transactions)).toFixed(1)})`);
     console.log(
-      `bare claim writes: ${bare.count} in ${bare.seconds.toFixed(2)} s = ${bare.rate.toFixed(0)}/s (the scheduler's batch statements, batches of ${bare.batchSize}, ${bare.writers} writer(s) at once)`,
+      `bare claim writes: ${bare.count} in ${bare.seconds.toFixed(2)} s = ${bare.rate.toFixed(0)}/s (the scheduler's batch statements, batches of ${bare.batchSize}, ${bare.writers} writer(s) at once; one batch p50 ${percentile(bare.batchMs, 50).toFixed(1)} p99 ${percentile(bare.batchMs, 99).toFixed(1)} ms)`,
     );
     console.log(`ratio scheduler / bare writes: ${((placementRate / bare.rate) * 100).toFixed(1)}%`);
   } finally {
@@ -274,6 +274,8 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
   });
   let nextBatch = 0;
   let written = 0;
+  /** How long each batch's transaction took (connection to commit): the floor's own batch cycle. */
+  const batchMs = [];
   const started = performance.now();
   await Promise.all(
     Array.from({ length: writers }, async () => {
@@ -286,10 +288,12 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
           const i = b * batchSize + j;
           return { i, id: randomUUID(), tenantId: tenants[i % tenants.length], eventId: randomUUID() };
         });
+        const batchStarted = performance.now();
         const client = await pool.connect();
+        // As the scheduler's inQueuedTransaction (libs/database) sends them: BEGIN with the level
+        // in one round trip with the first statement, COMMIT in one with the last (pipeline mode).
+        client.pipeline = true;
         try {
-          // What the scheduler's inTransaction (libs/database) sends: one BEGIN with the level.
-          await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
           // The scheduler's two statements: host locks + quota locks (with the look-up of taken
           // keys and suspended tenants), then the write.
           const lock = batchSql.lockBatchStatement(
@@ -298,7 +302,7 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
             [...new Set(members.map((m) => m.tenantId))],
             members.map((m) => ({ tenant_id: m.tenantId, idempotency_key: `bare-${m.i}` })),
           );
-          await client.query(lock.text, lock.values);
+          await Promise.all([client.query('BEGIN ISOLATION LEVEL READ COMMITTED'), client.query(lock.text, lock.values)]);
           const write = batchSql.writeBatchStatement(
             members.map((m) => ({
               id: m.id, tenant_id: m.tenantId, name: `bare-${m.i}`, kind: 'container', image: IMAGE, command: null, env: null,
@@ -309,13 +313,15 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
               event_id: m.eventId, payload: payload(m.id, m.tenantId, m.eventId, hosts[0], null, 'scheduled'),
             })),
           );
-          await client.query(write.text, write.values);
-          await client.query('COMMIT');
+          const [, commit] = await Promise.all([client.query(write.text, write.values), client.query('COMMIT')]);
+          if (commit.command !== 'COMMIT') throw new Error(`bare claim writes: COMMIT answered ${commit.command}`);
           written += size;
+          batchMs.push(performance.now() - batchStarted);
         } catch (error) {
           await client.query('ROLLBACK');
           throw error;
         } finally {
+          client.pipeline = false;
           client.release();
         }
       }
@@ -323,7 +329,7 @@ async function bareClaimWrites(dbUrl, hostIds, opts) {
   );
   const seconds = (performance.now() - started) / 1000;
   await pool.end();
-  return { count: written, seconds, rate: written / seconds, batchSize, writers };
+  return { count: written, seconds, rate: written / seconds, batchSize, writers, batchMs };
 }
 
 // ---------------------------------------------------------------- helpers

@@ -2,11 +2,13 @@
  * `inTransaction` against a real PostgreSQL: one statement opens a READ COMMITTED transaction
  * (whatever the connection's default isolation), work commits or rolls back as a whole,
  * nested `manager.transaction` is a savepoint, and deadlocks are retried while other errors
- * are not.
+ * are not. `inQueuedTransaction` the same, with BEGIN and COMMIT sent without waiting for the
+ * statement before them.
  */
 import { createTestDatabase, type TestDatabase } from '@gureum/testing';
+import type { PoolClient } from 'pg';
 import { DataSource, QueryFailedError } from 'typeorm';
-import { inTransaction, queryRows } from './sql';
+import { inQueuedTransaction, inTransaction, queryRows } from './sql';
 
 describe('inTransaction', () => {
   let db: TestDatabase;
@@ -130,5 +132,169 @@ describe('inTransaction', () => {
     // A pool of 4: a leaked connection per call would have blocked long before this.
     const rows = await inTransaction(dataSource, (manager) => queryRows<{ one: number }>(manager, `SELECT 1 AS "one"`));
     expect(rows).toEqual([{ one: 1 }]);
+  });
+});
+
+describe('inQueuedTransaction', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  /** What the connections saw, in order: `sent <text>` when handed to node-pg, `done <text>` when answered. */
+  const wire: string[] = [];
+  const SIMULATED_DEADLOCK = `DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$`;
+  /** Every pooled connection a transaction used. */
+  const clients: Array<PoolClient & { pipeline?: boolean }> = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('database_queued_tx');
+    dataSource = new DataSource({ type: 'postgres', url: db.url, extra: { max: 4, options: '-c default_transaction_isolation=serializable' } });
+    await dataSource.initialize();
+    await dataSource.query(`CREATE TABLE "t" ("id" int PRIMARY KEY, "v" text NOT NULL)`);
+    const spied = new WeakSet<PoolClient>();
+    const create = dataSource.createQueryRunner.bind(dataSource);
+    dataSource.createQueryRunner = (...args) => {
+      const runner = create(...args);
+      const connect = runner.connect.bind(runner);
+      runner.connect = async () => {
+        const client = (await connect()) as PoolClient;
+        if (!spied.has(client)) {
+          spied.add(client);
+          clients.push(client);
+          const query = client.query.bind(client) as (text: string, values?: unknown[]) => Promise<unknown>;
+          (client as unknown as { query: typeof query }).query = (text, values) => {
+            wire.push(`sent ${text}`);
+            return query(text, values).finally(() => wire.push(`done ${text}`));
+          };
+        }
+        return client;
+      };
+      return runner;
+    };
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await db?.drop();
+  });
+
+  beforeEach(async () => {
+    await dataSource.query(`TRUNCATE "t"`);
+    wire.length = 0;
+  });
+
+  it('sends BEGIN with the first statement and COMMIT with the last, and commits READ COMMITTED', async () => {
+    const level = await inQueuedTransaction(dataSource, async (tx) => {
+      const [row] = await tx.query<{ level: string }>(`SELECT current_setting('transaction_isolation') AS "level"`);
+      const inserted = await tx.commitWith<{ id: number }>(`INSERT INTO "t" VALUES ($1, 'a') RETURNING "id"`, [1]);
+      expect(inserted).toEqual([{ id: 1 }]);
+      return row!.level;
+    });
+    expect(level).toBe('read committed');
+    // Neither statement waited for the one before it to be answered.
+    expect(wire).toEqual([
+      'sent BEGIN ISOLATION LEVEL READ COMMITTED',
+      `sent SELECT current_setting('transaction_isolation') AS "level"`,
+      'done BEGIN ISOLATION LEVEL READ COMMITTED',
+      `done SELECT current_setting('transaction_isolation') AS "level"`,
+      `sent INSERT INTO "t" VALUES ($1, 'a') RETURNING "id"`,
+      'sent COMMIT',
+      `done INSERT INTO "t" VALUES ($1, 'a') RETURNING "id"`,
+      'done COMMIT',
+    ]);
+    expect(await dataSource.query(`SELECT "v" FROM "t"`)).toEqual([{ v: 'a' }]);
+  });
+
+  it('commits by itself when the work does not call commitWith', async () => {
+    await inQueuedTransaction(dataSource, async (tx) => {
+      await tx.query(`INSERT INTO "t" VALUES (1, 'a')`);
+    });
+    expect(wire[wire.length - 2]).toBe('sent COMMIT');
+    expect(await dataSource.query(`SELECT "v" FROM "t"`)).toEqual([{ v: 'a' }]);
+  });
+
+  it('sends nothing for work without statements', async () => {
+    expect(await inQueuedTransaction(dataSource, async () => 7)).toBe(7);
+    expect(wire).toEqual([]);
+  });
+
+  it('a failing last statement: the queued COMMIT rolls back, nothing of the transaction stays, its error is thrown', async () => {
+    await dataSource.query(`INSERT INTO "t" VALUES (2, 'there')`);
+    const error = await inQueuedTransaction(dataSource, async (tx) => {
+      await tx.query(`INSERT INTO "t" VALUES (1, 'first')`);
+      await tx.commitWith(`INSERT INTO "t" VALUES (2, 'duplicate')`);
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueryFailedError);
+    expect((error as QueryFailedError).driverError).toMatchObject({ code: '23505' });
+    expect(wire).toContain('sent COMMIT');
+    expect(await dataSource.query(`SELECT "id" FROM "t" ORDER BY "id"`)).toEqual([{ id: 2 }]);
+  });
+
+  it('rolls back when the work throws, and refuses a statement after commitWith', async () => {
+    const failure = new Error('work failed');
+    await expect(
+      inQueuedTransaction(dataSource, async (tx) => {
+        await tx.query(`INSERT INTO "t" VALUES (1, 'a')`);
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(wire).toContain('sent ROLLBACK');
+    await expect(
+      inQueuedTransaction(dataSource, async (tx) => {
+        await tx.commitWith(`INSERT INTO "t" VALUES (2, 'b')`);
+        await tx.query(`INSERT INTO "t" VALUES (3, 'c')`);
+      }),
+    ).rejects.toThrow('a statement after the transaction was committed');
+    // What commitWith committed stays; nothing else.
+    expect(await dataSource.query(`SELECT "id" FROM "t" ORDER BY "id"`)).toEqual([{ id: 2 }]);
+  });
+
+  it('re-runs the work after a deadlock (in any statement), and not after any other database error', async () => {
+    let runs = 0;
+    const result = await inQueuedTransaction(dataSource, async (tx) => {
+      runs += 1;
+      await tx.query(`INSERT INTO "t" VALUES ($1, 'x')`, [runs]);
+      await tx.commitWith(runs === 1 ? SIMULATED_DEADLOCK : `SELECT 1`);
+      return runs;
+    });
+    expect(result).toBe(2);
+    expect(await dataSource.query(`SELECT "id" FROM "t"`)).toEqual([{ id: 2 }]);
+
+    runs = 0;
+    await expect(
+      inQueuedTransaction(dataSource, async (tx) => {
+        runs += 1;
+        await tx.query(`INSERT INTO "t" VALUES (2, 'duplicate')`);
+      }),
+    ).rejects.toBeInstanceOf(QueryFailedError);
+    expect(runs).toBe(1);
+    runs = 0;
+    await expect(
+      inQueuedTransaction(
+        dataSource,
+        async (tx) => {
+          runs += 1;
+          await tx.query(SIMULATED_DEADLOCK);
+        },
+        { attempts: 2 },
+      ),
+    ).rejects.toBeInstanceOf(QueryFailedError);
+    expect(runs).toBe(2);
+  });
+
+  it('returns the connection to the pool every time, also after a failed statement', async () => {
+    for (let i = 0; i < 10; i += 1) {
+      await inQueuedTransaction(dataSource, (tx) => tx.commitWith(`SELECT 1`)).catch(() => undefined);
+      await inQueuedTransaction(dataSource, (tx) => tx.commitWith(`SELECT nope`)).catch(() => undefined);
+      await inQueuedTransaction(dataSource, async (tx) => {
+        await tx.query(`SELECT nope`);
+      }).catch(() => undefined);
+    }
+    // A pool of 4: a leaked connection, or one left inside a transaction, would show here.
+    const rows = await inQueuedTransaction(dataSource, (tx) => tx.commitWith<{ level: string }>(`SELECT current_setting('transaction_isolation') AS "level"`));
+    expect(rows).toEqual([{ level: 'read committed' }]);
+    const [{ open }] = (await dataSource.query(`SELECT count(*)::int AS "open" FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)) as Array<{ open: number }>;
+    expect(open).toBe(0);
+    // Back in the pool as they came out: not in pipeline mode (which refuses streams and COPY).
+    expect(clients.length).toBeGreaterThan(0);
+    expect(clients.map((client) => client.pipeline ?? false)).toEqual(clients.map(() => false));
   });
 });

@@ -3,4 +3,4 @@ export const SCHEMA = 'scheduler';
 
 // Lock order is consistent within each use case but not across all of them (the host monitor
 // locks host → workloads, reports lock workloads → host), so deadlocks are retried.
-export { inTransaction, queryRows } from '@gureum/database';
+export { inQueuedTransaction, inTransaction, queryRows, type QueuedTransaction } from '@gureum/database';

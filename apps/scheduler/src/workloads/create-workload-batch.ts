@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { eventDef, parseOrThrow, type WorkloadSpec, type WorkloadView } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { AfterCommit } from '../common/after-commit';
 import type { SchedulerSettings } from '../common/tokens';
-import { inTransaction, queryRows } from '../database/sql';
+import { inQueuedTransaction, queryRows, type QueuedTransaction } from '../database/sql';
 import type { RegistryTokens } from '../images/registry-tokens';
 import { settleBatch, type BatchMember, type Settlement } from '../placement/batch-claims';
 import { placementRequestOf, toSnapshot, type HostRow } from '../placement/host-claims';
@@ -40,7 +40,8 @@ interface Ranked {
 
 interface Written {
   placed: Array<{ ranked: Ranked; workload: WorkloadEntity }>;
-  replayed: Array<{ ranked: Ranked; winner: WorkloadEntity | null }>;
+  /** Members whose idempotency key an earlier workload holds: answered with it, read after the commit. */
+  replayed: Ranked[];
   refused: Array<{ ranked: Ranked; settlement: Extract<Settlement, { kind: 'quota_exceeded' }> }>;
   noRoom: Ranked[];
   /** Members of a suspended tenant: the single path gives them its exact refusal. */
@@ -69,7 +70,8 @@ export interface BatchDependencies {
  * replica's host index (a hint), then written in ONE transaction of two statements — lock
  * hosts + lock quota rows (the same round trip reads which keys are taken and which tenants
  * are suspended), then write (each placed member inserted straight as `scheduled`,
- * idempotency by ON CONFLICT, with its claim, charge and events) — and answered after the
+ * idempotency by ON CONFLICT, with its claim, charge and events) — BEGIN sent with the first
+ * and COMMIT with the second (`inQueuedTransaction`: two round trips), and answered after the
  * commit. The lock is the authority, exactly as for one create: `settleBatch` re-runs every
  * filter on the locked host rows and every quota on the locked usage rows, member by member,
  * so no interleaving with other batches, other replicas or single creates can overcommit a
@@ -132,7 +134,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
 
   let written: Written;
   try {
-    written = await inTransaction(deps.dataSource, (manager) => writeBatch(manager, ranked, deps));
+    written = await inQueuedTransaction(deps.dataSource, (tx) => writeBatch(tx, ranked, deps));
   } catch (error) {
     // The batch as a whole failed (not a member's own refusal): every member alone.
     deps.hostIndex.invalidate();
@@ -158,7 +160,7 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
       pictureWrong = true;
     }
   }
-  for (const entry of [...written.replayed.map((r) => r.ranked), ...written.refused.map((r) => r.ranked), ...written.noRoom, ...written.alone]) {
+  for (const entry of [...written.replayed, ...written.refused.map((r) => r.ranked), ...written.noRoom, ...written.alone]) {
     deps.hostIndex.claimed(entry.member.candidates[0]!, negate(entry.member.request.resources));
     deps.ranker.release(entry.member.candidates[0]!, entry.member.request.resources);
   }
@@ -175,17 +177,14 @@ export async function runCreateBatch(items: QueuedCreate[], deps: BatchDependenc
     );
     entry.item.resolve(toWorkloadView(workload));
   }
-  for (const { ranked: entry, winner } of written.replayed) {
-    // The winner rolled back after all (it cannot, having been seen committed) or vanished: try again alone.
-    if (!winner) deps.single(entry.item);
-    else answer(entry.item, () => deps.replay(winner, entry.item));
-  }
   for (const { ranked: entry, settlement } of written.refused) entry.item.reject(quotaExceeded(settlement.violation));
   for (const entry of written.alone) deps.single(entry.item);
   for (const entry of written.noRoom) {
     if (entry.item.attempt < 2) deps.retry({ ...entry.item, attempt: entry.item.attempt + 1 });
     else deps.single(entry.item);
   }
+  // Last: the one read this takes would hold up every answer above.
+  await answerReplays(written.replayed, deps);
 }
 
 /**
@@ -206,7 +205,7 @@ async function pullAllowed(items: QueuedCreate[], deps: BatchDependencies): Prom
   });
 }
 
-async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchDependencies): Promise<Written> {
+async function writeBatch(tx: QueuedTransaction, ranked: Ranked[], deps: BatchDependencies): Promise<Written> {
   const written: Written = { placed: [], replayed: [], refused: [], noRoom: [], alone: [] };
 
   // 1. Lock (lockBatchStatement): the candidate hosts of every member, in id order, as they
@@ -217,7 +216,7 @@ async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchD
   const tenantIds = [...new Set(ranked.map((entry) => entry.member.request.tenantId))];
   const keys = ranked.flatMap((entry) => (entry.item.command.idempotencyKey === undefined ? [] : [{ tenant_id: entry.item.command.caller.tenantId, idempotency_key: entry.item.command.idempotencyKey }]));
   const lock = lockBatchStatement(hostIds, images, tenantIds, keys);
-  const [locked] = await queryRows<{ hosts: HostRow[]; quotas: Array<UsageRow & { tenant_id: string }>; taken: Array<[string, string]>; suspended: string[] }>(manager, lock.text, lock.values);
+  const [locked] = await tx.query<{ hosts: HostRow[]; quotas: Array<UsageRow & { tenant_id: string }>; taken: Array<[string, string]>; suspended: string[] }>(lock.text, lock.values);
   if (!locked) throw new Error('create batch: the lock statement returned no row');
   const hosts = new Map<string, HostSnapshot>(locked.hosts.map((row) => [row.id, toSnapshot(row)]));
   const quotas = new Map(locked.quotas.map((row) => [row.tenant_id, toQuotaView(row, deps.settings.defaultQuotas)]));
@@ -248,12 +247,13 @@ async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchD
     else if (settlement.kind === 'quota_exceeded') written.refused.push({ ranked: entry, settlement });
     else written.noRoom.push(entry);
   });
-  // 3. Write (writeBatchStatement): the placed members' workloads, `scheduled` from the start,
-  // with claims, allocations, charges and events — for those whose idempotency key was free.
+  // 3. Write (writeBatchStatement), COMMIT right behind it: the placed members' workloads,
+  // `scheduled` from the start, with claims, allocations, charges and events — for those whose
+  // idempotency key was free. (Nothing to write: the transaction commits by itself.)
   const stored = new Map<string, WorkloadEntity>();
   if (settled.length > 0) {
     const write = writeBatchStatement(settled.map(({ entry, hostId }) => settledMemberOf(entry, hostId)));
-    for (const row of await queryRows<WorkloadRow>(manager, write.text, write.values)) stored.set(row.id, workloadFromRow(row));
+    for (const row of await tx.commitWith<WorkloadRow>(write.text, write.values)) stored.set(row.id, workloadFromRow(row));
   }
   for (const { entry, hostId } of settled) {
     const workload = stored.get(entry.workloadId);
@@ -267,13 +267,34 @@ async function writeBatch(manager: EntityManager, ranked: Ranked[], deps: BatchD
   // Replays: keys an earlier workload held (seen by the lock statement), and keys a concurrent
   // create took first (the write's ON CONFLICT: their settlement counted room they did not
   // take, so the members after them were only settled more tightly than they had to be, never
-  // over). One read of the winners.
-  if (taken.length > 0) {
-    const lookup = workloadsByKeyStatement(taken.map((entry) => ({ tenant_id: entry.item.command.caller.tenantId, idempotency_key: entry.item.command.idempotencyKey! })));
-    const winners = new Map((await queryRows<WorkloadRow>(manager, lookup.text, lookup.values)).map((row) => [keyOf(row.tenant_id, row.idempotency_key!), workloadFromRow(row)]));
-    for (const entry of taken) written.replayed.push({ ranked: entry, winner: winners.get(keyOf(entry.item.command.caller.tenantId, entry.item.command.idempotencyKey!)) ?? null });
-  }
+  // over). Their winners are read after the commit (answerReplays).
+  written.replayed.push(...taken);
   return written;
+}
+
+/**
+ * Answers the members whose key an earlier workload holds with that workload, in one read
+ * after the batch committed (every winner was seen committed: by the lock statement's
+ * snapshot, or waited for by the write's ON CONFLICT). A winner gone since (deleted), or a
+ * failed read, sends the member alone: the single path answers a replay or creates anew.
+ */
+async function answerReplays(replayed: Ranked[], deps: BatchDependencies): Promise<void> {
+  if (replayed.length === 0) return;
+  const keyOfEntry = (entry: Ranked) => keyOf(entry.item.command.caller.tenantId, entry.item.command.idempotencyKey!);
+  let winners: Map<string, WorkloadEntity>;
+  try {
+    const lookup = workloadsByKeyStatement(replayed.map((entry) => ({ tenant_id: entry.item.command.caller.tenantId, idempotency_key: entry.item.command.idempotencyKey! })));
+    const rows = await queryRows<WorkloadRow>(deps.dataSource.manager, lookup.text, lookup.values);
+    winners = new Map(rows.map((row) => [keyOf(row.tenant_id, row.idempotency_key!), workloadFromRow(row)]));
+  } catch (error) {
+    deps.logger.warn({ err: error, size: replayed.length }, 'create batch could not read the workloads it replays; creating those members one by one');
+    winners = new Map();
+  }
+  for (const entry of replayed) {
+    const winner = winners.get(keyOfEntry(entry));
+    if (!winner) deps.single(entry.item);
+    else answer(entry.item, () => deps.replay(winner, entry.item));
+  }
 }
 
 function requestOf(item: QueuedCreate): PlacementRequest {
