@@ -7,45 +7,62 @@
  */
 import { createTestDatabase, type TestDatabase } from '@gureum/testing';
 import type { PoolClient } from 'pg';
-import { DataSource, QueryFailedError } from 'typeorm';
+import { DataSource, QueryFailedError, type QueryRunner } from 'typeorm';
 import { inQueuedTransaction, inTransaction, queryRows } from './sql';
 
-describe('inTransaction', () => {
-  let db: TestDatabase;
-  let dataSource: DataSource;
-  const sent: string[] = [];
-
+/**
+ * A scratch database for one describe: table "t", emptied before each test (and `reset` run),
+ * and a pool of 4 whose default isolation is not READ COMMITTED — the transaction must set its
+ * own level. `spy` sees every query runner the DataSource creates.
+ */
+function scratchDatabase(name: string, spy: (runner: QueryRunner) => void, reset: () => void): { readonly dataSource: DataSource } {
+  let db: TestDatabase | undefined;
+  let dataSource: DataSource | undefined;
   beforeAll(async () => {
-    db = await createTestDatabase('database_sql');
-    // A default that is not READ COMMITTED: the transaction must set its own level.
+    db = await createTestDatabase(name);
     dataSource = new DataSource({ type: 'postgres', url: db.url, extra: { max: 4, options: '-c default_transaction_isolation=serializable' } });
     await dataSource.initialize();
     await dataSource.query(`CREATE TABLE "t" ("id" int PRIMARY KEY, "v" text NOT NULL)`);
-    // Record what each query runner sends.
     const create = dataSource.createQueryRunner.bind(dataSource);
     dataSource.createQueryRunner = (...args) => {
       const runner = create(...args);
+      spy(runner);
+      return runner;
+    };
+  });
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await db?.drop();
+  });
+  beforeEach(async () => {
+    await dataSource!.query(`TRUNCATE "t"`);
+    reset();
+  });
+  return {
+    get dataSource(): DataSource {
+      if (!dataSource) throw new Error('scratchDatabase: used outside a test');
+      return dataSource;
+    },
+  };
+}
+
+describe('inTransaction', () => {
+  const sent: string[] = [];
+  // Records what each query runner sends.
+  const scratch = scratchDatabase(
+    'database_sql',
+    (runner) => {
       const query = runner.query.bind(runner);
       runner.query = ((text: string, ...rest: unknown[]) => {
         sent.push(text);
         return (query as (...a: unknown[]) => Promise<unknown>)(text, ...rest);
       }) as typeof runner.query;
-      return runner;
-    };
-  });
-
-  afterAll(async () => {
-    await dataSource?.destroy();
-    await db?.drop();
-  });
-
-  beforeEach(async () => {
-    await dataSource.query(`TRUNCATE "t"`);
-    sent.length = 0;
-  });
+    },
+    () => (sent.length = 0),
+  );
 
   it('opens READ COMMITTED with one statement and commits the work', async () => {
-    const level = await inTransaction(dataSource, async (manager) => {
+    const level = await inTransaction(scratch.dataSource, async (manager) => {
       await manager.query(`INSERT INTO "t" VALUES (1, 'a')`);
       const [row] = await queryRows<{ level: string }>(manager, `SELECT current_setting('transaction_isolation') AS "level"`);
       return row!.level;
@@ -54,23 +71,23 @@ describe('inTransaction', () => {
     expect(sent[0]).toBe('BEGIN ISOLATION LEVEL READ COMMITTED');
     expect(sent.filter((text) => /^(START TRANSACTION|SET TRANSACTION)/i.test(text))).toEqual([]);
     expect(sent[sent.length - 1]).toBe('COMMIT');
-    expect(await dataSource.query(`SELECT "v" FROM "t"`)).toEqual([{ v: 'a' }]);
+    expect(await scratch.dataSource.query(`SELECT "v" FROM "t"`)).toEqual([{ v: 'a' }]);
   });
 
   it('rolls everything back when the work throws, and rethrows its error', async () => {
     const failure = new Error('work failed');
     await expect(
-      inTransaction(dataSource, async (manager) => {
+      inTransaction(scratch.dataSource, async (manager) => {
         await manager.query(`INSERT INTO "t" VALUES (1, 'a')`);
         throw failure;
       }),
     ).rejects.toBe(failure);
     expect(sent).toContain('ROLLBACK');
-    expect(await dataSource.query(`SELECT count(*)::int AS "n" FROM "t"`)).toEqual([{ n: 0 }]);
+    expect(await scratch.dataSource.query(`SELECT count(*)::int AS "n" FROM "t"`)).toEqual([{ n: 0 }]);
   });
 
   it('makes a nested manager.transaction a savepoint of the same transaction', async () => {
-    await inTransaction(dataSource, async (manager) => {
+    await inTransaction(scratch.dataSource, async (manager) => {
       await manager.query(`INSERT INTO "t" VALUES (1, 'outer')`);
       await expect(
         manager.transaction(async (inner) => {
@@ -82,12 +99,12 @@ describe('inTransaction', () => {
       await manager.query(`INSERT INTO "t" VALUES (3, 'after')`);
     });
     expect(sent.filter((text) => /SAVEPOINT/.test(text))).toEqual(['SAVEPOINT typeorm_1', 'ROLLBACK TO SAVEPOINT typeorm_1']);
-    expect(await dataSource.query(`SELECT "v" FROM "t" ORDER BY "id"`)).toEqual([{ v: 'outer' }, { v: 'after' }]);
+    expect(await scratch.dataSource.query(`SELECT "v" FROM "t" ORDER BY "id"`)).toEqual([{ v: 'outer' }, { v: 'after' }]);
   });
 
   it('re-runs the work after a deadlock, and not after any other database error', async () => {
     let runs = 0;
-    const result = await inTransaction(dataSource, async (manager) => {
+    const result = await inTransaction(scratch.dataSource, async (manager) => {
       runs += 1;
       await manager.query(`INSERT INTO "t" VALUES ($1, 'x')`, [runs]);
       if (runs === 1) await manager.query(`DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$`);
@@ -95,11 +112,11 @@ describe('inTransaction', () => {
     });
     expect(result).toBe(2);
     // The first attempt's insert was rolled back with it.
-    expect(await dataSource.query(`SELECT "id" FROM "t"`)).toEqual([{ id: 2 }]);
+    expect(await scratch.dataSource.query(`SELECT "id" FROM "t"`)).toEqual([{ id: 2 }]);
 
     runs = 0;
     await expect(
-      inTransaction(dataSource, async (manager) => {
+      inTransaction(scratch.dataSource, async (manager) => {
         runs += 1;
         await manager.query(`INSERT INTO "t" VALUES (2, 'duplicate')`);
       }),
@@ -111,7 +128,7 @@ describe('inTransaction', () => {
     let runs = 0;
     await expect(
       inTransaction(
-        dataSource,
+        scratch.dataSource,
         async (manager) => {
           runs += 1;
           await manager.query(`DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$`);
@@ -124,35 +141,27 @@ describe('inTransaction', () => {
 
   it('returns the connection to the pool every time', async () => {
     for (let i = 0; i < 10; i += 1) {
-      await inTransaction(dataSource, (manager) => manager.query(`SELECT 1`)).catch(() => undefined);
-      await inTransaction(dataSource, async () => {
+      await inTransaction(scratch.dataSource, (manager) => manager.query(`SELECT 1`)).catch(() => undefined);
+      await inTransaction(scratch.dataSource, async () => {
         throw new Error('x');
       }).catch(() => undefined);
     }
     // A pool of 4: a leaked connection per call would have blocked long before this.
-    const rows = await inTransaction(dataSource, (manager) => queryRows<{ one: number }>(manager, `SELECT 1 AS "one"`));
+    const rows = await inTransaction(scratch.dataSource, (manager) => queryRows<{ one: number }>(manager, `SELECT 1 AS "one"`));
     expect(rows).toEqual([{ one: 1 }]);
   });
 });
 
 describe('inQueuedTransaction', () => {
-  let db: TestDatabase;
-  let dataSource: DataSource;
   /** What the connections saw, in order: `sent <text>` when handed to node-pg, `done <text>` when answered. */
   const wire: string[] = [];
   const SIMULATED_DEADLOCK = `DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$`;
   /** Every pooled connection a transaction used. */
   const clients: Array<PoolClient & { pipeline?: boolean }> = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase('database_queued_tx');
-    dataSource = new DataSource({ type: 'postgres', url: db.url, extra: { max: 4, options: '-c default_transaction_isolation=serializable' } });
-    await dataSource.initialize();
-    await dataSource.query(`CREATE TABLE "t" ("id" int PRIMARY KEY, "v" text NOT NULL)`);
-    const spied = new WeakSet<PoolClient>();
-    const create = dataSource.createQueryRunner.bind(dataSource);
-    dataSource.createQueryRunner = (...args) => {
-      const runner = create(...args);
+  const spied = new WeakSet<PoolClient>();
+  const scratch = scratchDatabase(
+    'database_queued_tx',
+    (runner) => {
       const connect = runner.connect.bind(runner);
       runner.connect = async () => {
         const client = (await connect()) as PoolClient;
@@ -167,22 +176,12 @@ describe('inQueuedTransaction', () => {
         }
         return client;
       };
-      return runner;
-    };
-  });
-
-  afterAll(async () => {
-    await dataSource?.destroy();
-    await db?.drop();
-  });
-
-  beforeEach(async () => {
-    await dataSource.query(`TRUNCATE "t"`);
-    wire.length = 0;
-  });
+    },
+    () => (wire.length = 0),
+  );
 
   it('sends BEGIN with the first statement and COMMIT with the last, and commits READ COMMITTED', async () => {
-    const level = await inQueuedTransaction(dataSource, async (tx) => {
+    const level = await inQueuedTransaction(scratch.dataSource, async (tx) => {
       const [row] = await tx.query<{ level: string }>(`SELECT current_setting('transaction_isolation') AS "level"`);
       const inserted = await tx.commitWith<{ id: number }>(`INSERT INTO "t" VALUES ($1, 'a') RETURNING "id"`, [1]);
       expect(inserted).toEqual([{ id: 1 }]);
@@ -200,67 +199,67 @@ describe('inQueuedTransaction', () => {
       `done INSERT INTO "t" VALUES ($1, 'a') RETURNING "id"`,
       'done COMMIT',
     ]);
-    expect(await dataSource.query(`SELECT "v" FROM "t"`)).toEqual([{ v: 'a' }]);
+    expect(await scratch.dataSource.query(`SELECT "v" FROM "t"`)).toEqual([{ v: 'a' }]);
   });
 
   it('commits by itself when the work does not call commitWith', async () => {
-    await inQueuedTransaction(dataSource, async (tx) => {
+    await inQueuedTransaction(scratch.dataSource, async (tx) => {
       await tx.query(`INSERT INTO "t" VALUES (1, 'a')`);
     });
     expect(wire[wire.length - 2]).toBe('sent COMMIT');
-    expect(await dataSource.query(`SELECT "v" FROM "t"`)).toEqual([{ v: 'a' }]);
+    expect(await scratch.dataSource.query(`SELECT "v" FROM "t"`)).toEqual([{ v: 'a' }]);
   });
 
   it('sends nothing for work without statements', async () => {
-    expect(await inQueuedTransaction(dataSource, async () => 7)).toBe(7);
+    expect(await inQueuedTransaction(scratch.dataSource, async () => 7)).toBe(7);
     expect(wire).toEqual([]);
   });
 
   it('a failing last statement: the queued COMMIT rolls back, nothing of the transaction stays, its error is thrown', async () => {
-    await dataSource.query(`INSERT INTO "t" VALUES (2, 'there')`);
-    const error = await inQueuedTransaction(dataSource, async (tx) => {
+    await scratch.dataSource.query(`INSERT INTO "t" VALUES (2, 'there')`);
+    const error = await inQueuedTransaction(scratch.dataSource, async (tx) => {
       await tx.query(`INSERT INTO "t" VALUES (1, 'first')`);
       await tx.commitWith(`INSERT INTO "t" VALUES (2, 'duplicate')`);
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QueryFailedError);
     expect((error as QueryFailedError).driverError).toMatchObject({ code: '23505' });
     expect(wire).toContain('sent COMMIT');
-    expect(await dataSource.query(`SELECT "id" FROM "t" ORDER BY "id"`)).toEqual([{ id: 2 }]);
+    expect(await scratch.dataSource.query(`SELECT "id" FROM "t" ORDER BY "id"`)).toEqual([{ id: 2 }]);
   });
 
   it('rolls back when the work throws, and refuses a statement after commitWith', async () => {
     const failure = new Error('work failed');
     await expect(
-      inQueuedTransaction(dataSource, async (tx) => {
+      inQueuedTransaction(scratch.dataSource, async (tx) => {
         await tx.query(`INSERT INTO "t" VALUES (1, 'a')`);
         throw failure;
       }),
     ).rejects.toBe(failure);
     expect(wire).toContain('sent ROLLBACK');
     await expect(
-      inQueuedTransaction(dataSource, async (tx) => {
+      inQueuedTransaction(scratch.dataSource, async (tx) => {
         await tx.commitWith(`INSERT INTO "t" VALUES (2, 'b')`);
         await tx.query(`INSERT INTO "t" VALUES (3, 'c')`);
       }),
     ).rejects.toThrow('a statement after the transaction was committed');
     // What commitWith committed stays; nothing else.
-    expect(await dataSource.query(`SELECT "id" FROM "t" ORDER BY "id"`)).toEqual([{ id: 2 }]);
+    expect(await scratch.dataSource.query(`SELECT "id" FROM "t" ORDER BY "id"`)).toEqual([{ id: 2 }]);
   });
 
   it('re-runs the work after a deadlock (in any statement), and not after any other database error', async () => {
     let runs = 0;
-    const result = await inQueuedTransaction(dataSource, async (tx) => {
+    const result = await inQueuedTransaction(scratch.dataSource, async (tx) => {
       runs += 1;
       await tx.query(`INSERT INTO "t" VALUES ($1, 'x')`, [runs]);
       await tx.commitWith(runs === 1 ? SIMULATED_DEADLOCK : `SELECT 1`);
       return runs;
     });
     expect(result).toBe(2);
-    expect(await dataSource.query(`SELECT "id" FROM "t"`)).toEqual([{ id: 2 }]);
+    expect(await scratch.dataSource.query(`SELECT "id" FROM "t"`)).toEqual([{ id: 2 }]);
 
     runs = 0;
     await expect(
-      inQueuedTransaction(dataSource, async (tx) => {
+      inQueuedTransaction(scratch.dataSource, async (tx) => {
         runs += 1;
         await tx.query(`INSERT INTO "t" VALUES (2, 'duplicate')`);
       }),
@@ -269,7 +268,7 @@ describe('inQueuedTransaction', () => {
     runs = 0;
     await expect(
       inQueuedTransaction(
-        dataSource,
+        scratch.dataSource,
         async (tx) => {
           runs += 1;
           await tx.query(SIMULATED_DEADLOCK);
@@ -282,16 +281,16 @@ describe('inQueuedTransaction', () => {
 
   it('returns the connection to the pool every time, also after a failed statement', async () => {
     for (let i = 0; i < 10; i += 1) {
-      await inQueuedTransaction(dataSource, (tx) => tx.commitWith(`SELECT 1`)).catch(() => undefined);
-      await inQueuedTransaction(dataSource, (tx) => tx.commitWith(`SELECT nope`)).catch(() => undefined);
-      await inQueuedTransaction(dataSource, async (tx) => {
+      await inQueuedTransaction(scratch.dataSource, (tx) => tx.commitWith(`SELECT 1`)).catch(() => undefined);
+      await inQueuedTransaction(scratch.dataSource, (tx) => tx.commitWith(`SELECT nope`)).catch(() => undefined);
+      await inQueuedTransaction(scratch.dataSource, async (tx) => {
         await tx.query(`SELECT nope`);
       }).catch(() => undefined);
     }
     // A pool of 4: a leaked connection, or one left inside a transaction, would show here.
-    const rows = await inQueuedTransaction(dataSource, (tx) => tx.commitWith<{ level: string }>(`SELECT current_setting('transaction_isolation') AS "level"`));
+    const rows = await inQueuedTransaction(scratch.dataSource, (tx) => tx.commitWith<{ level: string }>(`SELECT current_setting('transaction_isolation') AS "level"`));
     expect(rows).toEqual([{ level: 'read committed' }]);
-    const [{ open }] = (await dataSource.query(`SELECT count(*)::int AS "open" FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)) as Array<{ open: number }>;
+    const [{ open }] = (await scratch.dataSource.query(`SELECT count(*)::int AS "open" FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)) as Array<{ open: number }>;
     expect(open).toBe(0);
     // Back in the pool as they came out: not in pipeline mode (which refuses streams and COPY).
     expect(clients.length).toBeGreaterThan(0);

@@ -36,16 +36,24 @@ export function hasSqlState(error: unknown, states: ReadonlySet<string>): boolea
  * service. The query runner is marked as inside a transaction, so `manager.transaction(…)`
  * nested in `work` still becomes a savepoint, as with TypeORM's own.
  */
-export async function inTransaction<T>(
-  dataSource: DataSource,
-  work: (manager: EntityManager) => Promise<T>,
-  options: { attempts?: number; retryOn?: ReadonlySet<string> } = {},
-): Promise<T> {
+export function inTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  return retried(() => readCommittedTransaction(dataSource, work), options);
+}
+
+/** How often a transaction is tried, and on which SQLSTATEs it is tried again. */
+export interface RetryOptions {
+  /** Tries in all (default 3). */
+  attempts?: number;
+  /** Default: `DEADLOCK_SQLSTATES`. */
+  retryOn?: ReadonlySet<string>;
+}
+
+async function retried<T>(run: () => Promise<T>, options: RetryOptions): Promise<T> {
   const attempts = options.attempts ?? 3;
   const retryOn = options.retryOn ?? DEADLOCK_SQLSTATES;
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await readCommittedTransaction(dataSource, work);
+      return await run();
     } catch (error) {
       if (attempt >= attempts || !hasSqlState(error, retryOn)) throw error;
     }
@@ -112,20 +120,8 @@ export interface QueuedTransaction {
  * statements. Errors are TypeORM's `QueryFailedError`, as everywhere else; a deadlock
  * (`retryOn`) re-runs the whole work, which must be safe to re-run.
  */
-export async function inQueuedTransaction<T>(
-  dataSource: DataSource,
-  work: (tx: QueuedTransaction) => Promise<T>,
-  options: { attempts?: number; retryOn?: ReadonlySet<string> } = {},
-): Promise<T> {
-  const attempts = options.attempts ?? 3;
-  const retryOn = options.retryOn ?? DEADLOCK_SQLSTATES;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await queuedTransaction(dataSource, work);
-    } catch (error) {
-      if (attempt >= attempts || !hasSqlState(error, retryOn)) throw error;
-    }
-  }
+export function inQueuedTransaction<T>(dataSource: DataSource, work: (tx: QueuedTransaction) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  return retried(() => queuedTransaction(dataSource, work), options);
 }
 
 async function queuedTransaction<T>(dataSource: DataSource, work: (tx: QueuedTransaction) => Promise<T>): Promise<T> {

@@ -122,6 +122,16 @@ describe('Batcher', () => {
       expect(batches).toEqual([[1, 2], [3, 4, 5]]);
     });
 
+    /** A batch of [1, 2] ran and took everything: the batcher is idle, its two callers on their way back. */
+    async function idleAfterBatchOfTwo() {
+      const recorded = recordingBatcher(10, undefined, 4);
+      recorded.batcher.add({ id: 1, key: null });
+      recorded.batcher.add({ id: 2, key: null });
+      for (let i = 0; i < 3; i += 1) await settle();
+      expect(recorded.batches).toEqual([[1, 2]]);
+      return recorded;
+    }
+
     it('a lone item on an idle batcher does not wait', async () => {
       const { batches, batcher } = recordingBatcher(10, undefined, 4);
       batcher.add({ id: 1, key: null });
@@ -130,12 +140,8 @@ describe('Batcher', () => {
     });
 
     it('after a batch that took everything, its callers coming back in two reads ride one batch', async () => {
-      const { batches, batcher } = recordingBatcher(10, undefined, 4);
-      batcher.add({ id: 1, key: null });
-      batcher.add({ id: 2, key: null });
-      for (let i = 0; i < 3; i += 1) await settle();
-      expect(batches).toEqual([[1, 2]]);
-      // Idle now. The first caller back does not start a batch of one: the second is on its way.
+      const { batches, batcher } = await idleAfterBatchOfTwo();
+      // The first caller back does not start a batch of one: the second is on its way.
       batcher.add({ id: 3, key: null });
       for (let i = 0; i < 3; i += 1) await settle();
       expect(batches).toEqual([[1, 2]]);
@@ -145,10 +151,7 @@ describe('Batcher', () => {
     });
 
     it('after a batch that took everything, waits at most gatherMs from its end', async () => {
-      const { batches, batcher } = recordingBatcher(10, undefined, 4);
-      batcher.add({ id: 1, key: null });
-      batcher.add({ id: 2, key: null });
-      for (let i = 0; i < 3; i += 1) await settle();
+      const { batches, batcher } = await idleAfterBatchOfTwo();
       jest.advanceTimersByTime(1);
       batcher.add({ id: 3, key: null });
       for (let i = 0; i < 3; i += 1) await settle();
@@ -161,10 +164,7 @@ describe('Batcher', () => {
     });
 
     it('an item arriving gatherMs or more after the last batch ended starts at once', async () => {
-      const { batches, batcher } = recordingBatcher(10, undefined, 4);
-      batcher.add({ id: 1, key: null });
-      batcher.add({ id: 2, key: null });
-      for (let i = 0; i < 3; i += 1) await settle();
+      const { batches, batcher } = await idleAfterBatchOfTwo();
       jest.advanceTimersByTime(4);
       batcher.add({ id: 3, key: null });
       for (let i = 0; i < 3; i += 1) await settle();
