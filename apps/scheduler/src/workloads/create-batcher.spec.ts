@@ -170,5 +170,89 @@ describe('Batcher', () => {
       for (let i = 0; i < 3; i += 1) await settle();
       expect(batches).toEqual([[1, 2], [3]]);
     });
+
+    /** Every batch is held until `release()`, which lets it end and the batcher go on. */
+    function heldBatches() {
+      let held: (() => void) | null = null;
+      const recorded = recordingBatcher(10, () => new Promise<void>((resolve) => (held = resolve)), 4);
+      const add = (...ids: number[]) => ids.forEach((id) => recorded.batcher.add({ id, key: null }));
+      const turns = async () => {
+        for (let i = 0; i < 4; i += 1) await settle();
+      };
+      const release = async () => {
+        const end = held!;
+        held = null;
+        end();
+        await turns();
+      };
+      /** The wait of the batch now gathering runs out. */
+      const runOut = async () => {
+        jest.advanceTimersByTime(4);
+        await turns();
+      };
+      return { ...recorded, add, turns, release, runOut };
+    }
+
+    it('after a wait that ran out the next batch does not wait, after a second one the next two', async () => {
+      const { batches, add, turns, release, runOut } = heldBatches();
+      add(1, 2);
+      await turns();
+      add(3);
+      await release(); // [1, 2] ends with 3 queued: the next waits for 3 in all
+      expect(batches).toEqual([[1, 2]]);
+      await runOut(); // ran out (1)
+      add(4, 5);
+      await release(); // [3] ends with 2 queued of 3: skipped, no wait
+      expect(batches).toEqual([[1, 2], [3], [4, 5]]);
+      add(6);
+      await release(); // 1 queued of 3: waits again
+      expect(batches.length).toBe(3);
+      await runOut(); // ran out (2): the next two skip
+      add(7, 8);
+      await release();
+      add(9);
+      await release();
+      expect(batches.slice(3)).toEqual([[6], [7, 8], [9]]);
+      add(10);
+      await release(); // [9] ends with 1 queued of 2: waits again
+      expect(batches.length).toBe(6);
+      add(11); // the goal is reached
+      await turns();
+      expect(batches.slice(6)).toEqual([[10, 11]]);
+    });
+
+    it('a wait that reaches its goal makes the next wait that runs out skip one batch again', async () => {
+      const { batches, add, turns, release, runOut } = heldBatches();
+      add(1, 2);
+      await turns();
+      add(3);
+      await release();
+      await runOut(); // ran out (1): skips 1
+      add(4, 5);
+      await release(); // skipped
+      add(6);
+      await release();
+      await runOut(); // ran out (2): skips 2
+      add(7, 8);
+      await release(); // skipped (1 of 2 left)
+      expect(batches).toEqual([[1, 2], [3], [4, 5], [6], [7, 8]]);
+      add(9);
+      await release(); // skipped (none left)
+      add(10);
+      await release(); // waits for 2
+      add(11);
+      await turns(); // reached: skips start over at 1
+      expect(batches.slice(5)).toEqual([[9], [10, 11]]);
+      add(12);
+      await release(); // waits for 3
+      await runOut(); // ran out: skips 1 (not 4)
+      add(13, 14);
+      await release(); // skipped
+      add(15);
+      await release(); // waits again
+      expect(batches.slice(7)).toEqual([[12], [13, 14]]);
+      await runOut();
+      expect(batches.slice(9)).toEqual([[15]]);
+    });
   });
 });
