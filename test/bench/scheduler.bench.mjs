@@ -8,7 +8,12 @@
 // run too). Not a test; never run by CI.
 //
 //   npm run build   # once: the bench runs apps/scheduler/dist
-//   npm run bench:scheduler -- --hosts 1000 --placements 5000 [--replicas 1] [--concurrency 16] [--tenants 100] [--warmup 0]
+//   npm run bench:scheduler -- --hosts 1000 --placements 5000 [--replicas 1] [--concurrency 16 | --rate 1000] [--tenants 100] [--warmup 0]
+//
+// --concurrency C (closed loop, the default, C = 64): C clients, each sending its next create
+// once answered. --rate R (open loop): creates are sent at R per second whatever comes back, as
+// many independent callers would, and each one's latency counts from when it was due, so a
+// stall delays every create due meanwhile instead of hiding them (no coordinated omission).
 //
 // --warmup N: N creates first, not measured (a freshly started replica's cold code paths and
 // first host-index load; the default 0 measures from the cold start, as a restart would see it).
@@ -38,7 +43,7 @@ const { MAX_CREATE_BATCH } = requireDist('./workloads/create-batcher.js');
 const { CANDIDATES_PER_MEMBER } = requireDist('./placement/batch-claims.js');
 
 function args() {
-  const out = { hosts: 10_000, placements: 50_000, warmup: 0, replicas: 1, concurrency: 64, tenants: 100, heartbeatMs: 30_000, simulate: false, nats: '' };
+  const out = { hosts: 10_000, placements: 50_000, warmup: 0, replicas: 1, concurrency: 64, rate: 0, tenants: 100, heartbeatMs: 30_000, simulate: false, nats: '' };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 1) {
     const name = argv[i].replace(/^--/, '');
@@ -153,30 +158,48 @@ async function main(opts) {
     // --- placements through the real scheduler
     const nc = await connect({ servers: natsUrl, name: 'bench-api' });
     const tenants = Array.from({ length: opts.tenants }, () => randomUUID());
-    /** `count` creates from `opts.concurrency` clients, each sending its next once answered. */
+    /** Create `i` (`prefix`); `onReply(t0, reply, error)` with `t0` when it was due. */
+    const createOne = async (i, prefix, t0, onReply) => {
+      const tenantId = tenants[i % tenants.length];
+      const envelope = {
+        pattern: 'scheduler.cmd.workload.create.v1',
+        id: randomUUID(),
+        data: {
+          caller: { principalId: 'bench', tenantId, role: 'member', requestId: randomUUID() },
+          idempotencyKey: `${prefix}-${i}`,
+          spec: { name: `${prefix}-${i}`, kind: 'container', image: IMAGE, resources: { cpuMillis: 100 + (i % 4) * 100, memoryMiB: 128 + (i % 3) * 128, pids: 32 } },
+        },
+      };
+      try {
+        onReply(t0, (await nc.request('scheduler.cmd.workload.create.v1', JSON.stringify(envelope), { timeout: 60_000 })).json(), null);
+      } catch (error) {
+        onReply(t0, null, error);
+      }
+    };
+    /**
+     * `count` creates: from `opts.concurrency` clients, each sending its next once answered, or
+     * (`opts.rate`) each sent when due, `1000 / rate` ms after the one before, every create due
+     * by now sent at once on each timer turn.
+     */
     const createMany = async (count, prefix, onReply) => {
       let next = 0;
+      if (opts.rate > 0) {
+        const begun = performance.now();
+        const inFlight = [];
+        while (next < count) {
+          const now = performance.now();
+          for (; next < count && begun + (next * 1000) / opts.rate <= now; next += 1) inFlight.push(createOne(next, prefix, begun + (next * 1000) / opts.rate, onReply));
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+        await Promise.all(inFlight);
+        return;
+      }
       await Promise.all(
         Array.from({ length: opts.concurrency }, async () => {
           for (;;) {
             const i = next++;
             if (i >= count) return;
-            const tenantId = tenants[i % tenants.length];
-            const envelope = {
-              pattern: 'scheduler.cmd.workload.create.v1',
-              id: randomUUID(),
-              data: {
-                caller: { principalId: 'bench', tenantId, role: 'member', requestId: randomUUID() },
-                idempotencyKey: `${prefix}-${i}`,
-                spec: { name: `${prefix}-${i}`, kind: 'container', image: IMAGE, resources: { cpuMillis: 100 + (i % 4) * 100, memoryMiB: 128 + (i % 3) * 128, pids: 32 } },
-              },
-            };
-            const t0 = performance.now();
-            try {
-              onReply(t0, (await nc.request('scheduler.cmd.workload.create.v1', JSON.stringify(envelope), { timeout: 60_000 })).json(), null);
-            } catch (error) {
-              onReply(t0, null, error);
-            }
+            await createOne(i, prefix, performance.now(), onReply);
           }
         }),
       );
@@ -231,11 +254,13 @@ async function main(opts) {
 
     // --- bare claim writes: the statements a batch of creates commits, no scheduler in between
     const hostIds = (await db.query(`SELECT id FROM scheduler.hosts ORDER BY id`)).rows.map((row) => row.id);
-    const bare = await bareClaimWrites(dbUrl, hostIds, opts);
+    // Open loop: the floor writes batches as large as the scheduler's were on average.
+    const batchSize = Math.min(MAX_CREATE_BATCH, opts.rate > 0 ? Math.max(1, Math.round(shape[0].placed / Math.max(1, shape[0].transactions))) : opts.concurrency);
+    const bare = await bareClaimWrites(dbUrl, hostIds, batchSize, opts);
     await db.end();
 
     const p = (q) => percentile(latencies, q).toFixed(1);
-    console.log(`hosts=${opts.hosts} placements=${opts.placements}${opts.warmup ? ` (after ${opts.warmup} warm-up creates, not measured)` : ''} replicas=${opts.replicas} concurrency=${opts.concurrency} tenants=${opts.tenants} (hosts joined in ${joinSeconds.toFixed(1)} s)`);
+    console.log(`hosts=${opts.hosts} placements=${opts.placements}${opts.warmup ? ` (after ${opts.warmup} warm-up creates, not measured)` : ''} replicas=${opts.replicas} ${opts.rate > 0 ? `rate=${opts.rate}/s (open loop)` : `concurrency=${opts.concurrency}`} tenants=${opts.tenants} (hosts joined in ${joinSeconds.toFixed(1)} s)`);
     console.log(`scheduler: ${states.scheduled} placed, ${states.pending} pending, ${states.error} errors${errors.size ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ''} in ${seconds.toFixed(2)} s`);
     console.log(`  placements/s           ${placementRate.toFixed(0)}`);
     console.log(`  decision latency ms    p50 ${p(50)}  p99 ${p(99)}  max ${Math.max(...latencies).toFixed(1)}`);
@@ -258,11 +283,10 @@ async function main(opts) {
  * charge, history and outbox rows in another.
  * Without the scheduler's decisions: a batch locks CANDIDATES_PER_MEMBER hosts and claims on
  * the first (as binpack does), the next batch the next hosts; tenants round robin. Batches
- * are as large as the scheduler's can get at this concurrency (min(concurrency,
- * MAX_CREATE_BATCH)), and as many run at once as the scheduler fleet runs (one per replica).
+ * are of `batchSize` (as large as the scheduler's can get at this concurrency, or were on
+ * average in the open loop), and as many run at once as the scheduler fleet runs (one per replica).
  */
-async function bareClaimWrites(dbUrl, hostIds, opts) {
-  const batchSize = Math.min(opts.concurrency, MAX_CREATE_BATCH);
+async function bareClaimWrites(dbUrl, hostIds, batchSize, opts) {
   const writers = opts.replicas;
   const pool = new pg.Pool({ connectionString: dbUrl, max: 10 });
   const count = Math.min(opts.placements, 20_000);
