@@ -139,7 +139,12 @@ export class SchedulerModule {
         AdminWorkloadActionUseCase,
         SyncAgentAuthorizationUseCase,
         // Creates rank candidates on this replica's picture of the fleet.
-        { provide: HostIndex, useValue: new HostIndex(infrastructure.settings.hostIndexRefreshMs ?? 0) },
+        {
+          provide: HostIndex,
+          useValue: new HostIndex(infrastructure.settings.hostIndexRefreshMs ?? 0, {
+            onReloadError: (error) => infrastructure.logger.warn({ err: error }, 'host index: the periodic full read failed; trying again in a period'),
+          }),
+        },
       ],
     };
   }

@@ -11,20 +11,24 @@ const TENANTS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-822
 
 /** A real HostIndex over a fake database holding `hosts` (the index only reads). */
 function indexOver(hosts: HostSnapshot[]): { index: HostIndex; manager: EntityManager } {
-  const rows = hosts.map((host) => ({
-    id: host.id,
-    state: host.state,
-    drivers: host.drivers,
-    labels: host.labels,
-    capacity_cpu_millis: host.capacity.cpuMillis,
-    capacity_memory_mib: host.capacity.memoryMiB,
-    capacity_pids: host.capacity.pids,
-    allocated_cpu_millis: host.allocated.cpuMillis,
-    allocated_memory_mib: host.allocated.memoryMiB,
-    allocated_pids: host.allocated.pids,
-  }));
+  // As the index's reads return them (HostTuple); it follows no image before a create asks.
+  const tuples = hosts
+    .filter((host) => host.state === 'ready')
+    .map((host) => [
+      host.id,
+      host.state,
+      host.drivers,
+      host.labels,
+      host.capacity.cpuMillis,
+      host.capacity.memoryMiB,
+      host.capacity.pids,
+      host.allocated.cpuMillis,
+      host.allocated.memoryMiB,
+      host.allocated.pids,
+      [],
+    ]);
   const query = async (text: string, params: unknown[] = []) => ({
-    records: text.includes('"images" @>') ? hosts.filter((host) => host.images.includes(params[0] as string)).map((host) => ({ id: host.id })) : rows.filter((row) => row.state === 'ready'),
+    records: text.includes('"images" @>') ? hosts.filter((host) => host.images.includes(params[0] as string)).map((host) => ({ id: host.id })) : [{ at: new Date(), hosts: tuples }],
   });
   return { index: new HostIndex(1e9), manager: { queryRunner: { query } } as unknown as EntityManager };
 }

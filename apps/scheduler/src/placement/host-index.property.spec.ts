@@ -22,6 +22,8 @@ const TENANTS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-822
 const STATES: HostState[] = ['ready', 'ready', 'ready', 'ready', 'ready', 'cordoned', 'draining', 'lost'];
 const CONSTRAINTS = ['zone=a', 'zone!=a', 'disk=ssd', '!gpu', 'gpu'];
 const REFRESH_MS = 500;
+/** host-index.ts's period of the full read. */
+const FULL_RELOAD_MS = 30_000;
 
 interface Row extends HostSnapshot {
   updatedAt: number;
@@ -31,12 +33,27 @@ interface Row extends HostSnapshot {
 class FakeHosts {
   rows = new Map<string, Row>();
   clock = 1_000_000;
-  reads = { full: 0, incremental: 0, rowsRead: 0 };
+  reads = { full: 0, incremental: 0, rowsRead: 0, pooled: 0 };
+  /** While set, reads through a pooled connection answer (what the table held when they were sent) only once it resolves. */
+  holdPooled: Promise<void> | null = null;
 
+  /** A manager without a connection of its own, as `DataSource.manager`: the index's background reads. */
+  private readonly pooled = {
+    queryRunner: {
+      query: (text: string, params: unknown[]) => {
+        this.reads.pooled += 1;
+        const records = this.answer(text, params);
+        return (this.holdPooled ?? Promise.resolve()).then(() => ({ records }));
+      },
+    },
+  };
+
+  /** The caller's manager, holding a connection (a create's transaction). */
   readonly manager = {
     queryRunner: {
       query: (text: string, params: unknown[]) => Promise.resolve({ records: this.answer(text, params) }),
     },
+    connection: { manager: this.pooled },
   } as unknown as EntityManager;
 
   private answer(text: string, params: unknown[]): unknown[] {
@@ -53,21 +70,24 @@ class FakeHosts {
       this.reads.full += 1;
     } else throw new Error(`unexpected query: ${text}`);
     this.reads.rowsRead += rows.length;
-    if (rows.length === 0) return [{ at, id: null }];
-    return rows.map((row) => ({
-      at,
-      id: row.id,
-      state: row.state,
-      drivers: [...row.drivers],
-      labels: { ...row.labels },
-      capacity_cpu_millis: row.capacity.cpuMillis,
-      capacity_memory_mib: row.capacity.memoryMiB,
-      capacity_pids: row.capacity.pids,
-      allocated_cpu_millis: row.allocated.cpuMillis,
-      allocated_memory_mib: row.allocated.memoryMiB,
-      allocated_pids: row.allocated.pids,
-      followed_images: followed.filter((image) => row.images.includes(image)),
-    }));
+    return [
+      {
+        at,
+        hosts: rows.map((row) => [
+          row.id,
+          row.state,
+          [...row.drivers],
+          { ...row.labels },
+          row.capacity.cpuMillis,
+          row.capacity.memoryMiB,
+          row.capacity.pids,
+          row.allocated.cpuMillis,
+          row.allocated.memoryMiB,
+          row.allocated.pids,
+          followed.filter((image) => row.images.includes(image)),
+        ]),
+      },
+    ];
   }
 
   write(id: string, change: Partial<HostSnapshot>, updatedAt = this.clock): void {
@@ -206,6 +226,8 @@ describe('HostIndex (property)', () => {
           for (let m = int(rand, 1, 4); m > 0; m -= 1) mutate(rand, table, () => count++);
           table.clock += REFRESH_MS + int(rand, 0, 200);
         }
+        // Past the period of the full read now and then (it runs in the background).
+        if (rand() < 0.04) table.clock += FULL_RELOAD_MS;
         if (rand() < 0.05) index.invalidate();
         if (rand() < 0.03) settings = { ...settings, weights: { cpu: pick(rand, [0, 1, 2]), memory: pick(rand, [0, 1, 3]) } };
         table.clock += int(rand, 0, 50);
@@ -262,5 +284,70 @@ describe('HostIndex (property)', () => {
     await index.candidates(table.manager, request, settings, 32);
     expect(table.reads).toMatchObject({ full: 1, incremental: 1, rowsRead: 1001 });
     expect(index.size).toBe(999);
+  });
+
+  it('runs the periodic full read beside the creates, and loses nothing written while it ran', async () => {
+    const table = new FakeHosts();
+    const rand = prng(5);
+    for (let i = 0; i < 50; i += 1) {
+      const host = { ...randomHost(rand, i, table.clock - 60_000), state: 'ready' as const, images: [IMAGE], labels: { zone: 'a' }, allocated: { cpuMillis: 0, memoryMiB: 0, pids: 0 } };
+      table.rows.set(host.id, host);
+    }
+    const index = new HostIndex(REFRESH_MS, { now: () => table.clock });
+    const request: PlacementRequest = { tenantId: TENANTS[0]!, driver: 'docker', image: IMAGE, resources: { cpuMillis: 100, memoryMiB: 64, pids: 16 } };
+    const settings = randomSettings(rand);
+    const ids = async () => (await index.candidates(table.manager, request, settings, 500)).map((host) => host.id);
+    await ids();
+    expect(table.reads).toMatchObject({ full: 1, pooled: 0 });
+
+    // A commit only a full read sees (older than any refresh's margin) takes host-0003 away.
+    table.write('host-0003', { state: 'cordoned' }, table.clock - 60_000);
+    table.clock += FULL_RELOAD_MS;
+    let release!: () => void;
+    table.holdPooled = new Promise((resolve) => (release = resolve));
+    // Due: the answer does not wait for it (the held read would never let it through).
+    expect(await ids()).toContain('host-0003');
+    // (The refresh that was due anyway ran in front: it reads only changed rows.)
+    expect(table.reads).toMatchObject({ full: 2, pooled: 1, incremental: 1 });
+    // Written while the full read runs, after what it read: a claim on host-0001 and a new host.
+    table.clock += 100;
+    table.write('host-0001', { allocated: { cpuMillis: 700, memoryMiB: 640, pids: 16 } });
+    table.rows.set('host-0099', { ...table.rows.get('host-0002')!, id: 'host-0099', updatedAt: table.clock });
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    // Done: what it read, and then the rows changed since, before the next answer (no refresh period had to pass).
+    const after = await ids();
+    expect(after).toEqual(expected(table, request, settings, 500));
+    expect(after).not.toContain('host-0003');
+    expect(after).toContain('host-0099');
+    expect(table.reads).toMatchObject({ full: 2, pooled: 1, incremental: 2 });
+    // Not again before another period.
+    table.clock += REFRESH_MS;
+    await ids();
+    expect(table.reads).toMatchObject({ full: 2, pooled: 1, incremental: 3 });
+  });
+
+  it('a full read that fails in the background is tried again a period later, and answers go on', async () => {
+    const table = new FakeHosts();
+    const rand = prng(6);
+    for (let i = 0; i < 20; i += 1) table.rows.set(`host-${String(i).padStart(4, '0')}`, { ...randomHost(rand, i, table.clock - 60_000), state: 'ready' as const });
+    const errors: unknown[] = [];
+    const index = new HostIndex(REFRESH_MS, { now: () => table.clock, onReloadError: (error) => errors.push(error) });
+    const request: PlacementRequest = { tenantId: TENANTS[0]!, driver: 'docker', image: IMAGE, resources: { cpuMillis: 100, memoryMiB: 64, pids: 16 } };
+    const settings = randomSettings(rand);
+    await index.candidates(table.manager, request, settings, 8);
+    table.clock += FULL_RELOAD_MS;
+    table.holdPooled = Promise.reject(new Error('connection refused'));
+    table.holdPooled.catch(() => undefined);
+    expect(await index.candidates(table.manager, request, settings, 8)).toHaveLength(expected(table, request, settings, 8).length);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(errors).toEqual([new Error('connection refused')]);
+    table.holdPooled = null;
+    table.clock += REFRESH_MS;
+    await index.candidates(table.manager, request, settings, 8);
+    expect(table.reads.pooled).toBe(1);
+    table.clock += FULL_RELOAD_MS;
+    await index.candidates(table.manager, request, settings, 8);
+    expect(table.reads.pooled).toBe(2);
   });
 });
