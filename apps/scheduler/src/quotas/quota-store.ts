@@ -58,14 +58,16 @@ export function quotaRowsSelectSql(usage: string): string {
 /**
  * The charge of quota rows this transaction already holds locked (`lockQuotaRowsUpsertSql`), as a CTE
  * body for a larger statement: `charges` is a relation of `(tenant_id, cpu_millis, memory_mib,
- * workloads, vms)`, one row per tenant, already checked against every limit.
+ * workloads, vms)`, one row per tenant, already checked against every limit; `tenants` a
+ * `uuid[]` parameter holding (at least) those tenants. The planner cannot know how few rows a
+ * CTE gives (it guesses 100), so without the array it joined by scanning every usage row.
  */
-export function chargeLockedQuotasSql(charges: string): string {
+export function chargeLockedQuotasSql(charges: string, tenants: string): string {
   return `UPDATE "${SCHEMA}"."quota_usage" u
         SET "cpu_millis" = u."cpu_millis" + c."cpu_millis", "memory_mib" = u."memory_mib" + c."memory_mib",
             "workloads" = u."workloads" + c."workloads", "vms" = u."vms" + c."vms"
        FROM ${charges} AS c
-      WHERE u."tenant_id" = c."tenant_id"`;
+      WHERE u."tenant_id" = ANY(${tenants}::uuid[]) AND u."tenant_id" = c."tenant_id"`;
 }
 
 /**

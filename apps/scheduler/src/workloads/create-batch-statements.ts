@@ -122,7 +122,10 @@ export function lockBatchStatement(hostIds: readonly string[], images: readonly 
  * concurrent holder of the key to commit or roll back. Rows go in in (tenant, key) order, so
  * two batches sharing keys wait for each other instead of deadlocking. Members that were not
  * placed (over quota, no room any more) are simply not in `members`: nothing of them is
- * written. Returns the inserted workloads as stored.
+ * written. Returns the inserted workloads as stored. The host and tenant ids also go as arrays
+ * ($3, $4), so the allocation and charge updates find their rows by index: joined only to the
+ * CTE, PostgreSQL guessed 100 rows for it and scanned all 10,000 hosts, 2.3 of the statement's
+ * 7.9 ms for a batch of 64 (`EXPLAIN ANALYZE`).
  */
 export function writeBatchStatement(members: readonly SettledMember[]): Statement {
   return {
@@ -160,10 +163,10 @@ export function writeBatchStatement(members: readonly SettledMember[]): Statemen
          FROM (SELECT "host_id", sum("claim_cpu_millis")::int AS "cpu_millis", sum("claim_memory_mib")::int AS "memory_mib",
                       sum("claim_pids")::int AS "pids", count(*)::int AS "claims"
                  FROM "p" GROUP BY "host_id") s
-        WHERE h."id" = s."host_id"
+        WHERE h."id" = ANY($3::text[]) AND h."id" = s."host_id"
      ), "charge" AS (
        ${chargeLockedQuotasSql(`(SELECT "tenant_id", sum("quota_cpu_millis") AS "cpu_millis", sum("quota_memory_mib") AS "memory_mib",
-                 sum("quota_workloads") AS "workloads", sum("quota_vms") AS "vms" FROM "p" GROUP BY "tenant_id")`)}
+                 sum("quota_workloads") AS "workloads", sum("quota_vms") AS "vms" FROM "p" GROUP BY "tenant_id")`, '$4')}
      ), "ev" AS (
        INSERT INTO "${SCHEMA}"."workload_events" ("event_id", "workload_id", "from_state", "to_state", "reason", "host_id")
        SELECT "event_id", "id", NULL, 'scheduled', NULL, "host_id" FROM "p" ORDER BY "ord"
@@ -173,7 +176,12 @@ export function writeBatchStatement(members: readonly SettledMember[]): Statemen
        SELECT p."event_id", $2, jsonb_set(p."payload", '{at}', ${AT}) FROM "p" JOIN "ev" ON ev."event_id" = p."event_id" ORDER BY p."ord"
      )
      SELECT * FROM "ins"`,
-    values: [JSON.stringify(members.map((member, ord) => ({ ...member, ord }))), STATE_SUBJECT],
+    values: [
+      JSON.stringify(members.map((member, ord) => ({ ...member, ord }))),
+      STATE_SUBJECT,
+      [...new Set(members.map((member) => member.host_id))],
+      [...new Set(members.map((member) => member.tenant_id))],
+    ],
   };
 }
 
