@@ -10,6 +10,7 @@ import { PlacementAndQuotas1767349215830 } from '../migrations/1767349215830-pla
 import { VmWorkloads1767431234567 } from '../migrations/1767431234567-vm-workloads';
 import { MaintenanceSilence1767600000000 } from '../migrations/1767600000000-maintenance-silence';
 import { DedicatedHostsIndex1767700000000 } from '../migrations/1767700000000-dedicated-hosts-index';
+import { HeartbeatsHot1767800000000 } from '../migrations/1767800000000-heartbeats-hot';
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
 import { WorkloadEntity } from '../workloads/workload.entity';
@@ -25,6 +26,7 @@ export const SCHEDULER_MIGRATIONS = [
   VmWorkloads1767431234567,
   MaintenanceSilence1767600000000,
   DedicatedHostsIndex1767700000000,
+  HeartbeatsHot1767800000000,
 ];
 
 export function createSchedulerDataSource(url: string, poolSize = 10): DataSource {
