@@ -40,8 +40,9 @@ export const DEFAULT_CREATE_BATCH_GATHER_MS = 8;
  * independent callers (an open load), not a fixed set of them waiting for their answers. Such a
  * wait only adds latency, so after one the next batch does not wait, after a second one in a
  * row the next 2, then 4, … up to `MAX_SKIPPED_GATHERS`; a wait that reaches its goal makes
- * every batch wait again. (A queue already at the goal needs no wait and changes neither.) (bench:scheduler --rate 1000: p50 36–46 ms
- * when every batch waited, 25 ms with this, 25 ms with no gathering at all.)
+ * every batch wait again; a queue already at the goal needs no wait and changes neither.
+ * (bench:scheduler --rate 1000: p50 28.8–31.8 ms when every batch waited, 24.7–28.3 ms with
+ * this; docs/scheduler.md.)
  */
 export class Batcher<T> {
   /** The most batches in a row that skip gathering after waits that ran out. */
