@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { HostIndex } from './host-index';
+import { FULL_RELOAD_MS, HostIndex } from './host-index';
 import { DEDICATED_LABEL, normalizeImageRef, rankHosts, type HostSnapshot, type HostState, type PlacementRequest, type PlacementSettings } from './placement';
 import { int, pick, prng, type Rand } from './testing/seeded-random';
 
@@ -22,8 +22,6 @@ const TENANTS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-822
 const STATES: HostState[] = ['ready', 'ready', 'ready', 'ready', 'ready', 'cordoned', 'draining', 'lost'];
 const CONSTRAINTS = ['zone=a', 'zone!=a', 'disk=ssd', '!gpu', 'gpu'];
 const REFRESH_MS = 500;
-/** host-index.ts's period of the full read. */
-const FULL_RELOAD_MS = 30_000;
 
 interface Row extends HostSnapshot {
   updatedAt: number;

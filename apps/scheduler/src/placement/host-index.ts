@@ -52,7 +52,7 @@ interface PictureRead {
 /** Rows changed this long before the previous refresh are read again (a transaction that committed late). */
 const REFRESH_MARGIN_MS = 5_000;
 /** Every so often the whole picture is re-read anyway: the safety net for anything the margin missed. */
-const FULL_RELOAD_MS = 30_000;
+export const FULL_RELOAD_MS = 30_000;
 /**
  * Slack on the early stop, far above float noise (~1e-16) and above the 1e-9 rounding of
  * scores: a host is skipped only when its score is certainly below the worst one kept.
