@@ -135,8 +135,10 @@ async function main(opts) {
       GUREUM_QUOTA_DEFAULT_MEMORY_MIB: String(10 ** 12),
       GUREUM_QUOTA_DEFAULT_WORKLOADS: String(10 ** 8),
     };
-    // BENCH_SCHEDULER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a replica spends its time.
-    const nodeArgs = (process.env.BENCH_SCHEDULER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    // The replicas run with the flags deploy/local/stack.sh gives the scheduler (a larger young
+    // generation). BENCH_SCHEDULER_NODE_ARGS replaces them ("" for node's defaults; add
+    // "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a replica spends its time).
+    const nodeArgs = (process.env.BENCH_SCHEDULER_NODE_ARGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
     for (let i = 0; i < opts.replicas; i += 1) {
       children.push(await startChild(process.execPath, [...nodeArgs, path.join(SCHEDULER_DIST, 'main.js')], (line) => line.includes('"scheduler started"'), schedulerEnv));
     }
