@@ -3,6 +3,7 @@ import { CANDIDATES_PER_MEMBER } from './batch-claims';
 import { BatchRanker } from './batch-ranking';
 import { HostIndex } from './host-index';
 import { DEDICATED_LABEL, DEFAULT_PLACEMENT_SETTINGS, rankHosts, type HostSnapshot, type PlacementRequest, type PlacementSettings } from './placement';
+import { hostTupleOf } from './testing/host-tuples';
 import { prng } from './testing/seeded-random';
 
 /** mulberry32, as in placement.property.spec.ts. */
@@ -11,22 +12,8 @@ const TENANTS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-822
 
 /** A real HostIndex over a fake database holding `hosts` (the index only reads). */
 function indexOver(hosts: HostSnapshot[]): { index: HostIndex; manager: EntityManager } {
-  // As the index's reads return them (HostTuple); it follows no image before a create asks.
-  const tuples = hosts
-    .filter((host) => host.state === 'ready')
-    .map((host) => [
-      host.id,
-      host.state,
-      host.drivers,
-      host.labels,
-      host.capacity.cpuMillis,
-      host.capacity.memoryMiB,
-      host.capacity.pids,
-      host.allocated.cpuMillis,
-      host.allocated.memoryMiB,
-      host.allocated.pids,
-      [],
-    ]);
+  // As the index's reads return them; it follows no image before a create asks.
+  const tuples = hosts.filter((host) => host.state === 'ready').map((host) => hostTupleOf(host, []));
   const query = async (text: string, params: unknown[] = []) => ({
     records: text.includes('"images" @>') ? hosts.filter((host) => host.images.includes(params[0] as string)).map((host) => ({ id: host.id })) : [{ at: new Date(), hosts: tuples }],
   });

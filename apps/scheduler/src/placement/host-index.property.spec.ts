@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { FULL_RELOAD_MS, HostIndex } from './host-index';
 import { DEDICATED_LABEL, normalizeImageRef, rankHosts, type HostSnapshot, type HostState, type PlacementRequest, type PlacementSettings } from './placement';
+import { hostTupleOf } from './testing/host-tuples';
 import { int, pick, prng, type Rand } from './testing/seeded-random';
 
 /**
@@ -71,19 +72,7 @@ class FakeHosts {
     return [
       {
         at,
-        hosts: rows.map((row) => [
-          row.id,
-          row.state,
-          [...row.drivers],
-          { ...row.labels },
-          row.capacity.cpuMillis,
-          row.capacity.memoryMiB,
-          row.capacity.pids,
-          row.allocated.cpuMillis,
-          row.allocated.memoryMiB,
-          row.allocated.pids,
-          followed.filter((image) => row.images.includes(image)),
-        ]),
+        hosts: rows.map((row) => hostTupleOf(row, followed)),
       },
     ];
   }

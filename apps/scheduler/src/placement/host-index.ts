@@ -23,7 +23,7 @@ import {
  * One JSON value for the whole read rather than a row per host: at 10,000 hosts node-pg's
  * per-column parsing took 66–150 ms of CPU per full read, one JSON.parse 14–35 ms.
  */
-type HostTuple = [
+export type HostTuple = [
   id: string,
   state: HostSnapshot['state'],
   drivers: string[],
