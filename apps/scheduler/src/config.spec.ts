@@ -24,6 +24,7 @@ describe('scheduler configuration', () => {
         reserved: { cpuMillis: 0, memoryMiB: 0, pids: 0 },
         policy: 'binpack',
         weights: { cpu: 1, memory: 1 },
+        shard: null,
       },
       defaultQuotas: { cpuMillis: 64_000, memoryMiB: 131_072, workloads: 200, vms: 20 },
       registryAddress: null,
@@ -38,6 +39,8 @@ describe('scheduler configuration', () => {
     });
     expect(loadSchedulerConfig({ ...valid, GUREUM_CREATE_BATCH_GATHER_MS: '0' }).createBatchGatherMs).toBe(0);
     for (const bad of ['-1', '2.5', '5000', 'soon']) expect(() => loadSchedulerConfig({ ...valid, GUREUM_CREATE_BATCH_GATHER_MS: bad })).toThrow(/GUREUM_CREATE_BATCH_GATHER_MS/);
+    expect(loadSchedulerConfig({ ...valid, GUREUM_PLACEMENT_SHARD: '2/3' }).placement?.shard).toEqual({ index: 2, count: 3 });
+    for (const bad of ['3/3', '0/0', '1', '-1/2', 'a/b', '1/2/3']) expect(() => loadSchedulerConfig({ ...valid, GUREUM_PLACEMENT_SHARD: bad })).toThrow(/GUREUM_PLACEMENT_SHARD/);
     expect(loadSchedulerConfig({ ...valid, GUREUM_MIGRATION_RECOVERY_AFTER_MS: '60000' }).migrationRecoveryAfterMs).toBe(60_000);
     expect(loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: '127.0.0.1:5000' }).registryAddress).toBe('127.0.0.1:5000');
     expect(() => loadSchedulerConfig({ ...valid, GUREUM_REGISTRY_ADDRESS: 'http://127.0.0.1:5000' })).toThrow(/GUREUM_REGISTRY_ADDRESS/);

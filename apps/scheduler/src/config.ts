@@ -29,6 +29,16 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_PLACEMENT_WEIGHT_CPU: weight(1),
   GUREUM_PLACEMENT_WEIGHT_MEMORY: weight(1),
   GUREUM_PLACEMENT_HOST_INDEX_MS: nonNegativeInt(500),
+  /** `i/n`: this is replica i (0-based) of n, and prefers its nth of the fleet (placement.ts, `PlacementShard`); unset: no preference. */
+  GUREUM_PLACEMENT_SHARD: z
+    .string()
+    .regex(/^\d{1,4}\/\d{1,4}$/, 'must be i/n, e.g. 0/3')
+    .transform((value) => {
+      const [index, count] = value.split('/').map(Number) as [number, number];
+      return { index, count };
+    })
+    .refine(({ index, count }) => count >= 1 && index < count, 'must be i/n with 0 <= i < n')
+    .optional(),
   /** How long after a create batch ends the next one may wait to gather more (ms); 0: no wait. */
   GUREUM_CREATE_BATCH_GATHER_MS: z.coerce.number().int().min(0).max(1000).default(DEFAULT_CREATE_BATCH_GATHER_MS),
   GUREUM_QUOTA_DEFAULT_CPU_MILLIS: nonNegativeInt(64_000),
@@ -63,7 +73,7 @@ export interface SchedulerConfig {
   placement?: PlacementSettings;
   /** How old a replica's in-memory picture of the fleet may get (ms) before a create reloads it; 0 ranks in SQL. Default 500. */
   hostIndexRefreshMs?: number;
-  /** How long a create batch that follows another waits for more creates (ms, 0: none). Default 4. */
+  /** How long a create batch that follows another waits for more creates (ms, 0: none). Default `DEFAULT_CREATE_BATCH_GATHER_MS`. */
   createBatchGatherMs?: number;
   /** Compute quotas of a tenant without an operator override; defaults in `DEFAULT_QUOTAS`. */
   defaultQuotas?: QuotaAmounts;
@@ -89,6 +99,7 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
       reserved: { cpuMillis: vars.GUREUM_RESERVED_CPU_MILLIS, memoryMiB: vars.GUREUM_RESERVED_MEMORY_MIB, pids: vars.GUREUM_RESERVED_PIDS },
       policy: vars.GUREUM_PLACEMENT_POLICY,
       weights: { cpu: vars.GUREUM_PLACEMENT_WEIGHT_CPU, memory: vars.GUREUM_PLACEMENT_WEIGHT_MEMORY },
+      shard: vars.GUREUM_PLACEMENT_SHARD ?? null,
     },
     hostIndexRefreshMs: vars.GUREUM_PLACEMENT_HOST_INDEX_MS,
     createBatchGatherMs: vars.GUREUM_CREATE_BATCH_GATHER_MS,

@@ -60,8 +60,12 @@ export const PlacementExplanationSchema = z.object({
       removed: z.array(z.object({ hostId: z.string(), detail: z.string() })),
     }),
   ),
-  /** Hosts that passed every filter, best first, as if the workload were placed now. */
-  scores: z.array(z.object({ hostId: z.string(), score: z.number(), cpu: z.number(), memory: z.number() })),
+  /**
+   * Hosts that passed every filter, best first, as if the workload were placed now by the
+   * replica that answered: `preferred` marks the hosts of its shard (`GUREUM_PLACEMENT_SHARD`),
+   * which it ranks before every other host.
+   */
+  scores: z.array(z.object({ hostId: z.string(), score: z.number(), cpu: z.number(), memory: z.number(), preferred: z.literal(true).optional() })),
   /** The host the scheduler would choose now (null when none fits). */
   choice: z.string().nullable(),
 });

@@ -2,7 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { CANDIDATES_PER_MEMBER } from './batch-claims';
 import { BatchRanker } from './batch-ranking';
 import { HostIndex } from './host-index';
-import { DEDICATED_LABEL, DEFAULT_PLACEMENT_SETTINGS, rankHosts, type HostSnapshot, type PlacementRequest, type PlacementSettings } from './placement';
+import { DEDICATED_LABEL, DEFAULT_PLACEMENT_SETTINGS, rankHosts, type HostSnapshot, type PlacementRequest, type PlacementSettings, type PlacementShard } from './placement';
 import { hostTupleOf } from './testing/host-tuples';
 import { prng } from './testing/seeded-random';
 
@@ -68,12 +68,18 @@ function rankAlone(hosts: HostSnapshot[], requests: PlacementRequest[], settings
   });
 }
 
+/** No shard half the time, else one of two or three (the shard's hosts rank first). */
+function shardOf(random: () => number): PlacementShard | null {
+  const pick = random();
+  return pick < 0.5 ? null : pick < 0.75 ? { index: 1, count: 2 } : { index: 2, count: 3 };
+}
+
 describe('BatchRanker', () => {
   it('ranks every member exactly as ranking it alone on the picture with the earlier claims would (100 random batches)', async () => {
     for (let seed = 1; seed <= 100; seed += 1) {
       const random = prng(seed);
       const hosts = cluster(random);
-      const settings: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, policy: random() < 0.5 ? 'binpack' : 'spread' };
+      const settings: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, policy: random() < 0.5 ? 'binpack' : 'spread', shard: shardOf(random) };
       const requests = Array.from({ length: 1 + Math.floor(random() * 60) }, () => requestOf(random));
       const dedicated = new Set(hosts.flatMap((host) => (host.labels[DEDICATED_LABEL] ? [host.labels[DEDICATED_LABEL]] : [])));
       const { index, manager } = indexOver(hosts);
@@ -89,7 +95,7 @@ describe('BatchRanker', () => {
     for (let seed = 200; seed < 240; seed += 1) {
       const random = prng(seed);
       const hosts = cluster(random);
-      const settings: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, policy: random() < 0.5 ? 'binpack' : 'spread' };
+      const settings: PlacementSettings = { ...DEFAULT_PLACEMENT_SETTINGS, policy: random() < 0.5 ? 'binpack' : 'spread', shard: shardOf(random) };
       const dedicated = new Set(hosts.flatMap((host) => (host.labels[DEDICATED_LABEL] ? [host.labels[DEDICATED_LABEL]] : [])));
       const { index, manager } = indexOver(hosts);
       const ranker = new BatchRanker(index, settings, 1e9);

@@ -37,7 +37,9 @@ beforeAll(async () => {
         databaseUrl: database.url,
         natsUrl: nats.url,
         control: nats.control,
-        placement: SETTINGS,
+        // Two of the three prefer a shard each (GUREUM_PLACEMENT_SHARD), the third ranks the
+        // whole fleet: whatever each one ranks first, the locks decide.
+        placement: i < 2 ? { ...SETTINGS, shard: { index: i, count: 2 } } : SETTINGS,
         defaultQuotas: QUOTAS,
         skipMigrations: i > 0,
         // Heartbeats queue for pool connections behind 500 creates on a shared 2-core box;

@@ -89,6 +89,8 @@ function randomSettings(rand: Rand): PlacementSettings {
     reserved: { cpuMillis: pick(rand, [0, 250]), memoryMiB: pick(rand, [0, 256]), pids: pick(rand, [0, 100]) },
     policy: pick(rand, ['binpack', 'spread'] as const),
     weights: { cpu: pick(rand, [0, 1, 2]), memory: pick(rand, [0, 1, 3]) },
+    // A replica's shard: its hosts first, then the rest (the index walks each part on its own).
+    shard: pick(rand, [null, null, { index: 0, count: 2 }, { index: 1, count: 3 }, { index: 0, count: 1 }]),
   };
 }
 

@@ -5,6 +5,7 @@ import {
   covers,
   DEDICATED_LABEL,
   effectiveCapacity,
+  inShard,
   maxUnit,
   normalizeImageRef,
   rankHosts,
@@ -97,7 +98,9 @@ interface HostClass {
  * per tenant and not cached).
  *
  * On the picture it returns exactly what `rankHosts(…).slice(0, limit)` returns (proved by
- * `host-index.property.spec.ts`), without looking at every host: see HostClass. A refresh
+ * `host-index.property.spec.ts`), without looking at every host: see HostClass. With a
+ * replica's shard (`PlacementSettings.shard`) the walk runs over the shard's hosts first and
+ * over the rest only for what is still missing. A refresh
  * reads only rows whose `updated_at` moved since the previous one (every write of a column
  * read here bumps it), with a margin for transactions that committed late, and the whole
  * picture at the first use and after `invalidate()` (the caller waits: the picture is unknown
@@ -155,6 +158,24 @@ export class HostIndex {
       return rankHosts([...this.byId.values()].map((entry) => view(entry.host)), request, settings, false).slice(0, limit);
     }
     this.useSettings(settings);
+    if (!settings.shard || settings.shard.count <= 1) return this.walk(request, settings, limit, image, withImage, view, null);
+    // The shard first (rankHosts puts every host of it before every other), then the rest.
+    const shard = settings.shard;
+    const inside = this.walk(request, settings, limit, image, withImage, view, (id) => inShard(id, shard));
+    if (inside.length >= limit) return inside;
+    return [...inside, ...this.walk(request, settings, limit - inside.length, image, withImage, view, (id) => !inShard(id, shard))];
+  }
+
+  /** The best `limit` hosts of the classes' walk, of those `keep` accepts (null: all). */
+  private walk(
+    request: PlacementRequest,
+    settings: PlacementSettings,
+    limit: number,
+    image: string,
+    withImage: ReadonlySet<string> | null,
+    view: (host: HostSnapshot) => HostSnapshot,
+    keep: ((hostId: string) => boolean) | null,
+  ): HostSnapshot[] {
     const binpack = (request.policy ?? settings.policy) === 'binpack';
     const best: Array<{ host: HostSnapshot; score: HostScore }> = [];
     const zero = { cpuMillis: 0, memoryMiB: 0, pids: 0 };
@@ -177,12 +198,12 @@ export class HostIndex {
         // Members of a run differ only by id (ascending) and image: the first ones with the image win.
         for (let j = start; j < end; j += 1) {
           const host = members[j]!.host;
-          if (withImage !== null && !withImage.has(host.id)) continue;
+          if ((withImage !== null && !withImage.has(host.id)) || (keep !== null && !keep(host.id))) continue;
           if (best.length >= limit) {
             const worst = best[best.length - 1]!.score;
             if (!(score.score > worst.score || (score.score === worst.score && host.id < worst.hostId))) break;
           }
-          insertBest(best, { host: view(host), score: { ...score, hostId: host.id } }, limit);
+          insertBest(best, { host: view(host), score: memberScore(score, host.id, settings) }, limit);
         }
       }
     }
@@ -483,6 +504,12 @@ function runAround(members: readonly Entry[], at: number): [number, number] {
     return low;
   };
   return [bound(false), bound(true)];
+}
+
+/** The score of a run's member: the run's, with the member's id and shard. */
+function memberScore(runScore: HostScore, hostId: string, settings: PlacementSettings): HostScore {
+  const { hostId: _first, preferred: _firstPreferred, ...rest } = runScore;
+  return inShard(hostId, settings.shard) ? { hostId, ...rest, preferred: true } : { hostId, ...rest };
 }
 
 /** Keeps `best` sorted as rankHosts orders (score, then id in byte order) and at most `limit` long. */

@@ -8,6 +8,7 @@ import {
   DEDICATED_LABEL,
   effectiveCapacity,
   explainPlacement,
+  inShard,
   parseConstraint,
   rankHosts,
   rejectionOf,
@@ -119,6 +120,48 @@ describe('placement score (bin-pack)', () => {
     expect(rankHosts(hosts, request, exact).map((h) => h.id)).toEqual(['ok']);
   });
 });
+
+describe("a replica's shard", () => {
+  const ids = Array.from({ length: 60 }, (_, i) => `host-${i}`);
+
+  it('splits the fleet into count parts, every host in exactly one, each part a fair share', () => {
+    for (const count of [2, 3, 5]) {
+      const parts = Array.from({ length: count }, (_, index) => ids.filter((id) => inShard(id, { index, count })));
+      expect(parts.flat().sort()).toEqual([...ids].sort());
+      for (const part of parts) expect(part.length).toBeGreaterThan(ids.length / count / 3);
+    }
+    // The split is FNV-1a of the id: the same on every replica (pinned, so it never changes under a running fleet).
+    expect(['host-0', 'host-1', 'host-2', 'host-3'].map((id) => inShard(id, { index: 0, count: 2 }))).toEqual(
+      ['host-0', 'host-1', 'host-2', 'host-3'].map((id) => fnv1a(id) % 2 === 0),
+    );
+    expect(ids.some((id) => inShard(id, null) || inShard(id, { index: 0, count: 1 }))).toBe(false);
+  });
+
+  it('ranks every host of the shard before every other host, each part by score', () => {
+    const hosts = ids.slice(0, 12).map((id, i) => host(id, { allocated: { cpuMillis: (i % 4) * 800, memoryMiB: 0, pids: 0 } }));
+    const shard = { index: 1, count: 3 };
+    const plain = rankHosts(hosts, request, exact).map((h) => h.id);
+    const ranked = rankHosts(hosts, request, { ...exact, shard }).map((h) => h.id);
+    const inside = plain.filter((id) => inShard(id, shard));
+    expect(inside.length).toBeGreaterThan(0);
+    expect(inside.length).toBeLessThan(plain.length);
+    expect(ranked).toEqual([...inside, ...plain.filter((id) => !inShard(id, shard))]);
+    // A host outside the shard is still chosen when none inside it takes the request.
+    const full = hosts.map((h) => (inShard(h.id, shard) ? { ...h, allocated: { cpuMillis: 4000, memoryMiB: 0, pids: 0 } } : h));
+    expect(rankHosts(full, request, { ...exact, shard }).map((h) => h.id)).toEqual(plain.filter((id) => !inShard(id, shard)));
+    // The explanation marks the shard's hosts and chooses as rankHosts does.
+    const explanation = explainPlacement(hosts, request, { ...exact, shard });
+    expect(explanation.scores.map((score) => score.hostId)).toEqual(ranked);
+    expect(explanation.scores.filter((score) => score.preferred).map((score) => score.hostId)).toEqual(inside);
+    expect(explanation.choice).toBe(ranked[0]);
+  });
+});
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(text, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash;
+}
 
 describe('placement explanations', () => {
   it('names the first filter nothing passes', () => {
