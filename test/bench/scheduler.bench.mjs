@@ -139,8 +139,11 @@ async function main(opts) {
     // generation). BENCH_SCHEDULER_NODE_ARGS replaces them ("" for node's defaults; add
     // "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a replica spends its time).
     const nodeArgs = (process.env.BENCH_SCHEDULER_NODE_ARGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
+    // Each replica of several prefers its own shard of the fleet, as an operator running several
+    // sets GUREUM_PLACEMENT_SHARD (docs/scheduler.md); BENCH_NO_SHARDS=1 leaves it unset (one shared ranking).
     for (let i = 0; i < opts.replicas; i += 1) {
-      children.push(await startChild(process.execPath, [...nodeArgs, path.join(SCHEDULER_DIST, 'main.js')], (line) => line.includes('"scheduler started"'), schedulerEnv));
+      const shard = opts.replicas > 1 && !process.env.BENCH_NO_SHARDS ? { GUREUM_PLACEMENT_SHARD: `${i}/${opts.replicas}` } : {};
+      children.push(await startChild(process.execPath, [...nodeArgs, path.join(SCHEDULER_DIST, 'main.js')], (line) => line.includes('"scheduler started"'), { ...schedulerEnv, ...shard }));
     }
 
     const db = new pg.Client({ connectionString: dbUrl });
@@ -257,7 +260,7 @@ async function main(opts) {
     // --- bare claim writes: the statements a batch of creates commits, no scheduler in between
     const hostIds = (await db.query(`SELECT id FROM scheduler.hosts ORDER BY id`)).rows.map((row) => row.id);
     // Open loop: the floor writes batches as large as the scheduler's were on average.
-    const batchSize = Math.min(MAX_CREATE_BATCH, opts.rate > 0 ? Math.max(1, Math.round(shape[0].placed / Math.max(1, shape[0].transactions))) : opts.concurrency);
+    const batchSize = Math.min(MAX_CREATE_BATCH, opts.rate > 0 ? Math.max(1, Math.round(shape[0].placed / Math.max(1, shape[0].transactions))) : Math.ceil(opts.concurrency / opts.replicas));
     const bare = await bareClaimWrites(dbUrl, hostIds, batchSize, opts);
     await db.end();
 
@@ -285,8 +288,8 @@ async function main(opts) {
  * charge, history and outbox rows in another.
  * Without the scheduler's decisions: a batch locks CANDIDATES_PER_MEMBER hosts and claims on
  * the first (as binpack does), the next batch the next hosts; tenants round robin. Batches
- * are of `batchSize` (as large as the scheduler's can get at this concurrency, or were on
- * average in the open loop), and as many run at once as the scheduler fleet runs (one per replica).
+ * are of `batchSize` (as large as one replica's can get at this concurrency: its share of the
+ * callers; or as the scheduler's were on average in the open loop), and as many run at once as the scheduler fleet runs (one per replica).
  */
 async function bareClaimWrites(dbUrl, hostIds, batchSize, opts) {
   const writers = opts.replicas;
