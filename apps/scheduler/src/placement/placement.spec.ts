@@ -130,10 +130,11 @@ describe("a replica's shard", () => {
       expect(parts.flat().sort()).toEqual([...ids].sort());
       for (const part of parts) expect(part.length).toBeGreaterThan(ids.length / count / 3);
     }
-    // The split is FNV-1a of the id: the same on every replica (pinned, so it never changes under a running fleet).
-    expect(['host-0', 'host-1', 'host-2', 'host-3'].map((id) => inShard(id, { index: 0, count: 2 }))).toEqual(
-      ['host-0', 'host-1', 'host-2', 'host-3'].map((id) => fnv1a(id) % 2 === 0),
-    );
+    // The split is 32-bit FNV-1a of the id, pinned by its published test vectors (fnv1a("a") =
+    // 0xe40c292c, fnv1a("foobar") = 0xbf9cf968), so every replica and every release split alike.
+    for (const [id, hash] of [['a', 0xe40c292c], ['foobar', 0xbf9cf968]] as const) {
+      for (const count of [2, 5, 7]) expect(inShard(id, { index: hash % count, count })).toBe(true);
+    }
     expect(ids.some((id) => inShard(id, null) || inShard(id, { index: 0, count: 1 }))).toBe(false);
   });
 
@@ -156,12 +157,6 @@ describe("a replica's shard", () => {
     expect(explanation.choice).toBe(ranked[0]);
   });
 });
-
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (const byte of Buffer.from(text, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
-  return hash;
-}
 
 describe('placement explanations', () => {
   it('names the first filter nothing passes', () => {

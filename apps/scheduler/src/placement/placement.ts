@@ -70,8 +70,9 @@ export interface PlacementSettings {
  * Replica `index` of `count` (0-based). Replicas rank on the same picture, so without a
  * preference they all choose the same best hosts, and their batches wait for each other's
  * host locks (bench:scheduler, 2 replicas at 128 in flight: 2,663 and 2,731/s, p99 130 and
- * 123 ms, against 3,495 and 3,598/s, p99 77 and 75 ms, with a shard each; docs/scheduler.md). A preference, not a partition: a host outside the shard is chosen
- * when none inside it takes the request, and the lock still decides.
+ * 123 ms, against 3,495 and 3,598/s, p99 77 and 75 ms, with a shard each; docs/scheduler.md).
+ * A preference, not a partition: a host outside the shard is chosen when none inside it takes
+ * the request, and the lock still decides.
  */
 export interface PlacementShard {
   index: number;
