@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { eventDef, parseOrThrow, type EventPayloadOf, type EventSubject } from '@gureum/contracts';
 import type { Logger } from 'pino';
 import { Column, Entity, PrimaryGeneratedColumn, type DataSource, type EntityManager } from 'typeorm';
 import type { z } from 'zod';
+import { JetStreamPublisher } from './jetstream';
 
 /**
  * Events waiting to leave a service. Rows are written in the same transaction as the state
@@ -96,7 +96,7 @@ export interface OutboxRelayOptions {
  * not recorded (crash in between) harmless.
  */
 export class OutboxRelay {
-  private readonly js: JetStreamClient;
+  private readonly publisher: JetStreamPublisher;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private pendingKick: NodeJS.Timeout | null = null;
@@ -110,7 +110,7 @@ export class OutboxRelay {
     private readonly logger: Logger,
     private readonly options: OutboxRelayOptions = {},
   ) {
-    this.js = jetstream(nc);
+    this.publisher = new JetStreamPublisher(nc);
   }
 
   start(): void {
@@ -159,6 +159,7 @@ export class OutboxRelay {
     if (this.pendingKick) clearTimeout(this.pendingKick);
     this.pendingKick = null;
     await this.running;
+    this.publisher.close();
   }
 
   /** Publishes until nothing is pending; returns how many were published. */
@@ -188,7 +189,7 @@ export class OutboxRelay {
       // first failure is marked published, so a failed event is never overtaken for good:
       // it and everything after it are published again next time (those whose publish did
       // succeed are dropped there by the Nats-Msg-Id dedupe), in seq order.
-      const acks = await Promise.allSettled(rows.map((row) => this.js.publish(row.subject, row.payload, { msgID: row.message_id })));
+      const acks = await this.publisher.publishAll(rows.map((row) => ({ subject: row.subject, payload: row.payload, msgId: row.message_id })));
       const failedAt = acks.findIndex((ack) => ack.status === 'rejected');
       const done = (failedAt === -1 ? rows : rows.slice(0, failedAt)).map((row) => row.seq);
       if (failedAt !== -1) {
