@@ -207,6 +207,27 @@ console_operator_login() {
     if(typeof d.login!=="string"||typeof d.password!=="string")process.exit(1);process.stdout.write(d.login+" "+d.password)' "$file"
 }
 
+# The commands print_summary suggests need node-1 in the scheduler's picture, ready, with the
+# demo image (and the VM template when it was built): the agent reports them in its heartbeats
+# some seconds after it starts. Without this wait the first create right after "Gureum is up"
+# was refused with image_unknown (seen: for 11 s).
+wait_agent_ready() {
+  local deadline=$((SECONDS + 90)) want wants=('gureum/busybox:latest')
+  [ -d "$STATE/images/vm/tiny" ] && wants+=('vm-template+tiny')
+  local psql=("$(pg_bin)/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d gureum -tA)
+  log "waiting for $AGENT_NODE_ID to report ${wants[*]}"
+  for want in "${wants[@]}"; do
+    until [ "$("${psql[@]}" -c "SELECT count(*) FROM scheduler.hosts WHERE id = '$AGENT_NODE_ID' AND state = 'ready' AND '$want' = ANY(images)" 2>/dev/null)" = 1 ]; do
+      if [ "$SECONDS" -ge "$deadline" ] || ! proc_alive "$RUN/agent.pid"; then
+        show_log_tail "$LOGS/agent.log"
+        log "$AGENT_NODE_ID is not ready with $want yet: creates may be refused or stay pending until it is"
+        return 1
+      fi
+      sleep 0.5
+    done
+  done
+}
+
 print_summary() {
   local tenant_key operator_key
   tenant_key="$(demo_field tenant.apiKey)" || die "$STATE/demo.json has no tenant.apiKey"
@@ -283,6 +304,7 @@ cmd_up() {
   }
   chmod 600 "$STATE/demo.json"
   push_demo_image || log "could not push the demo image into the registry (see $LOGS/registry-push.log)"
+  wait_agent_ready || true
   print_summary
 }
 
