@@ -177,6 +177,8 @@ export class HostIndex {
     keep: ((hostId: string) => boolean) | null,
   ): HostSnapshot[] {
     const binpack = (request.policy ?? settings.policy) === 'binpack';
+    // One walk covers one part of a shard's split (`keep`), so the order inside it is score and id alone.
+    const scoring = settings.shard ? { ...settings, shard: null } : settings;
     const best: Array<{ host: HostSnapshot; score: HostScore }> = [];
     const zero = { cpuMillis: 0, memoryMiB: 0, pids: 0 };
     for (const hostClass of this.classes.values()) {
@@ -194,7 +196,7 @@ export class HostIndex {
         if (best.length >= limit && this.bound(first, hostClass, request, settings, binpack) + STOP_SLACK < best[best.length - 1]!.score.score) break;
         const withImageView = { ...first.host, images: [image] };
         if (rejectionOf(withImageView, request, settings, false) !== null) continue;
-        const score = scoreHost(withImageView, request, settings);
+        const score = scoreHost(withImageView, request, scoring);
         // Members of a run differ only by id (ascending) and image: the first ones with the image win.
         for (let j = start; j < end; j += 1) {
           const host = members[j]!.host;
@@ -203,7 +205,7 @@ export class HostIndex {
             const worst = best[best.length - 1]!.score;
             if (!(score.score > worst.score || (score.score === worst.score && host.id < worst.hostId))) break;
           }
-          insertBest(best, { host: view(host), score: memberScore(score, host.id, settings) }, limit);
+          insertBest(best, { host: view(host), score: { ...score, hostId: host.id } }, limit);
         }
       }
     }
@@ -504,12 +506,6 @@ function runAround(members: readonly Entry[], at: number): [number, number] {
     return low;
   };
   return [bound(false), bound(true)];
-}
-
-/** The score of a run's member: the run's, with the member's id and shard. */
-function memberScore(runScore: HostScore, hostId: string, settings: PlacementSettings): HostScore {
-  const { hostId: _first, preferred: _firstPreferred, ...rest } = runScore;
-  return inShard(hostId, settings.shard) ? { hostId, ...rest, preferred: true } : { hostId, ...rest };
 }
 
 /** Keeps `best` sorted as rankHosts orders (score, then id in byte order) and at most `limit` long. */
