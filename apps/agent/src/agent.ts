@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { DriverError, VmDriver, type DriverFingerprint, type DriverName, type TaskStatus, type WorkloadDriver } from './driver';
 import { createHostIoCounterSource } from './metering/io-counters';
 import { commitWorkload, committableDriverOf } from './image-commands';
-import { BuildRunner, type BuildEngine } from './builds/build-runner';
+import { BuildRunner, type BuildEngine, type BuildRunnerOptions } from './builds/build-runner';
 import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
 import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
 import { VmCommandServer } from './vm/vm-command-server';
@@ -25,6 +25,8 @@ export interface AgentOptions {
   migrationHost?: string;
   /** The Docker engine image builds run on; without it the node takes no builds. */
   buildEngine?: BuildEngine;
+  /** Where builds run (required with `buildEngine`): a sandbox engine per build. */
+  buildRunner?: BuildRunnerOptions;
 }
 
 /** Re-fingerprinting (engine info, image list) is slower than a heartbeat; do it less often. */
@@ -101,8 +103,9 @@ export class Agent {
       nodeId,
       onError: (error) => this.logger.error({ err: error }, 'commit command failed'),
     });
-    if (this.options.buildEngine) {
-      const builds = new BuildRunner(this.bus, nodeId, this.options.buildEngine, this.logger);
+    if (this.options.buildEngine && this.options.buildRunner) {
+      await this.options.buildRunner.sandboxes.reap().catch((error: unknown) => this.logger.error({ err: error }, 'could not reap leftover build sandboxes'));
+      const builds = new BuildRunner(this.bus, nodeId, this.options.buildEngine, this.logger, this.options.buildRunner);
       serveCommand(this.nc, 'agent.*.cmd.build.v1', async (request) => builds.accept(request), {
         nodeId,
         onError: (error) => this.logger.error({ err: error }, 'build command failed'),

@@ -41,6 +41,10 @@ export const AgentConfigSchema = z.object({
   GUREUM_AGENT_CPU_MILLIS: optionalInt,
   GUREUM_AGENT_MEMORY_MIB: optionalInt,
   GUREUM_AGENT_PIDS: optionalInt,
+  /** Builds: pids limit of all RUN steps of one build together (its sandbox's cgroup). */
+  GUREUM_BUILD_PIDS_LIMIT: env.positiveInt(256),
+  /** Builds: operator images on this host that any build may name (comma-separated, exact references). */
+  GUREUM_BUILD_PUBLIC_IMAGES: z.string().default('gureum/busybox:latest'),
   /** vm driver: `auto` uses KVM only when a probe guest boots under it. */
   GUREUM_AGENT_VM_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   /** vm driver: host-cached templates, one directory each (deploy/images/vm-guest.sh). */

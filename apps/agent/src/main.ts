@@ -5,6 +5,7 @@ import { loadAgentConfig, parseDriverArg } from './config';
 import { enrol, loadAgentCredentials } from './enrolment/agent-credentials';
 import { createDockerDriver, createVmDriver, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
 import { DockerodeEngine } from './driver/docker/dockerode.engine';
+import { DockerdSandboxFactory } from './builds/build-sandbox';
 import { RegistryTemplateSource } from './driver/vm/registry-template-source';
 import { LocalDirTemplateSource } from './driver/vm/template-source';
 
@@ -72,7 +73,17 @@ async function main(): Promise<void> {
       version: AGENT_VERSION,
       migrationHost: config.GUREUM_AGENT_MIGRATION_HOST,
       // A Docker host also builds images.
-      ...(driverNames.includes('docker') ? { buildEngine: new DockerodeEngine() } : {}),
+      ...(driverNames.includes('docker')
+        ? {
+            buildEngine: new DockerodeEngine(),
+            // Each build gets its own throwaway engine (docs/builds.md, "The build sandbox").
+            buildRunner: {
+              sandboxes: new DockerdSandboxFactory({ nodeId: config.GUREUM_AGENT_NODE_ID, logger }),
+              publicImages: config.GUREUM_BUILD_PUBLIC_IMAGES.split(',').map((image) => image.trim()).filter(Boolean),
+              pidsLimit: config.GUREUM_BUILD_PIDS_LIMIT,
+            },
+          }
+        : {}),
     },
     drivers,
     stateStore,

@@ -3,6 +3,8 @@ import type { Bus } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import type { DockerEngine } from '../driver/docker/docker-engine';
 import { pushError, splitReference } from '../driver/docker/docker.driver';
+import type { BuildSandboxFactory, ImageArchiveEngine } from './build-sandbox';
+import { stripReservedLabels } from './image-archive';
 
 type BuildRequest = ValidRequestOf<'agent.*.cmd.build.v1'>;
 type BuildReportState = 'building' | 'pushing' | 'succeeded' | 'failed';
@@ -10,8 +12,19 @@ type BuildReportState = 'building' | 'pushing' | 'succeeded' | 'failed';
 /** What a build needs of the bus (a fake in unit tests). */
 export type BuildBus = Pick<Bus, 'request'>;
 
-/** What a build needs of the engine. */
-export type BuildEngine = Pick<DockerEngine, 'pullImage' | 'buildImage' | 'pushImage'>;
+/** What a build needs of the node's (host) engine: pull the authorised images, move images in and out, push. */
+export type BuildEngine = Pick<DockerEngine, 'pullImage' | 'pushImage' | 'imageExists'> & ImageArchiveEngine;
+
+export interface BuildRunnerOptions {
+  /** Where each build runs: a throwaway engine per build (DockerdSandboxFactory). */
+  sandboxes: BuildSandboxFactory;
+  /** Operator images on the host any build may use (e.g. gureum/busybox:latest), copied into every sandbox that needs them. */
+  publicImages?: readonly string[];
+  /** The pids limit of all of a build's RUN steps together. */
+  pidsLimit?: number;
+}
+
+export const DEFAULT_BUILD_PIDS_LIMIT = 256;
 
 /** Log lines are sent in batches at most this often, and at every state change. */
 const LOG_FLUSH_MS = 1000;
@@ -22,8 +35,9 @@ export const BUILD_KEEPALIVE_MS = 30_000;
 /**
  * Runs builds the api assigns to this node: fetches the context in chunks over NATS (never
  * one message over the 1 MiB limit), pulls base images from our registry with the build's
- * short-lived pull tokens, builds under the build's CPU and memory limits with no network,
- * pushes with the push token and reports state and log as it goes.
+ * short-lived pull tokens, builds in a throwaway sandbox engine that holds only those images
+ * (no network, no shared cache, pids/CPU/memory limits, user namespaces), strips reserved
+ * labels from the result, pushes it with the push token and reports state and log as it goes.
  */
 export class BuildRunner {
   private readonly running = new Map<string, Promise<void>>();
@@ -33,6 +47,7 @@ export class BuildRunner {
     private readonly nodeId: string,
     private readonly engine: BuildEngine,
     private readonly logger: Logger,
+    private readonly options: BuildRunnerOptions,
   ) {}
 
   /** Answers at once; the build runs in the background. A repeated start of a running build is a no-op. */
@@ -74,15 +89,33 @@ export class BuildRunner {
       output(`build context: ${context.length} bytes\n`);
       for (const { image, auth } of request.pullAuths) {
         output(`pulling base image ${image}\n`);
-        await this.engine.pullImage(image, { serverAddress: auth.registry, registryToken: auth.token }).catch((error: unknown) => {
+        // Always from the registry with this build's token (a tag pull fetches the manifest
+        // with it, so the registry decides), never taken from the host's cache unasked.
+        await this.engine.pullImage(withDefaultTag(image), { serverAddress: auth.registry, registryToken: auth.token }).catch((error: unknown) => {
           throw new Error(`image pull failed: ${error instanceof Error ? error.message.replace(/^docker pull \S+: /, '') : String(error)}`, { cause: error });
         });
       }
-      await this.engine.buildImage(
-        context,
-        { tag: request.image, cpuMillis: request.resources.cpuMillis, memoryMiB: request.resources.memoryMiB, labels: { 'io.gureum.build': request.buildId, 'io.gureum.tenant': request.tenantId } },
-        output,
-      );
+      const sandbox = await this.options.sandboxes.create(request.buildId, {
+        cpuMillis: request.resources.cpuMillis,
+        memoryMiB: request.resources.memoryMiB,
+        pids: this.options.pidsLimit ?? DEFAULT_BUILD_PIDS_LIMIT,
+      });
+      try {
+        // The sandbox starts empty: only the images this build was authorised to pull, and the
+        // operator's public ones, are put in it. Anything else the Dockerfile names is absent,
+        // and with no network it cannot be fetched: the build fails closed.
+        for (const { image } of request.pullAuths) await sandbox.engine.loadImage(await this.engine.saveImage(withDefaultTag(image)));
+        for (const image of this.options.publicImages ?? []) {
+          if (await this.engine.imageExists(image)) await sandbox.engine.loadImage(await this.engine.saveImage(image));
+        }
+        await sandbox.engine.buildImage(context, { tag: request.image, cpuMillis: request.resources.cpuMillis, memoryMiB: request.resources.memoryMiB, labels: {} }, output);
+        // Labels of the agent (`io.gureum.*`, possibly inherited from a base image) never leave in an image.
+        const { archive, removed } = stripReservedLabels(await sandbox.engine.saveImage(request.image));
+        if (removed.length > 0) output(`removed reserved labels from the image: ${removed.join(', ')}\n`);
+        await this.engine.loadImage(archive);
+      } finally {
+        await sandbox.dispose();
+      }
       output(`pushing ${request.image}\n`);
       await report('pushing');
       let digest: string;
@@ -130,4 +163,10 @@ export class BuildRunner {
       }
     }
   }
+}
+
+/** `repo` → `repo:latest` (as Docker reads a FROM without tag or digest), so a save takes that one tag only. */
+export function withDefaultTag(reference: string): string {
+  const last = reference.slice(reference.lastIndexOf('/') + 1);
+  return last.includes(':') || last.includes('@') ? reference : `${reference}:latest`;
 }

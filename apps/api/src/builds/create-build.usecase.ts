@@ -5,7 +5,7 @@ import { Bus } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import { DataSource } from 'typeorm';
 import { API_LOGGER } from '../app/tokens';
-import { baseImagesOf, readDockerfile } from './build-context';
+import { analyseDockerfile, BuildContextRefused, readDockerfile } from './build-context';
 import { applyBuildReport, insertBuild } from './build.store';
 import { BUILD_SETTINGS, type BuildSettings } from './build-settings';
 
@@ -32,10 +32,19 @@ export class CreateBuild {
   ) {}
 
   async execute({ caller, repository, tag, context }: CreateBuildCommand): Promise<BuildView> {
-    const dockerfile = readDockerfile(context);
-    if (dockerfile === null) throw new GureumError(ErrorCode.ValidationFailed, 'the build context must be a tar archive with a Dockerfile at its root');
+    let images: string[];
+    try {
+      const dockerfile = readDockerfile(context);
+      if (dockerfile === null) throw new GureumError(ErrorCode.ValidationFailed, 'the build context must be a tar archive with a Dockerfile at its root');
+      images = analyseDockerfile(dockerfile).images;
+    } catch (error) {
+      if (!(error instanceof BuildContextRefused)) throw error;
+      throw new GureumError(ErrorCode.ValidationFailed, error.message, { issues: [{ path: 'context', message: error.message }], rule: error.rule });
+    }
     const resources = this.settings.resources;
-    const placement = await this.bus.request(Commands.buildPlace.subject, { caller, repository, baseImages: baseImagesOf(dockerfile).slice(0, 32), resources });
+    // Every image the Dockerfile can use is authorised here (the scheduler asks the registry for
+    // a pull token per image); the agent's sandbox holds only those.
+    const placement = await this.bus.request(Commands.buildPlace.subject, { caller, repository, baseImages: images, resources });
     const id = randomUUID();
     const image = `${placement.target}:${tag}`;
     const build = await insertBuild(this.dataSource.manager, {

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { stripReservedLabels } from '../../builds/image-archive';
 
 import {
   EngineError,
@@ -73,7 +74,29 @@ export class DockerodeEngine implements DockerEngine {
   async commitContainer(id: string, repository: string, tag: string): Promise<string> {
     const result = (await call(`commit container ${id}`, () => this.docker.getContainer(id).commit({ repo: repository, tag, pause: true }))) as { Id?: string };
     if (!result.Id) throw new EngineError('failure', `docker commit container ${id}: no image id in the answer`);
-    return result.Id;
+    // Commit copies the container's labels into the image, and ours (`io.gureum.*`) must never
+    // travel in an image (a container made from it would carry them): rewrite them out.
+    const info = await call(`inspect image ${result.Id}`, () => this.docker.getImage(result.Id as string).inspect());
+    if (!Object.keys(info.Config?.Labels ?? {}).some((key) => key.toLowerCase().startsWith('io.gureum.'))) return result.Id;
+    const stripped = stripReservedLabels(await this.saveImage(`${repository}:${tag}`));
+    await this.loadImage(stripped.archive);
+    await call(`remove image ${result.Id}`, () => this.docker.getImage(result.Id as string).remove({ noprune: false })).catch(() => undefined);
+    const clean = await call(`inspect image ${repository}:${tag}`, () => this.docker.getImage(`${repository}:${tag}`).inspect());
+    return clean.Id;
+  }
+
+  /** `docker save` of one image reference, as a tar in memory. */
+  async saveImage(reference: string): Promise<Buffer> {
+    const stream = (await call(`save ${reference}`, () => this.docker.getImage(reference).get())) as NodeJS.ReadableStream;
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+
+  /** `docker load` of a `docker save` archive (tags included). */
+  async loadImage(archive: Buffer): Promise<void> {
+    const stream = (await call('load image', () => this.docker.loadImage(Readable.from([archive]), { quiet: true }))) as NodeJS.ReadableStream;
+    await this.followStream('load image', stream);
   }
 
   async buildImage(context: Buffer, request: ImageBuildRequest, onOutput: (text: string) => void): Promise<void> {
