@@ -156,6 +156,7 @@ async function expectAttackFails(name: string, context: Buffer, forbidden: strin
     expect(typeof accepted.body.code).toBe('string');
     error = accepted.body.detail ?? null;
   }
+  process.stdout.write(`attack ${name}: ${refused ? `refused: ${error}` : `build failed: ${error}`}\n`);
   for (const secret of forbidden) {
     expect(log).not.toContain(secret);
     expect(error ?? '').not.toContain(secret);
@@ -168,6 +169,20 @@ async function expectAttackFails(name: string, context: Buffer, forbidden: strin
 }
 
 describe('a build sees only the images its tenant may pull', () => {
+  it('the host engine asks the registry before it serves a pull, even by digest of a cached image', async () => {
+    // Why the agent may pull the authorised images on the host engine: the registry decides.
+    const repoDigest = (await ownerCli.ok(['image', 'inspect', '-f', '{{index .RepoDigests 0}}', secretImage])).trim();
+    expect(repoDigest).toMatch(/@sha256:[a-f0-9]{64}$/);
+    const anonymous = await DockerCli.create();
+    try {
+      const pulled = await anonymous.run(['pull', repoDigest]);
+      expect(pulled.code).not.toBe(0);
+      expect(pulled.stderr).toMatch(/denied|unauthorized|authentication required/i);
+    } finally {
+      await anonymous.dispose();
+    }
+  }, 60_000);
+
   it('an ARG default substituted into FROM does not reach the private image', async () => {
     await expectAttackFails('arg', tarOf({ Dockerfile: `ARG BASE=${secretImage}\nFROM \${BASE}\nRUN cat /secret\n` }));
   }, 200_000);
@@ -182,6 +197,18 @@ describe('a build sees only the images its tenant may pull', () => {
 
   it('a context with two Dockerfile entries does not reach it', async () => {
     await expectAttackFails('twofiles', tarWithTwoDockerfiles(`FROM ${BUSYBOX_IMAGE}\n`, `FROM ${secretImage}\nRUN cat /secret\n`));
+  }, 200_000);
+
+  it('the sandbox holds no host image it was not given, even one the api lets through', async () => {
+    // The same secret under a name outside our registry (as any image cached on a build host
+    // may be): the api has no tenant to check it against, so only the sandbox stands between.
+    const hostOnly = `gureum-sec-hostonly/vault:${randomBytes(4).toString('hex')}`;
+    await ownerCli.ok(['tag', secretImage, hostOnly]);
+    localTags.push(hostOnly);
+    const from = await expectAttackFails('hostfrom', tarOf({ Dockerfile: `FROM ${hostOnly}\nRUN cat /secret\n` }));
+    expect(from.refused).toBe(false);
+    const copy = await expectAttackFails('hostcopy', tarOf({ Dockerfile: `FROM ${BUSYBOX_IMAGE}\nCOPY --from=${hostOnly} /secret /stolen\nRUN cat /stolen\n` }));
+    expect(copy.refused).toBe(false);
   }, 200_000);
 
   it('FROM a short image id of the private image does not reach it', async () => {

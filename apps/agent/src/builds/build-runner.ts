@@ -68,12 +68,17 @@ export class BuildRunner {
     let pending = '';
     let lastFlush = Date.now();
     let current: BuildReportState = 'building';
-    const report = async (state: BuildReportState, extra: { digest?: string; error?: string } = {}) => {
+    // Reports go out one after another, in order: a log batch still in flight when the final
+    // state is sent would otherwise arrive after it and be refused (states only move forward).
+    let queue: Promise<void> = Promise.resolve();
+    const report = (state: BuildReportState, extra: { digest?: string; error?: string } = {}): Promise<void> => {
       current = state;
       const text = pending;
       pending = '';
       lastFlush = Date.now();
-      await this.report({ buildId: request.buildId, state, log: text, ...extra });
+      const sent = queue.then(() => this.report({ buildId: request.buildId, state, log: text, ...extra }));
+      queue = sent.catch(() => undefined);
+      return sent;
     };
     const output = (text: string) => {
       pending += text;

@@ -257,7 +257,7 @@ function unquote(text: string): string {
 
 /** `$NAME` / `${NAME}` from the global ARG defaults; any other form (modifiers, unknown names) is refused. */
 function substitute(text: string, args: Map<string, string>, what: string): string {
-  const value = unquote(text).replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g, (whole, braced: string | undefined, bare: string | undefined) => {
+  const value = unquote(text).replace(/\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_whole, braced: string | undefined, bare: string | undefined) => {
     const name = braced ?? bare ?? '';
     const found = args.get(name);
     if (found === undefined) throw new BuildContextRefused('unresolved_reference', `${what} uses \${${name}}, which no ARG before the first FROM defines`);
