@@ -89,11 +89,14 @@ describe('DockerdSandboxFactory', () => {
 
       const hiddenBuild = await build(sandbox, `FROM ${hidden}\nRUN true\n`);
       expect(hiddenBuild.ok).toBe(false);
+      // Absent, and nowhere to pull it from.
+      expect(hiddenBuild.log).toMatch(/network is unreachable|pull access denied|repository does not exist/);
       const hiddenCopy = await build(sandbox, `FROM ${BUSYBOX_IMAGE}\nCOPY --from=${hidden} /bin/busybox /stolen\n`);
       expect(hiddenCopy.ok).toBe(false);
 
       const add = await build(sandbox, `FROM ${BUSYBOX_IMAGE}\nADD http://127.0.0.1:${port}/add /fetched\n`);
       expect(add.ok).toBe(false);
+      expect(add.log).toMatch(/connection refused|network is unreachable/);
       const runFetch = await build(sandbox, `FROM ${BUSYBOX_IMAGE}\nRUN wget -q -T 3 -O- http://127.0.0.1:${port}/run\n`);
       expect(runFetch.ok).toBe(false);
       expect(hits).toEqual([]);

@@ -219,7 +219,7 @@ class DockerdSandbox implements BuildSandbox {
     if (!cmdline.includes(`--exec-root=${this.paths.execRoot}`)) return;
     process.kill(pid, 'SIGTERM');
     for (let i = 0; i < 150; i += 1) {
-      if (!existsSync(`/proc/${pid}`) || this.child?.exitCode !== null && this.child?.exitCode !== undefined) return;
+      if (!(await isAlive(pid))) return;
       await sleep(100);
     }
     process.kill(pid, 'SIGKILL');
@@ -257,6 +257,13 @@ class DockerdSandbox implements BuildSandbox {
       : V1_CONTROLLERS.map((controller) => path.join(root, controller, CGROUP_GROUP, this.key));
     for (const dir of dirs) await removeCgroupTree(dir);
   }
+}
+
+/** Gone, or a zombie nobody has reaped yet (a leftover daemon's parent may not reap). */
+async function isAlive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return false;
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 /** cgroup directories are removed bottom-up with rmdir (their files cannot be unlinked). */
