@@ -3,7 +3,7 @@ import { createLogger, onShutdown } from '@gureum/runtime';
 import { Agent } from './agent';
 import { loadAgentConfig, parseDriverArg } from './config';
 import { enrol, loadAgentCredentials } from './enrolment/agent-credentials';
-import { createDockerDriver, createVmDriver, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
+import { createDockerDriver, createVmDriver, FileTaskOwnershipStore, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
 import { DockerodeEngine } from './driver/docker/dockerode.engine';
 import { RegistryTemplateSource } from './driver/vm/registry-template-source';
 import { LocalDirTemplateSource } from './driver/vm/template-source';
@@ -16,11 +16,13 @@ async function main(): Promise<void> {
   const logger = createLogger('agent', config.GUREUM_LOG_LEVEL).child({ nodeId: config.GUREUM_AGENT_NODE_ID, driver: driverNames.join(',') });
 
   const stateStore = await FileTaskStateStore.open(path.join(config.GUREUM_AGENT_STATE_DIR, 'task-state.json'));
+  // Which containers this agent created: the only thing that makes one ours (never a label).
+  const ownership = await FileTaskOwnershipStore.open(path.join(config.GUREUM_AGENT_STATE_DIR, 'task-ownership.json'));
   const drivers: WorkloadDriver[] = [];
   for (const name of driverNames) {
     drivers.push(
       name === 'docker'
-        ? createDockerDriver({ stateStore })
+        ? createDockerDriver({ stateStore, ownership, logger })
         : await createVmDriver({
             stateDir: config.GUREUM_AGENT_STATE_DIR,
             templateRoot: config.GUREUM_AGENT_VM_TEMPLATES,
