@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       heartbeatMs: config.GUREUM_AGENT_HEARTBEAT_MS,
       reconcileMs: config.GUREUM_AGENT_RECONCILE_MS,
       stopTimeoutSeconds: config.GUREUM_AGENT_STOP_TIMEOUT_S,
+      fenceAfterMs: config.GUREUM_AGENT_FENCE_AFTER_MS,
       labels: config.GUREUM_AGENT_LABELS,
       capacityOverrides: {
         ...(config.GUREUM_AGENT_CPU_MILLIS ? { cpuMillis: config.GUREUM_AGENT_CPU_MILLIS } : {}),
