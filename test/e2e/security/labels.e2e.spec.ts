@@ -101,7 +101,7 @@ describe('forged io.gureum.* image labels', () => {
 
     // 1. A container that inherits the labels without the agent creating it (as a build's RUN
     //    step container does): it looks like the victim's task by every label.
-    const forged = (await cli.ok(['run', '-d', '--name', `forged-${randomBytes(4).toString('hex')}`, image, 'sleep', '600'])).trim();
+    const forged = (await cli.ok(['run', '-d', '--network', 'none', '--name', `forged-${randomBytes(4).toString('hex')}`, image, 'sleep', '600'])).trim();
     forgedContainers.push(forged);
     // 2. The attacker's own workload from that image, created by the agent.
     const own = await attackerApi.createWorkload(small('forger', { image }));
