@@ -1,10 +1,15 @@
-import type { Logger } from 'pino';
+/** Where fencing says what it did (pino's Logger fits). */
+export interface FenceLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
 
 export interface FenceOptions {
   /** GUREUM_AGENT_FENCE_AFTER_MS: silence from the control plane after which the node fences. */
   afterMs: number;
   now: () => number;
-  logger: Pick<Logger, 'warn' | 'info' | 'error'>;
+  logger: FenceLog;
   /** Stops this node's restartable workloads; resolves to how many it stopped. */
   onFence: () => Promise<number>;
 }
