@@ -115,6 +115,8 @@ export class Agent {
       { onRetry: (error, attempt) => this.logger.warn({ err: error, attempt }, 'NATS not reachable yet, retrying') },
     );
     this.bus = new Bus(this.nc, 10_000);
+    // The fencing window counts from here: a slow connect at boot must not fence on the first tick.
+    this.fence.contact();
     this.bus.onSignal('agent.*.cmd.reconcile.v1', () => this.kick('nudged by scheduler'), {
       nodeId,
       onInvalid: (error, subject) => this.logger.warn({ err: error, subject }, 'ignored invalid reconcile signal'),
