@@ -23,6 +23,8 @@ export interface OwnedTask {
 export interface TaskOwnershipStore {
   readonly legacy: boolean;
   owner(handleId: string): OwnedTask | undefined;
+  /** Every recorded handle. */
+  handles(): string[];
   pending(name: string): OwnedTask | undefined;
   intend(task: OwnedTask): Promise<void>;
   /** Drops a pending name whose create failed. */
@@ -40,6 +42,10 @@ export class InMemoryTaskOwnershipStore implements TaskOwnershipStore {
 
   owner(handleId: string): OwnedTask | undefined {
     return this.owned.get(handleId);
+  }
+
+  handles(): string[] {
+    return [...this.owned.keys()];
   }
 
   pending(name: string): OwnedTask | undefined {

@@ -361,6 +361,13 @@ describe('DockerDriver', () => {
       expect(engine.containers.has(squatter)).toBe(true);
     });
 
+    it('forgets the record of a container removed behind its back', async () => {
+      const task = await driver.start(spec());
+      await engine.removeContainer(task.handleId);
+      await driver.recover(NODE);
+      expect(ownership.owner(task.handleId)).toBeUndefined();
+    });
+
     it('a recorded id must still carry the labels it was recorded with', async () => {
       const task = await driver.start(spec());
       // Someone swaps labels on the same id (only a fake engine can): no longer the task.

@@ -143,6 +143,7 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
     assertId('nodeId', nodeId);
     return this.guard(async () => {
       // The labels only narrow the search; ownership is decided by the record.
+      const recorded = this.ownership.handles();
       const ids = await this.engine.listContainerIds([`${LABELS.managed}=true`, `${LABELS.node}=${nodeId}`]);
       const statuses: TaskStatus[] = [];
       for (const id of ids) {
@@ -154,6 +155,11 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
       }
       // Every container the older agent left is recorded now: from here on only the record counts.
       await this.ownership.finishMigration();
+      // Records of containers removed behind our back (recorded before the list, gone now).
+      const listed = new Set(ids);
+      for (const id of recorded) {
+        if (!listed.has(id) && (await this.engine.inspectContainer(id)) === null) await this.ownership.forget(id);
+      }
       if (!this.networksReaped) {
         this.networksReaped = true;
         await this.reapEmptyNetworks();
