@@ -7,6 +7,7 @@ import { createHostIoCounterSource } from './metering/io-counters';
 import { commitWorkload, committableDriverOf } from './image-commands';
 import { BuildRunner, type BuildEngine, type BuildRunnerOptions } from './builds/build-runner';
 import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
+import { Fence } from './reconcile/fence';
 import { Reconciler, type AppliedGenerations } from './reconcile/reconciler';
 import { VmCommandServer } from './vm/vm-command-server';
 
@@ -27,7 +28,18 @@ export interface AgentOptions {
   buildEngine?: BuildEngine;
   /** Where builds run (required with `buildEngine`): a sandbox engine per build. */
   buildRunner?: BuildRunnerOptions;
+  /** GUREUM_AGENT_FENCE_AFTER_MS: silence from the control plane after which restartable workloads stop. */
+  fenceAfterMs?: number;
+  /** The clock fencing reads; default Date.now. */
+  now?: () => number;
 }
+
+export const DEFAULT_FENCE_AFTER_MS = 60_000;
+/**
+ * Drivers whose workloads the control plane re-places on another host after the disconnect
+ * grace window, and so are fenced here; a VM is never re-placed and keeps running.
+ */
+const RESTARTABLE_DRIVERS: ReadonlySet<DriverName> = new Set(['docker']);
 
 /** Re-fingerprinting (engine info, image list) is slower than a heartbeat; do it less often. */
 const FINGERPRINT_EVERY_MS = 10_000;
@@ -58,6 +70,12 @@ export class Agent {
   private readonly waiting = new Set<string>();
   private stopped = false;
   private sampler: UsageSampler | null = null;
+  /** Workloads of kept tasks no assignment listed, asked about in the next request. */
+  private held: string[] = [];
+  /** Task states changed during the pass in progress, reported without waiting for its end. */
+  private readonly changes = new Map<string, ObservedTask>();
+  private flushing: Promise<void> | null = null;
+  readonly fence: Fence;
 
   constructor(
     private readonly options: AgentOptions,
@@ -71,6 +89,12 @@ export class Agent {
       const settings = { nodeId: options.nodeId, migrationHost: options.migrationHost ?? '127.0.0.1', stopTimeoutSeconds: options.stopTimeoutSeconds };
       this.vmCommands = new VmCommandServer(settings, vm, logger);
     }
+    this.fence = new Fence({
+      afterMs: options.fenceAfterMs ?? DEFAULT_FENCE_AFTER_MS,
+      now: options.now ?? Date.now,
+      logger,
+      onFence: () => this.fenceRestartable(),
+    });
     for (const driver of drivers) {
       const isProtected = driver === vm ? (workloadId: string) => this.vmCommands?.isIncoming(workloadId) ?? false : undefined;
       this.reconcilers.set(driver.name, new Reconciler(options.nodeId, driver, applied, logger, options.stopTimeoutSeconds, isProtected));
@@ -93,6 +117,8 @@ export class Agent {
       { onRetry: (error, attempt) => this.logger.warn({ err: error, attempt }, 'NATS not reachable yet, retrying') },
     );
     this.bus = new Bus(this.nc, 10_000);
+    // The fencing window counts from here: a slow connect at boot must not fence on the first tick.
+    this.fence.contact();
     this.bus.onSignal('agent.*.cmd.reconcile.v1', () => this.kick('nudged by scheduler'), {
       nodeId,
       onInvalid: (error, subject) => this.logger.warn({ err: error, subject }, 'ignored invalid reconcile signal'),
@@ -114,6 +140,8 @@ export class Agent {
     await this.heartbeat();
     this.timers.push(setInterval(() => void this.heartbeat(), this.options.heartbeatMs));
     this.timers.push(setInterval(() => this.kick('timer'), this.options.reconcileMs));
+    const fenceAfterMs = this.options.fenceAfterMs ?? DEFAULT_FENCE_AFTER_MS;
+    this.timers.push(setInterval(() => void this.fence.check(), Math.max(100, Math.min(1000, Math.floor(fenceAfterMs / 4)))));
     const io = await createHostIoCounterSource(this.logger);
     // Containers and VMs alike: each task's stats come from the driver that runs it.
     const stats = { stats: (handleId: string) => this.requireDriverOf(handleId).stats(handleId) };
@@ -159,14 +187,23 @@ export class Agent {
     const bus = this.requireBus();
     const { nodeId } = this.options;
     // Only act on a successful answer: without one we cannot tell "unassigned" from "unknown".
-    const reply = await bus.request('agent.*.req.assignments.v1', { nodeId }, { nodeId });
+    // The tasks we kept last time without an assignment are named, so the answer can release them.
+    const asked = this.held;
+    const reply = await bus.request('agent.*.req.assignments.v1', { nodeId, ...(asked.length > 0 ? { held: asked } : {}) }, { nodeId });
+    this.fence.contact();
+    const released = new Map((reply.released ?? []).map((task) => [task.workloadId, task.reason] as const));
     const observed: ObservedTask[] = [];
     const running: TaskStatus[] = [];
+    const held: string[] = [];
     let orphans = 0;
     const driverOfHandle = new Map<string, WorkloadDriver>();
     for (const [name, reconciler] of this.reconcilers) {
-      const result = await reconciler.reconcile(reply.assignments.filter((assignment) => assignment.driver === name));
+      const result = await reconciler.reconcile(
+        reply.assignments.filter((assignment) => assignment.driver === name),
+        { released, onChange: (task) => this.reportChange(task) },
+      );
       observed.push(...result.observed);
+      held.push(...result.held);
       orphans += result.removedOrphans.length;
       const driver = this.drivers.find((candidate) => candidate.name === name)!;
       for (const task of result.running) {
@@ -181,9 +218,48 @@ export class Agent {
     }
     this.driverOfHandle = driverOfHandle;
     this.vmCommands?.settle(reply.assignments.map((assignment) => assignment.workloadId));
-    this.logger.debug({ reason, assignments: reply.assignments.length, orphans }, 'reconciled');
+    this.held = held;
+    this.logger.debug({ reason, assignments: reply.assignments.length, orphans, held: held.length }, 'reconciled');
     this.sampler?.observe(running);
+    // Changes reported mid-pass land first; the full report after them is the newer word.
+    await this.flushing;
     await this.report(observed, reply.assignments);
+    // A task newly held is asked about at once rather than a timer tick later.
+    const askedBefore = new Set(asked);
+    if (held.some((workloadId) => !askedBefore.has(workloadId))) this.kick('asking about held tasks');
+  }
+
+  /** Batches state changes while a pass runs: one report in flight, the next one collects. */
+  private reportChange(task: ObservedTask): void {
+    this.changes.set(task.workloadId, task);
+    this.flushing ??= this.flushChanges().finally(() => {
+      this.flushing = null;
+    });
+  }
+
+  private async flushChanges(): Promise<void> {
+    const { nodeId } = this.options;
+    while (this.changes.size > 0) {
+      const observed = [...this.changes.values()];
+      this.changes.clear();
+      try {
+        await this.requireBus().request('agent.*.req.report.v1', { nodeId, observed }, { nodeId });
+        this.fence.contact();
+      } catch (error) {
+        // The full report at the end of the pass carries them again.
+        this.logger.warn({ err: error, tasks: observed.length }, 'reporting changed tasks failed');
+      }
+    }
+  }
+
+  /** Fencing: stops the tasks of restartable drivers (never VMs), after any pass in progress. */
+  private async fenceRestartable(): Promise<number> {
+    await this.reconciling;
+    let stopped = 0;
+    for (const [name, reconciler] of this.reconcilers) {
+      if (RESTARTABLE_DRIVERS.has(name)) stopped += (await reconciler.fence()).length;
+    }
+    return stopped;
   }
 
   private requireDriverOf(handleId: string): WorkloadDriver {
@@ -198,6 +274,7 @@ export class Agent {
     if (snapshot === this.lastReport && now - this.lastReportAt < FULL_REPORT_EVERY_MS) return;
     const { nodeId } = this.options;
     const reply = await this.requireBus().request('agent.*.req.report.v1', { nodeId, observed }, { nodeId });
+    this.fence.contact();
     this.lastReport = snapshot;
     this.lastReportAt = now;
     if (reply.applied > 0) this.logger.info({ applied: reply.applied, assignments: assignments.length }, 'reported observed state');

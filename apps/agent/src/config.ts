@@ -36,6 +36,11 @@ export const AgentConfigSchema = z.object({
   GUREUM_AGENT_HEARTBEAT_MS: env.positiveInt(2000),
   GUREUM_AGENT_RECONCILE_MS: env.positiveInt(3000),
   GUREUM_AGENT_STOP_TIMEOUT_S: env.positiveInt(10),
+  /**
+   * Fencing: after this long without a successful exchange with the control plane the agent
+   * stops its restartable workloads (the scheduler's GUREUM_SCHEDULER_DISCONNECT_GRACE_MS).
+   */
+  GUREUM_AGENT_FENCE_AFTER_MS: env.positiveInt(60_000),
   GUREUM_AGENT_LABELS: LabelsSchema,
   /** Capacity offered to the scheduler; defaults to what the engine reports. */
   GUREUM_AGENT_CPU_MILLIS: optionalInt,

@@ -3,7 +3,7 @@ import { createLogger, onShutdown } from '@gureum/runtime';
 import { Agent } from './agent';
 import { loadAgentConfig, parseDriverArg } from './config';
 import { enrol, loadAgentCredentials } from './enrolment/agent-credentials';
-import { createDockerDriver, createVmDriver, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
+import { createDockerDriver, createVmDriver, FileTaskOwnershipStore, FileTaskStateStore, VmDriver, type WorkloadDriver } from './driver';
 import { DockerodeEngine } from './driver/docker/dockerode.engine';
 import { DockerdSandboxFactory } from './builds/build-sandbox';
 import { RegistryTemplateSource } from './driver/vm/registry-template-source';
@@ -17,11 +17,13 @@ async function main(): Promise<void> {
   const logger = createLogger('agent', config.GUREUM_LOG_LEVEL).child({ nodeId: config.GUREUM_AGENT_NODE_ID, driver: driverNames.join(',') });
 
   const stateStore = await FileTaskStateStore.open(path.join(config.GUREUM_AGENT_STATE_DIR, 'task-state.json'));
+  // Which containers this agent created: the only thing that makes one ours (never a label).
+  const ownership = await FileTaskOwnershipStore.open(path.join(config.GUREUM_AGENT_STATE_DIR, 'task-ownership.json'));
   const drivers: WorkloadDriver[] = [];
   for (const name of driverNames) {
     drivers.push(
       name === 'docker'
-        ? createDockerDriver({ stateStore })
+        ? createDockerDriver({ stateStore, ownership, logger })
         : await createVmDriver({
             stateDir: config.GUREUM_AGENT_STATE_DIR,
             templateRoot: config.GUREUM_AGENT_VM_TEMPLATES,
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       heartbeatMs: config.GUREUM_AGENT_HEARTBEAT_MS,
       reconcileMs: config.GUREUM_AGENT_RECONCILE_MS,
       stopTimeoutSeconds: config.GUREUM_AGENT_STOP_TIMEOUT_S,
+      fenceAfterMs: config.GUREUM_AGENT_FENCE_AFTER_MS,
       labels: config.GUREUM_AGENT_LABELS,
       capacityOverrides: {
         ...(config.GUREUM_AGENT_CPU_MILLIS ? { cpuMillis: config.GUREUM_AGENT_CPU_MILLIS } : {}),

@@ -57,8 +57,35 @@ export const AssignmentSchema = z.object({
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;
 
-export const AssignmentsRequestSchema = z.object({ nodeId: NodeIdSchema }).strict();
-export const AssignmentsReplySchema = z.object({ nodeId: NodeIdSchema, assignments: z.array(AssignmentSchema) });
+export const AssignmentsRequestSchema = z
+  .object({
+    nodeId: NodeIdSchema,
+    /**
+     * Workloads the agent holds a task for that no assignment of its last answer listed. The
+     * agent removes such a task only when the reply releases it (below): a list that is
+     * momentarily missing a workload is not an instruction. Optional: older agents omit it.
+     */
+    held: z.array(z.uuid()).max(10_000).optional(),
+  })
+  .strict();
+
+/**
+ * The control plane's word that a held task is no longer wanted on this node: its workload
+ * was deleted, is placed on another host, or is not known at all. A held workload that is
+ * merely unplaced (between a lost host and its next placement) is never released.
+ */
+export const ReleasedTaskSchema = z.object({
+  workloadId: z.uuid(),
+  reason: z.enum(['deleted', 'moved', 'unknown']),
+});
+export type ReleasedTask = z.infer<typeof ReleasedTaskSchema>;
+
+export const AssignmentsReplySchema = z.object({
+  nodeId: NodeIdSchema,
+  assignments: z.array(AssignmentSchema),
+  /** Answers `held`; absent from older schedulers (then the agent keeps what it holds). */
+  released: z.array(ReleasedTaskSchema).max(10_000).optional(),
+});
 export type AssignmentsReply = z.infer<typeof AssignmentsReplySchema>;
 
 export const ObservedTaskSchema = z.object({

@@ -1,6 +1,6 @@
 import type { Assignment } from '@gureum/contracts';
 import pino from 'pino';
-import { InMemoryTaskStateStore } from '../driver';
+import { InMemoryTaskOwnershipStore, InMemoryTaskStateStore } from '../driver';
 import { DockerDriver } from '../driver/docker/docker.driver';
 import { FakeDockerEngine } from '../driver/docker/testing/fake-docker-engine';
 import { Reconciler, taskSpecOf } from './reconciler';
@@ -63,13 +63,74 @@ describe('Reconciler', () => {
     expect(engine.callsStartingWith('startContainer')).toEqual([]);
   });
 
-  it('removes tasks on its node that no assignment owns', async () => {
+  it('keeps a running task that an assignment list is momentarily missing, and holds it for the control plane', async () => {
+    const { reconciler, engine } = setup();
+    const first = await reconciler.reconcile([assignment(W1), assignment(W2)]);
+    const w2 = first.observed.find((task) => task.workloadId === W2)!;
+    engine.calls.length = 0;
+    // The scheduler thought the host lost for a moment: W2 is not in this answer.
+    const gap = await reconciler.reconcile([assignment(W1)]);
+    expect(gap.removedOrphans).toEqual([]);
+    expect(gap.held).toEqual([W2]);
+    expect(engine.callsStartingWith('removeContainer')).toEqual([]);
+    expect(engine.callsStartingWith('stopContainer')).toEqual([]);
+    // Placed back here: the same container, not a new one.
+    const back = await reconciler.reconcile([assignment(W1), assignment(W2)]);
+    expect(back.observed.find((task) => task.workloadId === W2)).toMatchObject({ state: 'running', handleId: w2.handleId });
+    expect(engine.callsStartingWith('createContainer')).toEqual([]);
+  });
+
+  it.each(['deleted', 'moved', 'unknown'] as const)('removes a held task the control plane released (%s)', async (reason) => {
     const { reconciler, engine } = setup();
     await reconciler.reconcile([assignment(W1), assignment(W2)]);
-    const result = await reconciler.reconcile([assignment(W1)]);
+    await reconciler.reconcile([assignment(W1)]);
+    const result = await reconciler.reconcile([assignment(W1)], { released: new Map([[W2, reason]]) });
     expect(result.removedOrphans).toHaveLength(1);
-    const remaining = await engine.listContainerIds([`io.gureum.node=${NODE}`]);
-    expect(remaining).toHaveLength(1);
+    expect(result.held).toEqual([]);
+    expect(await engine.listContainerIds([`io.gureum.node=${NODE}`])).toHaveLength(1);
+  });
+
+  it('removes a task whose assignment says deleted', async () => {
+    const { reconciler, engine } = setup();
+    await reconciler.reconcile([assignment(W1)]);
+    const result = await reconciler.reconcile([assignment(W1, { desiredState: 'deleted' })]);
+    expect(result.observed).toEqual([expect.objectContaining({ workloadId: W1, state: 'absent' })]);
+    expect(await engine.listContainerIds([`io.gureum.node=${NODE}`])).toEqual([]);
+  });
+
+  it('neither adopts nor removes a container whose forged labels name an assigned workload', async () => {
+    const engine = new FakeDockerEngine();
+    engine.images.add(IMAGE);
+    const store = new InMemoryTaskStateStore();
+    const driver = new DockerDriver(engine, { stateStore: store, ownership: new InMemoryTaskOwnershipStore(false), cgroups: { readForPid: () => Promise.reject(new Error('unused')) } });
+    const reconciler = new Reconciler(NODE, driver, store, pino({ level: 'silent' }), 1);
+    const first = await reconciler.reconcile([assignment(W1)]);
+    const labels = { 'io.gureum.managed': 'true', 'io.gureum.node': NODE, 'io.gureum.workload': W1, 'io.gureum.tenant': TENANT, 'io.gureum.generation': '0' };
+    const forged = engine.addContainer('build-step', labels, 'running');
+    const orphan = engine.addContainer('another', { ...labels, 'io.gureum.workload': W2 }, 'running');
+    engine.calls.length = 0;
+    const result = await reconciler.reconcile([assignment(W1)], { released: new Map([[W2, 'deleted']]) });
+    expect(result.observed).toEqual([expect.objectContaining({ workloadId: W1, state: 'running', handleId: first.observed[0]?.handleId })]);
+    expect(result.removedOrphans).toEqual([]);
+    expect(result.held).toEqual([]);
+    expect(engine.callsStartingWith('removeContainer')).toEqual([]);
+    expect(engine.containers.has(forged) && engine.containers.has(orphan)).toBe(true);
+  });
+
+  it('reports each changed task as it changes, not only at the end of the pass', async () => {
+    const { reconciler, engine } = setup();
+    const seen: Array<{ workloadId: string; state: string; createsSoFar: number }> = [];
+    await reconciler.reconcile([assignment(W1), assignment(W2)], {
+      onChange: (task) => seen.push({ workloadId: task.workloadId, state: task.state, createsSoFar: engine.callsStartingWith('createContainer').length }),
+    });
+    // W1 was reported before W2's container was even created.
+    expect(seen).toEqual([
+      { workloadId: W1, state: 'running', createsSoFar: 1 },
+      { workloadId: W2, state: 'running', createsSoFar: 2 },
+    ]);
+    seen.length = 0;
+    await reconciler.reconcile([assignment(W1), assignment(W2)], { onChange: (task) => seen.push({ workloadId: task.workloadId, state: task.state, createsSoFar: 0 }) });
+    expect(seen).toEqual([]);
   });
 
   it('leaves an exited task of the current generation exited and reports its exit', async () => {
@@ -119,7 +180,7 @@ describe('Reconciler', () => {
     await expect(reconciler.reconcile([assignment(W1)])).rejects.toThrow();
   });
 
-  it('keeps an unassigned task the caller protects (a VM arriving by live migration) and removes it once unprotected', async () => {
+  it('keeps an unassigned task the caller protects (a VM arriving by live migration); unprotected it is held until released', async () => {
     const { engine, store, driver } = setup();
     await new Reconciler(NODE, driver, store, pino({ level: 'silent' })).reconcile([assignment(W1)]);
     let protect = true;
@@ -127,7 +188,9 @@ describe('Reconciler', () => {
     expect((await reconciler.reconcile([])).removedOrphans).toEqual([]);
     expect(engine.callsStartingWith('removeContainer')).toEqual([]);
     protect = false;
-    expect((await reconciler.reconcile([])).removedOrphans).toHaveLength(1);
+    expect(await reconciler.reconcile([])).toMatchObject({ removedOrphans: [], held: [W1] });
+    // The migration failed and the workload stays on its source host: released as moved.
+    expect((await reconciler.reconcile([], { released: new Map([[W1, 'moved']]) })).removedOrphans).toHaveLength(1);
   });
 });
 

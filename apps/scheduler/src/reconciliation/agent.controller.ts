@@ -21,7 +21,7 @@ export class AgentController {
 
   @OnCommand(ASSIGNMENTS)
   assignments(@CommandPayload(ASSIGNMENTS) request: ValidRequestOf<typeof ASSIGNMENTS>, @Ctx() context: NatsContext): Promise<ReplyOf<typeof ASSIGNMENTS>> {
-    return this.listAssignments.execute(trustedNodeId(ASSIGNMENTS, context, request.nodeId));
+    return this.listAssignments.execute(trustedNodeId(ASSIGNMENTS, context, request.nodeId), request.held ?? []);
   }
 
   @OnCommand(REPORT)

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Assignment, AssignmentsReply, RegistryAuth } from '@gureum/contracts';
+import type { Assignment, AssignmentsReply, RegistryAuth, ReleasedTask } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
-import { DataSource, Not } from 'typeorm';
+import { DataSource, In, Not } from 'typeorm';
 import { LOGGER } from '../common/tokens';
 import { RegistryTokens } from '../images/registry-tokens';
 import { WorkloadEntity } from '../workloads/workload.entity';
@@ -32,14 +32,18 @@ export class ListAssignmentsUseCase {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  async execute(nodeId: string): Promise<AssignmentsReply> {
+  /** `held`: workloads the agent has a task for that its last answer did not list (see `released`). */
+  async execute(nodeId: string, held: readonly string[] = []): Promise<AssignmentsReply> {
     const workloads = await this.dataSource.manager.find(WorkloadEntity, {
       where: { hostId: nodeId, state: Not('deleted') },
       order: { createdAt: 'ASC', id: 'ASC' },
     });
     const pullAuth = await this.pullAuths(workloads);
+    const assigned = new Set(workloads.map((workload) => workload.id));
+    const released = await this.released(nodeId, held.filter((id) => !assigned.has(id)));
     return {
       nodeId,
+      ...(held.length > 0 ? { released } : {}),
       assignments: workloads.map((workload) => ({
         workloadId: workload.id,
         tenantId: workload.tenantId,
@@ -49,6 +53,24 @@ export class ListAssignmentsUseCase {
         ...(pullAuth.has(workload.id) ? { pullAuth: pullAuth.get(workload.id) } : {}),
       })),
     };
+  }
+
+  /**
+   * Which held tasks the node may remove: the workload is deleted, placed on another host, or
+   * unknown. One with no host (waiting for placement, perhaps back onto this node) is kept.
+   */
+  private async released(nodeId: string, held: readonly string[]): Promise<ReleasedTask[]> {
+    if (held.length === 0) return [];
+    const rows = await this.dataSource.manager.find(WorkloadEntity, { where: { id: In([...held]) }, select: { id: true, state: true, hostId: true } });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    const released: ReleasedTask[] = [];
+    for (const workloadId of held) {
+      const row = byId.get(workloadId);
+      if (!row) released.push({ workloadId, reason: 'unknown' });
+      else if (row.state === 'deleted') released.push({ workloadId, reason: 'deleted' });
+      else if (row.hostId !== null && row.hostId !== nodeId) released.push({ workloadId, reason: 'moved' });
+    }
+    return released;
   }
 
   /**

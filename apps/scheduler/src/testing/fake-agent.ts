@@ -69,8 +69,9 @@ export class FakeAgent {
     this.heartbeatTimer = null;
   }
 
-  assignments(): Promise<AssignmentsReply> {
-    return this.bus.request('agent.*.req.assignments.v1', { nodeId: this.nodeId }, { nodeId: this.nodeId });
+  /** `held`: workloads this node keeps a task for without an assignment (the reply may release them). */
+  assignments(held?: string[]): Promise<AssignmentsReply> {
+    return this.bus.request('agent.*.req.assignments.v1', { nodeId: this.nodeId, ...(held ? { held } : {}) }, { nodeId: this.nodeId });
   }
 
   report(observed: ObservedTask[]): Promise<{ applied: number }> {

@@ -296,6 +296,31 @@ describe('lifecycle driven by agent reports', () => {
 });
 
 describe('agent boundaries', () => {
+  it('releases a held task only when its workload is deleted, placed elsewhere or unknown — never while merely unplaced', async () => {
+    const deleted = await create('held-deleted');
+    await scheduler.api.request('scheduler.cmd.workload.delete.v1', { caller: callerOf(TENANT_A), workloadId: deleted.id });
+    await nodeA.report([observedTask(deleted.id, 0, 'absent')]);
+    const moved = await create('held-moved');
+    const unplaced = await create('held-unplaced');
+    const stillHere = await create('held-still-here');
+    await scheduler.db.query(`UPDATE scheduler.workloads SET host_id = 'node-b' WHERE id = $1`, [moved.id]);
+    await scheduler.db.query(`UPDATE scheduler.workloads SET host_id = NULL, state = 'pending' WHERE id = $1`, [unplaced.id]);
+    const unknown = '99999999-9999-4999-8999-999999999999';
+
+    const reply = await nodeA.assignments([deleted.id, moved.id, unplaced.id, stillHere.id, unknown]);
+    expect(reply.released).toEqual(
+      expect.arrayContaining([
+        { workloadId: deleted.id, reason: 'deleted' },
+        { workloadId: moved.id, reason: 'moved' },
+        { workloadId: unknown, reason: 'unknown' },
+      ]),
+    );
+    expect(reply.released).toHaveLength(3);
+    expect(reply.assignments.map((a) => a.workloadId)).toContain(stillHere.id);
+    // An agent that holds nothing (or an older one) gets no `released` at all.
+    expect((await nodeA.assignments()).released).toBeUndefined();
+  });
+
   it('ignores another node\'s report about a workload it does not host', async () => {
     const workload = await create('not-yours');
     expect(await nodeB.report([observedTask(workload.id, 0, 'exited', { exitCode: 1 })])).toEqual({ applied: 0 });

@@ -103,6 +103,12 @@ export interface DockerEngine {
   inspectNetwork(name: string): Promise<NetworkRecord | null>;
   /** EngineError `conflict` when a network of that name exists. */
   createNetwork(request: NetworkCreateRequest): Promise<void>;
+  /** Networks carrying every `key=value` label. */
+  listNetworks(labels: string[]): Promise<NetworkRecord[]>;
+  /** Ids of all containers (running or not) attached to the network. */
+  listNetworkContainerIds(name: string): Promise<string[]>;
+  /** Succeeds when it is gone already; EngineError `conflict` while a container uses it. */
+  removeNetwork(name: string): Promise<void>;
 }
 
 export interface ImageBuildRequest {

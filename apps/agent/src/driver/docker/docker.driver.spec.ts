@@ -6,6 +6,7 @@ import type { CgroupSnapshot } from '@gureum/cgroups';
 
 import { DriverError, type TaskSpec } from '../driver';
 import { InMemoryTaskStateStore } from '../task-state.store';
+import { InMemoryTaskOwnershipStore } from '../task-ownership.store';
 import { DockerDriver, type CgroupReader } from './docker.driver';
 import { FakeDockerEngine } from './testing/fake-docker-engine';
 
@@ -321,6 +322,136 @@ describe('DockerDriver', () => {
       const task = await driver.start(spec());
       await store.set(task.handleId, 7);
       expect((await driver.recover(NODE))[0]?.generation).toBe(7);
+    });
+  });
+
+  describe('ownership (never by label)', () => {
+    const VICTIM = '9d1e5b7a-1111-4c39-9d7e-2f6d8c1a9e02';
+    const forgedLabels = { 'io.gureum.managed': 'true', 'io.gureum.node': NODE, 'io.gureum.workload': VICTIM, 'io.gureum.tenant': TENANT, 'io.gureum.generation': '9' };
+    let ownership: InMemoryTaskOwnershipStore;
+    let warnings: Array<{ details: object; message: string }>;
+
+    beforeEach(() => {
+      ownership = new InMemoryTaskOwnershipStore(false);
+      warnings = [];
+      const logger = { info: () => undefined, warn: (details: object, message: string) => warnings.push({ details, message }) };
+      driver = new DockerDriver(engine, { stateStore: store, cgroups, ownership, logger });
+    });
+
+    it('does not adopt, stop or destroy a container whose inherited labels name another workload', async () => {
+      const victim = await driver.start(spec({ workloadId: VICTIM }));
+      const forged = engine.addContainer('brave_turing', forgedLabels, 'running');
+
+      const recovered = await driver.recover(NODE);
+      expect(recovered.map((task) => task.handleId)).toEqual([victim.handleId]);
+      expect(await driver.inspect(forged)).toBeNull();
+      await driver.destroy(forged);
+      expect(engine.containers.has(forged)).toBe(true);
+      expect(engine.callsStartingWith('removeContainer')).toEqual([]);
+      await expect(driver.stop(forged, 1)).rejects.toEqual(rejectsWith('task_not_found'));
+      // Noticed, once.
+      await driver.recover(NODE);
+      expect(warnings).toEqual([{ details: expect.objectContaining({ handleId: forged, claimedWorkloadId: VICTIM }), message: expect.stringMatching(/not created by this agent/) }]);
+    });
+
+    it('does not adopt a container that took the name the agent would choose but is not recorded', async () => {
+      const squatter = engine.addContainer(`gureum-${NODE}-${VICTIM}`, forgedLabels, 'running');
+      expect(await driver.recover(NODE)).toEqual([]);
+      await expect(driver.start(spec({ workloadId: VICTIM }))).rejects.toEqual(rejectsWith('driver_failure'));
+      expect(engine.containers.has(squatter)).toBe(true);
+    });
+
+    it('forgets the record of a container removed behind its back', async () => {
+      const task = await driver.start(spec());
+      await engine.removeContainer(task.handleId);
+      await driver.recover(NODE);
+      expect(ownership.owner(task.handleId)).toBeUndefined();
+    });
+
+    it('a recorded id must still carry the labels it was recorded with', async () => {
+      const task = await driver.start(spec());
+      // Someone swaps labels on the same id (only a fake engine can): no longer the task.
+      engine.containers.get(task.handleId)!.record.labels['io.gureum.workload'] = VICTIM;
+      expect(await driver.recover(NODE)).toEqual([]);
+    });
+
+    it('adopts a container whose create was recorded as intended but not completed (agent died in between)', async () => {
+      await ownership.intend({ workloadId: WORKLOAD, tenantId: TENANT, name: `gureum-${NODE}-${WORKLOAD}` });
+      const id = engine.addContainer(`gureum-${NODE}-${WORKLOAD}`, { ...forgedLabels, 'io.gureum.workload': WORKLOAD, 'io.gureum.generation': '1' }, 'created');
+      expect((await driver.recover(NODE)).map((task) => task.handleId)).toEqual([id]);
+      expect(ownership.owner(id)).toMatchObject({ workloadId: WORKLOAD });
+    });
+
+    it('after an upgrade adopts the older agent\'s containers by their chosen name once, then only by record', async () => {
+      ownership = new InMemoryTaskOwnershipStore(true);
+      driver = new DockerDriver(engine, { stateStore: store, cgroups, ownership });
+      const older = engine.addContainer(`gureum-${NODE}-${WORKLOAD}`, { ...forgedLabels, 'io.gureum.workload': WORKLOAD }, 'running');
+      const forged = engine.addContainer('random_name', forgedLabels, 'running');
+      expect((await driver.recover(NODE)).map((task) => task.handleId)).toEqual([older]);
+      expect(ownership.legacy).toBe(false);
+      // A container appearing later with a chosen-looking name is not adopted any more.
+      const late = engine.addContainer(`gureum-${NODE}-${VICTIM}`, forgedLabels, 'running');
+      expect((await driver.recover(NODE)).map((task) => task.handleId)).toEqual([older]);
+      expect(engine.containers.has(forged) && engine.containers.has(late)).toBe(true);
+    });
+  });
+
+  describe('tenant networks', () => {
+    const NETWORK = `gureum-t-${TENANT}`;
+
+    it("removes the tenant's network when its last container is destroyed, not before", async () => {
+      const one = await driver.start(spec());
+      const two = await driver.start(spec({ workloadId: 'second' }));
+      await driver.destroy(one.handleId);
+      expect(engine.networks.has(NETWORK)).toBe(true);
+      await driver.destroy(two.handleId);
+      expect(engine.networks.has(NETWORK)).toBe(false);
+      // The tenant comes back: a fresh network.
+      await driver.start(spec({ workloadId: 'third' }));
+      expect(engine.networks.has(NETWORK)).toBe(true);
+    });
+
+    it('keeps a network a stopped container still names', async () => {
+      const one = await driver.start(spec());
+      const two = await driver.start(spec({ workloadId: 'second' }));
+      engine.exit(two.handleId, 0);
+      await driver.destroy(one.handleId);
+      expect(engine.networks.has(NETWORK)).toBe(true);
+    });
+
+    it('reaps empty tenant networks of ours at the first recovery, and nothing else', async () => {
+      engine.addNetwork('gureum-t-gone', { 'io.gureum.managed': 'true', 'io.gureum.tenant': 'gone' });
+      engine.addNetwork('someone-elses', { team: 'x' });
+      const kept = await driver.start(spec());
+      await driver.recover(NODE);
+      expect([...engine.networks.keys()].sort()).toEqual([NETWORK, 'someone-elses'].sort());
+      expect(engine.containers.has(kept.handleId)).toBe(true);
+    });
+
+    it('a release racing a create of the same tenant never leaves the new container without its network', async () => {
+      const one = await driver.start(spec());
+      const releasing = driver.destroy(one.handleId);
+      const starting = driver.start(spec({ workloadId: 'racer' }));
+      await releasing;
+      const started = await starting;
+      expect(started.state).toBe('running');
+      expect(engine.networks.has(NETWORK)).toBe(true);
+    });
+
+    it('recreates the network once when another agent removed it between create and start', async () => {
+      engine.beforeNextCreate = () => undefined;
+      const first = await driver.start(spec());
+      await driver.stop(first.handleId, 1);
+      // Another agent on this engine removes the (for it, empty) network right after our create.
+      const originalCreate = engine.createContainer.bind(engine);
+      engine.createContainer = async (request) => {
+        const id = await originalCreate(request);
+        engine.networks.delete(NETWORK);
+        return id;
+      };
+      const second = await driver.start(spec({ workloadId: 'after-removal' }));
+      expect(second.state).toBe('running');
+      expect(engine.networks.has(NETWORK)).toBe(true);
     });
   });
 

@@ -14,6 +14,7 @@ import {
   type WorkloadDriver,
 } from '../driver';
 import type { TaskStateStore } from '../task-state.store';
+import { InMemoryTaskOwnershipStore, type OwnedTask, type TaskOwnershipStore } from '../task-ownership.store';
 import { EngineError, type ContainerRecord, type DockerEngine } from './docker-engine';
 import {
   assertGeneration,
@@ -33,8 +34,20 @@ const MiB = 1024 * 1024;
 /** Reads the cgroups of a host pid; `@gureum/cgroups`' manager fits. */
 export type CgroupReader = Pick<CgroupManager, 'readForPid'>;
 
+/** Where the driver says what it noticed and left alone (pino's Logger fits). */
+export interface DriverLog {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+}
+
 export interface DockerDriverOptions {
   stateStore: TaskStateStore;
+  /**
+   * Which containers this agent created: the only thing that makes one a task. Default: in
+   * memory, adopting by name on the first recovery (a test's fresh driver).
+   */
+  ownership?: TaskOwnershipStore;
+  logger?: DriverLog;
   /** default: a `@gureum/cgroups` manager for this host, created on first use */
   cgroups?: CgroupReader;
   /** Replaces what the engine and kernel report, per field. */
@@ -44,9 +57,11 @@ export interface DockerDriverOptions {
 }
 
 /**
- * Runs tasks as Docker containers. Everything it creates is labelled with its owners, and it
- * only ever touches containers carrying `io.gureum.managed=true`: a handle to anything else
- * reads as gone. Container pids and cgroups are read on this host, so the agent must run
+ * Runs tasks as Docker containers. Everything it creates is labelled with its owners, but a
+ * label is not ownership: images carry labels into every container made from them. The
+ * driver only ever touches containers its node-local ownership record says it created (see
+ * TaskOwnershipStore); a handle to anything else reads as gone, and a container that merely
+ * looks like ours is logged and left alone. Container pids and cgroups are read on this host, so the agent must run
  * on the engine's host, in its pid namespace.
  */
 export class DockerDriver implements WorkloadDriver, CommittableDriver {
@@ -54,13 +69,17 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
   private cgroups: Promise<CgroupReader> | undefined;
   /** Per workload, so two starts of one workload never race each other in this process. */
   private readonly workloadQueues = new Map<string, Promise<unknown>>();
-  private readonly pendingNetworks = new Map<string, Promise<string>>();
+  private readonly ownership: TaskOwnershipStore;
+  /** Containers already reported as impostors, so each is logged once. */
+  private readonly noticedForeign = new Set<string>();
+  private networksReaped = false;
 
   constructor(
     private readonly engine: DockerEngine,
     private readonly options: DockerDriverOptions,
   ) {
     if (options.cgroups) this.cgroups = Promise.resolve(options.cgroups);
+    this.ownership = options.ownership ?? new InMemoryTaskOwnershipStore(true);
   }
 
   async fingerprint(): Promise<DriverFingerprint> {
@@ -123,12 +142,27 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
   async recover(nodeId: string): Promise<TaskStatus[]> {
     assertId('nodeId', nodeId);
     return this.guard(async () => {
+      // The labels only narrow the search; ownership is decided by the record.
+      const recorded = this.ownership.handles();
       const ids = await this.engine.listContainerIds([`${LABELS.managed}=true`, `${LABELS.node}=${nodeId}`]);
       const statuses: TaskStatus[] = [];
       for (const id of ids) {
         const record = await this.engine.inspectContainer(id);
         // Removed between the list and the inspect: not a task any more.
-        if (record && isManaged(record)) statuses.push(this.statusOf(record));
+        if (!record || !isManaged(record)) continue;
+        if (await this.ownedTask(record)) statuses.push(this.statusOf(record));
+        else this.noticeForeign(record);
+      }
+      // Every container the older agent left is recorded now: from here on only the record counts.
+      await this.ownership.finishMigration();
+      // Records of containers removed behind our back (recorded before the list, gone now).
+      const listed = new Set(ids);
+      for (const id of recorded) {
+        if (!listed.has(id) && (await this.engine.inspectContainer(id)) === null) await this.ownership.forget(id);
+      }
+      if (!this.networksReaped) {
+        this.networksReaped = true;
+        await this.reapEmptyNetworks();
       }
       return statuses;
     });
@@ -157,6 +191,9 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
       const record = await this.findTask(handleId);
       if (record) await this.engine.removeContainer(record.id);
       await this.options.stateStore.delete(record?.id ?? handleId);
+      await this.ownership.forget(record?.id ?? handleId);
+      const tenantId = record?.labels[LABELS.tenant];
+      if (tenantId) await this.releaseTenantNetwork(tenantId);
     });
   }
 
@@ -210,7 +247,7 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
     }
     return this.guard(async () => {
       const record = await this.engine.inspectContainer(containerName(spec.nodeId, spec.workloadId));
-      if (!record || !isManaged(record) || record.labels[LABELS.tenant] !== spec.tenantId || record.labels[LABELS.node] !== spec.nodeId) {
+      if (!record || !(await this.ownedTask(record)) || record.labels[LABELS.tenant] !== spec.tenantId || record.labels[LABELS.node] !== spec.nodeId) {
         throw new DriverError('task_not_found', `workload ${spec.workloadId} has no container on this node`);
       }
       await this.engine.commitContainer(record.id, target.repository, target.tag);
@@ -227,6 +264,10 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
   private async startSerialized(spec: TaskSpec): Promise<TaskStatus> {
     let record = await this.engine.inspectContainer(containerName(spec.nodeId, spec.workloadId));
     if (record) {
+      if (!(await this.ownedTask(record))) {
+        this.noticeForeign(record);
+        throw new DriverError('driver_failure', `container ${record.name} exists but was not created by this agent`);
+      }
       this.assertOwnedBy(record, spec);
       const current = this.generationOf(record);
       if (spec.generation < current) {
@@ -241,30 +282,123 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
         // A stopped task from an older start: run the new spec in a fresh container.
         await this.engine.removeContainer(record.id);
         await this.options.stateStore.delete(record.id);
+        await this.ownership.forget(record.id);
         record = null;
       }
     }
     const id = record ? record.id : await this.createContainer(spec);
-    await this.engine.startContainer(id);
+    try {
+      await this.engine.startContainer(id);
+    } catch (error) {
+      if (!isMissingNetwork(error)) throw error;
+      // Another agent on this engine removed the tenant's (then empty) network between our
+      // create and start: bring it back and start once more.
+      await this.serialized(networkQueue(spec.tenantId), () => this.ensureTenantNetwork(spec.tenantId));
+      await this.engine.startContainer(id);
+    }
     return this.statusOf(await this.requireTask(id));
   }
 
   private async createContainer(spec: TaskSpec): Promise<string> {
     if (!(await this.engine.imageExists(spec.image))) await this.pull(spec);
-    const network = await this.ensureTenantNetwork(spec.tenantId);
-    try {
-      return await this.engine.createContainer(toContainerCreate(spec, network));
-    } catch (error) {
-      if (!(error instanceof EngineError && error.kind === 'conflict')) throw error;
+    const task: OwnedTask = { workloadId: spec.workloadId, tenantId: spec.tenantId, name: containerName(spec.nodeId, spec.workloadId) };
+    // Recorded before the engine call, so a crash right after it still leaves the container ours.
+    await this.ownership.intend(task);
+    // Network and container under the tenant's network lock: a release of the same network
+    // waits until the container exists (and so keeps the network).
+    const id = await this.serialized(networkQueue(spec.tenantId), async () => {
+      const network = await this.ensureTenantNetwork(spec.tenantId);
+      try {
+        return await this.engine.createContainer(toContainerCreate(spec, network));
+      } catch (error) {
+        if (!isMissingNetwork(error)) throw error;
+        // Removed by another agent on this engine since we looked: create it again, once.
+        await this.ensureTenantNetwork(spec.tenantId);
+        return await this.engine.createContainer(toContainerCreate(spec, network));
+      }
+    }).catch(async (error: unknown) => {
+      if (!(error instanceof EngineError && error.kind === 'conflict')) {
+        await this.ownership.abandon(task.name);
+        throw error;
+      }
       // Another agent process created it between our inspect and create: adopt it if it is
       // the same start, otherwise let the caller retry against what is there now.
-      const winner = await this.engine.inspectContainer(containerName(spec.nodeId, spec.workloadId));
-      if (winner && isManaged(winner) && this.generationOf(winner) === spec.generation) {
+      const winner = await this.engine.inspectContainer(task.name);
+      if (winner && isManaged(winner) && (await this.ownedTask(winner)) && this.generationOf(winner) === spec.generation) {
         this.assertOwnedBy(winner, spec);
         return winner.id;
       }
-      throw new DriverError('driver_failure', `container ${containerName(spec.nodeId, spec.workloadId)} was created concurrently`, { cause: error });
+      throw new DriverError('driver_failure', `container ${task.name} was created concurrently`, { cause: error });
+    });
+    await this.ownership.record(id, task);
+    return id;
+  }
+
+  /**
+   * Whether this agent created the container, by its ownership record: by id, by a pending
+   * create of exactly this name, or (once, right after the upgrade) by the name the agent
+   * would have chosen for the workload its labels name. Labels must still agree with the
+   * record, so a recorded id never passes for another workload.
+   */
+  private async ownedTask(record: ContainerRecord): Promise<OwnedTask | null> {
+    const labels = record.labels;
+    const agrees = (task: OwnedTask) =>
+      isManaged(record) && task.workloadId === labels[LABELS.workload] && task.tenantId === labels[LABELS.tenant] && task.name === record.name;
+    const owned = this.ownership.owner(record.id);
+    if (owned) return agrees(owned) ? owned : null;
+    const pending = this.ownership.pending(record.name);
+    if (pending && agrees(pending)) {
+      await this.ownership.record(record.id, pending);
+      return pending;
     }
+    const nodeId = labels[LABELS.node];
+    const workloadId = labels[LABELS.workload];
+    const tenantId = labels[LABELS.tenant];
+    if (this.ownership.legacy && isManaged(record) && nodeId && workloadId && tenantId && record.name === containerName(nodeId, workloadId)) {
+      const adopted: OwnedTask = { workloadId, tenantId, name: record.name };
+      await this.ownership.record(record.id, adopted);
+      this.options.logger?.info({ handleId: record.id, workloadId, tenantId }, 'adopted container created before ownership records');
+      return adopted;
+    }
+    return null;
+  }
+
+  private noticeForeign(record: ContainerRecord): void {
+    if (this.noticedForeign.has(record.id)) return;
+    this.noticedForeign.add(record.id);
+    this.options.logger?.warn(
+      { handleId: record.id, name: record.name, claimedWorkloadId: record.labels[LABELS.workload], claimedTenantId: record.labels[LABELS.tenant] },
+      'container carries io.gureum labels but was not created by this agent: left alone',
+    );
+  }
+
+  /** Removes the tenant's network once none of its containers (running or not) is left on it. */
+  private releaseTenantNetwork(tenantId: string): Promise<void> {
+    const name = tenantNetworkName(tenantId);
+    return this.serialized(networkQueue(tenantId), async () => {
+      const network = await this.engine.inspectNetwork(name);
+      if (!network || !this.isOurNetwork(network.labels, tenantId)) return;
+      if ((await this.engine.listNetworkContainerIds(name)).length > 0) return;
+      try {
+        await this.engine.removeNetwork(name);
+        this.options.logger?.info({ tenantId, network: name }, 'removed tenant network: its last container left');
+      } catch (error) {
+        // A container of another agent on this engine joined it meanwhile: it stays.
+        if (!(error instanceof EngineError && error.kind === 'conflict')) throw error;
+      }
+    });
+  }
+
+  /** At start: tenant networks an earlier agent left without containers (before this release existed). */
+  private async reapEmptyNetworks(): Promise<void> {
+    for (const network of await this.engine.listNetworks([`${LABELS.managed}=true`])) {
+      const tenantId = network.labels[LABELS.tenant];
+      if (tenantId && network.name === tenantNetworkName(tenantId)) await this.releaseTenantNetwork(tenantId);
+    }
+  }
+
+  private isOurNetwork(labels: Record<string, string>, tenantId: string): boolean {
+    return labels[LABELS.managed] === 'true' && labels[LABELS.tenant] === tenantId;
   }
 
   /**
@@ -286,20 +420,12 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
     }
   }
 
-  private ensureTenantNetwork(tenantId: string): Promise<string> {
+  /** Only under the tenant's network queue (see createContainer). */
+  private async ensureTenantNetwork(tenantId: string): Promise<string> {
     const name = tenantNetworkName(tenantId);
-    let pending = this.pendingNetworks.get(name);
-    if (!pending) {
-      pending = this.createTenantNetwork(tenantId, name).finally(() => this.pendingNetworks.delete(name));
-      this.pendingNetworks.set(name, pending);
-    }
-    return pending;
-  }
-
-  private async createTenantNetwork(tenantId: string, name: string): Promise<string> {
     const existing = await this.engine.inspectNetwork(name);
     if (existing) {
-      if (existing.labels[LABELS.managed] !== 'true' || existing.labels[LABELS.tenant] !== tenantId) {
+      if (!this.isOurNetwork(existing.labels, tenantId)) {
         throw new DriverError('driver_failure', `network ${name} exists but is not Gureum's network for tenant ${tenantId}`);
       }
       return name;
@@ -340,7 +466,7 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
   private async findTask(handleId: string): Promise<ContainerRecord | null> {
     if (handleId === '') return null;
     const record = await this.engine.inspectContainer(handleId);
-    return record && isManaged(record) ? record : null;
+    return record && isManaged(record) && (await this.ownedTask(record)) ? record : null;
   }
 
   private async requireTask(handleId: string): Promise<ContainerRecord> {
@@ -412,6 +538,15 @@ function registryOf(image: string): string | null {
   if (slash < 0) return null;
   const first = image.slice(0, slash);
   return first.includes('.') || first.includes(':') || first === 'localhost' ? first : null;
+}
+
+/** Queue key of a tenant's network; workload ids (the other keys) are uuids, so never equal. */
+function networkQueue(tenantId: string): string {
+  return `network:${tenantId}`;
+}
+
+function isMissingNetwork(error: unknown): boolean {
+  return error instanceof EngineError && error.kind === 'not_found' && /network\b.*not found/i.test(error.message);
 }
 
 function isLive(record: ContainerRecord): boolean {

@@ -216,6 +216,28 @@ export class DockerodeEngine implements DockerEngine {
   async createNetwork(request: NetworkCreateRequest): Promise<void> {
     await call(`create network ${request.Name}`, () => this.docker.createNetwork(request));
   }
+
+  async listNetworks(labels: string[]): Promise<NetworkRecord[]> {
+    const networks = await call('list networks', () => this.docker.listNetworks({ filters: { label: labels } }));
+    return networks.map((network) => ({ id: network.Id, name: network.Name, labels: network.Labels ?? {} }));
+  }
+
+  async listNetworkContainerIds(name: string): Promise<string[]> {
+    // The `network` filter also matches created and exited containers, which still name it.
+    const containers = await call(`list containers of network ${name}`, () => this.docker.listContainers({ all: true, filters: { network: [name] } }));
+    return containers.map((container) => container.Id);
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await call(`remove network ${name}`, () => this.docker.getNetwork(name).remove());
+    } catch (error) {
+      if (error instanceof EngineError && error.kind === 'not_found') return;
+      // Docker answers 403 "has active endpoints" for a network in use.
+      if (error instanceof EngineError && /active endpoints|in use/i.test(error.message)) throw new EngineError('conflict', error.message, { cause: error });
+      throw error;
+    }
+  }
 }
 
 /** One JSON line of a pull/push/build progress stream. */

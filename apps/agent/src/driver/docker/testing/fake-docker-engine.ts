@@ -15,6 +15,8 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 interface FakeContainer {
   record: ContainerRecord;
   request: ContainerCreateRequest | null;
+  /** For containers added outside createContainer. */
+  network?: string;
 }
 
 /** An in-memory Docker engine with the semantics DockerEngine promises, plus test controls. */
@@ -125,6 +127,8 @@ export class FakeDockerEngine implements DockerEngine {
     this.enter(`startContainer ${id}`);
     const container = this.require(id);
     if (container.record.status === 'running') return;
+    const network = this.networkOf(container);
+    if (network !== undefined && !this.networks.has(network)) throw new EngineError('not_found', `network ${network} not found`);
     Object.assign(container.record, { status: 'running', pid: this.nextPid++, exitCode: 0, oomKilled: false, startedAt: new Date().toISOString() });
   }
 
@@ -165,6 +169,30 @@ export class FakeDockerEngine implements DockerEngine {
     this.runBeforeCreate();
     if (this.networks.has(request.Name)) throw new EngineError('conflict', `network with name ${request.Name} already exists`);
     this.networks.set(request.Name, { id: this.newId(), name: request.Name, labels: { ...request.Labels }, request: structuredClone(request) });
+  }
+
+  async listNetworks(labels: string[]): Promise<NetworkRecord[]> {
+    this.enter(`listNetworks ${labels.join(',')}`);
+    return [...this.networks.values()]
+      .filter((network) => labels.every((pair) => {
+        const [key, value] = splitLabel(pair);
+        return network.labels[key] === value;
+      }))
+      .map(({ id, name, labels: own }) => ({ id, name, labels: { ...own } }));
+  }
+
+  async listNetworkContainerIds(name: string): Promise<string[]> {
+    this.enter(`listNetworkContainerIds ${name}`);
+    return [...this.containers.values()].filter((container) => this.networkOf(container) === name).map(({ record }) => record.id);
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    this.enter(`removeNetwork ${name}`);
+    if (!this.networks.has(name)) return;
+    if ([...this.containers.values()].some((container) => this.networkOf(container) === name && container.record.status === 'running')) {
+      throw new EngineError('conflict', `error while removing network: network ${name} has active endpoints`);
+    }
+    this.networks.delete(name);
   }
 
   // ---- test controls ----
@@ -212,6 +240,10 @@ export class FakeDockerEngine implements DockerEngine {
     const hook = this.beforeNextCreate;
     this.beforeNextCreate = undefined;
     hook?.();
+  }
+
+  private networkOf(container: FakeContainer): string | undefined {
+    return container.request?.HostConfig.NetworkMode ?? container.network;
   }
 
   private find(idOrName: string): FakeContainer | undefined {
