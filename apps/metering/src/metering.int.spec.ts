@@ -352,7 +352,7 @@ describe('who may bill a workload: only the node it is placed on, for its own te
     const w = randomUUID();
     publish(nodeA, 'node-a', sample('node-a', w, BASE + 60_000, 4_000_000_000n));
     await nodeA.flush();
-    // Held, not refused: it is redelivered until the fact arrives (the hold is 5 deliveries × 300 ms here).
+    // Held, not refused: it is redelivered until the fact arrives (the hold is 12 deliveries × 500 ms here).
     await waitFor(async () => (metering.logs.some((l) => l.msg.startsWith('usage samples held')) ? true : undefined), { timeoutMs: 20_000, what: 'the sample held' });
     await place(w, 'node-a');
     await waitFor(async () => ((await totalCpuSeconds(w)) === '4' ? true : undefined), { timeoutMs: 20_000, what: 'the held sample billed' });

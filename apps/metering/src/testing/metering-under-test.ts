@@ -55,7 +55,7 @@ export async function startMeteringUnderTest(options: MeteringUnderTestOptions):
         writers: options.writers ?? 2,
         ackWaitMs: options.ackWaitMs ?? 2000,
         housekeepingMs: 60_000,
-        placement: options.placement ?? { slackMs: 30_000, holdMs: 300, maxDeliveries: 5 },
+        placement: options.placement ?? { slackMs: 30_000, holdMs: 500, maxDeliveries: 12 },
       },
       { logger },
     );
