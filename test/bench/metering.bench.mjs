@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 const require = createRequire(import.meta.url);
 const { createTestDatabase, spawnProcess, startNats } = require('@gureum/testing');
 const { connectNats } = require('@gureum/messaging');
-const { jetstreamManager } = require('@nats-io/jetstream');
+const { jetstream, jetstreamManager } = require('@nats-io/jetstream');
 const { headers } = require('@nats-io/transport-node');
 const { Client } = require('pg');
 const { from: copyFrom } = require('pg-copy-streams');
@@ -101,11 +101,17 @@ try {
 
   // 1. Metering creates its stream; stop it, then fill the stream so ingestion drains a backlog.
   metering = await startMetering();
+  const control = await connectNats({ url: nats.url, ...nats.control, name: 'bench' });
+  // Metering bills a sample only for a workload placed on the sending node: the scheduler's placement facts, recorded before the clock starts.
+  for (const w of workloads) {
+    const eventId = randomUUID();
+    await jetstream(control).publish('evt.workload.state.v1', JSON.stringify({ eventId, workloadId: w.id, tenantId: w.tenantId, hostId: NODE, from: null, to: 'scheduled', reason: null, generation: 1, at: new Date(start - HOUR).toISOString() }), { msgID: eventId });
+  }
+  while ((await count('metering.lifecycle_events')) < WORKLOADS) await new Promise((r) => setTimeout(r, 200));
   await metering.stop('SIGTERM');
   metering = null;
   const creds = nats.agent(NODE);
   const agent = await connectNats({ url: nats.url, user: creds.user, password: creds.password, inboxPrefix: creds.inboxPrefix, name: NODE });
-  const control = await connectNats({ url: nats.url, ...nats.control, name: 'bench' });
   const jsm = await jetstreamManager(control);
   for (let i = 0; i < samples.length; i += 1) {
     const h = headers();

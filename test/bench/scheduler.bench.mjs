@@ -133,6 +133,7 @@ async function main(opts) {
       GUREUM_HOST_LOST_AFTER_MISSED: '100',
       GUREUM_QUOTA_DEFAULT_CPU_MILLIS: String(10 ** 12),
       GUREUM_QUOTA_DEFAULT_MEMORY_MIB: String(10 ** 12),
+      GUREUM_QUOTA_DEFAULT_PIDS: String(10 ** 12),
       GUREUM_QUOTA_DEFAULT_WORKLOADS: String(10 ** 8),
     };
     // The replicas run with the flags deploy/local/stack.sh gives the scheduler (a larger young
@@ -338,7 +339,7 @@ async function bareClaimWrites(dbUrl, hostIds, batchSize, opts) {
               cpu_millis: resources.cpuMillis, memory_mib: resources.memoryMiB, pids: resources.pids, idempotency_key: `bare-${m.i}`,
               placement: null, priority: 0, preemptible: false, vm: null, host_id: hosts[0],
               claim_cpu_millis: resources.cpuMillis, claim_memory_mib: resources.memoryMiB, claim_pids: resources.pids,
-              quota_cpu_millis: resources.cpuMillis, quota_memory_mib: resources.memoryMiB, quota_workloads: 1, quota_vms: 0,
+              quota_cpu_millis: resources.cpuMillis, quota_memory_mib: resources.memoryMiB, quota_pids: resources.pids, quota_workloads: 1, quota_vms: 0,
               event_id: m.eventId, payload: payload(m.id, m.tenantId, m.eventId, hosts[0], null, 'scheduled'),
             })),
           );

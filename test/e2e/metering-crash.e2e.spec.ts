@@ -8,8 +8,9 @@ import { execFile } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { jetstream } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
-import type { UsageSample } from '@gureum/contracts';
+import type { UsageSample, WorkloadStateChanged } from '@gureum/contracts';
 import { connectNats, type NatsConnection } from '@gureum/messaging';
 import { createTestDatabase, repoRoot, spawnProcess, startNats, waitFor, type ManagedProcess, type TestDatabase, type TestNats } from '@gureum/testing';
 import { Client } from 'pg';
@@ -28,6 +29,7 @@ type Meter = keyof typeof COUNTERS;
 let database: TestDatabase;
 let nats: TestNats;
 let agent: NatsConnection;
+let control: NatsConnection;
 let db: Client;
 let metering: ManagedProcess | null = null;
 
@@ -85,12 +87,14 @@ beforeAll(async () => {
   await db.connect();
   const creds = nats.agent(NODE);
   agent = await connectNats({ url: nats.url, user: creds.user, password: creds.password, inboxPrefix: creds.inboxPrefix, name: NODE });
+  control = await connectNats({ url: nats.url, ...nats.control, name: 'test-scheduler' });
   metering = await startMetering();
 }, 120_000);
 
 afterAll(async () => {
   await metering?.stop();
   await agent?.drain();
+  await control?.drain();
   await db?.end();
   await nats?.stop();
   await database?.drop();
@@ -100,8 +104,16 @@ it('SIGKILL mid-ingestion, restart: hourly totals equal the published samples’
   const tenantId = randomUUID();
   const late: UsageSample[] = [];
   let published = 0;
+  // Metering bills a sample only for a workload placed on the sending node: the scheduler's facts first.
+  const workloadIds = Array.from({ length: WORKLOADS }, () => randomUUID());
+  for (const workloadId of workloadIds) {
+    const eventId = randomUUID();
+    const placed: WorkloadStateChanged = { eventId, workloadId, tenantId, hostId: NODE, from: null, to: 'scheduled', reason: null, generation: 1, at: new Date(BASE - HOUR).toISOString() };
+    await jetstream(control).publish('evt.workload.state.v1', JSON.stringify(placed), { msgID: eventId });
+  }
+  await waitFor(async () => ((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM metering.lifecycle_events`)).rows[0]?.n === WORKLOADS ? true : undefined), { timeoutMs: 30_000, what: 'the placements recorded' });
   for (let w = 0; w < WORKLOADS; w += 1) {
-    const workloadId = randomUUID();
+    const workloadId = workloadIds[w] as string;
     const counters: Record<Meter, bigint> = { cpu_seconds: 0n, network_rx_bytes: 0n, network_tx_bytes: 0n, block_write_bytes: 0n };
     let handleId = 'h1';
     for (let i = 0; i < PER_WORKLOAD; i += 1) {

@@ -1,5 +1,6 @@
 import { env, loadConfig } from '@gureum/runtime';
 import { z } from 'zod';
+import type { PlacementPolicy } from './ingestion/ingest-samples.usecase';
 
 /** Environment of the metering service; every bad variable is reported at once. */
 export const MeteringEnvSchema = z.object({
@@ -16,6 +17,12 @@ export const MeteringEnvSchema = z.object({
   GUREUM_METERING_WRITERS: env.positiveInt(2),
   /** Unacknowledged messages are redelivered after this long. */
   GUREUM_METERING_ACK_WAIT_MS: env.positiveInt(30_000),
+  /** A usage sample is billed only within this tolerance of its workload's placement on the sending node (clock skew, last readings of a task being moved). */
+  GUREUM_METERING_PLACEMENT_SLACK_MS: env.positiveInt(30_000),
+  /** A sample whose workload's placement has not arrived yet is redelivered after this long… */
+  GUREUM_METERING_PLACEMENT_HOLD_MS: env.positiveInt(5_000),
+  /** …at most this many deliveries in all (default 24: ~2 minutes); then it is refused. */
+  GUREUM_METERING_PLACEMENT_MAX_DELIVERIES: env.positiveInt(24),
 });
 
 export interface MeteringConfig {
@@ -28,6 +35,8 @@ export interface MeteringConfig {
   /** See GUREUM_METERING_WRITERS (default 1 where not loaded from the environment). */
   writers?: number;
   ackWaitMs: number;
+  /** See the GUREUM_METERING_PLACEMENT_* variables (DEFAULT_PLACEMENT_POLICY where not given). */
+  placement?: PlacementPolicy;
   /** How often still-running workloads' allocated time is extended and old samples purged (default 60 s). */
   housekeepingMs?: number;
 }
@@ -43,6 +52,7 @@ export function loadMeteringConfig(environment: NodeJS.ProcessEnv = process.env)
     batchMs: vars.GUREUM_METERING_BATCH_MS,
     writers: vars.GUREUM_METERING_WRITERS,
     ackWaitMs: vars.GUREUM_METERING_ACK_WAIT_MS,
+    placement: { slackMs: vars.GUREUM_METERING_PLACEMENT_SLACK_MS, holdMs: vars.GUREUM_METERING_PLACEMENT_HOLD_MS, maxDeliveries: vars.GUREUM_METERING_PLACEMENT_MAX_DELIVERIES },
   };
 }
 

@@ -7,7 +7,7 @@ import type { MeteringConfig } from './config';
 import { assertSchemaUpToDate, createMeteringDataSource } from './database/metering-data-source';
 import { SCHEMA } from './database/sql';
 import { BatchConsumer } from './ingestion/batch-consumer';
-import { IngestSamplesUseCase, USAGE_SUBJECT_PATTERN, type AcceptedSample } from './ingestion/ingest-samples.usecase';
+import { DEFAULT_PLACEMENT_POLICY, IngestSamplesUseCase, USAGE_SUBJECT_PATTERN, type AcceptedSample } from './ingestion/ingest-samples.usecase';
 import { ensureUsageStream } from './ingestion/usage-stream';
 import { RecordLifecycleUseCase } from './lifecycle/record-lifecycle.usecase';
 import { MeteringModule } from './metering.module';
@@ -51,7 +51,7 @@ export async function createMeteringApp(config: MeteringConfig, options: Meterin
     await ensureUsageStream(nc);
     await ensureEventsStream(nc);
 
-    const ingestSamples = new IngestSamplesUseCase(dataSource, logger, config.retentionMs, config.writers ?? 1);
+    const ingestSamples = new IngestSamplesUseCase(dataSource, logger, config.retentionMs, config.writers ?? 1, () => new Date(), config.placement ?? DEFAULT_PLACEMENT_POLICY);
     const recordLifecycle = new RecordLifecycleUseCase(dataSource, logger);
     const recordRegistryStorage = new RecordRegistryStorageUseCase(dataSource, logger, config.retentionMs);
     const batching = { maxBatch: config.batchSize, maxWaitMs: config.batchMs, ackWaitMs: config.ackWaitMs };

@@ -69,6 +69,26 @@ async function totalCpuSeconds(workloadId: string): Promise<string> {
   return trimDecimal(rows[0]?.total ?? '0');
 }
 
+/** What the scheduler's outbox does: a workload state fact on the events stream. */
+async function emitState(event: Omit<WorkloadStateChanged, 'eventId' | 'hostId' | 'reason' | 'generation'> & { eventId?: string; hostId?: string | null }): Promise<string> {
+  const eventId = event.eventId ?? randomUUID();
+  const payload: WorkloadStateChanged = { hostId: 'node-a', reason: null, generation: 1, ...event, eventId };
+  await jetstream(control).publish('evt.workload.state.v1', JSON.stringify(payload), { msgID: eventId });
+  return eventId;
+}
+
+async function storedFacts(workloadId: string): Promise<number> {
+  const { rows } = await metering.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM metering.lifecycle_events WHERE workload_id = $1`, [workloadId]);
+  return rows[0]?.n ?? 0;
+}
+
+/** The scheduler placed `workloadId` on `nodeId` (an hour before BASE, so every sample of a test falls within it); waits until metering has the fact. */
+async function place(workloadId: string, nodeId: string, tenantId = TENANT_A, atMs = BASE - HOUR): Promise<void> {
+  const before = await storedFacts(workloadId);
+  await emitState({ workloadId, tenantId, hostId: nodeId, from: null, to: 'scheduled', at: iso(atMs) });
+  await waitFor(async () => ((await storedFacts(workloadId)) > before ? true : undefined), { timeoutMs: 20_000, what: `placement of ${workloadId} on ${nodeId} recorded` });
+}
+
 beforeAll(async () => {
   database = await createTestDatabase('metering');
   nats = await startNats({ agents: ['node-a', 'node-b'] });
@@ -92,6 +112,7 @@ afterAll(async () => {
 describe('sample ingestion', () => {
   it('counts duplicate, redelivered and late samples once, and handles counter resets', async () => {
     const w = randomUUID();
+    await place(w, 'node-a');
     const s1 = sample('node-a', w, BASE + 10_000, 1_000_000_000n);
     const s2 = sample('node-a', w, BASE + 20_000, 3_000_000_000n);
     const s4 = sample('node-a', w, BASE + 40_000, 7_000_000_000n);
@@ -121,6 +142,7 @@ describe('sample ingestion', () => {
 
   it('stores ids with backslashes, tabs and newlines exactly (the batch is written through COPY text format)', async () => {
     const w = randomUUID();
+    await place(w, 'node-a');
     const handleId = 'h\\N\tx\ny\r';
     const s1 = sample('node-a', w, BASE + 10_000, 1_000_000_000n, { handleId, sampleId: `${w}\\N\t1` });
     const s2 = sample('node-a', w, BASE + 20_000, 4_000_000_000n, { handleId, sampleId: `${w}\\N\t2` });
@@ -142,6 +164,7 @@ describe('sample ingestion', () => {
 
   it('meters network and block bytes as counters: resets, gaps and old agents without them', async () => {
     const w = randomUUID();
+    await place(w, 'node-a');
     const io = (rx: number | null, tx: number | null, read: number | null, write: number | null) => ({
       networkRxBytes: rx === null ? null : String(rx),
       networkTxBytes: tx === null ? null : String(tx),
@@ -188,6 +211,7 @@ describe('sample ingestion', () => {
     );
     try {
       const w = randomUUID();
+      await place(w, 'node-a');
       for (const [offset, memoryBytes] of [[1000, 100], [3000, 400], [2000, 700]] as const) {
         publish(nodeA, 'node-a', sample('node-a', w, BASE + offset, 1n, { memoryBytes }));
       }
@@ -215,6 +239,7 @@ describe('sample ingestion', () => {
 
   it('terminates bad messages without stopping ingestion', async () => {
     const w = randomUUID();
+    await place(w, 'node-a');
     publish(nodeA, 'node-a', 'not json at all');
     publish(nodeA, 'node-a', JSON.stringify({ sampleId: 'x', cpuUsageNs: -1 }));
     publish(nodeA, 'node-a', sample('node-b', w, BASE + 5_000, 1n)); // claims another node
@@ -234,6 +259,7 @@ describe('sample ingestion', () => {
 
   it('counts every sample exactly once when metering dies mid-ingestion and restarts', async () => {
     const workloads = Array.from({ length: 10 }, () => randomUUID());
+    for (const w of workloads) await place(w, 'node-b');
     const perWorkload = 500;
     let expectedNs = 0n;
     for (const w of workloads) {
@@ -269,13 +295,98 @@ describe('sample ingestion', () => {
   });
 });
 
+/** The error a connection reports for the next permission violation. */
+function nextViolation(nc: NatsConnection): Promise<string> {
+  return (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'error') return String((status as { error?: unknown }).error);
+    }
+    return 'closed';
+  })();
+}
+
+describe('who may bill a workload: only the node it is placed on, for its own tenant', () => {
+  const refusals = (workloadId: string) =>
+    metering.logs
+      .filter((l) => l.msg.startsWith('usage samples refused'))
+      .flatMap((l) => (l['examples'] as Array<{ workloadId: string; nodeId: string; reason: string; sampledAt: string }>).filter((e) => e.workloadId === workloadId));
+
+  it('bills a sample only from the node the workload was placed on at its time, for the workload’s tenant; refuses the rest', async () => {
+    const w = randomUUID();
+    const movedAt = BASE + 10 * 60_000;
+    // Placed on node-a, then re-placed on node-b (what a drain or a lost host does).
+    await place(w, 'node-a');
+    await emitState({ workloadId: w, tenantId: TENANT_A, hostId: null, from: 'running', to: 'pending', at: iso(movedAt) });
+    await emitState({ workloadId: w, tenantId: TENANT_A, hostId: 'node-b', from: 'pending', to: 'scheduled', at: iso(movedAt + 1000) });
+    await waitFor(async () => ((await storedFacts(w)) === 3 ? true : undefined), { timeoutMs: 20_000, what: 'three facts recorded' });
+
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + 60_000, 1_000_000_000n)); // on node-a then: billed
+    publish(nodeB, 'node-b', sample('node-b', w, BASE + 120_000, 50_000_000_000n)); // node-b before it got the workload
+    publish(nodeA, 'node-a', sample('node-a', w, movedAt + 10 * 60_000, 60_000_000_000n)); // node-a after it lost it
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + 180_000, 70_000_000_000n, { tenantId: TENANT_B })); // right node and time, another tenant
+    publish(nodeB, 'node-b', sample('node-b', w, movedAt + 5 * 60_000, 2_000_000_000n, { handleId: 'handle-b' })); // on node-b now: billed
+    await waitFor(async () => ((await totalCpuSeconds(w)) === '3' ? true : undefined), { timeoutMs: 20_000, what: 'the two placed samples billed' });
+    await waitFor(async () => (refusals(w).length === 3 ? true : undefined), { timeoutMs: 20_000, what: 'three refusals logged' });
+    expect(refusals(w).map((r) => [r.nodeId, r.sampledAt, r.reason]).sort()).toEqual(
+      [
+        ['node-a', iso(BASE + 180_000), 'tenant_mismatch'],
+        ['node-a', iso(movedAt + 10 * 60_000), 'not_placed_on_node'],
+        ['node-b', iso(BASE + 120_000), 'not_placed_on_node'],
+      ].sort(),
+    );
+    expect(await storedSamples(w)).toBe(2);
+    const tenants = await metering.db.query<{ tenant_id: string }>(`SELECT DISTINCT tenant_id FROM metering.rollups WHERE workload_id = $1`, [w]);
+    expect(tenants.rows).toEqual([{ tenant_id: TENANT_A }]);
+  });
+
+  it('refuses a sample for a workload that does not exist once the hold runs out, without billing anyone', async () => {
+    const ghost = randomUUID();
+    publish(nodeA, 'node-a', sample('node-a', ghost, BASE + 60_000, 36_000_000_000_000n));
+    await waitFor(async () => (refusals(ghost).length === 1 ? true : undefined), { timeoutMs: 20_000, what: 'the refusal logged' });
+    expect(refusals(ghost)[0]?.reason).toBe('unknown_workload');
+    expect(await storedSamples(ghost)).toBe(0);
+    expect(await totalCpuSeconds(ghost)).toBe('0');
+  });
+
+  it('holds a sample that arrives before its placement and bills it once the placement arrives', async () => {
+    const w = randomUUID();
+    publish(nodeA, 'node-a', sample('node-a', w, BASE + 60_000, 4_000_000_000n));
+    await nodeA.flush();
+    // Held, not refused: it is redelivered until the fact arrives (the hold is 12 deliveries × 500 ms here).
+    await waitFor(async () => (metering.logs.some((l) => l.msg.startsWith('usage samples held')) ? true : undefined), { timeoutMs: 20_000, what: 'the sample held' });
+    await place(w, 'node-a');
+    await waitFor(async () => ((await totalCpuSeconds(w)) === '4' ? true : undefined), { timeoutMs: 20_000, what: 'the held sample billed' });
+    expect(refusals(w)).toEqual([]);
+  });
+
+  it('takes the node from the subject NATS confines each agent to: another node’s subject is refused by NATS, another node’s id in the payload by metering', async () => {
+    const w = randomUUID();
+    await place(w, 'node-b');
+    // node-a's real credentials, on a connection of its own (a violation may close it).
+    const a = nats.agent('node-a');
+    const rogue = await connectNats({ url: nats.url, user: a.user, password: a.password, inboxPrefix: a.inboxPrefix, name: 'node-a-rogue' });
+    try {
+      const violation = nextViolation(rogue);
+      publish(rogue, 'node-b', sample('node-b', w, BASE + 60_000, 9_000_000_000n));
+      expect(await violation).toMatch(/Permissions Violation for Publish to "agent\.node-b\.evt\.usage\.v1"/);
+      // Registry storage facts come from the control plane's outbox: an agent cannot publish them either.
+      const registryViolation = nextViolation(rogue);
+      rogue.publish('evt.registry.storage.v1', JSON.stringify({ tenantId: TENANT_A }));
+      expect(await registryViolation).toMatch(/Permissions Violation for Publish to "evt\.registry\.storage\.v1"/);
+    } finally {
+      await rogue.close();
+    }
+    // On its own subject, claiming node-b in the payload: terminated.
+    publish(nodeA, 'node-a', sample('node-b', w, BASE + 70_000, 9_000_000_000n));
+    // node-b's own sample, sent after both: once it is billed, the others have been decided.
+    publish(nodeB, 'node-b', sample('node-b', w, BASE + 80_000, 1_000_000_000n));
+    await waitFor(async () => ((await totalCpuSeconds(w)) === '1' ? true : undefined), { timeoutMs: 20_000, what: "node-b's sample billed" });
+    expect(await storedSamples(w)).toBe(1);
+  });
+});
+
 describe('allocated time from lifecycle events', () => {
-  async function emit(event: Omit<WorkloadStateChanged, 'eventId' | 'hostId' | 'reason' | 'generation'> & { eventId?: string }): Promise<string> {
-    const eventId = event.eventId ?? randomUUID();
-    const payload: WorkloadStateChanged = { hostId: 'node-a', reason: null, generation: 1, ...event, eventId };
-    await jetstream(control).publish('evt.workload.state.v1', JSON.stringify(payload), { msgID: eventId });
-    return eventId;
-  }
+  const emit = emitState;
 
   it('splits running intervals at hour boundaries: vCPU-seconds = allocation × time, no gap, no overlap', async () => {
     const w = randomUUID();
@@ -302,6 +413,23 @@ describe('allocated time from lifecycle events', () => {
     await emit({ workloadId: w, tenantId: TENANT_B, from: 'starting', to: 'running', at: iso(BASE + HOUR), resources: { cpuMillis: 2000, memoryMiB: 512, pids: 64 } });
     await waitFor(async () => (Object.keys(await rollup(w, 'vcpu_seconds')).length === 2 ? true : undefined), { timeoutMs: 20_000, what: 'two complete hours' });
     expect(await rollup(w, 'vcpu_seconds')).toEqual({ [iso(BASE + HOUR)]: '7200', [iso(BASE + 2 * HOUR)]: '7200' });
+  });
+
+  it('counts allocated time continuously across unknown (host silent within the grace window): running → unknown → running', async () => {
+    const w = randomUUID();
+    const resources = { cpuMillis: 1000, memoryMiB: 1024, pids: 64 };
+    const start = BASE + 10 * 60_000;
+    const silent = start + 20 * 60_000;
+    const back = silent + 16_200; // the 16.2 s the issue saw unbilled
+    const end = BASE + 50 * 60_000;
+    await emit({ workloadId: w, tenantId: TENANT_A, from: 'starting', to: 'running', at: iso(start), resources });
+    await emit({ workloadId: w, tenantId: TENANT_A, from: 'running', to: 'unknown', at: iso(silent), resources });
+    await emit({ workloadId: w, tenantId: TENANT_A, from: 'unknown', to: 'running', at: iso(back), resources });
+    await emit({ workloadId: w, tenantId: TENANT_A, from: 'running', to: 'stopping', at: iso(end), resources });
+    await waitFor(async () => ((await storedFacts(w)) === 4 ? true : undefined), { timeoutMs: 20_000, what: 'four facts recorded' });
+    await waitFor(async () => ((await rollup(w, 'vcpu_seconds'))[iso(BASE)] === '2400' ? true : undefined), { timeoutMs: 20_000, what: '40 minutes of one vCPU, without a gap' });
+    const segments = await metering.db.query<{ started_at: Date; ended_at: Date }>(`SELECT started_at, ended_at FROM metering.allocation_segments WHERE workload_id = $1`, [w]);
+    expect(segments.rows.map((r) => [r.started_at.toISOString(), r.ended_at.toISOString()])).toEqual([[iso(start), iso(end)]]);
   });
 });
 

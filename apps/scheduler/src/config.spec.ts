@@ -26,12 +26,13 @@ describe('scheduler configuration', () => {
         weights: { cpu: 1, memory: 1 },
         shard: null,
       },
-      defaultQuotas: { cpuMillis: 64_000, memoryMiB: 131_072, workloads: 200, vms: 20 },
+      // No larger than one typical host (issue 20: the memory default was larger than any host; no pids quota at all).
+      defaultQuotas: { cpuMillis: 32_000, memoryMiB: 32_768, pids: 32_768, workloads: 200, vms: 20 },
       registryAddress: null,
     });
-    expect(loadSchedulerConfig({ ...valid, GUREUM_CPU_ALLOCATION_RATIO: '2.5', GUREUM_PLACEMENT_POLICY: 'spread', GUREUM_QUOTA_DEFAULT_VMS: '0' })).toMatchObject({
+    expect(loadSchedulerConfig({ ...valid, GUREUM_CPU_ALLOCATION_RATIO: '2.5', GUREUM_PLACEMENT_POLICY: 'spread', GUREUM_QUOTA_DEFAULT_VMS: '0', GUREUM_QUOTA_DEFAULT_PIDS: '4096' })).toMatchObject({
       placement: { allocationRatios: { cpuMillis: 2.5 }, policy: 'spread' },
-      defaultQuotas: { vms: 0 },
+      defaultQuotas: { vms: 0, pids: 4096 },
     });
     expect(loadSchedulerConfig({ ...valid, GUREUM_HEARTBEAT_INTERVAL_MS: '250', GUREUM_HOST_LOST_AFTER_MISSED: '5' })).toMatchObject({
       heartbeatIntervalMs: 250,

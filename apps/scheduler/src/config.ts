@@ -6,6 +6,14 @@ import { DEFAULT_CREATE_BATCH_GATHER_MS } from './workloads/create-batcher';
 
 const ratio = (fallback: number) => z.coerce.number().positive().max(1000).default(fallback);
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+/**
+ * A tenant's compute quotas without an operator override: no larger than one typical host
+ * (32 cores, 32 GiB, 32768 processes — the kernel's classic `pid_max`), so one tenant cannot by
+ * default claim more than a host holds; 200 workloads, 20 VMs. Each is a setting
+ * (`GUREUM_QUOTA_DEFAULT_*`); an operator raises a tenant's own with `PUT /v1/admin/tenants/{id}/quotas`.
+ */
+export const DEFAULT_QUOTAS: QuotaAmounts = { cpuMillis: 32_000, memoryMiB: 32_768, pids: 32_768, workloads: 200, vms: 20 };
 const weight = (fallback: number) => z.coerce.number().min(0).max(1000).default(fallback);
 
 /** Environment of the scheduler service; every bad variable is reported at once. */
@@ -41,10 +49,12 @@ export const SchedulerEnvSchema = z.object({
     .optional(),
   /** How long after a create batch ends the next one may wait to gather more (ms); 0: no wait. */
   GUREUM_CREATE_BATCH_GATHER_MS: z.coerce.number().int().min(0).max(1000).default(DEFAULT_CREATE_BATCH_GATHER_MS),
-  GUREUM_QUOTA_DEFAULT_CPU_MILLIS: nonNegativeInt(64_000),
-  GUREUM_QUOTA_DEFAULT_MEMORY_MIB: nonNegativeInt(131_072),
-  GUREUM_QUOTA_DEFAULT_WORKLOADS: nonNegativeInt(200),
-  GUREUM_QUOTA_DEFAULT_VMS: nonNegativeInt(20),
+  // Defaults of a tenant without an operator override: no larger than one typical host (DEFAULT_QUOTAS).
+  GUREUM_QUOTA_DEFAULT_CPU_MILLIS: nonNegativeInt(DEFAULT_QUOTAS.cpuMillis),
+  GUREUM_QUOTA_DEFAULT_MEMORY_MIB: nonNegativeInt(DEFAULT_QUOTAS.memoryMiB),
+  GUREUM_QUOTA_DEFAULT_PIDS: nonNegativeInt(DEFAULT_QUOTAS.pids),
+  GUREUM_QUOTA_DEFAULT_WORKLOADS: nonNegativeInt(DEFAULT_QUOTAS.workloads),
+  GUREUM_QUOTA_DEFAULT_VMS: nonNegativeInt(DEFAULT_QUOTAS.vms),
   /** Agent enrolment (all three or none): static users, the file nats-server includes, its pid file. */
   GUREUM_NATS_AUTH_BASE_FILE: z.string().min(1).optional(),
   GUREUM_NATS_AUTH_FILE: z.string().min(1).optional(),
@@ -83,7 +93,6 @@ export interface SchedulerConfig {
   registryAddress?: string | null;
 }
 
-export const DEFAULT_QUOTAS: QuotaAmounts = { cpuMillis: 64_000, memoryMiB: 131_072, workloads: 200, vms: 20 };
 
 export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env): SchedulerConfig {
   const vars = loadConfig(SchedulerEnvSchema, environment);
@@ -106,6 +115,7 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
     defaultQuotas: {
       cpuMillis: vars.GUREUM_QUOTA_DEFAULT_CPU_MILLIS,
       memoryMiB: vars.GUREUM_QUOTA_DEFAULT_MEMORY_MIB,
+      pids: vars.GUREUM_QUOTA_DEFAULT_PIDS,
       workloads: vars.GUREUM_QUOTA_DEFAULT_WORKLOADS,
       vms: vars.GUREUM_QUOTA_DEFAULT_VMS,
     },

@@ -1,13 +1,17 @@
 import { z } from 'zod';
 import { CallerSchema, OperatorCallerSchema } from './caller';
 
-/** The four compute quotas of a tenant. CPU in millicores, memory in MiB. */
-export const QUOTA_NAMES = ['cpuMillis', 'memoryMiB', 'workloads', 'vms'] as const;
+/**
+ * The compute quotas of a tenant. CPU in millicores, memory in MiB, pids: the sum of the
+ * process limits (`resources.pids`) of its live workloads.
+ */
+export const QUOTA_NAMES = ['cpuMillis', 'memoryMiB', 'pids', 'workloads', 'vms'] as const;
 export type QuotaName = (typeof QUOTA_NAMES)[number];
 
 const QuotaAmountsSchema = z.object({
   cpuMillis: z.number().int().nonnegative(),
   memoryMiB: z.number().int().nonnegative(),
+  pids: z.number().int().nonnegative(),
   workloads: z.number().int().nonnegative(),
   vms: z.number().int().nonnegative(),
 });
@@ -23,6 +27,7 @@ export const QuotaOverridesSchema = z
   .object({
     cpuMillis: z.number().int().min(0).max(MAX_LIMIT).nullable().optional(),
     memoryMiB: z.number().int().min(0).max(MAX_LIMIT).nullable().optional(),
+    pids: z.number().int().min(0).max(MAX_LIMIT).nullable().optional(),
     workloads: z.number().int().min(0).max(1_000_000).nullable().optional(),
     vms: z.number().int().min(0).max(1_000_000).nullable().optional(),
   })

@@ -127,6 +127,8 @@ export const WORKLOAD_STATES = [
   'migrating',
   'failed',
   'lost',
+  /** The host is unreachable (silent) but within the disconnect grace window: the workload keeps its placement. */
+  'unknown',
   'deleted',
 ] as const;
 export const WorkloadStateSchema = z.enum(WORKLOAD_STATES);

@@ -19,8 +19,8 @@ export interface SystemOptions {
   label: string;
   /** Capacity the agent offers, so tests can fill a host without filling the machine. */
   agentCapacity: { cpuMillis: number; memoryMiB: number; pids: number };
-  /** Also run the metering service, with the agent sampling usage every `sampleMs`. */
-  metering?: { sampleMs: number };
+  /** Also run the metering service, with the agent sampling usage every `sampleMs` (and extra metering environment). */
+  metering?: { sampleMs: number; env?: NodeJS.ProcessEnv };
   /** Also run the registry (the api's `GET /v1/images` asks it); `registryUrl` is where it listens. */
   registry?: boolean;
   /**
@@ -92,7 +92,7 @@ export class System {
       ...this.enrolmentEnv(),
       ...(this.registryAddress ? { GUREUM_REGISTRY_ADDRESS: this.registryAddress } : {}),
     });
-    if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], this.controlEnv());
+    if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], { ...this.controlEnv(), ...this.options.metering.env });
     const billing = this.options.billing;
     if (billing) await this.startBilling();
     await this.spawn('api', ['apps/api/dist/main.js'], {
@@ -246,6 +246,13 @@ export class System {
   }
 
   /** NATS as the control plane connects to it (the registry would use the same). */
+  /** The NATS credentials the agent of `nodeId` (the main or an extra one) connects with: what a compromised node holds. */
+  agentNatsCredentials(nodeId: string): { url: string; user: string; password: string; inboxPrefix: string } {
+    const nats = this.requireNats();
+    const creds = nats.agent(nodeId);
+    return { url: nats.url, user: creds.user, password: creds.password, inboxPrefix: creds.inboxPrefix };
+  }
+
   natsControl(): { url: string; user: string; password: string } {
     const nats = this.requireNats();
     return { url: nats.url, ...nats.control };

@@ -514,7 +514,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'get',
     path: '/v1/quotas',
     operationId: 'getOwnQuotas',
-    summary: "The tenant's compute quotas (CPU, memory, workloads, VMs) and current use",
+    summary: "The tenant's compute quotas (CPU, memory, pids, workloads, VMs) and current use",
     tag: 'quotas',
     roles: TENANT_READERS,
     success: { status: 200, description: 'Limits and use', body: 'QuotaView' },

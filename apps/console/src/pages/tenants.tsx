@@ -165,6 +165,7 @@ function TenantSettings({ tenant }: { tenant: TenantView }) {
             bars={[
               { label: 'CPU', value: quotas.data.used.cpuMillis, max: quotas.data.limits.cpuMillis, text: `${formatCpu(quotas.data.used.cpuMillis)} / ${formatCpu(quotas.data.limits.cpuMillis)}` },
               { label: 'Memory', value: quotas.data.used.memoryMiB, max: quotas.data.limits.memoryMiB, text: `${formatMiB(quotas.data.used.memoryMiB)} / ${formatMiB(quotas.data.limits.memoryMiB)}` },
+              { label: 'Processes', value: quotas.data.used.pids, max: quotas.data.limits.pids, text: `${quotas.data.used.pids} / ${quotas.data.limits.pids}` },
               { label: 'Workloads', value: quotas.data.used.workloads, max: quotas.data.limits.workloads, text: `${quotas.data.used.workloads} / ${quotas.data.limits.workloads}` },
               { label: 'VMs', value: quotas.data.used.vms, max: quotas.data.limits.vms, text: `${quotas.data.used.vms} / ${quotas.data.limits.vms}` },
             ]}

@@ -2,10 +2,11 @@ import { assertMigrationsApplied, createServiceDataSource, migrateServiceDatabas
 import type { DataSource } from 'typeorm';
 import { InitialSchema1764835200000 } from '../migrations/1764835200000-initial-schema';
 import { IoCountersAndRegistryStorage1767319517234 } from '../migrations/1767319517234-io-counters-and-registry-storage';
+import { LifecycleHost1796688000000 } from '../migrations/1796688000000-lifecycle-host';
 import { SCHEMA } from './sql';
 
 /** In order; a new migration is appended here and nowhere else. */
-export const METERING_MIGRATIONS = [InitialSchema1764835200000, IoCountersAndRegistryStorage1767319517234];
+export const METERING_MIGRATIONS = [InitialSchema1764835200000, IoCountersAndRegistryStorage1767319517234, LifecycleHost1796688000000];
 
 export function createMeteringDataSource(url: string, poolSize = 10): DataSource {
   return createServiceDataSource({ url, schema: SCHEMA, entities: [], migrations: METERING_MIGRATIONS, poolSize, applicationName: 'gureum-metering' });

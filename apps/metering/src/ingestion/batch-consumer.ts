@@ -15,9 +15,12 @@ export interface BatchConsumerOptions {
   ackWaitMs: number;
 }
 
-/** What the handler decided per message; everything it does not term is acked after commit. */
+/** What the handler decided per message; everything it does not term or hold is acked after commit. */
 export interface BatchOutcome {
   terminated: ReadonlySet<JsMsg>;
+  /** Not decidable yet (e.g. a usage sample whose workload's placement has not arrived): nak'ed for a redelivery after `holdMs`. */
+  held?: ReadonlySet<JsMsg>;
+  holdMs?: number;
 }
 
 /**
@@ -133,6 +136,7 @@ export class BatchConsumer<P = undefined> {
     }
     for (const message of batch) {
       if (outcome.terminated.has(message)) message.term();
+      else if (outcome.held?.has(message)) message.nak(outcome.holdMs ?? 1000);
       else message.ack();
     }
   }

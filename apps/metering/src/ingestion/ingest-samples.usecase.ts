@@ -8,11 +8,24 @@ import { floorToHour } from '../rollups/hour-split';
 import { appendToSampleRollupsSql, isAppendable, loadSampleMeters, recomputeSampleRollups, type SampleMeter } from '../rollups/rollup-store';
 import type { BatchOutcome } from './batch-consumer';
 import { counterDelta, type CounterReading } from './counter-deltas';
+import { checkPlacement, type PlacementFact, type PlacementVerdict } from './placements';
 import { checkUsageSample } from './usage-sample-check';
 
 const S = `"${SCHEMA}"`;
 const HOUR_MS = 3_600_000;
 export const USAGE_SUBJECT_PATTERN = 'agent.*.evt.usage.v1';
+
+/**
+ * How a sample whose workload's placement metering has not seen yet is held: nak'ed for a
+ * redelivery after `holdMs`, at most `maxDeliveries` deliveries in all; then it is rejected.
+ */
+export interface PlacementPolicy {
+  slackMs: number;
+  holdMs: number;
+  maxDeliveries: number;
+}
+
+export const DEFAULT_PLACEMENT_POLICY: PlacementPolicy = { slackMs: 30_000, holdMs: 5_000, maxDeliveries: 24 };
 
 export interface AcceptedSample extends UsageSample {
   dedupeKey: string;
@@ -40,7 +53,11 @@ export class IngestSamplesUseCase {
      */
     private readonly writers = 1,
     private readonly now: () => Date = () => new Date(),
+    private readonly placement: PlacementPolicy = DEFAULT_PLACEMENT_POLICY,
   ) {}
+
+  /** Samples refused by the placement check since start, per reason (reported with every refusal's log line). */
+  readonly rejected: Record<string, number> = {};
 
   /**
    * Parses and validates a message as it arrives (BatchConsumer keeps the result with the
@@ -55,6 +72,7 @@ export class IngestSamplesUseCase {
   async execute(batch: JsMsg[], prepared?: ReadonlyArray<AcceptedSample | null>): Promise<BatchOutcome> {
     const terminated = new Set<JsMsg>();
     const accepted = new Map<string, AcceptedSample>();
+    const messages = new Map<AcceptedSample, JsMsg>();
     // Samples from hours already purged (or about to be) would be rolled up against missing neighbours.
     const oldestAccepted = floorToHour(new Date(this.now().getTime() - this.retentionMs)).getTime() + HOUR_MS;
     const ready = prepared !== undefined && prepared.length === batch.length;
@@ -65,8 +83,12 @@ export class IngestSamplesUseCase {
       else if (sample.at < oldestAccepted) {
         this.logger.warn({ nodeId: sample.nodeId, workloadId: sample.workloadId, sampledAt: sample.sampledAt }, 'terminated usage sample older than the retention period');
         terminated.add(message);
-      } else accepted.set(sample.dedupeKey, sample);
+      } else {
+        accepted.set(sample.dedupeKey, sample);
+        messages.set(sample, message);
+      }
     }
+    const held = await this.checkPlacements(messages, accepted, terminated);
     if (accepted.size > 0) {
       const groups = splitByWorkload([...accepted.values()], this.writers);
       // Every group runs to its end before the batch counts as failed: a failure naks the whole batch, and the groups
@@ -75,7 +97,61 @@ export class IngestSamplesUseCase {
       const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed) throw failed.reason;
     }
-    return { terminated };
+    return { terminated, held, holdMs: this.placement.holdMs };
+  }
+
+  /**
+   * Keeps in `accepted` only samples of a workload placed on the sending node at the sample's
+   * time, for the workload's own tenant (placements.ts). The others are terminated (refused:
+   * logged, counted) or, while the facts that would place them may still be on their way,
+   * held for a redelivery, at most `maxDeliveries` deliveries; then they are refused too.
+   */
+  private async checkPlacements(messages: ReadonlyMap<AcceptedSample, JsMsg>, accepted: Map<string, AcceptedSample>, terminated: Set<JsMsg>): Promise<Set<JsMsg>> {
+    const held = new Set<JsMsg>();
+    if (accepted.size === 0) return held;
+    const workloads = [...new Set([...accepted.values()].map((sample) => sample.workloadId))];
+    const rows = await queryRows<{ workload_id: string; tenant_id: string; host_id: string | null; to_state: string; at: Date }>(
+      this.dataSource.manager,
+      `SELECT workload_id, tenant_id, host_id, to_state, at FROM ${S}."lifecycle_events" WHERE workload_id = ANY($1::uuid[]) ORDER BY workload_id, at, stream_seq`,
+      [workloads],
+    );
+    const facts = new Map<string, PlacementFact[]>();
+    for (const row of rows) {
+      const fact: PlacementFact = { tenantId: row.tenant_id, hostId: row.host_id, to: row.to_state, at: row.at.getTime() };
+      const list = facts.get(row.workload_id);
+      if (list) list.push(fact);
+      else facts.set(row.workload_id, [fact]);
+    }
+    /** Per dedupe key not accepted: held (true) or refused (false). */
+    const decided = new Map<string, boolean>();
+    const refused: Array<{ nodeId: string; workloadId: string; tenantId: string; sampledAt: string; reason: string }> = [];
+    for (const [key, sample] of accepted) {
+      const verdict: PlacementVerdict = checkPlacement(facts.get(sample.workloadId) ?? [], sample.nodeId, sample.tenantId, sample.at, this.placement);
+      if (verdict.kind === 'accept') continue;
+      accepted.delete(key);
+      const deliveries = messages.get(sample)?.info.deliveryCount ?? Number.POSITIVE_INFINITY;
+      if (verdict.kind === 'hold' && deliveries < this.placement.maxDeliveries) {
+        decided.set(key, true);
+        continue;
+      }
+      decided.set(key, false);
+      const reason = verdict.kind === 'hold' ? (verdict.reason === 'unknown_workload' ? 'unknown_workload' : 'not_placed_on_node') : verdict.reason;
+      this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
+      refused.push({ nodeId: sample.nodeId, workloadId: sample.workloadId, tenantId: sample.tenantId, sampledAt: sample.sampledAt, reason });
+    }
+    if (decided.size === 0) return held;
+    // Every message of a key (a duplicate in the same batch too) goes the same way.
+    for (const [sample, message] of messages) {
+      const hold = decided.get(sample.dedupeKey);
+      if (hold === true) held.add(message);
+      else if (hold === false) terminated.add(message);
+    }
+    if (refused.length > 0) {
+      // One line per batch (an agent sending garbage must not flood the log), with the first few refusals and the totals since start.
+      this.logger.warn({ refused: refused.length, examples: refused.slice(0, 5), rejectedSinceStart: { ...this.rejected } }, 'usage samples refused: workload not placed on the sending node at the sample time, or not of the claimed tenant');
+    }
+    if (held.size > 0) this.logger.debug({ holding: held.size, holdMs: this.placement.holdMs }, 'usage samples held until their workload’s placement arrives');
+    return held;
   }
 
   /** Node id per subject: a handful of agents send every message, so the subject is split once per agent. */

@@ -6,7 +6,7 @@ import { lockWorkload, queryRows, SCHEMA } from '../database/sql';
 import type { BatchOutcome } from '../ingestion/batch-consumer';
 import { floorToHour, splitAtHours } from '../rollups/hour-split';
 import { rebuildLifecycleRollups } from '../rollups/rollup-store';
-import { runningIntervals } from './running-intervals';
+import { ALLOCATION_CONTINUES, runningIntervals } from './running-intervals';
 
 const S = `"${SCHEMA}"`;
 
@@ -25,7 +25,7 @@ export class RecordLifecycleUseCase {
 
   async execute(batch: JsMsg[]): Promise<BatchOutcome> {
     const terminated = new Set<JsMsg>();
-    const rows: Array<[string, string, string, string, string | null, string, string, number | null, number | null]> = [];
+    const rows: Array<[string, string, string, string, string | null, string, string, number | null, number | null, string | null]> = [];
     for (const message of batch) {
       let body: unknown;
       try {
@@ -40,16 +40,16 @@ export class RecordLifecycleUseCase {
         continue;
       }
       const e = parsed.data;
-      rows.push([e.eventId, String(message.seq), e.workloadId, e.tenantId, e.from, e.to, e.at, e.resources?.cpuMillis ?? null, e.resources?.memoryMiB ?? null]);
+      rows.push([e.eventId, String(message.seq), e.workloadId, e.tenantId, e.from, e.to, e.at, e.resources?.cpuMillis ?? null, e.resources?.memoryMiB ?? null, e.hostId]);
     }
     if (rows.length > 0) {
       await this.dataSource.transaction('READ COMMITTED', async (manager) => {
         const inserted = await queryRows<{ workload_id: string }>(
           manager,
-          `INSERT INTO ${S}."lifecycle_events" ("event_id", "stream_seq", "workload_id", "tenant_id", "from_state", "to_state", "at", "cpu_millis", "memory_mib")
-           SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::int[])
+          `INSERT INTO ${S}."lifecycle_events" ("event_id", "stream_seq", "workload_id", "tenant_id", "from_state", "to_state", "at", "cpu_millis", "memory_mib", "host_id")
+           SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::int[], $10::text[])
            ON CONFLICT ("event_id") DO NOTHING RETURNING "workload_id"`,
-          Array.from({ length: 9 }, (_, column) => rows.map((row) => row[column])),
+          Array.from({ length: 10 }, (_, column) => rows.map((row) => row[column])),
         );
         for (const workloadId of [...new Set(inserted.map((row) => row.workload_id))].sort()) await this.rebuild(manager, workloadId);
       });
@@ -63,7 +63,8 @@ export class RecordLifecycleUseCase {
       this.dataSource.manager,
       `SELECT workload_id FROM (
          SELECT DISTINCT ON (workload_id) workload_id, to_state FROM ${S}."lifecycle_events" ORDER BY workload_id, at DESC, stream_seq DESC
-       ) latest WHERE to_state = 'running'`,
+       ) latest WHERE to_state = ANY($1::text[])`,
+      [[...ALLOCATION_CONTINUES]],
     );
     for (const { workload_id: workloadId } of open) {
       await this.dataSource.transaction('READ COMMITTED', (manager) => this.rebuild(manager, workloadId));

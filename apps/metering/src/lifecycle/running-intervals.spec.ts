@@ -33,4 +33,19 @@ describe('runningIntervals', () => {
   it('gives no allocated time for facts without resources', () => {
     expect(runningIntervals([fact('running', '2026-11-27T10:00:00Z', null, null), fact('stopped', '2026-11-27T11:00:00Z')], cutoff)).toEqual([]);
   });
+
+  it('keeps an allocation continuous across unknown (host silent within the grace window) and ends it when the workload is given up or stopped', () => {
+    const continuous = runningIntervals([fact('running', '2026-11-27T10:00:00Z'), fact('unknown', '2026-11-27T10:20:00Z'), fact('running', '2026-11-27T10:21:00Z'), fact('stopping', '2026-11-27T11:00:00Z')], cutoff);
+    expect(continuous.map((i) => [i.startedAt.toISOString(), i.endedAt.toISOString()])).toEqual([['2026-11-27T10:00:00.000Z', '2026-11-27T11:00:00.000Z']]);
+    // The grace window ran out: the interval ends when the scheduler gives the workload up, and a re-placement opens a new one.
+    const givenUp = runningIntervals([fact('running', '2026-11-27T10:00:00Z'), fact('unknown', '2026-11-27T10:20:00Z'), fact('lost', '2026-11-27T10:21:00Z'), fact('pending', '2026-11-27T10:21:00Z'), fact('scheduled', '2026-11-27T10:21:01Z'), fact('running', '2026-11-27T10:21:05Z')], cutoff);
+    expect(givenUp.map((i) => [i.startedAt.toISOString(), i.endedAt.toISOString(), i.open])).toEqual([
+      ['2026-11-27T10:00:00.000Z', '2026-11-27T10:21:00.000Z', false],
+      ['2026-11-27T10:21:05.000Z', cutoff.toISOString(), true],
+    ]);
+    // Stopped while unknown: ends at the stop; an unknown while nothing runs opens nothing; still unknown at the cutoff: open.
+    expect(runningIntervals([fact('running', '2026-11-27T10:00:00Z'), fact('unknown', '2026-11-27T10:20:00Z'), fact('stopping', '2026-11-27T10:30:00Z')], cutoff).map((i) => i.endedAt.toISOString())).toEqual(['2026-11-27T10:30:00.000Z']);
+    expect(runningIntervals([fact('scheduled', '2026-11-27T10:00:00Z'), fact('unknown', '2026-11-27T10:20:00Z'), fact('stopped', '2026-11-27T10:30:00Z')], cutoff)).toEqual([]);
+    expect(runningIntervals([fact('running', '2026-11-27T19:00:00Z'), fact('unknown', '2026-11-27T19:20:00Z')], cutoff).map((i) => [i.endedAt.toISOString(), i.open])).toEqual([[cutoff.toISOString(), true]]);
+  });
 });

@@ -16,9 +16,19 @@ export interface RunningInterval {
 }
 
 /**
+ * States in which an allocation that is running stays open: `unknown` means the host is
+ * silent but within the disconnect grace window and the workload keeps its placement (and,
+ * as far as anyone knows, keeps running), so `running → unknown → running` is one continuous
+ * interval. From `unknown` the interval ends at the next fact that is neither: the workload
+ * was stopped, failed, or given up (`lost`, re-placed) at the end of the grace window.
+ */
+export const ALLOCATION_CONTINUES: ReadonlySet<string> = new Set(['running', 'unknown']);
+
+/**
  * Running intervals from a workload's facts in stream order: entering `running` opens one,
- * the first fact that leaves it closes it. A repeated `running` while open changes nothing,
- * so intervals never overlap. An interval still open is measured up to `cutoff` (complete
+ * the first fact that leaves it (other than to `unknown`, see ALLOCATION_CONTINUES) closes
+ * it. A repeated `running` (or `unknown`) while open changes nothing, so intervals never
+ * overlap; `unknown` while nothing is open opens nothing. An interval still open is measured up to `cutoff` (complete
  * hours only, so a later run extends it without rewriting anything already counted).
  * Facts without resources (older events) give no allocated time.
  */
@@ -30,6 +40,7 @@ export function runningIntervals(facts: readonly LifecycleFact[], cutoff: Date):
       open ??= fact;
       continue;
     }
+    if (fact.to === 'unknown') continue;
     if (open) {
       push(open, fact.at, false);
       open = null;

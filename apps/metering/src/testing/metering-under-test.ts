@@ -2,6 +2,7 @@ import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 import { Client } from 'pg';
 import pino from 'pino';
 import { migrateMeteringDatabase } from '../database/metering-data-source';
+import type { PlacementPolicy } from '../ingestion/ingest-samples.usecase';
 import { createMeteringApp, type MeteringApp } from '../metering.app';
 
 export type LogLine = Record<string, unknown> & { level: string; msg: string };
@@ -25,6 +26,8 @@ export interface MeteringUnderTestOptions {
   /** Concurrent transactions per batch (default 2, as the service's default). */
   writers?: number;
   ackWaitMs?: number;
+  /** How samples are checked against placements (default: short holds, so a refusal shows within seconds). */
+  placement?: PlacementPolicy;
 }
 
 export async function startMeteringUnderTest(options: MeteringUnderTestOptions): Promise<MeteringUnderTest> {
@@ -52,6 +55,7 @@ export async function startMeteringUnderTest(options: MeteringUnderTestOptions):
         writers: options.writers ?? 2,
         ackWaitMs: options.ackWaitMs ?? 2000,
         housekeepingMs: 60_000,
+        placement: options.placement ?? { slackMs: 30_000, holdMs: 500, maxDeliveries: 12 },
       },
       { logger },
     );

@@ -14,6 +14,7 @@ import { HeartbeatsHot1767800000000 } from '../migrations/1767800000000-heartbea
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
 import { WorkloadEntity } from '../workloads/workload.entity';
+import { QuotaPids1767910000000 } from '../migrations/1767910000000-quota-pids';
 import { SCHEMA } from './sql';
 
 /** In order; a new migration is appended here and nowhere else. */
@@ -27,6 +28,7 @@ export const SCHEDULER_MIGRATIONS = [
   MaintenanceSilence1767600000000,
   DedicatedHostsIndex1767700000000,
   HeartbeatsHot1767800000000,
+  QuotaPids1767910000000,
 ];
 
 export function createSchedulerDataSource(url: string, poolSize = 10): DataSource {

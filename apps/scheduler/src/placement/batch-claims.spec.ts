@@ -23,12 +23,12 @@ function host(id: string, overrides: Partial<HostSnapshot> = {}): HostSnapshot {
 function member(cpuMillis: number, candidates: string[], tenantId = TENANT): BatchMember {
   return {
     request: { tenantId, driver: 'docker', image: IMAGE, resources: { cpuMillis, memoryMiB: 1, pids: 1 } },
-    quota: { cpuMillis, memoryMiB: 1, workloads: 1, vms: 0 },
+    quota: { cpuMillis, memoryMiB: 1, pids: 1, workloads: 1, vms: 0 },
     candidates,
   };
 }
 
-const roomy: QuotaView = { limits: { cpuMillis: 1e9, memoryMiB: 1e9, workloads: 1e9, vms: 1e9 }, used: { cpuMillis: 0, memoryMiB: 0, workloads: 0, vms: 0 } };
+const roomy: QuotaView = { limits: { cpuMillis: 1e9, memoryMiB: 1e9, pids: 1e9, workloads: 1e9, vms: 1e9 }, used: { cpuMillis: 0, memoryMiB: 0, pids: 0, workloads: 0, vms: 0 } };
 const hostsOf = (...hosts: HostSnapshot[]) => new Map(hosts.map((h) => [h.id, h]));
 const quotasOf = (entries: Array<[string, QuotaView]> = [[TENANT, roomy], [OTHER, roomy]]) => new Map(entries);
 
@@ -59,7 +59,7 @@ describe('settleBatch', () => {
   });
 
   it('decides quotas per member in order: over-quota members fail alone, a later smaller one still fits, other tenants are untouched', () => {
-    const tight: QuotaView = { limits: { ...roomy.limits, cpuMillis: 1000 }, used: { cpuMillis: 300, memoryMiB: 0, workloads: 0, vms: 0 } };
+    const tight: QuotaView = { limits: { ...roomy.limits, cpuMillis: 1000 }, used: { cpuMillis: 300, memoryMiB: 0, pids: 0, workloads: 0, vms: 0 } };
     const settled = settleBatch(
       [member(500, ['a']), member(400, ['b']), member(100, ['b'], OTHER), member(200, ['b']), member(100, ['b'])],
       hostsOf(host('a'), host('b')),
@@ -79,7 +79,7 @@ describe('settleBatch', () => {
   });
 
   it('a member that found no room takes no quota from the later ones', () => {
-    const tight: QuotaView = { limits: { ...roomy.limits, workloads: 1 }, used: { cpuMillis: 0, memoryMiB: 0, workloads: 0, vms: 0 } };
+    const tight: QuotaView = { limits: { ...roomy.limits, workloads: 1 }, used: { cpuMillis: 0, memoryMiB: 0, pids: 0, workloads: 0, vms: 0 } };
     const settled = settleBatch([member(2000, ['a']), member(100, ['a'])], hostsOf(host('a')), quotasOf([[TENANT, tight]]), exact);
     expect(settled).toEqual([{ kind: 'no_room' }, { kind: 'placed', hostId: 'a' }]);
   });

@@ -69,6 +69,7 @@ export function settleBatch(
       used.set(tenantId, {
         cpuMillis: tenantUsed.cpuMillis + member.quota.cpuMillis,
         memoryMiB: tenantUsed.memoryMiB + member.quota.memoryMiB,
+        pids: tenantUsed.pids + member.quota.pids,
         workloads: tenantUsed.workloads + member.quota.workloads,
         vms: tenantUsed.vms + member.quota.vms,
       });

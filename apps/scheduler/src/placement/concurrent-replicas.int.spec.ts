@@ -21,7 +21,7 @@ const SETTINGS: PlacementSettings = {
   allocationRatios: { cpuMillis: 2, memoryMiB: 1, pids: 1 },
   reserved: { cpuMillis: 200, memoryMiB: 0, pids: 0 },
 };
-const QUOTAS = { cpuMillis: 100_000, memoryMiB: 1_600, workloads: 40, vms: 0 };
+const QUOTAS = { cpuMillis: 100_000, memoryMiB: 1_600, pids: 1_000_000, workloads: 40, vms: 0 };
 
 let database: TestDatabase;
 let nats: TestNats;

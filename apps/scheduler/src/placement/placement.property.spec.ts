@@ -165,10 +165,10 @@ describe('placement properties over random clusters', () => {
 describe('quota properties', () => {
   it.each(SEEDS.slice(0, 50))('seed %i: charging only what quotaViolation allows never exceeds a limit', (seed) => {
     const rand = prng(seed);
-    const limits = { cpuMillis: int(rand, 0, 20_000), memoryMiB: int(rand, 0, 20_000), workloads: int(rand, 0, 50), vms: int(rand, 0, 5) };
-    const used = { cpuMillis: 0, memoryMiB: 0, workloads: 0, vms: 0 };
+    const limits = { cpuMillis: int(rand, 0, 20_000), memoryMiB: int(rand, 0, 20_000), pids: int(rand, 0, 20_000), workloads: int(rand, 0, 50), vms: int(rand, 0, 5) };
+    const used = { cpuMillis: 0, memoryMiB: 0, pids: 0, workloads: 0, vms: 0 };
     for (let step = 0; step < 200; step += 1) {
-      const delta = quotaDeltaOf({ kind: pick(rand, ['container', 'vm']), cpuMillis: pick(rand, [10, 500, 2000]), memoryMiB: pick(rand, [16, 512, 4096]) });
+      const delta = quotaDeltaOf({ kind: pick(rand, ['container', 'vm']), cpuMillis: pick(rand, [10, 500, 2000]), memoryMiB: pick(rand, [16, 512, 4096]), pids: pick(rand, [64, 256, 4096]) });
       const violation = quotaViolation(limits, used, delta);
       if (violation) {
         expect(violation.used + violation.requested).toBeGreaterThan(violation.limit);

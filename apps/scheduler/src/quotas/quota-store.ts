@@ -6,10 +6,12 @@ import { effectiveLimits, quotaExceeded, quotaViolation } from './quota';
 export interface UsageRow {
   cpu_millis: string;
   memory_mib: string;
+  pids: string;
   workloads: number;
   vms: number;
   limit_cpu_millis: string | null;
   limit_memory_mib: string | null;
+  limit_pids: string | null;
   limit_workloads: number | null;
   limit_vms: number | null;
 }
@@ -49,8 +51,8 @@ export function lockQuotaRowsUpsertSql(tenants: string, after: string): string {
 
 /** Use and limits of the usage rows a CTE of `lockQuotaRowsUpsertSql` returned. */
 export function quotaRowsSelectSql(usage: string): string {
-  return `SELECT u."tenant_id", u."cpu_millis", u."memory_mib", u."workloads", u."vms",
-            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib",
+  return `SELECT u."tenant_id", u."cpu_millis", u."memory_mib", u."pids", u."workloads", u."vms",
+            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib", q."pids" AS "limit_pids",
             q."workloads" AS "limit_workloads", q."vms" AS "limit_vms"
        FROM ${usage} u LEFT JOIN "${SCHEMA}"."tenant_quotas" q ON q."tenant_id" = u."tenant_id"`;
 }
@@ -58,13 +60,13 @@ export function quotaRowsSelectSql(usage: string): string {
 /**
  * The charge of quota rows this transaction already holds locked (`lockQuotaRowsUpsertSql`), as a CTE
  * body for a larger statement: `charges` is a relation of `(tenant_id, cpu_millis, memory_mib,
- * workloads, vms)`, one row per tenant, already checked against every limit; `tenants` a
+ * pids, workloads, vms)`, one row per tenant, already checked against every limit; `tenants` a
  * `uuid[]` parameter holding (at least) those tenants. The planner cannot know how few rows a
  * CTE gives (it guesses 100), so without the array it joined by scanning every usage row.
  */
 export function chargeLockedQuotasSql(charges: string, tenants: string): string {
   return `UPDATE "${SCHEMA}"."quota_usage" u
-        SET "cpu_millis" = u."cpu_millis" + c."cpu_millis", "memory_mib" = u."memory_mib" + c."memory_mib",
+        SET "cpu_millis" = u."cpu_millis" + c."cpu_millis", "memory_mib" = u."memory_mib" + c."memory_mib", "pids" = u."pids" + c."pids",
             "workloads" = u."workloads" + c."workloads", "vms" = u."vms" + c."vms"
        FROM ${charges} AS c
       WHERE u."tenant_id" = ANY(${tenants}::uuid[]) AND u."tenant_id" = c."tenant_id"`;
@@ -83,19 +85,19 @@ export async function chargeQuota(manager: EntityManager, tenantId: string, delt
   const limit = (column: string, parameter: number) =>
     `coalesce((SELECT q."${column}" FROM "${SCHEMA}"."tenant_quotas" q WHERE q."tenant_id" = $1::uuid), $${parameter}::bigint)`;
   const fits = (used: (column: string) => string) =>
-    (['cpu_millis', 'memory_mib', 'workloads', 'vms'] as const)
-      .map((column, i) => `(${AMOUNT[i]} <= 0 OR ${used(column)} + ${AMOUNT[i]} <= ${limit(column, i + 6)})`)
+    (['cpu_millis', 'memory_mib', 'pids', 'workloads', 'vms'] as const)
+      .map((column, i) => `(${AMOUNT[i]} <= 0 OR ${used(column)} + ${AMOUNT[i]} <= ${limit(column, i + 7)})`)
       .join(' AND ');
   const charged = await queryRows<{ tenant_id: string }>(
     manager,
-    `INSERT INTO "${SCHEMA}"."quota_usage" AS u ("tenant_id", "cpu_millis", "memory_mib", "workloads", "vms")
+    `INSERT INTO "${SCHEMA}"."quota_usage" AS u ("tenant_id", "cpu_millis", "memory_mib", "pids", "workloads", "vms")
      SELECT $1::uuid, ${AMOUNT.join(', ')} WHERE ${fits(() => '0')}
      ON CONFLICT ("tenant_id") DO UPDATE SET
-       "cpu_millis" = u."cpu_millis" + ${AMOUNT[0]}, "memory_mib" = u."memory_mib" + ${AMOUNT[1]},
-       "workloads" = u."workloads" + ${AMOUNT[2]}, "vms" = u."vms" + ${AMOUNT[3]}
+       "cpu_millis" = u."cpu_millis" + ${AMOUNT[0]}, "memory_mib" = u."memory_mib" + ${AMOUNT[1]}, "pids" = u."pids" + ${AMOUNT[2]},
+       "workloads" = u."workloads" + ${AMOUNT[3]}, "vms" = u."vms" + ${AMOUNT[4]}
      WHERE ${fits((column) => `u."${column}"`)}
      RETURNING u."tenant_id"`,
-    [tenantId, delta.cpuMillis, delta.memoryMiB, delta.workloads, delta.vms, defaults.cpuMillis, defaults.memoryMiB, defaults.workloads, defaults.vms],
+    [tenantId, delta.cpuMillis, delta.memoryMiB, delta.pids, delta.workloads, delta.vms, defaults.cpuMillis, defaults.memoryMiB, defaults.pids, defaults.workloads, defaults.vms],
   );
   if (charged.length > 0) return;
   // Refused: say which quota, from the row we still hold locked (or the request alone).
@@ -107,7 +109,7 @@ export async function chargeQuota(manager: EntityManager, tenantId: string, delt
 }
 
 /** The charged amounts' parameters, typed like their columns. */
-const AMOUNT = ['$2::bigint', '$3::bigint', '$4::int', '$5::int'] as const;
+const AMOUNT = ['$2::bigint', '$3::bigint', '$4::bigint', '$5::int', '$6::int'] as const;
 
 /** Gives `delta` back (a workload was deleted). */
 export async function releaseQuota(manager: EntityManager, tenantId: string, delta: QuotaAmounts): Promise<void> {
@@ -117,14 +119,15 @@ export async function releaseQuota(manager: EntityManager, tenantId: string, del
 async function addUsage(manager: EntityManager, tenantId: string, delta: QuotaAmounts, sign: 1 | -1): Promise<void> {
   // GREATEST: usage never goes negative, even for a workload created before quotas were counted.
   await manager.query(
-    `INSERT INTO "${SCHEMA}"."quota_usage" AS u ("tenant_id", "cpu_millis", "memory_mib", "workloads", "vms")
-     VALUES ($1, GREATEST($2::bigint, 0), GREATEST($3::bigint, 0), GREATEST($4::int, 0), GREATEST($5::int, 0))
+    `INSERT INTO "${SCHEMA}"."quota_usage" AS u ("tenant_id", "cpu_millis", "memory_mib", "pids", "workloads", "vms")
+     VALUES ($1, GREATEST($2::bigint, 0), GREATEST($3::bigint, 0), GREATEST($4::bigint, 0), GREATEST($5::int, 0), GREATEST($6::int, 0))
      ON CONFLICT ("tenant_id") DO UPDATE SET
        "cpu_millis" = GREATEST(u."cpu_millis" + $2, 0),
        "memory_mib" = GREATEST(u."memory_mib" + $3, 0),
-       "workloads" = GREATEST(u."workloads" + $4, 0),
-       "vms" = GREATEST(u."vms" + $5, 0)`,
-    [tenantId, sign * delta.cpuMillis, sign * delta.memoryMiB, sign * delta.workloads, sign * delta.vms],
+       "pids" = GREATEST(u."pids" + $4, 0),
+       "workloads" = GREATEST(u."workloads" + $5, 0),
+       "vms" = GREATEST(u."vms" + $6, 0)`,
+    [tenantId, sign * delta.cpuMillis, sign * delta.memoryMiB, sign * delta.pids, sign * delta.workloads, sign * delta.vms],
   );
 }
 
@@ -132,9 +135,9 @@ async function addUsage(manager: EntityManager, tenantId: string, delta: QuotaAm
 export async function readQuota(manager: EntityManager, tenantId: string, defaults: QuotaAmounts): Promise<QuotaView> {
   const [row] = await queryRows<UsageRow>(
     manager,
-    `SELECT coalesce(u."cpu_millis", 0) AS "cpu_millis", coalesce(u."memory_mib", 0) AS "memory_mib",
+    `SELECT coalesce(u."cpu_millis", 0) AS "cpu_millis", coalesce(u."memory_mib", 0) AS "memory_mib", coalesce(u."pids", 0) AS "pids",
             coalesce(u."workloads", 0) AS "workloads", coalesce(u."vms", 0) AS "vms",
-            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib",
+            q."cpu_millis" AS "limit_cpu_millis", q."memory_mib" AS "limit_memory_mib", q."pids" AS "limit_pids",
             q."workloads" AS "limit_workloads", q."vms" AS "limit_vms"
        FROM (SELECT $1::uuid AS "tenant_id") t
        LEFT JOIN "${SCHEMA}"."quota_usage" u ON u."tenant_id" = t."tenant_id"
@@ -149,13 +152,14 @@ export async function setQuotaOverrides(manager: EntityManager, tenantId: string
   const keep = (value: number | null | undefined) => (value === undefined ? 'keep' : 'set');
   const value = (v: number | null | undefined) => (v === undefined ? null : v);
   await manager.query(
-    `INSERT INTO "${SCHEMA}"."tenant_quotas" AS q ("tenant_id", "cpu_millis", "memory_mib", "workloads", "vms", "updated_by")
-     VALUES ($1, $2, $3, $4, $5, $10)
+    `INSERT INTO "${SCHEMA}"."tenant_quotas" AS q ("tenant_id", "cpu_millis", "memory_mib", "workloads", "vms", "pids", "updated_by")
+     VALUES ($1, $2, $3, $4, $5, $11, $10)
      ON CONFLICT ("tenant_id") DO UPDATE SET
        "cpu_millis" = CASE WHEN $6 = 'set' THEN EXCLUDED."cpu_millis" ELSE q."cpu_millis" END,
        "memory_mib" = CASE WHEN $7 = 'set' THEN EXCLUDED."memory_mib" ELSE q."memory_mib" END,
        "workloads" = CASE WHEN $8 = 'set' THEN EXCLUDED."workloads" ELSE q."workloads" END,
        "vms" = CASE WHEN $9 = 'set' THEN EXCLUDED."vms" ELSE q."vms" END,
+       "pids" = CASE WHEN $12 = 'set' THEN EXCLUDED."pids" ELSE q."pids" END,
        "updated_by" = EXCLUDED."updated_by", "updated_at" = now()`,
     [
       tenantId,
@@ -168,6 +172,8 @@ export async function setQuotaOverrides(manager: EntityManager, tenantId: string
       keep(overrides.workloads),
       keep(overrides.vms),
       operator,
+      value(overrides.pids),
+      keep(overrides.pids),
     ],
   );
 }
@@ -179,9 +185,10 @@ export function toQuotaView(row: UsageRow, defaults: QuotaAmounts): QuotaView {
     limits: effectiveLimits(defaults, {
       cpuMillis: num(row.limit_cpu_millis),
       memoryMiB: num(row.limit_memory_mib),
+      pids: num(row.limit_pids),
       workloads: num(row.limit_workloads),
       vms: num(row.limit_vms),
     }),
-    used: { cpuMillis: Number(row.cpu_millis), memoryMiB: Number(row.memory_mib), workloads: Number(row.workloads), vms: Number(row.vms) },
+    used: { cpuMillis: Number(row.cpu_millis), memoryMiB: Number(row.memory_mib), pids: Number(row.pids), workloads: Number(row.workloads), vms: Number(row.vms) },
   };
 }

@@ -20,7 +20,7 @@ beforeAll(async () => {
     natsUrl: nats.url,
     control: nats.control,
     placement: { ...DEFAULT_PLACEMENT_SETTINGS, allocationRatios: { cpuMillis: 1, memoryMiB: 1, pids: 1 } },
-    defaultQuotas: { cpuMillis: 10_000, memoryMiB: 10_000, workloads: 3, vms: 0 },
+    defaultQuotas: { cpuMillis: 10_000, memoryMiB: 10_000, pids: 1_000, workloads: 3, vms: 0 },
   });
   agent = await FakeAgent.connect({ natsUrl: nats.url, nodeId: 'node-q', credentials: nats.agent('node-q'), capacity: { cpuMillis: 1000, memoryMiB: 4096, pids: 4096 }, images: [IMAGE] });
   agent.keepHeartbeating(300);
@@ -56,15 +56,15 @@ it('refuses the create that would exceed the default workload quota, naming it, 
   const { rows } = await scheduler.db.query(`SELECT count(*)::int AS n FROM scheduler.workloads WHERE tenant_id = $1`, [tenant]);
   expect(rows[0].n).toBe(3);
   expect(await scheduler.api.request('scheduler.cmd.quota.get.v1', { caller: callerOf(tenant) })).toEqual({
-    limits: { cpuMillis: 10_000, memoryMiB: 10_000, workloads: 3, vms: 0 },
-    used: { cpuMillis: 300, memoryMiB: 192, workloads: 3, vms: 0 },
+    limits: { cpuMillis: 10_000, memoryMiB: 10_000, pids: 1_000, workloads: 3, vms: 0 },
+    used: { cpuMillis: 300, memoryMiB: 192, pids: 24, workloads: 3, vms: 0 },
   });
 });
 
 it('applies operator overrides and resets, and counts pending workloads against the quota too', async () => {
   const tenant = randomUUID();
   const set = await scheduler.api.request('scheduler.cmd.quota.set.v1', { caller: operator(), tenantId: tenant, overrides: { memoryMiB: 200, workloads: 10 } });
-  expect(set.limits).toEqual({ cpuMillis: 10_000, memoryMiB: 200, workloads: 10, vms: 0 });
+  expect(set.limits).toEqual({ cpuMillis: 10_000, memoryMiB: 200, pids: 1_000, workloads: 10, vms: 0 });
 
   // 2 × 600m: the second cannot be placed (1000m host, 300m taken) but is pending and holds quota.
   const first = await create(tenant, 'big-1', { cpuMillis: 600, memoryMiB: 90, pids: 8 });
@@ -83,10 +83,60 @@ it('applies operator overrides and resets, and counts pending workloads against 
   expect((await scheduler.api.request('scheduler.cmd.quota.get.v1', { caller: callerOf(tenant) })).used.memoryMiB).toBe(120);
   await agent.report([observedTask(first.id, 0, 'absent')]);
   const admin = await scheduler.api.request('scheduler.cmd.quota.admin-get.v1', { caller: operator(), tenantId: tenant });
-  expect(admin.used).toEqual({ cpuMillis: 10, memoryMiB: 30, workloads: 1, vms: 0 });
+  expect(admin.used).toEqual({ cpuMillis: 10, memoryMiB: 30, pids: 8, workloads: 1, vms: 0 });
 
   const reset = await scheduler.api.request('scheduler.cmd.quota.set.v1', { caller: operator(), tenantId: tenant, overrides: { memoryMiB: null } });
-  expect(reset.limits).toEqual({ cpuMillis: 10_000, memoryMiB: 10_000, workloads: 10, vms: 0 });
+  expect(reset.limits).toEqual({ cpuMillis: 10_000, memoryMiB: 10_000, pids: 1_000, workloads: 10, vms: 0 });
+});
+
+it('refuses the create that would exceed the pids quota (the sum of its workloads’ process limits), naming it, and writes nothing', async () => {
+  const tenant = randomUUID();
+  await scheduler.api.request('scheduler.cmd.quota.set.v1', { caller: operator(), tenantId: tenant, overrides: { pids: 100, workloads: 10 } });
+  await create(tenant, 'p-60', { cpuMillis: 10, memoryMiB: 8, pids: 60 });
+  const error = await refusal(create(tenant, 'p-50', { cpuMillis: 10, memoryMiB: 8, pids: 50 }));
+  expect(error.code).toBe(ErrorCode.QuotaExceeded);
+  expect(error.details).toEqual({ quota: 'pids', limit: 100, used: 60, requested: 50 });
+  const { rows } = await scheduler.db.query(`SELECT count(*)::int AS n FROM scheduler.workloads WHERE tenant_id = $1`, [tenant]);
+  expect(rows[0].n).toBe(1);
+  // Up to the limit exactly is fine; one more process is not.
+  const last = await create(tenant, 'p-40', { cpuMillis: 10, memoryMiB: 8, pids: 40 });
+  expect((await refusal(create(tenant, 'p-1', { cpuMillis: 10, memoryMiB: 8, pids: 1 }))).details).toEqual({ quota: 'pids', limit: 100, used: 100, requested: 1 });
+  // A pending workload (never placed) deleted gives its pids back at once.
+  await scheduler.api.request('scheduler.cmd.quota.set.v1', { caller: operator(), tenantId: tenant, overrides: { pids: 150 } });
+  const pending = await scheduler.api.request('scheduler.cmd.workload.create.v1', {
+    caller: callerOf(tenant),
+    spec: { name: 'p-pending', kind: 'container', image: IMAGE, resources: { cpuMillis: 10, memoryMiB: 8, pids: 50 }, placement: { constraints: ['zone=mars'] } },
+  });
+  expect(pending.state).toBe('pending');
+  expect((await scheduler.api.request('scheduler.cmd.quota.get.v1', { caller: callerOf(tenant) })).used.pids).toBe(150);
+  await scheduler.api.request('scheduler.cmd.workload.delete.v1', { caller: callerOf(tenant), workloadId: pending.id });
+  expect((await scheduler.api.request('scheduler.cmd.quota.get.v1', { caller: callerOf(tenant) })).used.pids).toBe(100);
+  expect(last.state).toBe('scheduled');
+  // Reset to the default (1,000 here).
+  expect((await scheduler.api.request('scheduler.cmd.quota.set.v1', { caller: operator(), tenantId: tenant, overrides: { pids: null } })).limits.pids).toBe(1_000);
+});
+
+it('holds the pids quota under concurrent creates, batched and alone: exactly as many fit as the limit allows', async () => {
+  const tenant = randomUUID();
+  await scheduler.api.request('scheduler.cmd.quota.set.v1', { caller: operator(), tenantId: tenant, overrides: { pids: 100, workloads: 50 } });
+  // Half ride in a create batch (group commit), half go alone (an affinity group): both charge the quota with the claim.
+  const results = await Promise.allSettled(
+    Array.from({ length: 12 }, (_, i) =>
+      scheduler.api.request('scheduler.cmd.workload.create.v1', {
+        caller: callerOf(tenant),
+        spec: { name: `c-${i}`, kind: 'container', image: IMAGE, resources: { cpuMillis: 10, memoryMiB: 8, pids: 30 }, ...(i % 2 === 1 ? { placement: { affinityGroup: 'pids' } } : {}) },
+      }),
+    ),
+  );
+  const created = results.filter((r) => r.status === 'fulfilled');
+  const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  expect(created).toHaveLength(3);
+  expect(refused).toHaveLength(9);
+  for (const r of refused) expect(r.reason).toMatchObject({ code: ErrorCode.QuotaExceeded, details: { quota: 'pids', limit: 100 } });
+  const quota = await scheduler.api.request('scheduler.cmd.quota.get.v1', { caller: callerOf(tenant) });
+  expect(quota.used.pids).toBe(90);
+  const { rows } = await scheduler.db.query(`SELECT coalesce(sum(pids), 0)::int AS pids FROM scheduler.workloads WHERE tenant_id = $1 AND state <> 'deleted'`, [tenant]);
+  expect(rows[0].pids).toBe(90);
 });
 
 it('refuses quota commands from a non-operator caller shape', async () => {

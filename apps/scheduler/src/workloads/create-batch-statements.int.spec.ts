@@ -57,6 +57,7 @@ function member(hostId: string, tenantId: string): SettledMember {
     claim_pids: 8,
     quota_cpu_millis: 100,
     quota_memory_mib: 64,
+    quota_pids: 8,
     quota_workloads: 1,
     quota_vms: 0,
     event_id: eventId,

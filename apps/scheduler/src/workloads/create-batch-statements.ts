@@ -46,6 +46,7 @@ export interface SettledMember {
   claim_pids: number;
   quota_cpu_millis: number;
   quota_memory_mib: number;
+  quota_pids: number;
   quota_workloads: number;
   quota_vms: number;
   event_id: string;
@@ -135,7 +136,7 @@ export function writeBatchStatement(members: readonly SettledMember[]): Statemen
          "cpu_millis" int, "memory_mib" int, "pids" int, "idempotency_key" text, "placement" jsonb,
          "priority" int, "preemptible" boolean, "vm" jsonb, "host_id" text,
          "claim_cpu_millis" int, "claim_memory_mib" int, "claim_pids" int,
-         "quota_cpu_millis" bigint, "quota_memory_mib" bigint, "quota_workloads" int, "quota_vms" int,
+         "quota_cpu_millis" bigint, "quota_memory_mib" bigint, "quota_pids" bigint, "quota_workloads" int, "quota_vms" int,
          "event_id" uuid, "payload" jsonb, "ord" int)
      ), "ins" AS (
        INSERT INTO "${SCHEMA}"."workloads"
@@ -166,7 +167,7 @@ export function writeBatchStatement(members: readonly SettledMember[]): Statemen
         WHERE h."id" = ANY($3::text[]) AND h."id" = s."host_id"
      ), "charge" AS (
        ${chargeLockedQuotasSql(`(SELECT "tenant_id", sum("quota_cpu_millis") AS "cpu_millis", sum("quota_memory_mib") AS "memory_mib",
-                 sum("quota_workloads") AS "workloads", sum("quota_vms") AS "vms" FROM "p" GROUP BY "tenant_id")`, '$4')}
+                 sum("quota_pids") AS "pids", sum("quota_workloads") AS "workloads", sum("quota_vms") AS "vms" FROM "p" GROUP BY "tenant_id")`, '$4')}
      ), "ev" AS (
        INSERT INTO "${SCHEMA}"."workload_events" ("event_id", "workload_id", "from_state", "to_state", "reason", "host_id")
        SELECT "event_id", "id", NULL, 'scheduled', NULL, "host_id" FROM "p" ORDER BY "ord"

@@ -149,6 +149,31 @@ it('a mixed batch: the members over their tenant quota fail alone, in arrival or
   await assertHostsMatchClaims();
 });
 
+it('a batch charges the pids quota with the claim: members over it fail alone and the use equals what lives', async () => {
+  const tight = randomUUID();
+  const roomy = randomUUID();
+  const operator: OperatorCaller = { principalId: 'op', role: 'operator', requestId: randomUUID() };
+  // 8 pids per member (the spec above): two fit in 20, the third would make 24.
+  await scheduler.api.request('scheduler.cmd.quota.set.v1', { caller: operator, tenantId: tight, overrides: { pids: 20 } });
+  const mark = scheduler.logs.length;
+  const requests = Array.from({ length: 10 }, (_, i) => ({ tenantId: i % 2 === 0 ? tight : roomy, name: `pids-${i}`, key: `pids-${i}` }));
+  const answers = await createAll(requests);
+  expect(batchesSince(mark).some((batch) => batch.size > 1 && batch.refused > 0 && batch.placed > 0)).toBe(true);
+  const tightAnswers = answers.filter((_, i) => requests[i]!.tenantId === tight);
+  expect(tightAnswers.map((answer) => (answer.ok ? answer.view.state : answer.error.code))).toEqual(['scheduled', 'scheduled', ErrorCode.QuotaExceeded, ErrorCode.QuotaExceeded, ErrorCode.QuotaExceeded]);
+  for (const answer of tightAnswers.slice(2)) expect(!answer.ok && answer.error.details).toEqual({ quota: 'pids', limit: 20, used: 16, requested: 8 });
+  const { rows: usage } = await scheduler.db.query(
+    `SELECT u.tenant_id, u.pids::int AS pids, (SELECT coalesce(sum(w.pids), 0)::int FROM scheduler.workloads w WHERE w.tenant_id = u.tenant_id AND w.state <> 'deleted') AS live
+       FROM scheduler.quota_usage u WHERE u.tenant_id = ANY($1::uuid[]) ORDER BY u.pids`,
+    [[tight, roomy]],
+  );
+  expect(usage.map((row: { pids: number; live: number }) => [row.pids, row.live])).toEqual([
+    [16, 16],
+    [40, 40],
+  ]);
+  await assertHostsMatchClaims();
+});
+
 it('an idempotent retry inside the same batch and across batches is one workload; another spec under the key is a conflict', async () => {
   const tenant = randomUUID();
   const mark = scheduler.logs.length;

@@ -351,6 +351,7 @@ function settledMemberOf(entry: Ranked, hostId: string): SettledMember {
     claim_pids: request.resources.pids,
     quota_cpu_millis: quota.cpuMillis,
     quota_memory_mib: quota.memoryMiB,
+    quota_pids: quota.pids,
     quota_workloads: quota.workloads,
     quota_vms: quota.vms,
     event_id: eventId,

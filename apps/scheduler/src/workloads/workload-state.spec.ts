@@ -14,6 +14,7 @@ describe('workload state machine', () => {
     failed: ['pending', 'starting', 'stopping', 'deleted'],
     lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted', 'pending'],
     migrating: ['running', 'failed', 'lost'],
+    unknown: [],
     deleted: [],
   };
 

@@ -28,6 +28,8 @@ export const ALLOWED_TRANSITIONS: Readonly<Record<WorkloadState, readonly Worklo
   failed: ['pending', 'starting', 'stopping', 'deleted'],
   lost: ['starting', 'running', 'paused', 'stopping', 'stopped', 'failed', 'deleted', 'pending'],
   migrating: ['running', 'failed', 'lost'],
+  // Placeholder until the host-disconnect work defines how a workload enters and leaves `unknown`.
+  unknown: [],
   deleted: [],
 };
 
