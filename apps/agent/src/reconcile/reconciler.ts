@@ -176,6 +176,7 @@ export function taskSpecOf(assignment: Assignment, nodeId: string): TaskSpec {
     ...(spec.env ? { env: spec.env } : {}),
     resources: spec.resources,
     ...(assignment.pullAuth ? { pullAuth: assignment.pullAuth } : {}),
+    ...(spec.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true } : {}),
     ...(spec.vm
       ? {
           vm: {
