@@ -332,8 +332,9 @@ cmd_down() {
   if [ "${1:-}" = --docker ] && proc_alive "$RUN/dockerd.pid"; then
     docker_stop_if_ours "$STATE"
   fi
-  running="$(docker_answers && docker ps -q --filter label=io.gureum.managed=true | wc -l)" || running="?"
-  vms="$(pgrep -c -f 'qemu-system-x86_64 .*gureum-vm' 2>/dev/null)" || vms=0
+  # This stack's agent's workloads only (tests and other checkouts may share the engine).
+  running="$(docker_answers && docker ps -q --filter "label=io.gureum.node=$AGENT_NODE_ID" | wc -l)" || running="?"
+  vms="$(pgrep -c -f -- "qemu-system-x86_64 .*$STATE/agent/$AGENT_NODE_ID/vms/" 2>/dev/null)" || vms=0
   echo "Gureum is down (api, scheduler, registry, metering, billing, agent, NATS, PostgreSQL)."
   if dockerd_pid="$(proc_pid "$RUN/dockerd.pid")"; then
     echo "The dockerd started by the stack (pid $dockerd_pid) was left running, and with it"
