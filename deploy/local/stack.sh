@@ -270,6 +270,7 @@ cmd_up() {
   local infra_only=false
   [ "${1:-}" = --infra ] && infra_only=true
   mkdir -p "$LOGS" "$RUN"
+  chmod 700 "$LOGS" "$RUN" # logs name tenants and workloads; pid files are ours
   ensure_packages || die "installing packages failed"
   start_postgres
   start_nats
