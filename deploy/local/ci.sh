@@ -81,9 +81,11 @@ start_test_pg() {
 }
 
 start_docker() {
-  docker_ensure "$STATE" || return 1
+  docker_ensure "$STATE" "${GUREUM_DOCKERD_ARGS[@]}" || return 1
   [ "$DOCKER_STARTED" = true ] && DOCKER_OURS=true
-  return 0
+  docker_warn_unless_remapped
+  # QEMU runs as this user (-runas); the VM tests expect it.
+  ensure_qemu_user
 }
 
 install_node_modules() {

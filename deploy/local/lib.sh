@@ -331,6 +331,40 @@ docker_ensure() { # statedir [dockerd args...]
   done
 }
 
+# The dockerd flags every engine the project starts gets (stack, CI, node set-up):
+#   --userns-remap=default  root in a container is an unprivileged uid on the host (dockerd
+#                           creates the `dockremap` user and its /etc/subuid range itself);
+#   --live-restore          containers keep running while dockerd is stopped or restarted.
+GUREUM_DOCKERD_ARGS=(--userns-remap=default --live-restore)
+
+# Whether the engine on the socket runs containers in a user namespace (a remapped root).
+docker_userns_remapped() {
+  timeout 15 docker -H "unix://$GUREUM_DOCKER_SOCK" info --format '{{json .SecurityOptions}}' 2>/dev/null | grep -q 'name=userns'
+}
+
+# Warns loudly when the engine we use (one we found, not started) does not remap users:
+# then uid 0 in every tenant container is uid 0 on this host. The agent reports the same in
+# its docker fingerprint (`detail`), so an operator sees it in the host list as well.
+docker_warn_unless_remapped() {
+  docker_userns_remapped && return 0
+  log "WARNING: the Docker engine on $GUREUM_DOCKER_SOCK runs WITHOUT --userns-remap:"
+  log "WARNING: root in a tenant's container is root on this host. Restart it with"
+  log "WARNING: 'dockerd ${GUREUM_DOCKERD_ARGS[*]}' (or \"userns-remap\": \"default\" and"
+  log "WARNING: \"live-restore\": true in /etc/docker/daemon.json)."
+  return 0
+}
+
+# The unprivileged user QEMU drops to (`-runas`). A system user with no shell, no home and
+# its own group; the agent (root) keeps VM directories 0700 owned by this user so that QEMU
+# can reach its disk, console and sockets and nobody else can.
+GUREUM_QEMU_USER=gureum-qemu
+ensure_qemu_user() {
+  id -u "$GUREUM_QEMU_USER" >/dev/null 2>&1 && return 0
+  log "creating the system user $GUREUM_QEMU_USER (QEMU runs as it)"
+  as_root useradd --system --user-group --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin "$GUREUM_QEMU_USER"
+}
+
 # Stops dockerd only if <statedir> holds a pid file for it, i.e. we started it.
 docker_stop_if_ours() { # statedir
   local pidfile="$1/run/dockerd.pid"

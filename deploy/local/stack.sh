@@ -5,7 +5,9 @@
 #
 #   deploy/local/stack.sh up [--infra]   idempotent; --infra stops after PostgreSQL, NATS,
 #                                        Docker and the base image (to run services yourself)
-#   deploy/local/stack.sh down           stops what `up` started; workloads keep running
+#   deploy/local/stack.sh down [--docker]  stops what `up` started except dockerd (the tenants'
+#                                        runtime); workloads keep running. --docker also stops
+#                                        the dockerd `up` started (live-restore keeps containers)
 #   deploy/local/stack.sh status
 #   deploy/local/stack.sh logs [svc]     follows .gureum/logs/<svc>.log (all when no svc)
 #   deploy/local/stack.sh purge          down, then delete .gureum and the PostgreSQL cluster
@@ -121,9 +123,10 @@ start_nats() {
 }
 
 start_docker() {
-  # --live-restore: containers keep running while our dockerd is stopped, so `down` never
-  # takes tenants' workloads with it. (A system dockerd we found running is left alone.)
-  docker_ensure "$STATE" --live-restore || die "no Docker engine"
+  # Our own dockerd gets GUREUM_DOCKERD_ARGS (user-namespace remap, live-restore; see lib.sh).
+  # A system dockerd we found running is used as it is, with a warning if it does not remap.
+  docker_ensure "$STATE" "${GUREUM_DOCKERD_ARGS[@]}" || die "no Docker engine"
+  docker_warn_unless_remapped
 }
 
 build_image() {
@@ -259,7 +262,7 @@ Watch it (use the id from the answer):
   curl -sS $API_URL/v1/workloads/<id> -H "Authorization: Bearer \$KEY"
   curl -sS $API_URL/v1/workloads -H "Authorization: Bearer \$KEY"
 
-Stop with: npm run down   (workloads keep running; the agent adopts them on the next up)
+Stop with: npm run down   (workloads and Docker keep running; the agent adopts them on the next up)
 EOF
 }
 
@@ -267,10 +270,12 @@ cmd_up() {
   local infra_only=false
   [ "${1:-}" = --infra ] && infra_only=true
   mkdir -p "$LOGS" "$RUN"
+  chmod 700 "$LOGS" "$RUN" # logs name tenants and workloads; pid files are ours
   ensure_packages || die "installing packages failed"
   start_postgres
   start_nats
   start_docker
+  ensure_qemu_user || die "could not create the QEMU user"
   build_image
   if [ "$infra_only" = true ]; then
     log "infrastructure is up (--infra): PostgreSQL $DATABASE_URL, NATS $NATS_URL"
@@ -320,15 +325,38 @@ cmd_down() {
   if proc_alive "$RUN/nats.pid"; then log "stopping NATS"; fi
   proc_stop "$RUN/nats.pid" 10
   pg_stop pg || log "PostgreSQL did not stop cleanly"
-  docker_stop_if_ours "$STATE"
-  cat <<'EOF'
-Gureum is down. Workloads were left running on purpose: a control plane going down must not
-kill tenants' containers. The agent adopts them on the next `up`; list them with `docker ps`.
-EOF
+  local dockerd_pid running vms
+  # Docker is the tenants' runtime, not part of the control plane: `down` leaves it running.
+  # (live-restore would keep the containers alive through a stop of dockerd too, but a
+  # container writing to stdout blocks once the stopped dockerd no longer drains its log
+  # pipe, and `docker ps` would not answer.) `down --docker` stops the dockerd we started.
+  if [ "${1:-}" = --docker ] && proc_alive "$RUN/dockerd.pid"; then
+    docker_stop_if_ours "$STATE"
+  fi
+  # This stack's agent's workloads only (tests and other checkouts may share the engine).
+  running="$(docker_answers && docker ps -q --filter "label=io.gureum.node=$AGENT_NODE_ID" | wc -l)" || running="?"
+  vms="$(pgrep -c -f -- "qemu-system-x86_64 .*$STATE/agent/$AGENT_NODE_ID/vms/" 2>/dev/null)" || vms=0
+  echo "Gureum is down (api, scheduler, registry, metering, billing, agent, NATS, PostgreSQL)."
+  if dockerd_pid="$(proc_pid "$RUN/dockerd.pid")"; then
+    echo "The dockerd started by the stack (pid $dockerd_pid) was left running, and with it"
+    echo "$running Gureum container(s); $vms QEMU VM(s) keep running too. The agent adopts them"
+    echo "on the next 'up'; list them with 'docker ps'. '$0 down --docker' stops that dockerd"
+    echo "too (its --live-restore keeps the containers running while it is down)."
+  elif [ "${1:-}" = --docker ]; then
+    echo "The stack's dockerd was stopped. With --live-restore its containers keep running"
+    echo "(containerd shims), but 'docker' does not answer and a container's stdout blocks"
+    echo "once its log pipe is full, until dockerd runs again ('up' starts it)."
+    echo "$vms QEMU VM(s) keep running."
+  elif docker_answers; then
+    echo "The system Docker engine (not started by the stack) keeps running with $running Gureum"
+    echo "container(s); $vms QEMU VM(s) keep running. The agent adopts them on the next 'up'."
+  else
+    echo "No Docker engine answers; $vms QEMU VM(s) keep running."
+  fi
 }
 
 cmd_purge() {
-  cmd_down
+  cmd_down --docker
   log "deleting $STATE and $(pg_home pg)"
   local home
   home="$(pg_home pg)"
@@ -387,12 +415,12 @@ cmd_logs() {
 
 case "${1:-}" in
   up) shift && cmd_up "$@" ;;
-  down) cmd_down ;;
+  down) cmd_down "${2:-}" ;;
   status) cmd_status ;;
   logs) shift && cmd_logs "$@" ;;
   purge) cmd_purge ;;
   *)
-    echo "usage: $0 up [--infra] | down | status | logs [svc] | purge" >&2
+    echo "usage: $0 up [--infra] | down [--docker] | status | logs [svc] | purge" >&2
     exit 2
     ;;
 esac

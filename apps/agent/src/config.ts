@@ -54,6 +54,8 @@ export const AgentConfigSchema = z.object({
   GUREUM_AGENT_VM_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   /** vm driver: host-cached templates, one directory each (deploy/images/vm-guest.sh). */
   GUREUM_AGENT_VM_TEMPLATES: z.string().min(1).default(path.resolve('.gureum/images/vm')),
+  /** vm driver: the unprivileged user QEMU runs as (when the agent is root); '' = the agent's own user. */
+  GUREUM_AGENT_VM_USER: z.string().max(32).regex(/^([a-z_][a-z0-9_-]*)?$/).default('gureum-qemu'),
   /** vm driver: address this node's QEMU listens on when it is a live migration's destination. */
   GUREUM_AGENT_MIGRATION_HOST: z.string().min(1).max(255).default('127.0.0.1'),
   GUREUM_LOG_LEVEL: env.logLevel(),

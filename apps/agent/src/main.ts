@@ -1,3 +1,4 @@
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, onShutdown } from '@gureum/runtime';
 import { Agent } from './agent';
@@ -16,6 +17,10 @@ async function main(): Promise<void> {
   const driverNames = parseDriverArg(process.argv.slice(2));
   const logger = createLogger('agent', config.GUREUM_LOG_LEVEL).child({ nodeId: config.GUREUM_AGENT_NODE_ID, driver: driverNames.join(',') });
 
+  // Tenant data (task records, VM disks and consoles): nobody but the agent lists the state dir
+  // (the vm driver opens it to its QEMU user's group, 0710, when it starts a VM).
+  await mkdir(config.GUREUM_AGENT_STATE_DIR, { recursive: true, mode: 0o700 });
+  if (!driverNames.includes('vm')) await chmod(config.GUREUM_AGENT_STATE_DIR, 0o700);
   const stateStore = await FileTaskStateStore.open(path.join(config.GUREUM_AGENT_STATE_DIR, 'task-state.json'));
   // Which containers this agent created: the only thing that makes one ours (never a label).
   const ownership = await FileTaskOwnershipStore.open(path.join(config.GUREUM_AGENT_STATE_DIR, 'task-ownership.json'));
@@ -28,6 +33,8 @@ async function main(): Promise<void> {
             stateDir: config.GUREUM_AGENT_STATE_DIR,
             templateRoot: config.GUREUM_AGENT_VM_TEMPLATES,
             accelerator: config.GUREUM_AGENT_VM_ACCEL,
+            qemuUser: config.GUREUM_AGENT_VM_USER,
+            warn: (message) => logger.warn(message),
             // Local templates, plus templates pulled from Gureum's registry on demand.
             templates: new RegistryTemplateSource(
               new LocalDirTemplateSource(config.GUREUM_AGENT_VM_TEMPLATES),

@@ -48,6 +48,8 @@ export const AssignmentSchema = z.object({
     resources: ResourcesSchema,
     /** Present for `driver: 'vm'`: `image` is the template, vCPUs = cpuMillis / 1000. */
     vm: VmOptionsSchema.nullable().optional(),
+    /** Containers only: mount the image read-only with a writable tmpfs `/tmp`. */
+    readOnlyRootFilesystem: z.boolean().optional(),
   }),
   /**
    * Present when the image lives in Gureum's registry and the task may still need to pull it:

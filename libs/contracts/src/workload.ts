@@ -72,6 +72,8 @@ export const ContainerWorkloadSpecSchema = z
     priority: z.number().int().min(0).max(1000).optional(),
     /** May be stopped (back to `pending`) to make room for a higher-priority workload. */
     preemptible: z.boolean().optional(),
+    /** The image's filesystem mounted read-only; `/tmp` stays writable (a tmpfs of a quarter of memoryMiB, 1..256 MiB). */
+    readOnlyRootFilesystem: z.boolean().optional(),
   })
   .strict();
 export type ContainerWorkloadSpec = z.output<typeof ContainerWorkloadSpecSchema>;
@@ -158,6 +160,8 @@ export const WorkloadViewSchema = z.object({
   placement: PlacementHintsSchema.optional(),
   priority: z.number().int().optional(),
   preemptible: z.boolean().optional(),
+  /** Present (true) only for a container with a read-only root filesystem. */
+  readOnlyRootFilesystem: z.boolean().optional(),
   createdAt: z.iso.datetime({ offset: true }),
   updatedAt: z.iso.datetime({ offset: true }),
 });

@@ -21,6 +21,11 @@ export interface TaskSpec {
   command?: string[];
   env?: Record<string, string>;
   resources: TaskResources;
+  /**
+   * Containers: the image's filesystem is mounted read-only; `/tmp` is a writable tmpfs
+   * (`tmpfsSizeMiB(resources.memoryMiB)`, charged to the container's memory limit).
+   */
+  readOnlyRootFilesystem?: boolean;
   /** Only for the `vm` driver, which refuses a spec without it (`invalid_spec`). */
   vm?: VmTaskSpec;
   /** A short-lived token to pull `image` from the registry it names when it is not local. */

@@ -60,7 +60,7 @@ export class FileTaskStateStore implements TaskStateStore {
   private persist(): Promise<void> {
     const content: StoredTaskState = { version: 1, generations: Object.fromEntries(this.generations) };
     const write = async () => {
-      await mkdir(dirname(this.path), { recursive: true });
+      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
       const temporary = `${this.path}.${process.pid}.tmp`;
       await writeFile(temporary, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600 });
       await rename(temporary, this.path);

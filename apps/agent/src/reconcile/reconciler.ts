@@ -244,6 +244,7 @@ export function taskSpecOf(assignment: Assignment, nodeId: string): TaskSpec {
     ...(spec.env ? { env: spec.env } : {}),
     resources: spec.resources,
     ...(assignment.pullAuth ? { pullAuth: assignment.pullAuth } : {}),
+    ...(spec.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true } : {}),
     ...(spec.vm
       ? {
           vm: {

@@ -16,6 +16,7 @@ export function assignmentSpecOf(workload: WorkloadEntity): Pick<Assignment, 'dr
       env: workload.env,
       resources: { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids },
       ...(workload.vm ? { vm: workload.vm } : {}),
+      ...(workload.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true } : {}),
     },
   };
 }

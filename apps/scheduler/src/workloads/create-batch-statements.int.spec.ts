@@ -50,6 +50,7 @@ function member(hostId: string, tenantId: string): SettledMember {
     placement: null,
     priority: 0,
     preemptible: false,
+    read_only_root_filesystem: false,
     vm: null,
     host_id: hostId,
     claim_cpu_millis: 100,

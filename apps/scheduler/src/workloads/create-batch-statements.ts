@@ -39,6 +39,7 @@ export interface SettledMember {
   placement: object | null;
   priority: number;
   preemptible: boolean;
+  read_only_root_filesystem: boolean;
   vm: object | null;
   host_id: string;
   claim_cpu_millis: number;
@@ -134,7 +135,7 @@ export function writeBatchStatement(members: readonly SettledMember[]): Statemen
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS m(
          "id" uuid, "tenant_id" uuid, "name" text, "kind" text, "image" text, "command" jsonb, "env" jsonb,
          "cpu_millis" int, "memory_mib" int, "pids" int, "idempotency_key" text, "placement" jsonb,
-         "priority" int, "preemptible" boolean, "vm" jsonb, "host_id" text,
+         "priority" int, "preemptible" boolean, "read_only_root_filesystem" boolean, "vm" jsonb, "host_id" text,
          "claim_cpu_millis" int, "claim_memory_mib" int, "claim_pids" int,
          "quota_cpu_millis" bigint, "quota_memory_mib" bigint, "quota_pids" bigint, "quota_workloads" int, "quota_vms" int,
          "event_id" uuid, "payload" jsonb, "ord" int)
@@ -142,10 +143,10 @@ export function writeBatchStatement(members: readonly SettledMember[]): Statemen
        INSERT INTO "${SCHEMA}"."workloads"
          ("id", "tenant_id", "name", "kind", "image", "command", "env", "cpu_millis", "memory_mib", "pids",
           "state", "desired_state", "generation", "idempotency_key", "host_id",
-          "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible", "vm")
+          "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible", "read_only_root_filesystem", "vm")
        SELECT "id", "tenant_id", "name", "kind", "image", nullif("command", 'null'::jsonb), nullif("env", 'null'::jsonb),
               "cpu_millis", "memory_mib", "pids", 'scheduled', 'running', 0, "idempotency_key", "host_id",
-              nullif("placement", 'null'::jsonb), NULL, NULL, "priority", "preemptible", nullif("vm", 'null'::jsonb)
+              nullif("placement", 'null'::jsonb), NULL, NULL, "priority", "preemptible", "read_only_root_filesystem", nullif("vm", 'null'::jsonb)
          FROM "m" ORDER BY "tenant_id", "idempotency_key", "ord"
        ON CONFLICT ON CONSTRAINT "workloads_tenant_idempotency_key" DO NOTHING
        RETURNING *

@@ -344,6 +344,7 @@ function settledMemberOf(entry: Ranked, hostId: string): SettledMember {
     placement: spec.placement ?? null,
     priority: spec.priority ?? 0,
     preemptible: spec.preemptible ?? false,
+    read_only_root_filesystem: spec.kind === 'container' && spec.readOnlyRootFilesystem === true,
     vm: spec.kind === 'vm' ? spec.vm : null,
     host_id: hostId,
     claim_cpu_millis: request.resources.cpuMillis,

@@ -184,8 +184,8 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
     `INSERT INTO "${SCHEMA}"."workloads"
        ("id", "tenant_id", "name", "kind", "image", "command", "env", "cpu_millis", "memory_mib", "pids",
         "state", "desired_state", "generation", "idempotency_key",
-        "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible", "vm")
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11, $12, $13, $14, $15, $16, $17)
+        "placement", "affinity_group", "anti_affinity_group", "priority", "preemptible", "vm", "read_only_root_filesystem")
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 'running', 0, $11, $12, $13, $14, $15, $16, $17, $18)
      ON CONFLICT ON CONSTRAINT "workloads_tenant_idempotency_key" DO NOTHING
      RETURNING *`,
     [
@@ -206,13 +206,14 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
       spec.priority ?? 0,
       spec.preemptible ?? false,
       spec.kind === 'vm' ? JSON.stringify(spec.vm) : null,
+      spec.kind === 'container' && spec.readOnlyRootFilesystem === true,
     ],
   );
   return row ? workloadFromRow(row) : null;
 }
 
 function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotencyKey: string): WorkloadEntity {
-  const common = { ...spec, ...spec.resources, placement: spec.placement ?? null, priority: spec.priority ?? 0, preemptible: spec.preemptible ?? false };
+  const common = { ...spec, ...spec.resources, placement: spec.placement ?? null, priority: spec.priority ?? 0, preemptible: spec.preemptible ?? false, readOnlyRootFilesystem: spec.kind === 'container' && spec.readOnlyRootFilesystem === true };
   const incoming: SpecFields =
     spec.kind === 'container'
       ? { ...common, command: spec.command ?? null, env: spec.env ?? null, vm: null }
@@ -226,7 +227,7 @@ function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotenc
   return existing;
 }
 
-type SpecFields = Pick<WorkloadEntity, 'name' | 'kind' | 'image' | 'command' | 'env' | 'cpuMillis' | 'memoryMiB' | 'pids' | 'placement' | 'priority' | 'preemptible' | 'vm'>;
+type SpecFields = Pick<WorkloadEntity, 'name' | 'kind' | 'image' | 'command' | 'env' | 'cpuMillis' | 'memoryMiB' | 'pids' | 'placement' | 'priority' | 'preemptible' | 'readOnlyRootFilesystem' | 'vm'>;
 
 /** Key order of `env` and `placement` is not meaningful (jsonb does not keep it), so it is sorted. */
 function canonicalSpec(spec: SpecFields): string {
@@ -243,6 +244,7 @@ function canonicalSpec(spec: SpecFields): string {
     spec.priority,
     spec.preemptible,
     spec.vm === null ? null : [spec.vm.diskGiB, spec.vm.kernelArgs ?? []],
+    spec.readOnlyRootFilesystem,
   ]);
 }
 

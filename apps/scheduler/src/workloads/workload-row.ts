@@ -25,6 +25,7 @@ export interface WorkloadRow {
   anti_affinity_group: string | null;
   priority: number;
   preemptible: boolean;
+  read_only_root_filesystem: boolean;
   idempotency_key: string | null;
   created_at: Date;
   updated_at: Date;
@@ -59,6 +60,7 @@ export function workloadFromRow(row: WorkloadRow): WorkloadEntity {
     antiAffinityGroup: row.anti_affinity_group,
     priority: row.priority,
     preemptible: row.preemptible,
+    readOnlyRootFilesystem: row.read_only_root_filesystem,
     idempotencyKey: row.idempotency_key,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

@@ -23,6 +23,7 @@ export function toWorkloadView(workload: WorkloadEntity): WorkloadView {
     ...(workload.placement ? { placement: workload.placement } : {}),
     ...(workload.priority ? { priority: workload.priority } : {}),
     ...(workload.preemptible ? { preemptible: true } : {}),
+    ...(workload.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true } : {}),
     createdAt: workload.createdAt.toISOString(),
     updatedAt: workload.updatedAt.toISOString(),
   };

@@ -74,6 +74,10 @@ export class WorkloadEntity {
   @Column('boolean')
   preemptible!: boolean;
 
+  /** Containers only: the image mounted read-only, a tmpfs `/tmp` (see the agent's docker mapping). */
+  @Column('boolean', { name: 'read_only_root_filesystem', default: false })
+  readOnlyRootFilesystem!: boolean;
+
   @Column('text', { name: 'idempotency_key', nullable: true })
   idempotencyKey!: string | null;
 

@@ -139,6 +139,28 @@ describe('create', () => {
     );
   });
 
+  it('stores readOnlyRootFilesystem, shows it in the view and sends it in the assignment; another value under the same idempotency key conflicts', async () => {
+    const key = `key-${randomUUID()}`;
+    const workload = await scheduler.api.request('scheduler.cmd.workload.create.v1', {
+      caller: callerOf(TENANT_A),
+      idempotencyKey: key,
+      spec: spec('read-only', { readOnlyRootFilesystem: true }),
+    });
+    expect(workload.readOnlyRootFilesystem).toBe(true);
+    const { rows } = await scheduler.db.query(`SELECT read_only_root_filesystem FROM scheduler.workloads WHERE id = $1`, [workload.id]);
+    expect(rows[0].read_only_root_filesystem).toBe(true);
+    const assignment = (await nodeA.assignments()).assignments.find((a) => a.workloadId === workload.id);
+    expect(assignment?.spec.readOnlyRootFilesystem).toBe(true);
+    await expectError(
+      scheduler.api.request('scheduler.cmd.workload.create.v1', { caller: callerOf(TENANT_A), idempotencyKey: key, spec: spec('read-only') }),
+      'conflict',
+    );
+    // Without the option nothing changes on the wire: no field in the view or the assignment.
+    const plain = await create('writable-root');
+    expect(plain).not.toHaveProperty('readOnlyRootFilesystem');
+    expect((await nodeA.assignments()).assignments.find((a) => a.workloadId === plain.id)?.spec).not.toHaveProperty('readOnlyRootFilesystem');
+  });
+
   it('returns the same workload for a repeated idempotency key, conflict for another spec under it', async () => {
     const key = `key-${randomUUID()}`;
     const first = await scheduler.api.request('scheduler.cmd.workload.create.v1', { caller: callerOf(TENANT_A), idempotencyKey: key, spec: spec('idem', { env: { A: '1', B: '2' } }) });

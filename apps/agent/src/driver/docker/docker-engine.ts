@@ -14,6 +14,10 @@ export interface ContainerHostConfig {
   SecurityOpt: string[];
   Privileged: boolean;
   ReadonlyRootfs: boolean;
+  /** Mount point → tmpfs options (a writable /tmp for a read-only root filesystem). */
+  Tmpfs?: Record<string, string>;
+  /** Docker's init (tini) as PID 1: forwards signals, reaps zombies. */
+  Init: boolean;
   RestartPolicy: { Name: 'no' };
   NetworkMode: string;
 }
@@ -62,6 +66,8 @@ export interface EngineInfo {
   memTotalBytes: number;
   cgroupVersion: string;
   cgroupDriver: string;
+  /** Whether the engine runs containers in a user namespace (`--userns-remap`): root inside is not root outside. */
+  usernsRemap: boolean;
 }
 
 export interface DockerEngine {

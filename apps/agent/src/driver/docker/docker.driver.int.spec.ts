@@ -64,15 +64,16 @@ describe('DockerDriver on the real engine', () => {
     const network = await docker.getNetwork(`gureum-t-${tenantId}`).inspect();
     expect(network.Labels).toMatchObject({ 'io.gureum.managed': 'true', 'io.gureum.tenant': tenantId });
     const inspected = await docker.getContainer(started.handleId).inspect();
-    expect(inspected.HostConfig).toMatchObject({ MemorySwap: 67108864, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], NetworkMode: `gureum-t-${tenantId}` });
+    expect(inspected.HostConfig).toMatchObject({ MemorySwap: 67108864, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], NetworkMode: `gureum-t-${tenantId}`, Init: true });
 
     expect(await driver.start(spec('sleeper'))).toMatchObject({ handleId: started.handleId, state: 'running' });
     expect((await driver.recover(nodeId)).map((task) => task.handleId)).toContain(started.handleId);
 
-    // busybox sleep as pid 1 ignores SIGTERM, so this also covers the kill after the timeout.
+    // busybox sleep has no SIGTERM handler; as PID 1 it would ignore the stop's SIGTERM and be
+    // SIGKILLed after the timeout (137). Docker's init is PID 1 instead, so SIGTERM ends it: 143.
     await driver.stop(started.handleId, 1);
     await driver.stop(started.handleId, 1);
-    expect(await driver.inspect(started.handleId)).toMatchObject({ state: 'exited', exitCode: 137, oomKilled: false, pid: null });
+    expect(await driver.inspect(started.handleId)).toMatchObject({ state: 'exited', exitCode: 143, oomKilled: false, pid: null });
     expect((await driver.recover(nodeId)).find((task) => task.handleId === started.handleId)?.state).toBe('exited');
 
     const restarted = await driver.restart(started.handleId, 2);

@@ -73,6 +73,7 @@ describe('DockerDriver', () => {
         SecurityOpt: ['no-new-privileges'],
         Privileged: false,
         ReadonlyRootfs: false,
+        Init: true,
         RestartPolicy: { Name: 'no' },
         NetworkMode: `gureum-t-${TENANT}`,
       });
@@ -538,10 +539,16 @@ describe('DockerDriver', () => {
       expect(await driver.fingerprint()).toEqual({
         driver: 'docker',
         healthy: true,
-        detail: 'docker 20.10.24, cgroup v1 (cgroupfs), 2 CPUs',
+        detail: 'docker 20.10.24, cgroup v1 (cgroupfs), 2 CPUs, userns-remap',
         capacity: { cpuMillis: 2000, memoryMiB: 4096, pids: 4194304 },
         images: ['alpine:3', IMAGE],
       });
+    });
+
+    it('says loudly when the engine does not remap users (root in a container would be host root)', async () => {
+      engine.engineInfo = { ...engine.engineInfo, usernsRemap: false };
+      driver = new DockerDriver(engine, { stateStore: store, cgroups, pidMaxPath: join(directory, 'pid_max') });
+      expect((await driver.fingerprint()).detail).toContain('WARNING no userns-remap: root in a container is root on the host');
     });
 
     it('applies capacity overrides field by field', async () => {

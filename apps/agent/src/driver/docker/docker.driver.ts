@@ -91,7 +91,7 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
       return {
         driver: 'docker',
         healthy: true,
-        detail: `docker ${info.serverVersion}, cgroup v${info.cgroupVersion} (${info.cgroupDriver}), ${info.ncpu} CPUs`,
+        detail: `docker ${info.serverVersion}, cgroup v${info.cgroupVersion} (${info.cgroupDriver}), ${info.ncpu} CPUs, ${info.usernsRemap ? 'userns-remap' : 'WARNING no userns-remap: root in a container is root on the host'}`,
         capacity: {
           cpuMillis: overrides.cpuMillis ?? info.ncpu * 1000,
           memoryMiB: overrides.memoryMiB ?? Math.floor(info.memTotalBytes / MiB),

@@ -54,9 +54,22 @@ export function validateSpec(spec: TaskSpec): void {
 }
 
 /**
+ * Size of the writable `/tmp` of a read-only root filesystem: a quarter of the memory limit
+ * (tmpfs pages are charged to the container's memory cgroup, so a full /tmp can never take
+ * more than the tenant pays for, and a quarter leaves the process room), 1..256 MiB.
+ */
+export function tmpfsSizeMiB(memoryMiB: number): number {
+  return Math.min(256, Math.max(1, Math.floor(memoryMiB / 4)));
+}
+
+/**
  * The whole security and resource posture of a task. No restart policy (the control plane
  * decides), no extra swap, no capabilities, no privilege escalation, the tenant's own bridge
- * network and nothing mounted from the host.
+ * network and nothing mounted from the host. Docker's init (tini) is PID 1, always: the
+ * tenant's process is PID 2, so a stop's SIGTERM has its default effect (the kernel ignores
+ * signals without a handler for a namespace's PID 1, which made a stop wait out the timeout
+ * and SIGKILL), and zombies are reaped. Root in the container is an unprivileged host uid
+ * through the engine's `--userns-remap` (an engine setting, reported in the fingerprint).
  */
 export function toContainerCreate(spec: TaskSpec, network: string): ContainerCreateRequest {
   const memoryBytes = spec.resources.memoryMiB * MiB;
@@ -82,7 +95,11 @@ export function toContainerCreate(spec: TaskSpec, network: string): ContainerCre
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       Privileged: false,
-      ReadonlyRootfs: false,
+      ReadonlyRootfs: spec.readOnlyRootFilesystem === true,
+      ...(spec.readOnlyRootFilesystem === true
+        ? { Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${tmpfsSizeMiB(spec.resources.memoryMiB)}m,mode=1777` } }
+        : {}),
+      Init: true,
       RestartPolicy: { Name: 'no' },
       NetworkMode: network,
     },

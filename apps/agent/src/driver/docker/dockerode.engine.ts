@@ -46,6 +46,7 @@ export class DockerodeEngine implements DockerEngine {
       MemTotal?: number;
       CgroupVersion?: string;
       CgroupDriver?: string;
+      SecurityOptions?: string[];
     };
     return {
       serverVersion: info.ServerVersion ?? 'unknown',
@@ -53,6 +54,7 @@ export class DockerodeEngine implements DockerEngine {
       memTotalBytes: info.MemTotal ?? 0,
       cgroupVersion: info.CgroupVersion ?? 'unknown',
       cgroupDriver: info.CgroupDriver ?? 'unknown',
+      usernsRemap: (info.SecurityOptions ?? []).some((option) => option.startsWith('name=userns')),
     };
   }
 

@@ -3,6 +3,8 @@ import { openSync, closeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
+import { qemuLaunchCommand, type QemuRunAs } from './vm-launch';
+
 const execFileAsync = promisify(execFile);
 
 export interface SpawnedQemu {
@@ -27,19 +29,25 @@ export interface QemuHost {
   isQemuProcess(pid: number, marker: string): Promise<boolean>;
   kill(pid: number, signal: NodeJS.Signals): void;
   version(): Promise<string>;
+  /** The unprivileged user QEMU runs as, or null (the agent's own user). */
+  readonly runAs?: QemuRunAs | null;
 }
 
 export class LocalQemuHost implements QemuHost {
   constructor(
     private readonly qemuBinary = 'qemu-system-x86_64',
     private readonly qemuImgBinary = 'qemu-img',
+    /** The unprivileged user QEMU runs as; null: as the agent's own user. */
+    readonly runAs: QemuRunAs | null = null,
   ) {}
 
   async spawnQemu(args: string[], stderrPath: string, beforeExec: (pid: number) => Promise<void>): Promise<SpawnedQemu> {
-    const stderr = openSync(stderrPath, 'a');
+    const stderr = openSync(stderrPath, 'a', 0o600);
     // The wrapper blocks on stdin until the caller has placed it in its cgroups, then becomes
-    // QEMU (same pid) with stdin from /dev/null so QEMU outlives the agent that started it.
-    const child = spawn('/bin/sh', ['-c', 'read -r _; exec "$0" "$@" </dev/null', this.qemuBinary, ...args], {
+    // QEMU (same pid) with stdin from /dev/null so QEMU outlives the agent that started it,
+    // dropped to `runAs` (see qemuLaunchCommand).
+    const command = qemuLaunchCommand(this.qemuBinary, args, this.runAs);
+    const child = spawn(command.file, command.argv, {
       stdio: ['pipe', stderr, stderr],
       detached: true,
     });

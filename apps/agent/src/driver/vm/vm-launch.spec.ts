@@ -5,6 +5,8 @@ import {
   downtimeLimitAt,
   migrationStepMs,
   QEMU_MEMORY_OVERHEAD_MIB,
+  QEMU_SANDBOX,
+  qemuLaunchCommand,
   taskStateFromRunState,
   validateVmSpec,
   vmCgroupLimits,
@@ -74,6 +76,34 @@ describe('buildQemuArgs', () => {
     const destination = buildQemuArgs({ spec: spec(), template, paths, accelerator: 'kvm', incoming: { host: '127.0.0.1', port: 4444 } });
     expect(destination).toEqual([...source, '-incoming', 'tcp:127.0.0.1:4444']);
     expect(source.join(' ')).toContain('-accel kvm -cpu host');
+  });
+
+  it('turns on the seccomp sandbox with every deny option, on source and destination alike', () => {
+    expect(QEMU_SANDBOX).toBe('on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+    for (const args of [
+      buildQemuArgs({ spec: spec(), template, paths, accelerator: 'tcg' }),
+      buildQemuArgs({ spec: spec(), template, paths, accelerator: 'tcg', incoming: { host: '127.0.0.1', port: 4444 } }),
+    ]) {
+      expect(args[args.indexOf('-sandbox') + 1]).toBe(QEMU_SANDBOX);
+      // -runas would call setuid after the filter is in place (SIGSYS): privileges drop before exec instead.
+      expect(args).not.toContain('-runas');
+    }
+  });
+});
+
+describe('qemuLaunchCommand', () => {
+  it('waits for its cgroups, sets a private umask and drops to the QEMU user with no groups, capabilities or new privileges', () => {
+    const { file, argv } = qemuLaunchCommand('qemu-system-x86_64', ['-m', '128'], { user: 'gureum-qemu', uid: 999, gid: 995 });
+    expect(file).toBe('/bin/sh');
+    expect(argv[1]).toBe('read -r _; umask 077; exec "$@" </dev/null');
+    expect(argv.slice(3)).toEqual([
+      'setpriv', '--reuid=999', '--regid=995', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs',
+      'qemu-system-x86_64', '-m', '128',
+    ]);
+  });
+
+  it('execs QEMU directly (same umask) when there is no QEMU user', () => {
+    expect(qemuLaunchCommand('qemu-system-x86_64', ['-m', '128'], null).argv.slice(3)).toEqual(['qemu-system-x86_64', '-m', '128']);
   });
 });
 

@@ -15,8 +15,9 @@ import { createCgroupManager, type CgroupManager } from '@gureum/cgroups';
 
 import type { TaskSpec } from '../driver';
 import { connectQmpSocket } from './qmp-client';
+import { DEFAULT_QEMU_USER, lookupUser } from './create-vm-driver';
 import { LocalQemuHost } from './qemu-host';
-import { EMULATOR_CPU_QUOTA_US, QEMU_MEMORY_OVERHEAD_MIB, VCPU_CGROUP } from './vm-launch';
+import { EMULATOR_CPU_QUOTA_US, QEMU_MEMORY_OVERHEAD_MIB, VCPU_CGROUP, type QemuRunAs } from './vm-launch';
 import { GUEST_READY_MARKER, VmDriver } from './vm.driver';
 
 const execFileAsync = promisify(execFile);
@@ -31,6 +32,8 @@ jest.setTimeout(120_000);
 let cgroups: CgroupManager;
 const drivers: VmDriver[] = [];
 const spawnedPids = new Set<number>();
+/** QEMU runs as the deploy scripts' unprivileged user (ci.sh creates it), as the agent runs it. */
+let qemuUser: QemuRunAs | null = null;
 
 class TrackingQemuHost extends LocalQemuHost {
   override async spawnQemu(...args: Parameters<LocalQemuHost['spawnQemu']>) {
@@ -45,7 +48,7 @@ function newDriver(stateName: string, accelerator: 'auto' | 'tcg' = 'tcg'): VmDr
     stateDir: path.join(runDir, stateName),
     templateRoot,
     cgroups,
-    host: new TrackingQemuHost(),
+    host: new TrackingQemuHost('qemu-system-x86_64', 'qemu-img', qemuUser),
     connectQmp: connectQmpSocket,
     accelerator,
     socketDir,
@@ -139,6 +142,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 beforeAll(async () => {
+  qemuUser = await lookupUser(DEFAULT_QEMU_USER);
   await execFileAsync('bash', [path.join(repoRoot, 'deploy/images/vm-guest.sh'), path.join(templateRoot, 'tiny')], { timeout: 300_000 });
   await mkdir(runDir, { recursive: true });
   cgroups = await createCgroupManager();

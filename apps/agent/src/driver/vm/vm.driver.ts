@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { access, mkdir, readdir, readFile, rm, writeFile, rename, constants as fsConstants } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, open, readdir, readFile, rm, writeFile, rename, constants as fsConstants } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -28,6 +28,7 @@ import {
   DEFAULT_MIGRATION_TUNING,
   downtimeLimitAt,
   migrationStepMs,
+  QEMU_SANDBOX,
   taskStateFromRunState,
   validateVmSpec,
   VCPU_CGROUP,
@@ -36,11 +37,16 @@ import {
   type Accelerator,
   type AcceleratorSetting,
   type MigrationTuning,
+  type QemuRunAs,
   type VmPaths,
   type VmTemplate,
 } from './vm-launch';
 
 export const GUEST_READY_MARKER = 'GUREUM-GUEST-READY';
+
+function qemuUserDetail(runAs: QemuRunAs | null): string {
+  return runAs ? `qemu as ${runAs.user} (uid ${runAs.uid}), seccomp sandbox` : `qemu as uid ${process.getuid?.() ?? '?'} (no unprivileged QEMU user), seccomp sandbox`;
+}
 
 export interface VmDriverOptions {
   /** This agent's state dir; VMs live under `<stateDir>/vms/<handle>/`. */
@@ -123,7 +129,7 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
       return {
         driver: 'vm',
         healthy: true,
-        detail: `${version}, accelerator ${accelerator}, cgroup v${this.options.cgroups.version}`,
+        detail: `${version}, accelerator ${accelerator}, cgroup v${this.options.cgroups.version}, ${qemuUserDetail(this.options.host.runAs ?? null)}`,
         capacity: {
           cpuMillis: overrides.cpuMillis ?? os.cpus().length * 1000,
           memoryMiB: overrides.memoryMiB ?? Math.floor(os.totalmem() / (1024 * 1024)),
@@ -377,6 +383,7 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
       const template = await this.resolveTemplate(validateVmSpec(record.spec).template, templatePullAuth ?? record.spec.pullAuth);
       await rm(outPath, { force: true });
       await this.options.host.qemuImg(['convert', '-U', '-O', 'qcow2', '-l', `snapshot.name=${name}`, this.paths(handleId).overlay, outPath]);
+      await chmod(outPath, 0o600);
       return { template, diskPath: outPath };
     });
   }
@@ -516,17 +523,20 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
   private async launch(record: VmRecord, incoming?: MigrationTarget, flags: { startPaused?: boolean } = {}): Promise<void> {
     const template = await this.resolveTemplate(validateVmSpec(record.spec).template, record.spec.pullAuth);
     const paths = this.paths(record.handleId);
-    await mkdir(this.vmDir(record.handleId), { recursive: true });
-    await mkdir(this.socketDir, { recursive: true });
+    await this.secureVmDirs(record.handleId);
     if (!(await exists(paths.overlay))) {
       await this.options.host.qemuImg([
         'create', '-q', '-f', 'qcow2', '-b', template.diskPath, '-F', 'qcow2', paths.overlay, `${validateVmSpec(record.spec).diskGiB}G`,
       ]);
     }
+    await this.ownedByQemu(paths.overlay);
     const accelerator = await this.resolveAccelerator();
     await this.options.cgroups.create(record.cgroup, vmCgroupLimits(record.spec));
     await rm(paths.qmpSocket, { force: true });
     await rm(paths.pidFile, { force: true });
+    // QEMU (unprivileged) cannot create files in its VM directory: what it writes exists already.
+    await this.ownedByQemu(paths.pidFile, true);
+    await this.ownedByQemu(paths.consoleLog, true);
     const args = buildQemuArgs({ spec: record.spec, template, paths, accelerator, ...(incoming ? { incoming } : {}), ...(flags.startPaused ? { startPaused: true } : {}) });
     const stderrPath = path.join(this.vmDir(record.handleId), 'qemu.stderr');
     const spawned = await this.options.host.spawnQemu(args, stderrPath, (pid) => this.options.cgroups.addProcess(record.cgroup, pid));
@@ -728,6 +738,32 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     return handleId;
   }
 
+  /**
+   * Tenant data stays private: the state dir, `vms/` and each VM's directory are 0700, or
+   * 0710 with the QEMU user's group (it may traverse to its own files, not list or create
+   * anything); the socket directory 0700, or 0770 for that group (QEMU creates its QMP socket).
+   */
+  private async secureVmDirs(handleId: string): Promise<void> {
+    const runAs = this.options.host.runAs ?? null;
+    for (const dir of [this.options.stateDir, path.join(this.options.stateDir, 'vms'), this.vmDir(handleId)]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (runAs) await chown(dir, process.getuid?.() ?? 0, runAs.gid);
+      await chmod(dir, runAs ? 0o710 : 0o700);
+    }
+    await mkdir(this.socketDir, { recursive: true, mode: 0o700 });
+    if (runAs) await chown(this.socketDir, process.getuid?.() ?? 0, runAs.gid);
+    await chmod(this.socketDir, runAs ? 0o770 : 0o700);
+  }
+
+  /** A file QEMU opens itself (disk, console, pid file): 0600, owned by the QEMU user. */
+  private async ownedByQemu(file: string, create = false): Promise<void> {
+    if (create) await (await open(file, 'a', 0o600)).close();
+    else if (!(await exists(file))) return; // QEMU reports a missing disk itself
+    const runAs = this.options.host.runAs ?? null;
+    if (runAs) await chown(file, runAs.uid, runAs.gid);
+    await chmod(file, 0o600);
+  }
+
   private vmDir(handleId: string): string {
     return path.join(this.options.stateDir, 'vms', handleId);
   }
@@ -752,8 +788,8 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
 
   private async writeRecord(record: VmRecord): Promise<void> {
     const file = path.join(this.vmDir(record.handleId), 'vm.json');
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2));
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(`${file}.tmp`, JSON.stringify(record, null, 2), { mode: 0o600 });
     await rename(`${file}.tmp`, file);
   }
 
@@ -785,12 +821,19 @@ export class VmDriver implements WorkloadDriver, PausableDriver, SnapshotDriver,
     const template = await this.resolveTemplate(templateName);
     const dir = path.join(this.options.stateDir, 'kvm-probe');
     await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const runAs = this.options.host.runAs ?? null;
+    if (runAs) {
+      await chown(dir, process.getuid?.() ?? 0, runAs.gid);
+      await chmod(dir, 0o710);
+    }
     const consoleLog = path.join(dir, 'console.log');
+    await this.ownedByQemu(consoleLog, true);
     const args = [
       '-accel', 'kvm', '-cpu', 'host', '-m', '128', '-smp', '1', '-nodefaults', '-no-user-config', '-display', 'none',
       '-kernel', template.kernelPath, '-initrd', template.initrdPath, '-append', template.cmdline,
       '-chardev', `file,id=console0,path=${consoleLog}`, '-serial', 'chardev:console0',
+      '-sandbox', QEMU_SANDBOX,
     ];
     const spawned = await this.options.host.spawnQemu(args, path.join(dir, 'qemu.stderr'), async () => undefined);
     let exited = false;

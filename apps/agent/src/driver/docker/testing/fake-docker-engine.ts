@@ -25,7 +25,7 @@ export class FakeDockerEngine implements DockerEngine {
   readonly containers = new Map<string, FakeContainer>();
   readonly networks = new Map<string, NetworkRecord & { request: NetworkCreateRequest | null }>();
   readonly calls: string[] = [];
-  engineInfo: EngineInfo = { serverVersion: '20.10.24', ncpu: 2, memTotalBytes: 4 * 1024 * 1024 * 1024, cgroupVersion: '1', cgroupDriver: 'cgroupfs' };
+  engineInfo: EngineInfo = { serverVersion: '20.10.24', ncpu: 2, memTotalBytes: 4 * 1024 * 1024 * 1024, cgroupVersion: '1', cgroupDriver: 'cgroupfs', usernsRemap: true };
   /** What a registry would serve: reference → the token it wants (null: anonymous pulls work). */
   readonly registryImages = new Map<string, string | null>();
   /** When set, every call fails as if the socket were closed. */
