@@ -84,7 +84,7 @@ start_docker() {
   docker_ensure "$STATE" "${GUREUM_DOCKERD_ARGS[@]}" || return 1
   [ "$DOCKER_STARTED" = true ] && DOCKER_OURS=true
   docker_warn_unless_remapped
-  # QEMU runs as this user (-runas); the VM tests expect it.
+  # QEMU runs as this user (setpriv in the launch wrapper); the VM tests expect it.
   ensure_qemu_user
 }
 

@@ -354,15 +354,38 @@ docker_warn_unless_remapped() {
   return 0
 }
 
-# The unprivileged user QEMU drops to (`-runas`). A system user with no shell, no home and
-# its own group; the agent (root) keeps VM directories 0700 owned by this user so that QEMU
-# can reach its disk, console and sockets and nobody else can.
+# The unprivileged user QEMU drops to (the agent's launch wrapper execs it through setpriv,
+# see docs/vm-driver.md). A system user with no shell, no home and its own group; the agent
+# (root) keeps VM directories 0700/0710 so that QEMU can reach its disk, console and sockets
+# and nobody else can.
 GUREUM_QEMU_USER=gureum-qemu
 ensure_qemu_user() {
-  id -u "$GUREUM_QEMU_USER" >/dev/null 2>&1 && return 0
-  log "creating the system user $GUREUM_QEMU_USER (QEMU runs as it)"
-  as_root useradd --system --user-group --no-create-home --home-dir /nonexistent \
-    --shell /usr/sbin/nologin "$GUREUM_QEMU_USER"
+  if ! id -u "$GUREUM_QEMU_USER" >/dev/null 2>&1; then
+    log "creating the system user $GUREUM_QEMU_USER (QEMU runs as it)"
+    as_root useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin "$GUREUM_QEMU_USER" || return 1
+  fi
+  ensure_qemu_can_traverse "$GUREUM_ROOT"
+}
+
+# QEMU, as $GUREUM_QEMU_USER, opens its disk and templates below the checkout, so every
+# directory above them must let others pass (o+x: enter, not list). A checkout under a 0700
+# home would stop every VM with QEMU's own "Permission denied". CI (a throwaway machine) adds
+# the missing o+x and says where; elsewhere we only say what to change.
+ensure_qemu_can_traverse() { # dir
+  local dir="$1" blocked=()
+  while [ -n "$dir" ] && [ "$dir" != / ]; do
+    if [ "$(( 8#$(stat -c %a "$dir") & 1 ))" -eq 0 ]; then blocked+=("$dir"); fi
+    dir="$(dirname "$dir")"
+  done
+  [ "${#blocked[@]}" -eq 0 ] && return 0
+  if [ "${CI:-}" = true ]; then
+    log "letting $GUREUM_QEMU_USER pass through (chmod o+x): ${blocked[*]}"
+    as_root chmod o+x "${blocked[@]}"
+  else
+    log "WARNING: $GUREUM_QEMU_USER cannot pass through ${blocked[*]}: VMs will not start."
+    log "WARNING: run 'chmod o+x ${blocked[*]}' (enter only, not list) or move the checkout."
+  fi
 }
 
 # Stops dockerd only if <statedir> holds a pid file for it, i.e. we started it.
