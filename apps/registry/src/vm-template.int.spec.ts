@@ -30,9 +30,12 @@ let host: string;
 const files = { kernel: Buffer.alloc(0), initrd: Buffer.alloc(0), disk: Buffer.alloc(0) };
 const config: VmTemplateConfig = { arch: 'x86_64', vcpusMin: 1, memoryMiBMin: 128, bootMode: 'kernel', cmdline: 'console=ttyS0 quiet' };
 
+const tenantIds = new Map<string, string>();
 function tenant(tenantName: string): { username: string; password: string } {
   const key = `grm_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
-  registry.identity.add(key, { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId: randomUUID(), tenantName, role: 'owner' });
+  const tenantId = tenantIds.get(tenantName) ?? randomUUID();
+  tenantIds.set(tenantName, tenantId);
+  registry.identity.add(key, { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId, tenantName, role: 'owner' });
   return { username: tenantName, password: key };
 }
 

@@ -98,11 +98,11 @@ describe('tokens', () => {
     expect(signer.verify(forged, 'gureum-registry', 1000)).toBeNull();
   });
 
-  it('answers a missing token with a challenge naming the scope, and a token without the action with DENIED', () => {
+  it('answers a missing token with a challenge naming the scope, and a token without the action with DENIED', async () => {
     const authorizer = new RequestAuthorizer(signer);
     let challenge: unknown;
     try {
-      authorizer.authenticate(undefined, 'http://r/token', { name: 'acme/app', actions: ['pull', 'push'] });
+      await authorizer.authenticate(undefined, 'http://r/token', { name: 'acme/app', actions: ['pull', 'push'] });
     } catch (error) {
       challenge = error;
     }
@@ -113,7 +113,7 @@ describe('tokens', () => {
         headers: { 'WWW-Authenticate': 'Bearer realm="http://r/token",service="gureum-registry",scope="repository:acme/app:pull,push"' },
       }),
     );
-    const valid = authorizer.authenticate(`Bearer ${signer.sign(claims, Math.floor(Date.now() / 1000)).token}`, 'http://r/token', null);
+    const valid = await authorizer.authenticate(`Bearer ${signer.sign(claims, Math.floor(Date.now() / 1000)).token}`, 'http://r/token', null);
     expect(() => authorizer.authorize(valid, 'acme/app', 'push')).toThrow(expect.objectContaining({ code: 'DENIED', status: 403 }));
     expect(() => authorizer.authorize(valid, 'acme/app', 'pull')).not.toThrow();
   });
