@@ -180,14 +180,15 @@ describe('item 8: open uploads and revoked keys', () => {
   it("stops a revoked API key's already-issued registry token", async () => {
     const key = await aApi.call<{ id: string; apiKey: string }>('POST', '/v1/api-keys', { name: 'registry-token', role: 'member' });
     expect(key.status).toBe(201);
+    await pushSmallImage(new OciRegistryClient(`http://${system.registryAddress}`, { username: a.name, password: a.apiKey }), `${a.name}/revocable`, '1', Buffer.alloc(1000, 3));
     const url = new URL(`http://${system.registryAddress}/token`);
     url.searchParams.set('service', 'gureum-registry');
-    url.searchParams.set('scope', `repository:${a.name}/secret:pull`);
+    url.searchParams.set('scope', `repository:${a.name}/revocable:pull`);
     const issued = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`${a.name}:${key.body.apiKey}`).toString('base64')}` } });
     expect(issued.status).toBe(200);
     const token = ((await issued.json()) as { token: string }).token;
     const use = () =>
-      fetch(`http://${system.registryAddress}/v2/${a.name}/secret/manifests/1`, {
+      fetch(`http://${system.registryAddress}/v2/${a.name}/revocable/manifests/1`, {
         method: 'HEAD',
         headers: { authorization: `Bearer ${token}`, accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
       }).then((res) => res.status);
