@@ -1,10 +1,10 @@
-import type { ReplyOf, ValidRequestOf } from '@gureum/contracts';
+import type { Commands, ReplyOf, ValidRequestOf } from '@gureum/contracts';
 import type { DataSource } from 'typeorm';
 import { ApiKey } from '../auth/api-key.entity';
 import { Tenant } from '../tenants/tenant.entity';
 import { User } from '../users/user.entity';
 
-const STATUS = 'identity.cmd.principal.status.v1';
+type Status = (typeof Commands)['identityPrincipalStatus']['subject'];
 
 /**
  * Whether the credential behind a principal is still good: the API key exists, is neither
@@ -15,7 +15,7 @@ const STATUS = 'identity.cmd.principal.status.v1';
 export class PrincipalStatus {
   constructor(private readonly dataSource: DataSource) {}
 
-  async execute(request: ValidRequestOf<typeof STATUS>): Promise<ReplyOf<typeof STATUS>> {
+  async execute(request: ValidRequestOf<Status>): Promise<ReplyOf<Status>> {
     if (!isUuid(request.principalId)) return { active: false };
     let tenantId: string | null;
     if (request.kind === 'api_key') {
