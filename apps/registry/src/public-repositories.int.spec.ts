@@ -21,13 +21,18 @@ let globex: OciClient;
 let globexViewer: OciClient;
 let anonymous: OciClient;
 
+/** One tenant id per tenant name (a namespace belongs to one tenant id). */
+const tenantIds = new Map<string, string>();
+
 function apiKey(): string {
   return `grm_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
 }
 
 function client(tenantName: string, role: Principal['role']): OciClient {
   const key = apiKey();
-  registry.identity.add(key, { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId: randomUUID(), tenantName, role });
+  const tenantId = tenantIds.get(tenantName) ?? randomUUID();
+  tenantIds.set(tenantName, tenantId);
+  registry.identity.add(key, { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId, tenantName, role });
   return new OciClient(registry.url, { username: tenantName, password: key });
 }
 

@@ -21,7 +21,8 @@ import { ListTags } from './manifests/list-tags.usecase';
 import { PutManifest } from './manifests/put-manifest.usecase';
 import { ReadManifest } from './manifests/read-manifest.usecase';
 import { StorageSampler } from './metering/storage-sampler';
-import { TenantDirectory } from './metering/tenant-directory';
+import { TenantDirectory, tenantExistsVia } from './metering/tenant-directory';
+import { PrincipalCheck, principalActiveVia } from './auth/principal-check';
 import { SetStorageQuota } from './quota/set-storage-quota.usecase';
 import { RegistryModule } from './registry.module';
 import { ListImages } from './repositories/list-images.usecase';
@@ -118,9 +119,9 @@ export async function createRegistryApp(config: RegistryConfig, options: Registr
     const server: Server = createServer(
       { requestTimeout: 0, keepAliveTimeout: 30_000 },
       createRegistryHandler({
-        authorizer: new RequestAuthorizer(signer),
+        authorizer: new RequestAuthorizer(signer, new PrincipalCheck(principalActiveVia(new Bus(nc, 5000)), logger)),
         issueToken: new IssueToken(new Bus(nc, 5000), dataSource, signer, logger),
-        tenants: new TenantDirectory(dataSource),
+        tenants: new TenantDirectory(dataSource, tenantExistsVia(new Bus(nc, 5000)), logger),
         readBlob: new ReadBlob(context),
         deleteBlob: new DeleteBlob(context),
         uploads: new Uploads(context),

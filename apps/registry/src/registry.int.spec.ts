@@ -38,8 +38,16 @@ interface Tenant {
   ownerKey: string;
 }
 
+/** One tenant id per tenant name (a namespace belongs to one tenant id). */
+const tenantIds = new Map<string, string>();
+function tenantIdOf(name: string): string {
+  const known = tenantIds.get(name) ?? randomUUID();
+  tenantIds.set(name, known);
+  return known;
+}
+
 function principal(tenantName: string | null, role: Principal['role']): Principal {
-  return { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId: tenantName ? randomUUID() : null, tenantName, role };
+  return { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId: tenantName ? tenantIdOf(tenantName) : null, tenantName, role };
 }
 
 function addTenant(name: string): Tenant {

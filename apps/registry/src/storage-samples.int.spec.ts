@@ -21,9 +21,13 @@ function apiKey(): string {
   return `grm_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
 }
 
+/** One tenant id per tenant name (a namespace belongs to one tenant id). */
+const tenantIds = new Map<string, string>();
+
 function tenant(tenantName: string | null, role: Principal['role'] = 'owner'): { client: OciClient; tenantId: string | null } {
   const key = apiKey();
-  const tenantId = tenantName ? randomUUID() : null;
+  const tenantId = tenantName ? (tenantIds.get(tenantName) ?? randomUUID()) : null;
+  if (tenantName && tenantId) tenantIds.set(tenantName, tenantId);
   registry.identity.add(key, { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId, tenantName, role });
   return { client: new OciClient(registry.url, { username: tenantName ?? 'ops', password: key }), tenantId };
 }

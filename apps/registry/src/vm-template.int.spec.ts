@@ -30,9 +30,12 @@ let host: string;
 const files = { kernel: Buffer.alloc(0), initrd: Buffer.alloc(0), disk: Buffer.alloc(0) };
 const config: VmTemplateConfig = { arch: 'x86_64', vcpusMin: 1, memoryMiBMin: 128, bootMode: 'kernel', cmdline: 'console=ttyS0 quiet' };
 
+const tenantIds = new Map<string, string>();
 function tenant(tenantName: string): { username: string; password: string } {
   const key = `grm_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
-  registry.identity.add(key, { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId: randomUUID(), tenantName, role: 'owner' });
+  const tenantId = tenantIds.get(tenantName) ?? randomUUID();
+  tenantIds.set(tenantName, tenantId);
+  registry.identity.add(key, { principalId: `key-${randomUUID().slice(0, 8)}`, kind: 'api_key', tenantId, tenantName, role: 'owner' });
   return { username: tenantName, password: key };
 }
 
@@ -80,13 +83,35 @@ describe('VM templates as OCI artifacts', () => {
 
     // Again by tag: the manifest is fetched, the layers are not.
     expect((await pullVmTemplate(`${host}/acme/vm-guest:latest`, acme, cache)).cached).toBe(true);
-    // By digest, with credentials that would be refused: no network access at all.
-    const offline = await pullVmTemplate(`${host}/acme/vm-guest@${pushed.digest}`, { username: 'acme', password: 'wrong' }, cache);
-    expect(offline).toEqual(expect.objectContaining({ digest: pushed.digest, cached: true, disk: pulled.disk }));
-    // ...and the same refused credentials against the registry do fail.
-    await expect(pullVmTemplate(`${host}/acme/vm-guest@${pushed.digest}`, { username: 'acme', password: 'wrong' }, join(work, 'cache-refused'))).rejects.toThrow(
-      OciClientError,
-    );
+    // By digest: the manifest is still asked of the registry (the cache is shared by every
+    // tenant of the host), and the layers come from the cache.
+    const byDigest = await pullVmTemplate(`${host}/acme/vm-guest@${pushed.digest}`, acme, cache);
+    expect(byDigest).toEqual(expect.objectContaining({ digest: pushed.digest, cached: true, disk: pulled.disk }));
+    // Refused credentials are refused even though the template sits in the cache.
+    await expect(pullVmTemplate(`${host}/acme/vm-guest@${pushed.digest}`, { username: 'acme', password: 'wrong' }, cache)).rejects.toThrow(OciClientError);
+  });
+
+  it("never hands another tenant's cached template out on its digest (issue 20, hole 3)", async () => {
+    const owner = tenant('initech');
+    const pushed = await pushVmTemplate(`${host}/initech/private-guest:1`, owner, { config, files: paths() });
+    const cache = join(work, 'cache-shared');
+    await pullVmTemplate(`${host}/initech/private-guest:1`, owner, cache);
+
+    // Another tenant names the digest through its own namespace (where it may pull) and
+    // through the owner's repository (where it may not): both refused, nothing handed out.
+    const intruder = tenant('hooli');
+    for (const ref of [`${host}/hooli/anything@${pushed.digest}`, `${host}/initech/private-guest@${pushed.digest}`]) {
+      await expect(pullVmTemplate(ref, intruder, cache)).rejects.toThrow(OciClientError);
+    }
+    // Anonymous, too.
+    await expect(pullVmTemplate(`${host}/initech/private-guest@${pushed.digest}`, { anonymous: true }, cache)).rejects.toThrow(OciClientError);
+    // The registry itself: B's namespace does not hold the digest (404), A's refuses B (403).
+    const client = new OciRegistryClient(registry.url, intruder);
+    expect((await client.send('HEAD', `/v2/hooli/anything/manifests/${pushed.digest}`, 'repository:hooli/anything:pull')).status).toBe(404);
+    expect((await client.send('HEAD', `/v2/initech/private-guest/manifests/${pushed.digest}`, 'repository:initech/private-guest:pull')).status).toBe(403);
+    for (const layer of pushed.manifest.layers) {
+      expect((await client.send('HEAD', `/v2/hooli/anything/blobs/${layer.digest}`, 'repository:hooli/anything:pull')).status).toBe(404);
+    }
   });
 
   it('appears in the tag list and the referrers API like any artifact, and counts against the quota', async () => {

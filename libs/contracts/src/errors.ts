@@ -16,6 +16,8 @@ export const ErrorCode = {
   /** A tenant compute quota would be exceeded; details name it (`QuotaExceededDetails`). */
   QuotaExceeded: 'quota_exceeded',
   PayloadTooLarge: 'payload_too_large',
+  /** The caller is throttled; details carry `retryAfterSeconds`. */
+  RateLimited: 'rate_limited',
   Unavailable: 'unavailable',
   Timeout: 'timeout',
   Internal: 'internal',

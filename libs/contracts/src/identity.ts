@@ -31,6 +31,19 @@ export const VerifyCredentialsRequestSchema = z
   })
   .strict();
 
+/**
+ * Is the credential a principal came from still good (API key not revoked or expired, user
+ * not removed, tenant not suspended or deleted)? Asked by the registry on use of the tokens
+ * it minted from that credential, so a revocation ends them within the registry's cache TTL.
+ */
+export const PrincipalStatusRequestSchema = z
+  .object({
+    principalId: z.string().min(1).max(128),
+    kind: z.enum(['api_key', 'user']),
+  })
+  .strict();
+export const PrincipalStatusSchema = z.object({ active: z.boolean() });
+
 /** Operator commands on a whole tenant, served by the scheduler. */
 export const TenantSuspensionRequestSchema = z
   .object({

@@ -28,7 +28,7 @@ import {
   WorkloadViewSchema,
 } from './workload';
 import { UsageQueryRequestSchema, UsageReplySchema, UsageSampleSchema, USAGE_STREAM } from './metering';
-import { PrincipalSchema, TenantSuspensionReplySchema, TenantSuspensionRequestSchema, VerifyCredentialsRequestSchema } from './identity';
+import { PrincipalSchema, PrincipalStatusRequestSchema, PrincipalStatusSchema, TenantSuspensionReplySchema, TenantSuspensionRequestSchema, VerifyCredentialsRequestSchema } from './identity';
 import {
   GcReportSchema,
   ImageDeletedSchema,
@@ -187,6 +187,8 @@ export const Commands = {
   tenantResume: command('scheduler.cmd.tenant.resume.v1', TenantSuspensionRequestSchema, TenantSuspensionReplySchema),
   /** Served by the api (owner of identities): a presented credential → its principal. */
   identityVerifyCredentials: command('identity.cmd.credentials.verify.v1', VerifyCredentialsRequestSchema, PrincipalSchema),
+  /** Served by the api: is the credential behind a principal still valid (registry tokens are checked on use). */
+  identityPrincipalStatus: command('identity.cmd.principal.status.v1', PrincipalStatusRequestSchema, PrincipalStatusSchema),
   /** Operator: run the registry's garbage collection now; replies with what was reclaimed. */
   registryGcRun: command('registry.cmd.gc.run.v1', RunGcRequestSchema, GcReportSchema),
   /** Operator: override (or reset) a tenant's registry storage quota. */

@@ -97,15 +97,16 @@ export async function pushVmTemplate(
  * `cacheDir` and returns where its files are. Layers are content-addressed under
  * `cacheDir/blobs/sha256/`, each streamed to disk and verified against its digest before it
  * is kept; a template (by manifest digest) is assembled once under `cacheDir/templates/`
- * and served from there afterwards — by digest without any network access at all.
+ * and served from there afterwards; the manifest is fetched from the named repository every
+ * time (the authorisation check: a cached template is never handed out on its digest alone).
  * Authentication follows the registry's 401 challenge (see `RegistryAuth`).
  */
 export async function pullVmTemplate(ref: string, auth: RegistryAuth, cacheDir: string): Promise<PulledVmTemplate> {
   const source = parseImageReference(ref);
-  if (source.reference.startsWith('sha256:')) {
-    const cached = await readCached(cacheDir, source.reference);
-    if (cached) return cached;
-  }
+  // Always ask the registry first, also for a digest whose template is cached: the cache is
+  // shared by every tenant on the host, and only the registry knows whether *this* repository
+  // holds that digest and whether `auth` may pull it (a digest is not a secret). The manifest
+  // GET is the authorisation; the layers it lists are linked into the same repository.
   const client = new OciRegistryClient(source.baseUrl, auth);
   const fetched = await client.getManifest(source.repository, source.reference, [OCI_IMAGE_MANIFEST_MEDIA_TYPE]);
   const cached = await readCached(cacheDir, fetched.digest);

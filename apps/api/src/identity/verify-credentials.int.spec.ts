@@ -104,9 +104,28 @@ describe('identity.cmd.credentials.verify.v1', () => {
   it('refuses a wrong password, and backs off after repeated failures even for the right one', async () => {
     const attempt = (password: string) => bus.request(VERIFY, { credential: { kind: 'password', login: 'bob@example.com', password }, via: 'registry', sourceAddress: '10.9.9.9' });
     for (let i = 0; i < 3; i += 1) expect(await refusal(attempt('wrong password!'))).toBe('unauthenticated');
-    expect(await refusal(attempt(PASSWORD))).toBe('unauthenticated');
+    // Throttled, said as such (the HTTP login answers 429 too), so the registry can answer 429 with Retry-After.
+    expect(await refusal(attempt(PASSWORD))).toBe('rate_limited');
     // Another login from another address is not affected.
     await expect(bus.request(VERIFY, { credential: { kind: 'password', login: 'alice@example.com', password: PASSWORD }, via: 'cli', sourceAddress: '10.1.1.1' })).resolves.toMatchObject({ role: 'member' });
+  });
+
+  it('tells whether the credential behind a principal is still good (registry tokens are checked on use)', async () => {
+    const STATUS = 'identity.cmd.principal.status.v1';
+    const owner = await bus.request(VERIFY, { credential: { kind: 'apiKey', apiKey: tenant.owner.apiKey }, via: 'registry' });
+    expect(await bus.request(STATUS, { principalId: owner.principalId, kind: 'api_key' })).toEqual({ active: true });
+    const [revoked] = (await dataSource.query(`SELECT id FROM "api"."api_keys" WHERE name = 'revoked'`)) as Array<{ id: string }>;
+    expect(await bus.request(STATUS, { principalId: revoked?.id as string, kind: 'api_key' })).toEqual({ active: false });
+    const alice = await bus.request(VERIFY, { credential: { kind: 'password', login: 'alice@example.com', password: PASSWORD }, via: 'console' });
+    expect(await bus.request(STATUS, { principalId: alice.principalId, kind: 'user' })).toEqual({ active: true });
+    expect(await bus.request(STATUS, { principalId: '00000000-0000-4000-8000-000000000000', kind: 'user' })).toEqual({ active: false });
+    expect(await bus.request(STATUS, { principalId: 'not-a-uuid', kind: 'api_key' })).toEqual({ active: false });
+    await dataSource.query(`UPDATE "api"."tenants" SET status = 'suspended' WHERE id = $1`, [tenant.id]);
+    try {
+      expect(await bus.request(STATUS, { principalId: owner.principalId, kind: 'api_key' })).toEqual({ active: false });
+    } finally {
+      await dataSource.query(`UPDATE "api"."tenants" SET status = 'active' WHERE id = $1`, [tenant.id]);
+    }
   });
 
   it('rejects a malformed request with validation_failed', async () => {

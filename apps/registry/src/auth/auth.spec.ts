@@ -1,6 +1,7 @@
-import type { Principal } from '@gureum/contracts';
+import { ErrorCode, GureumError, type Principal } from '@gureum/contracts';
 import { allowedActions, grantAccess, grantAnonymousAccess, parseScopes, tokenPermits } from './access';
 import { RequestAuthorizer } from './authorize-request';
+import { PrincipalCheck } from './principal-check';
 import { createTokenSigner } from './token';
 
 const tenant = (role: Principal['role'], tenantName: string | null = 'acme'): Principal => ({
@@ -98,11 +99,11 @@ describe('tokens', () => {
     expect(signer.verify(forged, 'gureum-registry', 1000)).toBeNull();
   });
 
-  it('answers a missing token with a challenge naming the scope, and a token without the action with DENIED', () => {
+  it('answers a missing token with a challenge naming the scope, and a token without the action with DENIED', async () => {
     const authorizer = new RequestAuthorizer(signer);
     let challenge: unknown;
     try {
-      authorizer.authenticate(undefined, 'http://r/token', { name: 'acme/app', actions: ['pull', 'push'] });
+      await authorizer.authenticate(undefined, 'http://r/token', { name: 'acme/app', actions: ['pull', 'push'] });
     } catch (error) {
       challenge = error;
     }
@@ -113,8 +114,50 @@ describe('tokens', () => {
         headers: { 'WWW-Authenticate': 'Bearer realm="http://r/token",service="gureum-registry",scope="repository:acme/app:pull,push"' },
       }),
     );
-    const valid = authorizer.authenticate(`Bearer ${signer.sign(claims, Math.floor(Date.now() / 1000)).token}`, 'http://r/token', null);
+    const valid = await authorizer.authenticate(`Bearer ${signer.sign(claims, Math.floor(Date.now() / 1000)).token}`, 'http://r/token', null);
     expect(() => authorizer.authorize(valid, 'acme/app', 'push')).toThrow(expect.objectContaining({ code: 'DENIED', status: 403 }));
     expect(() => authorizer.authorize(valid, 'acme/app', 'pull')).not.toThrow();
+  });
+});
+
+describe('PrincipalCheck (revocation of issued tokens)', () => {
+  const base = { iss: 'gureum-registry', aud: 'gureum-registry', exp: 2000, nbf: 0, iat: 0, jti: 'j', access: [], tenant: 'acme', tenantId: null };
+
+  it('asks once per principal within the TTL, again after it, and never for a token without a credential', async () => {
+    let now = 1_000;
+    const asked: string[] = [];
+    let active = true;
+    const check = new PrincipalCheck(async ({ principalId }) => (asked.push(principalId), active), undefined, 5_000, () => now);
+    const claims = { ...base, sub: 'key-1', kind: 'api_key' as const };
+    expect(await check.isActive(claims)).toBe(true);
+    expect(await check.isActive(claims)).toBe(true);
+    expect(asked).toEqual(['key-1']);
+    active = false;
+    now += 5_000;
+    expect(await check.isActive(claims)).toBe(false);
+    expect(asked).toEqual(['key-1', 'key-1']);
+    expect(await check.isActive({ ...base, sub: 'anonymous', kind: null })).toBe(true);
+    expect(asked).toHaveLength(2);
+  });
+
+  it('keeps a recent positive answer while the api is unavailable, then answers 503', async () => {
+    let now = 1_000;
+    let up = true;
+    const check = new PrincipalCheck(
+      async () => {
+        if (!up) throw new GureumError(ErrorCode.Unavailable, 'no responders');
+        return true;
+      },
+      undefined,
+      5_000,
+      () => now,
+    );
+    const claims = { ...base, sub: 'key-2', kind: 'user' as const };
+    expect(await check.isActive(claims)).toBe(true);
+    up = false;
+    now += 10_000;
+    expect(await check.isActive(claims)).toBe(true);
+    now += 60_000;
+    await expect(check.isActive(claims)).rejects.toMatchObject({ status: 503 });
   });
 });

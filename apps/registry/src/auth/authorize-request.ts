@@ -1,6 +1,7 @@
 import { OciError } from '../distribution/oci-error';
 import { tokenPermits, type RepositoryAction } from './access';
 import { REGISTRY_SERVICE } from './issue-token.usecase';
+import type { PrincipalCheck } from './principal-check';
 import type { TokenClaims, TokenSigner } from './token';
 
 /**
@@ -9,15 +10,20 @@ import type { TokenClaims, TokenSigner } from './token';
  * action: 403 DENIED — the client already holds all this principal may have.
  */
 export class RequestAuthorizer {
-  constructor(private readonly signer: TokenSigner) {}
+  constructor(
+    private readonly signer: TokenSigner,
+    /** Checks on use that the credential a token came from is still good (revocation); none: trust the token. */
+    private readonly principals?: PrincipalCheck,
+  ) {}
 
-  authenticate(
+  async authenticate(
     authorization: string | undefined,
     realm: string,
     scope: { name: string; actions: RepositoryAction[]; also?: { name: string; actions: RepositoryAction[] } } | null,
-  ): TokenClaims {
+  ): Promise<TokenClaims> {
     const match = authorization ? /^Bearer\s+(\S+)$/i.exec(authorization.trim()) : null;
-    const claims = match ? this.signer.verify(match[1] as string, REGISTRY_SERVICE, Math.floor(Date.now() / 1000)) : null;
+    let claims = match ? this.signer.verify(match[1] as string, REGISTRY_SERVICE, Math.floor(Date.now() / 1000)) : null;
+    if (claims && this.principals && !(await this.principals.isActive(claims))) claims = null;
     if (!claims) {
       const challenge = [`realm="${realm}"`, `service="${REGISTRY_SERVICE}"`];
       if (scope) {

@@ -56,7 +56,7 @@ export class IssueToken {
     const principal = await this.verify(basic, command.sourceAddress);
     const access = grantAccess(principal, requested, (name) => publicNames.has(name));
     const { token, expiresIn } = this.signer.sign(
-      { sub: principal.principalId, aud: REGISTRY_SERVICE, access, tenant: principal.tenantName, tenantId: principal.tenantId },
+      { sub: principal.principalId, aud: REGISTRY_SERVICE, access, tenant: principal.tenantName, tenantId: principal.tenantId, kind: principal.kind },
       nowSeconds,
     );
     this.logger.info({ principalId: principal.principalId, tenant: principal.tenantName, requested: command.scopes, granted: access }, 'registry token issued');
@@ -76,6 +76,12 @@ export class IssueToken {
     } catch (error) {
       if (error instanceof GureumError && (error.code === ErrorCode.Unauthenticated || error.code === ErrorCode.ValidationFailed)) {
         throw new OciError('UNAUTHORIZED', 'invalid credentials');
+      }
+      if (error instanceof GureumError && error.code === ErrorCode.RateLimited) {
+        // Throttled is not "invalid credentials": 429 with Retry-After lets the client wait and retry.
+        const seconds = Number(error.details?.['retryAfterSeconds']);
+        const retryAfter = Number.isSafeInteger(seconds) && seconds > 0 ? seconds : 1;
+        throw new OciError('TOOMANYREQUESTS', 'too many token requests; retry later', { retryAfterSeconds: retryAfter }, 429, { 'Retry-After': String(retryAfter) });
       }
       if (error instanceof GureumError && (error.code === ErrorCode.Unavailable || error.code === ErrorCode.Timeout)) {
         this.logger.warn({ err: error }, 'identity service unavailable; cannot issue tokens');

@@ -19,7 +19,7 @@ const globex = randomUUID();
 
 beforeAll(async () => {
   [database, nats] = await Promise.all([createTestDatabase('registry_service_tokens'), startNats()]);
-  registry = await startRegistryUnderTest({ databaseUrl: database.url, natsUrl: nats.url, control: nats.control });
+  registry = await startRegistryUnderTest({ databaseUrl: database.url, natsUrl: nats.url, control: nats.control, identityTenantNames: false });
   tenants.set(acme, 'acme');
   tenants.set(globex, 'globex');
   // The api's answer to "which name has this tenant".

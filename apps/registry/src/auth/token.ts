@@ -27,6 +27,8 @@ const ClaimsSchema = z.object({
   tenant: z.string().nullable(),
   /** The principal's tenant id (null for operators and anonymous tokens): recorded per namespace on push, for metering. */
   tenantId: z.uuid().nullable().default(null),
+  /** What `sub` is when a credential stands behind the token (checked on use for revocation); null: anonymous or a service token. */
+  kind: z.enum(['api_key', 'user']).nullable().default(null),
 });
 export type TokenClaims = z.output<typeof ClaimsSchema>;
 
@@ -34,7 +36,7 @@ const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toStrin
 export const TOKEN_ISSUER = 'gureum-registry';
 
 export interface TokenSigner {
-  sign(claims: Omit<TokenClaims, 'iss' | 'exp' | 'nbf' | 'iat' | 'jti' | 'tenantId'> & { tenantId?: string | null }, nowSeconds: number): { token: string; expiresIn: number };
+  sign(claims: Omit<TokenClaims, 'iss' | 'exp' | 'nbf' | 'iat' | 'jti' | 'tenantId' | 'kind'> & { tenantId?: string | null; kind?: 'api_key' | 'user' | null }, nowSeconds: number): { token: string; expiresIn: number };
   /** The claims of a valid, unexpired token for `audience`; null otherwise. */
   verify(token: string, audience: string, nowSeconds: number): TokenClaims | null;
 }
@@ -62,7 +64,7 @@ export function createTokenSigner(secret: string, ttlSeconds: number): TokenSign
   };
   return {
     sign(claims, nowSeconds) {
-      const full: TokenClaims = { ...claims, tenantId: claims.tenantId ?? null, iss: TOKEN_ISSUER, iat: nowSeconds, nbf: nowSeconds - 5, exp: nowSeconds + ttlSeconds, jti: randomUUID() };
+      const full: TokenClaims = { ...claims, tenantId: claims.tenantId ?? null, kind: claims.kind ?? null, iss: TOKEN_ISSUER, iat: nowSeconds, nbf: nowSeconds - 5, exp: nowSeconds + ttlSeconds, jti: randomUUID() };
       const payload = Buffer.from(JSON.stringify(full)).toString('base64url');
       return { token: `${HEADER}.${payload}.${mac(`${HEADER}.${payload}`).toString('base64url')}`, expiresIn: ttlSeconds };
     },

@@ -3,10 +3,11 @@ import { OutboxMessage } from '@gureum/messaging';
 import type { DataSource } from 'typeorm';
 import { InitialSchema1764288000000 } from '../migrations/1764288000000-initial-schema';
 import { TenantIds1766419253871 } from '../migrations/1766419253871-tenant-ids';
+import { UploadReservations1796700000000 } from '../migrations/1796700000000-upload-reservations';
 import { SCHEMA } from './sql';
 
 /** In order; a new migration is appended here and nowhere else. */
-export const REGISTRY_MIGRATIONS = [InitialSchema1764288000000, TenantIds1766419253871];
+export const REGISTRY_MIGRATIONS = [InitialSchema1764288000000, TenantIds1766419253871, UploadReservations1796700000000];
 
 /**
  * The registry's tables are reached with SQL (row locks, arrays, `ON CONFLICT`), so the

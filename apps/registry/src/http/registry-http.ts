@@ -69,7 +69,7 @@ async function handle(deps: RegistryHttpDependencies, request: IncomingMessage, 
   }
   if (route.kind === 'base') {
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method);
-    deps.authorizer.authenticate(request.headers.authorization, realm, null);
+    await deps.authorizer.authenticate(request.headers.authorization, realm, null);
     return sendJson(response, 200, {}, {}, method === 'HEAD');
   }
 
@@ -77,14 +77,16 @@ async function handle(deps: RegistryHttpDependencies, request: IncomingMessage, 
   const action = requiredAction(route, method);
   // A mount also needs pull on its source: the challenge names both, so one token covers it.
   const from = route.kind === 'uploads' && url.searchParams.has('mount') ? validNameOrNull(url.searchParams.get('from')) : null;
-  const claims = deps.authorizer.authenticate(request.headers.authorization, realm, {
+  const claims = await deps.authorizer.authenticate(request.headers.authorization, realm, {
     name: name.full,
     actions: challengeActions(action),
     ...(from ? { also: { name: from, actions: ['pull' as const] } } : {}),
   });
   deps.authorizer.authorize(claims, name.full, action);
-  // A tenant pushing into its own namespace tells us the namespace's tenant id (for metering).
-  if (action === 'push' && claims.tenantId !== null && claims.tenant === name.namespace) await deps.tenants.remember(name.namespace, claims.tenantId);
+  // A namespace belongs to a tenant id, not to a name (a deleted tenant's name can be taken
+  // again): a tenant working in its own namespace claims it, emptying it first if it was a
+  // deleted tenant's (TenantDirectory). Also records the tenant id for metering.
+  if (claims.tenantId !== null && claims.tenant === name.namespace) await deps.tenants.claim(name.namespace, claims.tenantId);
   await dispatch(deps, route, name, method, url, request, response, (from) => tokenPermits(claims.access, from, 'pull'));
 }
 

@@ -58,7 +58,10 @@ export class PutManifest {
       }
       const { present_blobs: presentBlobs, present_manifests: presentManifests, ...repository } = locked;
       assertAllPresent(manifest.blobs, presentBlobs, manifest.manifests, presentManifests);
-      const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes, { digestLocked: true });
+      const usedBytes = await linkBlob(manager, this.context.store, repository, digest, size, this.context.settings.defaultQuotaBytes, {
+        digestLocked: true,
+        uploadTtlSeconds: this.context.settings.uploadTtlSeconds,
+      });
       const event = outboxRowOf('evt.image.pushed.v1', {
         tenantName: repository.namespace,
         repository: repository.name,

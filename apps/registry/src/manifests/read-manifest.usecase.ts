@@ -1,5 +1,5 @@
 import { queryRows, SCHEMA } from '../database/sql';
-import { looksLikeDigest, parseDigest } from '../distribution/digest';
+import { looksLikeDigest, tryParseDigest } from '../distribution/digest';
 import { isValidTag, type RepositoryName } from '../distribution/names';
 import { OciError } from '../distribution/oci-error';
 import { findRepository } from '../repositories/repository.store';
@@ -20,8 +20,11 @@ export class ReadManifest {
     const repository = await findRepository(manager, command.name.full);
     if (!repository) throw new OciError('NAME_UNKNOWN', 'repository name not known to registry', { name: command.name.full });
     const byDigest = looksLikeDigest(command.reference);
-    if (byDigest) parseDigest(command.reference);
-    else if (!isValidTag(command.reference)) throw new OciError('MANIFEST_INVALID', 'invalid tag', { tag: command.reference }, 400);
+    // A reference that is neither a tag nor a digest this registry can hold names no manifest:
+    // the spec (and its conformance suite, `.INVALID_MANIFEST_NAME`) answers 404 MANIFEST_UNKNOWN.
+    if (byDigest ? tryParseDigest(command.reference) === null : !isValidTag(command.reference)) {
+      throw new OciError('MANIFEST_UNKNOWN', 'manifest unknown to registry', { reference: command.reference });
+    }
     const [row] = byDigest
       ? await queryRows<{ digest: string; media_type: string; size: string }>(
           manager,

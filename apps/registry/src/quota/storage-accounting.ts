@@ -105,8 +105,13 @@ export async function linkBlob(
   digest: string,
   size: number,
   defaultQuotaBytes: number,
-  /** The caller holds the digest lock already (`findRepositoryLockingDigest`). */
-  options: { digestLocked?: boolean } = {},
+  /**
+   * `digestLocked`: the caller holds the digest lock already (`findRepositoryLockingDigest`).
+   * `uploadTtlSeconds`: the bytes held by the namespace's live upload sessions (written and
+   * reserved, `upload-reservations.ts`) count against the quota too, so stored blobs plus open
+   * uploads never exceed it.
+   */
+  options: { digestLocked?: boolean; uploadTtlSeconds?: number } = {},
 ): Promise<number> {
   if (!options.digestLocked) await lockDigest(manager, digest);
   if ((await store.stat(digest)) === null) {
@@ -120,20 +125,22 @@ export async function linkBlob(
               EXISTS (SELECT 1 FROM "${SCHEMA}"."repository_blobs" WHERE namespace = $3 AND digest = $2) AS in_namespace
      ), "link" AS (
        INSERT INTO "${SCHEMA}"."repository_blobs" (repository_id, digest, namespace)
-       SELECT $1, $2, $3 FROM "current" WHERE NOT linked AND (CASE WHEN in_namespace THEN 0 ELSE $4::bigint END) <= $5::bigint
+       SELECT $1, $2, $3 FROM "current" WHERE NOT linked AND (CASE WHEN in_namespace THEN 0 ELSE $4::bigint END) <= $5::bigint - COALESCE((
+         SELECT SUM(u."offset" + u.reserved_bytes) FROM "${SCHEMA}"."uploads" u
+          WHERE $6::int IS NOT NULL AND u.namespace = $3 AND u.updated_at > now() - make_interval(secs => $6::int)), 0)
        RETURNING namespace
      ), "charge" AS (
        UPDATE "${SCHEMA}"."tenant_storage" SET used_bytes = used_bytes + $4::bigint
         WHERE namespace = (SELECT namespace FROM "link") AND NOT (SELECT in_namespace FROM "current")
      )
      SELECT linked, in_namespace, EXISTS (SELECT 1 FROM "link") AS inserted FROM "current"`,
-    [repository.id, digest, repository.namespace, size, usage.quota - usage.used],
+    [repository.id, digest, repository.namespace, size, usage.quota - usage.used, options.uploadTtlSeconds ?? null],
   );
   if (!outcome) throw new Error('linkBlob: the link statement returned no row');
   if (outcome.linked) return usage.used;
   const charge = outcome.in_namespace ? 0 : size;
   if (!outcome.inserted) {
-    throw new OciError('DENIED', `storage quota of tenant ${repository.namespace} exceeded: ${usage.used} of ${usage.quota} bytes used, this blob needs ${charge} more`, {
+    throw new OciError('DENIED', `storage quota of tenant ${repository.namespace} exceeded: ${usage.used} of ${usage.quota} bytes used (open uploads hold more), this blob needs ${charge} more`, {
       tenant: repository.namespace,
       usedBytes: usage.used,
       quotaBytes: usage.quota,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -18,6 +18,29 @@ describe('FilesystemBlobStore uploads', () => {
   });
 
   afterEach(() => rm(root, { recursive: true, force: true }));
+
+  it('keeps blobs, uploads and their directories private to the registry user (0600 / 0700)', async () => {
+    const mode = async (path: string) => (await stat(path)).mode & 0o777;
+    // A store an older version created with 0755 is tightened at init.
+    await chmod(root, 0o755);
+    await chmod(join(root, 'blobs'), 0o755);
+    await store.init();
+    const bytes = randomBytes(1000);
+    const id = randomUUID();
+    await store.createUpload(id);
+    await store.appendUpload(id, Readable.from([bytes.subarray(0, 10)]), 0);
+    expect(await mode(join(root, 'uploads', id))).toBe(0o600);
+    await store.appendUpload(id, Readable.from([bytes.subarray(10)]), 10);
+    await store.commitUpload(id, sha256(bytes));
+    const manifest = Buffer.from('{"schemaVersion":2}');
+    await store.put(sha256(manifest).value, manifest);
+    const hex = (digest: string) => digest.slice('sha256:'.length);
+    for (const digest of [sha256(bytes).value, sha256(manifest).value]) {
+      expect(await mode(join(root, 'blobs', 'sha256', hex(digest).slice(0, 2), hex(digest)))).toBe(0o600);
+      expect(await mode(join(root, 'blobs', 'sha256', hex(digest).slice(0, 2)))).toBe(0o700);
+    }
+    for (const dir of ['', 'blobs', 'uploads', join('blobs', 'sha256')]) expect(await mode(join(root, dir))).toBe(0o700);
+  });
 
   it('commits in-order chunks with the digest computed while they were written', async () => {
     const bytes = randomBytes(300_000);

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { type FileHandle, mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { chmod, type FileHandle, mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +9,10 @@ import type { BlobStore } from './blob-store';
 
 /** Read and write in 1 MiB steps (Node's defaults are 64 KiB and 16 KiB): fewer syscalls and event-loop turns per layer. */
 const STREAM_CHUNK_BYTES = 1024 * 1024;
+
+/** Blob and upload files: tenant data, for the registry's own user only. */
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
 
 /** Blobs up to this size are served from one buffer of their own size (one read, one write). */
 const SMALL_BLOB_BYTES = 64 * 1024;
@@ -46,8 +50,13 @@ export class FilesystemBlobStore implements BlobStore {
   constructor(private readonly root: string) {}
 
   async init(): Promise<void> {
-    await mkdir(join(this.root, 'uploads'), { recursive: true });
-    await mkdir(join(this.root, 'blobs'), { recursive: true });
+    // Tenant data: readable by the registry's user only (issue 20, item 8). `mkdir` with a
+    // mode does not change directories that exist already, nor does umask let it widen, so
+    // the roots are chmod-ed too (a store created by an older version was 0755).
+    for (const dir of [this.root, join(this.root, 'uploads'), join(this.root, 'blobs')]) {
+      await mkdir(dir, { recursive: true, mode: DIR_MODE });
+      await chmod(dir, DIR_MODE);
+    }
   }
 
   async stat(digest: string): Promise<number | null> {
@@ -103,7 +112,7 @@ export class FilesystemBlobStore implements BlobStore {
     // Written again when it exists (a manifest is small): cheaper than asking first, which for
     // a new manifest costs a failed stat (an ENOENT error built in JavaScript) on every push.
     const temporary = join(this.root, 'uploads', `put-${randomUUID()}`);
-    await writeFile(temporary, bytes);
+    await writeFile(temporary, bytes, { mode: FILE_MODE });
     await moveInto(temporary, this.blobPath(digest));
   }
 
@@ -139,7 +148,7 @@ export class FilesystemBlobStore implements BlobStore {
       // At offset 0 the file is created or emptied (`w`). Further on, `r+` at an explicit
       // position, and bytes past the new end from an earlier failed attempt are cut off.
       const flags = fromOffset === 0 ? 'w' : 'r+';
-      await pipeline(source, counter, createWriteStream(path, { flags, start: fromOffset, highWaterMark: STREAM_CHUNK_BYTES }));
+      await pipeline(source, counter, createWriteStream(path, { flags, mode: FILE_MODE, start: fromOffset, highWaterMark: STREAM_CHUNK_BYTES }));
       if (flags === 'r+') await truncate(path, fromOffset + written);
       if (hash) this.running.set(uploadId, { offset: fromOffset + written, hash });
       return written;
@@ -200,7 +209,7 @@ async function uploadLength(path: string): Promise<number> {
     return (await stat(path)).size;
   } catch (error) {
     if (!isNotFound(error)) throw error;
-    await writeFile(path, Buffer.alloc(0), { flag: 'wx' });
+    await writeFile(path, Buffer.alloc(0), { flag: 'wx', mode: FILE_MODE });
     return 0;
   }
 }
@@ -211,7 +220,7 @@ async function moveInto(from: string, target: string): Promise<void> {
     await rename(from, target);
   } catch (error) {
     if (!isNotFound(error)) throw error;
-    await mkdir(dirname(target), { recursive: true });
+    await mkdir(dirname(target), { recursive: true, mode: DIR_MODE });
     await rename(from, target);
   }
 }

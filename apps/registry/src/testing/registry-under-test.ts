@@ -31,13 +31,15 @@ export interface RegistryUnderTestOptions {
   defaultQuotaBytes?: number;
   gcGraceSeconds?: number;
   storageSampleSeconds?: number;
+  /** false: the test answers `identity.cmd.tenant.name.v1` itself. */
+  identityTenantNames?: boolean;
 }
 
 export async function startRegistryUnderTest(options: RegistryUnderTestOptions): Promise<RegistryUnderTest> {
   await migrateRegistryDatabase(options.databaseUrl);
   const storageDir = await mkdtemp(join(tmpdir(), 'gureum-registry-'));
   const nc = await connectNats({ url: options.natsUrl, ...options.control, name: 'test-control' });
-  const identity = new IdentityStandIn(nc);
+  const identity = new IdentityStandIn(nc, { tenantNames: options.identityTenantNames ?? true });
   await identity.start();
   const logger = pino({ level: process.env['GUREUM_TEST_LOG_LEVEL'] ?? 'silent', base: { service: 'registry' } });
   const app = await createRegistryApp(

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { queryRows, inTransaction, SCHEMA } from '../database/sql';
 import { parseDigest } from '../distribution/digest';
 import { parseRepositoryName, type RepositoryName } from '../distribution/names';
 import { OciError } from '../distribution/oci-error';
 import { parseUploadContentRange, uploadRangeHeader } from '../distribution/ranges';
 import { discardIfUntracked, findRepositoryLockingDigest, linkBlob } from '../quota/storage-accounting';
+import { UploadReservations } from '../quota/upload-reservations';
 import { ensureRepository, findRepository, isBlobLinked } from '../repositories/repository.store';
 import type { RegistryContext } from '../common/registry-context';
 
@@ -33,15 +34,22 @@ export interface UploadBody {
  */
 export class Uploads {
   private readonly busy = new Map<string, Promise<unknown>>();
+  private readonly reservations: UploadReservations;
 
-  constructor(private readonly context: RegistryContext) {}
+  constructor(private readonly context: RegistryContext) {
+    this.reservations = new UploadReservations(context);
+  }
 
   /** POST: a new session; with `digest`, the body is the whole blob (monolithic). */
   async start(command: { name: RepositoryName; digest?: string; body?: UploadBody }): Promise<UploadOutcome> {
     const digest = command.digest !== undefined ? parseDigest(command.digest) : undefined;
     const id = randomUUID();
     await this.context.store.createUpload(id);
-    await queryRows(this.context.dataSource.manager, `INSERT INTO "${SCHEMA}"."uploads" (id, repository_name) VALUES ($1, $2)`, [id, command.name.full]);
+    await queryRows(this.context.dataSource.manager, `INSERT INTO "${SCHEMA}"."uploads" (id, repository_name, namespace) VALUES ($1, $2, $3)`, [
+      id,
+      command.name.full,
+      command.name.namespace,
+    ]);
     if (!digest) return { kind: 'session', session: { id, name: command.name.full, offset: 0 } };
     return this.complete({ name: command.name, uploadId: id, digest: digest.value, ...(command.body ? { body: command.body } : {}) });
   }
@@ -66,7 +74,7 @@ export class Uploads {
         const size = source ? await isBlobLinked(manager, source.id, digest) : null;
         if (size === null || (await this.context.store.stat(digest)) === null) return false;
         const target = await ensureRepository(manager, command.name);
-        await linkBlob(manager, this.context.store, target, digest, size, this.context.settings.defaultQuotaBytes);
+        await linkBlob(manager, this.context.store, target, digest, size, this.context.settings.defaultQuotaBytes, { uploadTtlSeconds: this.context.settings.uploadTtlSeconds });
         return true;
       });
       if (mounted) return { kind: 'blob', digest };
@@ -108,6 +116,7 @@ export class Uploads {
           const repository = locked ?? (await ensureRepository(manager, command.name));
           await linkBlob(manager, this.context.store, repository, digest.value, committed.size, this.context.settings.defaultQuotaBytes, {
             digestLocked: locked !== null,
+            uploadTtlSeconds: this.context.settings.uploadTtlSeconds,
           });
         });
       } catch (error) {
@@ -152,20 +161,35 @@ export class Uploads {
     } else if (body.contentLength !== null) {
       limit = body.contentLength;
     }
+    // Every byte is reserved against the tenant's storage quota before it is accepted.
+    // The last chunk of a PUT is not reserved: its bytes end with the request, as a blob whose
+    // link is checked against the quota including every open session, or discarded.
+    const gated = recordOffset ? pipeline(body.stream, await this.reservations.gate({ id: session.id, namespace: namespaceOf(session.name) }, limit), () => undefined) : body.stream;
     let written: number;
     try {
-      written = await this.context.store.appendUpload(session.id, body.stream, session.offset, limit);
+      written = await this.context.store.appendUpload(session.id, gated, session.offset, limit);
     } catch (error) {
+      await this.releaseReservation(session.id);
+      if (error instanceof OciError) throw error;
       throw new OciError('BLOB_UPLOAD_INVALID', 'the chunk could not be received', { reason: error instanceof Error ? error.message : String(error) });
     }
     if (limit !== undefined && written !== limit) {
       // A truncated chunk is not kept: the session stays at the offset before it.
       await this.context.store.appendUpload(session.id, emptyStream(), session.offset);
+      await this.releaseReservation(session.id);
       throw new OciError('BLOB_UPLOAD_INVALID', `expected ${limit} bytes, received ${written}`, { expected: limit, received: written });
     }
     session.offset += written;
     if (!recordOffset) return;
-    await queryRows(this.context.dataSource.manager, `UPDATE "${SCHEMA}"."uploads" SET "offset" = $2, updated_at = now() WHERE id = $1`, [session.id, session.offset]);
+    await queryRows(this.context.dataSource.manager, `UPDATE "${SCHEMA}"."uploads" SET "offset" = $2, reserved_bytes = 0, updated_at = now() WHERE id = $1`, [
+      session.id,
+      session.offset,
+    ]);
+  }
+
+  /** The chunk ended without its bytes: what it reserved is given back (its written bytes were cut off). */
+  private async releaseReservation(uploadId: string): Promise<void> {
+    await queryRows(this.context.dataSource.manager, `UPDATE "${SCHEMA}"."uploads" SET reserved_bytes = 0 WHERE id = $1`, [uploadId]);
   }
 
   private async load(name: RepositoryName, uploadId: string): Promise<UploadSession> {
@@ -201,6 +225,10 @@ export class Uploads {
 
 export function uploadLocation(session: { id: string; name: string }): string {
   return `/v2/${session.name}/blobs/uploads/${session.id}`;
+}
+
+function namespaceOf(repository: string): string {
+  return repository.slice(0, repository.indexOf('/'));
 }
 
 function emptyStream(): Readable {

@@ -12,6 +12,12 @@ export type PullVmTemplate = (ref: string, auth: RegistryAuth, cacheDir: string)
  * one-repository pull token and cached by digest under `cacheDir`; any other reference is a
  * local template directory. `list()` reports only the local ones: registry templates are
  * fetched on demand, so the scheduler does not need them on a host beforehand.
+ *
+ * The cache is shared by every tenant on the host, so a cached template is never handed out
+ * on its digest alone: `pullVmTemplate` always fetches the manifest from the named repository
+ * with the assignment's token first (the registry serves a digest only from a repository that
+ * holds it, to a token that may pull there), and only then uses the cached files. A refusal
+ * fails the workload with `image_not_found` (issue 20, hole 3).
  */
 export class RegistryTemplateSource implements TemplateSource {
   constructor(
