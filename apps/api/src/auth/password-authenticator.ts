@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { hashSecret, verifySecret } from './api-key-secret';
 import type { Principal } from './principal';
-import { LoginBackoff, RateLimiter } from './rate-limiter';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LoginThrottle } from './rate-limiter';
 import { Tenant } from '../tenants/tenant.entity';
 import { User } from '../users/user.entity';
 
@@ -16,33 +17,36 @@ export function normaliseLogin(login: string): string {
   return login.trim().toLowerCase();
 }
 
+/** The source of a check that came without an address (a NATS caller that did not say). */
+const UNKNOWN_SOURCE = 'unknown';
+
 /**
- * Checks a login and password, with a rate limit per login and an exponential backoff per
- * login and per source address after repeated failures. The same instance serves HTTP logins
- * and `identity.cmd.credentials.verify.v1`, so both doors share one budget.
+ * Checks a login and password through a LoginThrottle (backoff per login and source address,
+ * a slowdown per login, a failure budget per source; see docs/tenancy.md). The same instance
+ * serves HTTP logins and `identity.cmd.credentials.verify.v1`, so both doors share one budget.
  */
 export class PasswordAuthenticator {
   private decoyHash: Promise<string> | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly backoff = new LoginBackoff(),
-    private readonly perLogin = new RateLimiter(10, 10 / 60),
+    private readonly throttle = new LoginThrottle(),
   ) {}
 
   async authenticate(loginInput: string, password: string, sourceAddress?: string): Promise<PasswordAuthentication> {
     const login = normaliseLogin(loginInput);
-    const keys = [`login:${login}`, ...(sourceAddress ? [`addr:${sourceAddress}`] : [])];
-    const wait = Math.max(this.backoff.retryAfterMs(keys), this.perLogin.take(`login:${login}`));
-    if (wait > 0) return { ok: false, reason: 'throttled', retryAfterMs: wait };
+    const source = sourceAddress || UNKNOWN_SOURCE;
+    const decision = this.throttle.check(login, source);
+    if (!decision.proceed) return { ok: false, reason: 'throttled', retryAfterMs: decision.retryAfterMs };
+    if (decision.delayMs > 0) await sleep(decision.delayMs);
 
     const user = await this.dataSource.getRepository(User).findOneBy({ login });
     const matches = user ? await verifySecret(password, user.passwordHash) : await verifySecret(password, await this.decoy());
     if (!user || !matches) {
-      this.backoff.recordFailure(keys);
+      this.throttle.recordFailure(login, source);
       return { ok: false, reason: 'invalid' };
     }
-    this.backoff.recordSuccess(keys);
+    this.throttle.recordSuccess(login, source);
     let tenantName: string | null = null;
     let tenantActive = true;
     if (user.tenantId) {
