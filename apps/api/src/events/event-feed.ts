@@ -70,16 +70,17 @@ export class JetStreamEventFeed extends EventFeed {
     const reconnected = () => void current?.messages.close();
     this.onReconnect.add(reconnected);
 
-    const feed = this;
+    const reopen = (startSeq: number) => this.open(subject, startSeq);
+    const retryMs = this.retryMs;
     return {
       async *[Symbol.asyncIterator]() {
         try {
           while (!stopped) {
             if (!current) {
               try {
-                current = await feed.open(subject, next);
+                current = await reopen(next);
               } catch {
-                await sleep(feed.retryMs, undefined, { signal: abort.signal }).catch(() => undefined);
+                await sleep(retryMs, undefined, { signal: abort.signal }).catch(() => undefined);
                 continue;
               }
             }
