@@ -84,9 +84,17 @@ async function workloadFeedConsumers(): Promise<string[]> {
 }
 
 async function createRunning(client: ApiClient, name: string): Promise<string> {
-  const created = await client.createWorkload(containerSpec(name, { resources: { cpuMillis: 100, memoryMiB: 32, pids: 32 } }));
-  expect(created.status).toBe(201);
-  const id = created.body.id;
+  // Right after the outage the scheduler may still be reconnecting (503): retry under one Idempotency-Key.
+  const key = `${name}-${Date.now()}`;
+  const id = await waitFor(
+    async () => {
+      const created = await client.createWorkload(containerSpec(name, { resources: { cpuMillis: 100, memoryMiB: 32, pids: 32 } }), { 'idempotency-key': key });
+      if (created.status === 503 || created.status === 504) return undefined;
+      expect(created.status).toBe(201);
+      return created.body.id;
+    },
+    { timeoutMs: 60_000, what: `workload ${name} created` },
+  );
   await waitFor(async () => ((await client.getWorkload(id)).body.state === 'running' ? true : undefined), { timeoutMs: 60_000, what: `workload ${name} running` });
   return id;
 }
