@@ -51,7 +51,15 @@ function expectedStatus(route: Route, caller: CallerName, allowed: number): numb
 
 beforeAll(async () => {
   await ensureBusyboxImage();
-  await system.start({ GUREUM_API_RATE_BURST: '100000', GUREUM_API_RATE_PER_SECOND: '100000', GUREUM_LOGIN_RATE_BURST: '1000', GUREUM_LOGIN_RATE_PER_MINUTE: '1000' });
+  await system.start({
+    GUREUM_API_RATE_BURST: '100000',
+    GUREUM_API_RATE_PER_SECOND: '100000',
+    GUREUM_LOGIN_RATE_BURST: '1000',
+    GUREUM_LOGIN_RATE_PER_MINUTE: '1000',
+    // The matrix presents revoked and expired keys on every route from one address.
+    GUREUM_AUTH_SOURCE_FAILURE_BURST: '100000',
+    GUREUM_AUTH_SOURCE_FAILURES_PER_MINUTE: '100000',
+  });
   keys.operator = await system.createOperatorKey('matrix-ops');
   const operator = new ApiClient(system.apiUrl, keys.operator);
 
