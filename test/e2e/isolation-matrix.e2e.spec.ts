@@ -88,8 +88,10 @@ beforeAll(async () => {
   keys.expiredKey = expired.apiKey;
   secrets.push(...Object.values(keys));
 
-  const userALogin = `alice-${randomBytes(3).toString('hex')}`;
-  expect((await ownerA.call('POST', '/v1/users', { login: userALogin, role: 'member', password: PASSWORD })).status).toBe(201);
+  const invited = await ownerA.call<{ signInAs: string }>('POST', '/v1/users', { login: `alice-${randomBytes(3).toString('hex')}`, role: 'member', password: PASSWORD });
+  expect(invited.status).toBe(201);
+  // Invited logins are unique per tenant: the user signs in as `<tenant>/<login>`.
+  const userALogin = invited.body.signInAs;
   const workload = await ownerA.call<{ id: string }>('POST', '/v1/workloads', { name: 'kept', kind: 'container', image: 'gureum/busybox:latest', command: ['sleep', '3600'], resources: { cpuMillis: 10, memoryMiB: 16, pids: 16 } });
   expect(workload.status).toBe(201);
   world = { operator, ownerA, tenantAId: a.tenant.id, workloadAId: workload.body.id, userALogin, password: PASSWORD };

@@ -194,6 +194,37 @@ describe('operator routes naming a tenant', () => {
   });
 });
 
+describe('login names', () => {
+  it("an owner cannot probe other tenants' logins: inviting a name taken elsewhere answers as for a free one, and each signs in to its own tenant", async () => {
+    const other = await call('POST', '/v1/tenants', { token: operatorKey, body: { name: 'sec-auth-b', owner: { login: 'owner@sec-auth-b.test', password: PASSWORD } } });
+    expect(other.status).toBe(201);
+    const otherKey = other.json<{ ownerApiKey: { apiKey: string } }>().ownerApiKey.apiKey;
+    const theirs = await call('POST', '/v1/users', { token: otherKey, body: { login: 'carol@probe.test', role: 'viewer', password: PASSWORD } });
+    expect(theirs.status).toBe(201);
+
+    // Tenant a's owner invites the name tenant b already has, and the name of b's owner: both as for free names.
+    const mine = await call('POST', '/v1/users', { token: ownerKey, body: { login: 'carol@probe.test', role: 'member', password: PASSWORD } });
+    expect(mine.status).toBe(201);
+    expect(mine.json()).toMatchObject({ login: 'carol@probe.test', signInAs: 'sec-auth-a/carol@probe.test' });
+    expect((await call('POST', '/v1/users', { token: ownerKey, body: { login: 'owner@sec-auth-b.test', role: 'viewer', password: PASSWORD } })).status).toBe(201);
+    // Only a name taken in the owner's own tenant is a conflict.
+    const again = await call('POST', '/v1/users', { token: ownerKey, body: { login: 'carol@probe.test', role: 'viewer' } });
+    expect(again.status).toBe(409);
+
+    // Each carol signs in to her own tenant.
+    for (const [signInAs, tenantName] of [
+      ['sec-auth-a/carol@probe.test', 'sec-auth-a'],
+      ['sec-auth-b/carol@probe.test', 'sec-auth-b'],
+    ]) {
+      const login = await call('POST', '/v1/auth/login', { source: '127.0.0.8', body: { login: signInAs, password: PASSWORD } });
+      expect(login.status).toBe(200);
+      expect((await call('GET', '/v1/me', { token: login.json<{ accessToken: string }>().accessToken })).json()).toMatchObject({ tenant: { name: tenantName } });
+    }
+    // The first owner keeps signing in without a tenant, as before.
+    expect((await call('POST', '/v1/auth/login', { source: '127.0.0.8', body: { login: 'owner@sec-auth-b.test', password: PASSWORD } })).status).toBe(200);
+  });
+});
+
 describe('refresh tokens', () => {
   it('a re-used refresh token ends the whole session: its newer tokens stop working', async () => {
     const login = await call('POST', '/v1/auth/login', { body: { login: 'owner@sec-auth-a.test', password: PASSWORD } });

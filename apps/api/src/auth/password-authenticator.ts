@@ -12,7 +12,7 @@ export type PasswordAuthentication =
   | { ok: false; reason: 'invalid' }
   | { ok: false; reason: 'throttled'; retryAfterMs: number };
 
-/** Logins are compared case-insensitively: they are stored lower-cased. */
+/** Logins are compared case-insensitively: they are stored lower-cased (tenant names are lower-case too). */
 export function normaliseLogin(login: string): string {
   return login.trim().toLowerCase();
 }
@@ -40,7 +40,7 @@ export class PasswordAuthenticator {
     if (!decision.proceed) return { ok: false, reason: 'throttled', retryAfterMs: decision.retryAfterMs };
     if (decision.delayMs > 0) await sleep(decision.delayMs);
 
-    const user = await this.dataSource.getRepository(User).findOneBy({ login });
+    const user = await this.findUser(login);
     const matches = user ? await verifySecret(password, user.passwordHash) : await verifySecret(password, await this.decoy());
     if (!user || !matches) {
       this.throttle.recordFailure(login, source);
@@ -56,6 +56,25 @@ export class PasswordAuthenticator {
       tenantActive = tenant.status === 'active';
     }
     return { ok: true, principal: { principalId: user.id, kind: 'user', tenantId: user.tenantId, role: user.role }, tenantName, tenantActive };
+  }
+
+  /**
+   * `<tenant name>/<login>`: that tenant's user of that login (tenant-scoped or global);
+   * `<login>`: the global login (operators, owners created with their tenant). Invited users'
+   * logins are unique only within their tenant, so they always name it.
+   */
+  private async findUser(login: string): Promise<User | null> {
+    const slash = login.indexOf('/');
+    if (slash < 0) return this.dataSource.getRepository(User).findOneBy({ login, loginScope: 'global' });
+    const tenantName = login.slice(0, slash);
+    const inTenant = login.slice(slash + 1);
+    if (!tenantName || !inTenant) return null;
+    return this.dataSource
+      .getRepository(User)
+      .createQueryBuilder('u')
+      .innerJoin(Tenant, 't', 't.id = u.tenant_id')
+      .where('t.name = :tenantName AND u.login = :login', { tenantName, login: inTenant })
+      .getOne();
   }
 
   private decoy(): Promise<string> {
