@@ -294,7 +294,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     path: '/v1/auth/login',
     operationId: 'login',
     summary:
-      'Log in with a password: a short-lived access token and a refresh token. 429 with Retry-After after repeated failures from this source for this login, or too many failures from this source overall; failures elsewhere never refuse a correct password here',
+      'Log in with a password: a short-lived access token and a refresh token. `login` is `<login>` for operators and first owners, `<tenant name>/<login>` for invited users. 429 with Retry-After after repeated failures from this source for this login, or too many failures from this source overall; failures elsewhere never refuse a correct password here',
     tag: 'auth',
     roles: null,
     credentialsInBody: true,
@@ -426,7 +426,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'post',
     path: '/v1/users',
     operationId: 'inviteUser',
-    summary: 'Invite a user into the tenant with a role (a generated password is shown once)',
+    summary:
+      'Invite a user into the tenant with a role (a generated password is shown once). The login is unique within the tenant only (409 only for a name this tenant has); the user signs in as `<tenant name>/<login>` (`signInAs`)',
     tag: 'users',
     roles: OWNERS,
     requestBody: 'InviteUser',
