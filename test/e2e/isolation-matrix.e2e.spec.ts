@@ -51,7 +51,15 @@ function expectedStatus(route: Route, caller: CallerName, allowed: number): numb
 
 beforeAll(async () => {
   await ensureBusyboxImage();
-  await system.start({ GUREUM_API_RATE_BURST: '100000', GUREUM_API_RATE_PER_SECOND: '100000', GUREUM_LOGIN_RATE_BURST: '1000', GUREUM_LOGIN_RATE_PER_MINUTE: '1000' });
+  await system.start({
+    GUREUM_API_RATE_BURST: '100000',
+    GUREUM_API_RATE_PER_SECOND: '100000',
+    GUREUM_LOGIN_RATE_BURST: '1000',
+    GUREUM_LOGIN_RATE_PER_MINUTE: '1000',
+    // The matrix presents revoked and expired keys on every route from one address.
+    GUREUM_AUTH_SOURCE_FAILURE_BURST: '100000',
+    GUREUM_AUTH_SOURCE_FAILURES_PER_MINUTE: '100000',
+  });
   keys.operator = await system.createOperatorKey('matrix-ops');
   const operator = new ApiClient(system.apiUrl, keys.operator);
 
@@ -80,8 +88,10 @@ beforeAll(async () => {
   keys.expiredKey = expired.apiKey;
   secrets.push(...Object.values(keys));
 
-  const userALogin = `alice-${randomBytes(3).toString('hex')}`;
-  expect((await ownerA.call('POST', '/v1/users', { login: userALogin, role: 'member', password: PASSWORD })).status).toBe(201);
+  const invited = await ownerA.call<{ signInAs: string }>('POST', '/v1/users', { login: `alice-${randomBytes(3).toString('hex')}`, role: 'member', password: PASSWORD });
+  expect(invited.status).toBe(201);
+  // Invited logins are unique per tenant: the user signs in as `<tenant>/<login>`.
+  const userALogin = invited.body.signInAs;
   const workload = await ownerA.call<{ id: string }>('POST', '/v1/workloads', { name: 'kept', kind: 'container', image: 'gureum/busybox:latest', command: ['sleep', '3600'], resources: { cpuMillis: 10, memoryMiB: 16, pids: 16 } });
   expect(workload.status).toBe(201);
   world = { operator, ownerA, tenantAId: a.tenant.id, workloadAId: workload.body.id, userALogin, password: PASSWORD };

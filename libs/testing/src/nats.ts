@@ -40,6 +40,12 @@ export interface TestNats {
   process: ManagedProcess;
   /** Stops the server and deletes its JetStream store. */
   stop(): Promise<void>;
+  /**
+   * A fault: stops nats-server (SIGTERM), keeping its store, and starts it again with the same
+   * configuration and ports after `downMs`; resolves once it is healthy again. `process` is
+   * the new server afterwards.
+   */
+  restart(downMs: number): Promise<void>;
   /** With `enrolment: true`: the files the scheduler rewrites, and the restricted `enrol` user. */
   enrolment?: { baseFile: string; authFile: string; pidFile: string; monitorUrl: string; user: NatsCredentials & { inboxPrefix: string } };
 }
@@ -121,7 +127,8 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
     }
     died.catch(() => undefined); // later exits are the test's business
 
-    return {
+    const spawnServer = () => spawnProcess({ name: `nats-${path.basename(dir)}`, command: binary, args: ['-c', configFile], scratchDir: dir });
+    const server: TestNats = {
       url: `nats://127.0.0.1:${port}`,
       monitorUrl,
       control: { user: 'control', password: controlPassword },
@@ -137,10 +144,21 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<TestNats> 
         : {}),
       process: proc,
       async stop() {
-        await proc.stop('SIGTERM', 5_000);
+        await server.process.stop('SIGTERM', 5_000);
         await rm(dir, { recursive: true, force: true });
       },
+      async restart(downMs: number) {
+        await server.process.stop('SIGTERM', 5_000);
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        server.process = await spawnServer();
+        await waitFor(async () => (await fetch(`${monitorUrl}/healthz`).catch(() => null))?.ok === true || undefined, {
+          timeoutMs: 20_000,
+          intervalMs: 50,
+          what: `nats-server on 127.0.0.1:${port} to be healthy again`,
+        });
+      },
     };
+    return server;
   }
   await rm(dir, { recursive: true, force: true });
   throw new Error(`could not start nats-server after 3 attempts: ${lastFailure}`);

@@ -64,8 +64,9 @@ export const FIXTURES: Record<string, Fixture> = {
   refreshSession: async (world) => {
     // A user of its own per call, so the per-login rate limit of the login route is not what is measured.
     const login = unique('refresher');
-    await expectCreated(world.ownerA.call('POST', '/v1/users', { login, role: 'viewer', password: world.password }), 'user');
-    const tokens = await new ApiClient(world.ownerA.baseUrl, null).call<{ refreshToken: string }>('POST', '/v1/auth/login', { login, password: world.password });
+    const user = await expectCreated<{ signInAs: string }>(world.ownerA.call('POST', '/v1/users', { login, role: 'viewer', password: world.password }), 'user');
+    // Invited logins are unique per tenant: the user signs in as `<tenant>/<login>`.
+    const tokens = await new ApiClient(world.ownerA.baseUrl, null).call<{ refreshToken: string }>('POST', '/v1/auth/login', { login: user.signInAs, password: world.password });
     return { path: {}, body: { refreshToken: tokens.body.refreshToken } };
   },
   logout: async () => ({ path: {}, allowedStatus: 400 }),

@@ -245,6 +245,16 @@ export class System {
     return { login: parsed.login ?? login, password: parsed.password };
   }
 
+  /** A fault: nats-server away for `downMs` (store kept), then back on the same port. */
+  async restartNats(downMs: number): Promise<void> {
+    await this.requireNats().restart(downMs);
+  }
+
+  /** nats-server's monitoring endpoint, e.g. `${natsMonitorUrl()}/jsz?consumers=true`. */
+  natsMonitorUrl(): string {
+    return this.requireNats().monitorUrl;
+  }
+
   /** NATS as the control plane connects to it (the registry would use the same). */
   /** The NATS credentials the agent of `nodeId` (the main or an extra one) connects with: what a compromised node holds. */
   agentNatsCredentials(nodeId: string): { url: string; user: string; password: string; inboxPrefix: string } {

@@ -9,11 +9,11 @@ import type { DataSource } from 'typeorm';
 import { ApiKeyVerifier } from '../auth/api-key-verifier';
 import { TypeOrmApiKeyStore } from '../auth/api-key.store';
 import { PasswordAuthenticator } from '../auth/password-authenticator';
-import { LoginBackoff, RateLimiter } from '../auth/rate-limiter';
+import { LoginThrottle, RateLimiter, SourceFailureLimiter, type LoginThrottleOptions } from '../auth/rate-limiter';
 import type { ApiConfig } from '../config/api.config';
 import { createApiDataSource, pendingApiMigrations } from '../database/api-data-source';
 import { NatsConnectionState } from '../health/nats-connection-state';
-import { isJsonMediaType, jsonBodyGate, MAX_BODY_BYTES } from '../http/json-body.middleware';
+import { isJsonMediaType, jsonBodyGate, MAX_BODY_BYTES, rejectUnstorableStrings } from '../http/json-body.middleware';
 import { isBuildContextUpload } from '../builds/build-settings';
 import { ProblemFilter } from '../http/problem.filter';
 import { requestContextMiddleware } from '../http/request-context.middleware';
@@ -34,8 +34,13 @@ export interface ApiAppOptions {
   /** Requests per API key: burst and sustained rate. */
   apiKeyRateLimit?: { burst: number; perSecond: number };
   /** Password attempts per login: burst and sustained rate, and the backoff after failures. */
+  /** Failed logins per login (every source) before its checks are slowed. */
   loginRateLimit?: { burst: number; perSecond: number };
+  /** Backoff per (login, source address). */
   loginBackoff?: { freeFailures: number; baseDelayMs: number; maxDelayMs: number };
+  /** The rest of the login throttle (per-source failure budget, slowdown). */
+  streamRecheckMs?: number;
+  loginThrottle?: Omit<LoginThrottleOptions, 'pair' | 'loginFailureBurst' | 'loginFailuresPerSecond'>;
   /** The built admin console served under /console/; defaults to apps/console/dist of the workspace. */
   consoleDir?: string;
 }
@@ -78,8 +83,23 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     const apiKeyLimit = options.apiKeyRateLimit ?? (configured ? { burst: configured.apiBurst, perSecond: configured.apiPerSecond } : { burst: 100, perSecond: 20 });
     const perApiKey = new RateLimiter(apiKeyLimit.burst, apiKeyLimit.perSecond);
     const loginLimit =
-      options.loginRateLimit ?? (configured ? { burst: configured.loginBurst, perSecond: configured.loginPerMinute / 60 } : { burst: 10, perSecond: 10 / 60 });
-    const passwords = new PasswordAuthenticator(dataSource, new LoginBackoff(options.loginBackoff), new RateLimiter(loginLimit.burst, loginLimit.perSecond));
+      options.loginRateLimit ?? (configured ? { burst: configured.loginBurst, perSecond: configured.loginPerMinute / 60 } : { burst: 20, perSecond: 20 / 60 });
+    const sourceBudget: Pick<LoginThrottleOptions, 'sourceFailureBurst' | 'sourceFailuresPerSecond'> = {
+      sourceFailureBurst: options.loginThrottle?.sourceFailureBurst ?? configured?.sourceFailureBurst ?? 50,
+      sourceFailuresPerSecond: options.loginThrottle?.sourceFailuresPerSecond ?? (configured?.sourceFailuresPerMinute ?? 10) / 60,
+    };
+    // Failed API-key / token checks per source address: each one may cost a scrypt.
+    const failedCredentialsBySource = new SourceFailureLimiter(sourceBudget.sourceFailureBurst!, sourceBudget.sourceFailuresPerSecond!);
+    const passwords = new PasswordAuthenticator(
+      dataSource,
+      new LoginThrottle({
+        ...(options.loginBackoff ? { pair: options.loginBackoff } : {}),
+        loginFailureBurst: loginLimit.burst,
+        loginFailuresPerSecond: loginLimit.perSecond,
+        ...sourceBudget,
+        ...options.loginThrottle,
+      }),
+    );
     const verifyCredentials = new VerifyCredentials(dataSource, apiKeyVerifier, passwords, perApiKey, logger.child({ component: 'identity' }));
 
     const app = await NestFactory.create<NestExpressApplication>(
@@ -90,6 +110,8 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
         apiKeyVerifier,
         passwords,
         perApiKey,
+        failedCredentialsBySource,
+        streamRecheckMs: options.streamRecheckMs ?? config.streamRecheckMs ?? 5000,
         verifyCredentials,
         sessions: new SessionService(dataSource),
         logger,
@@ -107,7 +129,7 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     mountConsole(app, options.consoleDir ?? defaultConsoleDir(), logger.child({ component: 'console' }));
     app.use(auditMiddleware(dataSource, logger));
     app.use(jsonBodyGate(MAX_BODY_BYTES, isBuildContextUpload));
-    app.useBodyParser('json', { limit: MAX_BODY_BYTES, strict: true, type: (request: IncomingMessage) => isJsonMediaType(request.headers['content-type']) });
+    app.useBodyParser('json', { limit: MAX_BODY_BYTES, strict: true, reviver: rejectUnstorableStrings, type: (request: IncomingMessage) => isJsonMediaType(request.headers['content-type']) });
     app.useGlobalFilters(new ProblemFilter(logger));
     // Hybrid: the api also serves identity commands over NATS. Global HTTP filters are not
     // inherited, so RPC errors go through RpcErrorFilter and never become problem documents.

@@ -12,10 +12,10 @@ import { TenantsController } from '../tenants/tenants.controller';
 import { UsersController } from '../users/users.controller';
 import { ApiKeyVerifier } from '../auth/api-key-verifier';
 import { PasswordAuthenticator } from '../auth/password-authenticator';
-import { RateLimiter } from '../auth/rate-limiter';
+import { RateLimiter, SourceFailureLimiter } from '../auth/rate-limiter';
 import { IdentityController } from '../identity/identity.controller';
 import { VerifyCredentials } from '../identity/verify-credentials.usecase';
-import { API_LOGGER } from './tokens';
+import { API_LOGGER, STREAM_RECHECK_MS } from './tokens';
 import { HealthController } from '../health/health.controller';
 import { NatsConnectionState } from '../health/nats-connection-state';
 import { OpenApiController } from '../openapi/openapi.controller';
@@ -49,6 +49,10 @@ export interface ApiModuleDependencies {
   apiKeyVerifier: ApiKeyVerifier;
   passwords: PasswordAuthenticator;
   perApiKey: RateLimiter;
+  /** Failed bearer-credential checks per source address (default: 50, then 10 a minute). */
+  failedCredentialsBySource?: SourceFailureLimiter;
+  /** How often an open event stream re-checks its credential (default 5 s). */
+  streamRecheckMs?: number;
   verifyCredentials: VerifyCredentials;
   sessions: SessionService;
   logger: Logger;
@@ -96,6 +100,8 @@ export class ApiModule {
         { provide: ApiKeyVerifier, useValue: dependencies.apiKeyVerifier },
         { provide: PasswordAuthenticator, useValue: dependencies.passwords },
         { provide: RateLimiter, useValue: dependencies.perApiKey },
+        { provide: SourceFailureLimiter, useValue: dependencies.failedCredentialsBySource ?? new SourceFailureLimiter(50, 10 / 60) },
+        { provide: STREAM_RECHECK_MS, useValue: dependencies.streamRecheckMs ?? 5000 },
         { provide: VerifyCredentials, useValue: dependencies.verifyCredentials },
         { provide: API_LOGGER, useValue: dependencies.logger },
         { provide: SessionService, useValue: dependencies.sessions },

@@ -4,7 +4,7 @@ import { ApiKeyVerifier, type ApiKeyRejection } from './api-key-verifier';
 import { policyOf } from './policy';
 import type { Principal } from './principal';
 import { RateLimitedError, retryAfterSeconds } from './rate-limited.error';
-import { RateLimiter } from './rate-limiter';
+import { RateLimiter, SourceFailureLimiter } from './rate-limiter';
 import { contextOf, type HttpRequest } from '../http/http-context';
 import { isAccessToken, SessionService } from '../sessions/session.service';
 
@@ -30,6 +30,7 @@ export class AccessGuard implements CanActivate {
     @Inject(ApiKeyVerifier) private readonly apiKeys: ApiKeyVerifier,
     @Inject(SessionService) private readonly sessions: SessionService,
     @Inject(RateLimiter) private readonly perCredential: RateLimiter,
+    @Inject(SourceFailureLimiter) private readonly failuresBySource: SourceFailureLimiter,
   ) {}
 
   async canActivate(execution: ExecutionContext): Promise<boolean> {
@@ -41,7 +42,17 @@ export class AccessGuard implements CanActivate {
 
     const context = contextOf(request);
     const presented = bearerToken(request.headers.authorization);
-    const { principal, tenantActive, sessionId } = await this.authenticate(presented);
+    const source = request.socket.remoteAddress ?? 'unknown';
+    const blocked = this.failuresBySource.peek(source);
+    if (blocked > 0) throw new RateLimitedError('too many failed credential checks from this address', retryAfterSeconds(blocked));
+    let authenticated: BearerAuthentication;
+    try {
+      authenticated = await authenticateBearer(this.apiKeys, this.sessions, presented);
+    } catch (error) {
+      if (error instanceof GureumError && error.code === ErrorCode.Unauthenticated) this.failuresBySource.take(source);
+      throw error;
+    }
+    const { principal, tenantActive, sessionId } = authenticated;
     context.principal = principal;
     context.sessionId = sessionId;
 
@@ -57,21 +68,32 @@ export class AccessGuard implements CanActivate {
     if (!tenantActive && policy.method !== 'get') throw new GureumError(ErrorCode.Forbidden, 'the tenant is suspended: it may read but not change anything');
     return true;
   }
-
-  private async authenticate(presented: string): Promise<{ principal: Principal; tenantActive: boolean; sessionId: string | null }> {
-    if (isAccessToken(presented)) {
-      const session = await this.sessions.authenticate(presented);
-      if (!session.ok) throw new GureumError(ErrorCode.Unauthenticated, 'the access token is not valid or has expired');
-      return { principal: session.principal, tenantActive: session.tenantActive, sessionId: session.sessionId };
-    }
-    const result = await this.apiKeys.verify(presented);
-    if (result.ok) return { principal: result.principal, tenantActive: true, sessionId: null };
-    if (result.reason === 'tenant_suspended') return { principal: result.principal, tenantActive: false, sessionId: null };
-    throw new GureumError(ErrorCode.Unauthenticated, REJECTION_DETAIL[result.reason]);
-  }
 }
 
-function bearerToken(header: string | undefined): string {
+export interface BearerAuthentication {
+  principal: Principal;
+  tenantActive: boolean;
+  sessionId: string | null;
+}
+
+/**
+ * Authenticates a bearer credential (API key or session access token), reading revocation,
+ * expiry and the tenant's state fresh. Throws `unauthenticated`. Also used by open event
+ * streams to re-check the credential they were opened with.
+ */
+export async function authenticateBearer(apiKeys: ApiKeyVerifier, sessions: SessionService, presented: string): Promise<BearerAuthentication> {
+  if (isAccessToken(presented)) {
+    const session = await sessions.authenticate(presented);
+    if (!session.ok) throw new GureumError(ErrorCode.Unauthenticated, 'the access token is not valid or has expired');
+    return { principal: session.principal, tenantActive: session.tenantActive, sessionId: session.sessionId };
+  }
+  const result = await apiKeys.verify(presented);
+  if (result.ok) return { principal: result.principal, tenantActive: true, sessionId: null };
+  if (result.reason === 'tenant_suspended') return { principal: result.principal, tenantActive: false, sessionId: null };
+  throw new GureumError(ErrorCode.Unauthenticated, REJECTION_DETAIL[result.reason]);
+}
+
+export function bearerToken(header: string | undefined): string {
   if (!header) throw new GureumError(ErrorCode.Unauthenticated, 'a credential is required: send "Authorization: Bearer <api key or access token>"');
   const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
   if (!match) throw new GureumError(ErrorCode.Unauthenticated, 'the Authorization header must be "Bearer <api key or access token>"');

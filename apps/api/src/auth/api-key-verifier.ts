@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { fingerprintApiKey, hashSecret, parseApiKey, verifySecret } from './api-key-secret';
+import { fingerprintApiKey, parseApiKey, verifySecret } from './api-key-secret';
 import type { ApiKeyRole, Principal } from './principal';
 import type { TenantStatus } from '../tenants/tenant.entity';
 
@@ -58,7 +57,6 @@ export class ApiKeyVerifier {
   private readonly lastUsedIntervalMs: number;
   private readonly now: () => number;
   private readonly verifySecret: (secret: string, storedHash: string) => Promise<boolean>;
-  private decoyHash: Promise<string> | null = null;
 
   constructor(
     private readonly store: ApiKeyStore,
@@ -76,11 +74,10 @@ export class ApiKeyVerifier {
     if (!parsed) return { ok: false, reason: 'malformed' };
 
     const record = await this.store.findByPrefix(parsed.prefix);
-    if (!record) {
-      // Spend the same scrypt time as a real key, so response time does not reveal which prefixes exist.
-      await this.verifySecret(parsed.secret, await this.decoy());
-      return { ok: false, reason: 'unknown' };
-    }
+    // No scrypt for a prefix that does not exist: the prefix is 12 random base-36 characters
+    // (62 bits), so answering faster only tells a caller that an id it could not have guessed
+    // is not one of ours. Failed checks are rate-limited per source (SourceFailureLimiter).
+    if (!record) return { ok: false, reason: 'unknown' };
 
     const fingerprint = fingerprintApiKey(presented);
     if (!this.isCached(fingerprint, record)) {
@@ -126,10 +123,5 @@ export class ApiKeyVerifier {
 
   private pruneLastMarked(now: number): void {
     for (const [keyId, at] of this.lastMarked) if (now - at >= this.lastUsedIntervalMs) this.lastMarked.delete(keyId);
-  }
-
-  private decoy(): Promise<string> {
-    this.decoyHash ??= hashSecret(randomBytes(32).toString('base64url'));
-    return this.decoyHash;
   }
 }

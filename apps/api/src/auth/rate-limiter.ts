@@ -31,6 +31,14 @@ export class RateLimiter {
     return 0;
   }
 
+  /** Like `take`, but spends nothing: 0 when a token is available now, otherwise ms until one is. */
+  peek(key: string): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return 0;
+    const tokens = Math.min(this.capacity, bucket.tokens + ((this.now() - bucket.at) / 1000) * this.perSecond);
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) / this.perSecond) * 1000);
+  }
+
   private evictFull(now: number): void {
     for (const [key, bucket] of this.buckets) {
       if (bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond >= this.capacity) this.buckets.delete(key);
@@ -38,6 +46,13 @@ export class RateLimiter {
     if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value as string);
   }
 }
+
+/**
+ * Failed bearer-credential checks (API keys, access tokens) per source address, across every
+ * credential: a failed API-key check may cost a scrypt, so a source that keeps presenting bad
+ * credentials gets 429 before any more are checked. Its own class so it can be injected.
+ */
+export class SourceFailureLimiter extends RateLimiter {}
 
 export interface LoginBackoffOptions {
   /** Failures allowed before the backoff starts. */
@@ -93,4 +108,69 @@ export class LoginBackoff {
   private prune(now: number): void {
     for (const [key, entry] of this.failures) if (entry.lockedUntil + this.maxDelayMs < now) this.failures.delete(key);
   }
+}
+
+export interface LoginThrottleOptions {
+  /** Backoff per (login, source address) pair: the only thing that refuses a login outright. */
+  pair?: LoginBackoffOptions;
+  /** Failed attempts per login (from anywhere) before its checks are slowed: burst, then per second. */
+  loginFailureBurst?: number;
+  loginFailuresPerSecond?: number;
+  /** How long each check of an over-budget login is held before it is answered (never refused). */
+  slowdownMs?: number;
+  /** Failed attempts per source address (across every login) before it gets 429: burst, then per second. */
+  sourceFailureBurst?: number;
+  sourceFailuresPerSecond?: number;
+  now?: () => number;
+}
+
+export type LoginThrottleDecision = { proceed: true; delayMs: number } | { proceed: false; retryAfterMs: number };
+
+/**
+ * Throttles password logins without handing an attacker a lockout of somebody else:
+ *
+ * - **per (login, source)**: exponential backoff after repeated failures. It refuses only
+ *   that pair, so failures from one address never stop the same login from another address.
+ * - **per login** (every source together): a failure budget; once spent, checks of that login
+ *   are *slowed* (held `slowdownMs` before answering), never refused, so the right password
+ *   from anywhere still gets in — the operator `admin` cannot be held locked.
+ * - **per source** (every login together): a failure budget against password spraying;
+ *   once spent, that source gets 429 with Retry-After. It is generous (an office behind one
+ *   NAT does not reach it by mistyping) and counts failures only.
+ *
+ * A success clears its pair's backoff only.
+ */
+export class LoginThrottle {
+  private readonly pairs: LoginBackoff;
+  private readonly perLogin: RateLimiter;
+  private readonly perSource: RateLimiter;
+  private readonly slowdownMs: number;
+
+  constructor(options: LoginThrottleOptions = {}) {
+    const now = options.now ?? Date.now;
+    this.pairs = new LoginBackoff({ ...options.pair, now });
+    this.perLogin = new RateLimiter(options.loginFailureBurst ?? 20, options.loginFailuresPerSecond ?? 20 / 60, now);
+    this.perSource = new RateLimiter(options.sourceFailureBurst ?? 50, options.sourceFailuresPerSecond ?? 1 / 6, now);
+    this.slowdownMs = options.slowdownMs ?? 1000;
+  }
+
+  check(login: string, source: string): LoginThrottleDecision {
+    const wait = Math.max(this.pairs.retryAfterMs([pairKey(login, source)]), this.perSource.peek(source));
+    if (wait > 0) return { proceed: false, retryAfterMs: wait };
+    return { proceed: true, delayMs: this.perLogin.peek(login) > 0 ? this.slowdownMs : 0 };
+  }
+
+  recordFailure(login: string, source: string): void {
+    this.pairs.recordFailure([pairKey(login, source)]);
+    this.perLogin.take(login);
+    this.perSource.take(source);
+  }
+
+  recordSuccess(login: string, source: string): void {
+    this.pairs.recordSuccess([pairKey(login, source)]);
+  }
+}
+
+function pairKey(login: string, source: string): string {
+  return `${login}\u0000${source}`;
 }

@@ -13,7 +13,9 @@ import {
   type PlanView,
 } from '@gureum/contracts';
 import { Bus, ContractPipe } from '@gureum/messaging';
+import { DataSource } from 'typeorm';
 import { OperatorCallerParam } from '../auth/tenant-caller.decorator';
+import { requireTenant } from '../tenants/require-tenant';
 import { TenantPathSchema, type TenantPath } from '../tenants/tenant-http.schemas';
 import {
   AdminInvoiceListQuerySchema,
@@ -33,7 +35,10 @@ import {
 /** Operator billing routes (authorised by AccessGuard from API_ROUTES): validate, forward to billing. */
 @Controller('v1/admin')
 export class BillingAdminController {
-  constructor(@Inject(Bus) private readonly bus: Bus) {}
+  constructor(
+    @Inject(Bus) private readonly bus: Bus,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+  ) {}
 
   @Get('plans')
   listPlans(@OperatorCallerParam() caller: OperatorCaller): Promise<{ items: PlanView[] }> {
@@ -47,11 +52,12 @@ export class BillingAdminController {
   }
 
   @Put('tenants/:id/plan')
-  assignPlan(
+  async assignPlan(
     @OperatorCallerParam() caller: OperatorCaller,
     @Param(new ContractPipe(TenantPathSchema, 'path parameters')) { id: tenantId }: TenantPath,
     @Body(new ContractPipe(AssignPlanBodySchema, 'plan assignment')) body: AssignPlanBody,
   ): Promise<PlanAssignment> {
+    await requireTenant(this.dataSource, tenantId);
     return this.bus.request(Commands.billingPlanAssign.subject, { caller, tenantId, planId: body.planId, ...(body.effectiveFrom ? { effectiveFrom: body.effectiveFrom } : {}) });
   }
 
@@ -83,11 +89,12 @@ export class BillingAdminController {
 
   @Post('tenants/:id/credits')
   @HttpCode(200)
-  grantCredits(
+  async grantCredits(
     @OperatorCallerParam() caller: OperatorCaller,
     @Param(new ContractPipe(TenantPathSchema, 'path parameters')) { id: tenantId }: TenantPath,
     @Body(new ContractPipe(GrantCreditsBodySchema, 'credits')) body: GrantCreditsBody,
   ): Promise<CreditsView> {
+    await requireTenant(this.dataSource, tenantId);
     return this.bus.request(Commands.billingCreditsGrant.subject, { caller, tenantId, amount: body.amount });
   }
 

@@ -16,7 +16,8 @@ describe('apiConfigFromEnv', () => {
       host: '127.0.0.1',
       port: 8080,
       logLevel: 'info',
-      rateLimits: { apiBurst: 100, apiPerSecond: 20, loginBurst: 10, loginPerMinute: 10 },
+      rateLimits: { apiBurst: 100, apiPerSecond: 20, loginBurst: 20, loginPerMinute: 20, sourceFailureBurst: 50, sourceFailuresPerMinute: 10 },
+      streamRecheckMs: 5000,
       billingAdmission: 'off',
     });
   });

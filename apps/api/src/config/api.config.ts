@@ -17,9 +17,14 @@ export const ApiEnvSchema = DatabaseEnvSchema.extend({
   /** Requests per API key or session: burst, then sustained per second. */
   GUREUM_API_RATE_BURST: z.coerce.number().int().min(1).default(100),
   GUREUM_API_RATE_PER_SECOND: z.coerce.number().positive().default(20),
-  /** Password attempts per login: burst, then sustained per minute. */
-  GUREUM_LOGIN_RATE_BURST: z.coerce.number().int().min(1).default(10),
-  GUREUM_LOGIN_RATE_PER_MINUTE: z.coerce.number().positive().default(10),
+  /** Failed password attempts per login (every source together) before its checks are slowed: burst, then per minute. */
+  GUREUM_LOGIN_RATE_BURST: z.coerce.number().int().min(1).default(20),
+  GUREUM_LOGIN_RATE_PER_MINUTE: z.coerce.number().positive().default(20),
+  /** Failed credential checks (passwords, API keys) per source address before 429: burst, then per minute. */
+  GUREUM_AUTH_SOURCE_FAILURE_BURST: z.coerce.number().int().min(1).default(50),
+  GUREUM_AUTH_SOURCE_FAILURES_PER_MINUTE: z.coerce.number().positive().default(10),
+  /** How often an open event stream re-checks its credential (revoked keys, logged-out sessions end it). */
+  GUREUM_API_STREAM_RECHECK_MS: z.coerce.number().int().min(100).default(5000),
   /** `enforce` when billing runs: workload creates are checked against the hard budget limit, failing closed. */
   GUREUM_API_BILLING_ADMISSION: z.enum(['enforce', 'off']).default('off'),
 });
@@ -32,7 +37,16 @@ export interface ApiConfig {
   /** 0 picks a free port; the chosen URL is returned by the bootstrap. */
   port: number;
   logLevel: string;
-  rateLimits?: { apiBurst: number; apiPerSecond: number; loginBurst: number; loginPerMinute: number };
+  rateLimits?: {
+    apiBurst: number;
+    apiPerSecond: number;
+    loginBurst: number;
+    loginPerMinute: number;
+    sourceFailureBurst?: number;
+    sourceFailuresPerMinute?: number;
+  };
+  /** How often an open event stream re-checks its credential. */
+  streamRecheckMs?: number;
   /** Billing's hard-limit check on workload creates (default off: billing not deployed). */
   billingAdmission?: 'enforce' | 'off';
 }
@@ -51,7 +65,10 @@ export function apiConfigFromEnv(source: NodeJS.ProcessEnv = process.env): ApiCo
       apiPerSecond: parsed.GUREUM_API_RATE_PER_SECOND,
       loginBurst: parsed.GUREUM_LOGIN_RATE_BURST,
       loginPerMinute: parsed.GUREUM_LOGIN_RATE_PER_MINUTE,
+      sourceFailureBurst: parsed.GUREUM_AUTH_SOURCE_FAILURE_BURST,
+      sourceFailuresPerMinute: parsed.GUREUM_AUTH_SOURCE_FAILURES_PER_MINUTE,
     },
+    streamRecheckMs: parsed.GUREUM_API_STREAM_RECHECK_MS,
     billingAdmission: parsed.GUREUM_API_BILLING_ADMISSION,
   };
 }

@@ -5,6 +5,8 @@ import { AuditEntry } from '../audit/audit-entry.entity';
 import { CreateIdentity1764201600000 } from '../migrations/1764201600000-create-identity';
 import { TenancyAccess1764720000000 } from '../migrations/1764720000000-tenancy-access';
 import { Builds1767341852117 } from '../migrations/1767341852117-builds';
+import { RefreshTokenReuse1767600000001 } from '../migrations/1767600000001-refresh-token-reuse';
+import { TenantScopedLogins1767600000002 } from '../migrations/1767600000002-tenant-scoped-logins';
 import { Session } from '../sessions/session.entity';
 import { User } from '../users/user.entity';
 import { Tenant } from '../tenants/tenant.entity';
@@ -13,7 +15,7 @@ import { Tenant } from '../tenants/tenant.entity';
 export const API_SCHEMA = 'api';
 
 /** In order of application; a new migration is appended, never inserted. */
-export const API_MIGRATIONS = [CreateIdentity1764201600000, TenancyAccess1764720000000, Builds1767341852117];
+export const API_MIGRATIONS = [CreateIdentity1764201600000, TenancyAccess1764720000000, Builds1767341852117, RefreshTokenReuse1767600000001, TenantScopedLogins1767600000002];
 
 export function createApiDataSource(databaseUrl: string, applicationName = 'gureum-api'): DataSource {
   return createServiceDataSource({

@@ -3,10 +3,13 @@ import { Controller, Get, Inject, Query, Req, Res, type BeforeApplicationShutdow
 import { ErrorCode, GureumError } from '@gureum/contracts';
 import { ContractPipe } from '@gureum/messaging';
 import type { Logger } from 'pino';
-import { API_LOGGER } from '../app/tokens';
+import { API_LOGGER, STREAM_RECHECK_MS } from '../app/tokens';
+import { authenticateBearer, bearerToken } from '../auth/access-guard';
+import { ApiKeyVerifier } from '../auth/api-key-verifier';
 import type { Principal } from '../auth/principal';
 import { Context, CurrentPrincipal } from '../auth/tenant-caller.decorator';
 import type { HttpRequest, HttpResponse, RequestContext } from '../http/http-context';
+import { SessionService } from '../sessions/session.service';
 import { feedSubjectFor, toClientEvent } from './client-event';
 import { EventFeed, type FeedSubscription } from './event-feed';
 import { EventStreamQuerySchema, type EventStreamQuery } from './event-stream-http.schemas';
@@ -21,7 +24,9 @@ const RECONNECT_MS = 3_000;
  * `GET /v1/events/stream`: workload state changes (and host changes for operators) as
  * server-sent events, fed by an ordered ephemeral JetStream consumer per connection. Tenants
  * see only their own workloads. Authenticated like every route, by the Authorization header
- * (so browsers read it with fetch, not EventSource).
+ * (so browsers read it with fetch, not EventSource). The credential is checked again every
+ * `GUREUM_API_STREAM_RECHECK_MS`: a revoked API key, a logged-out or refresh-reused session,
+ * a removed user or a deleted tenant ends the stream (a suspended tenant may still read).
  */
 @Controller('v1/events')
 export class EventStreamController implements BeforeApplicationShutdown {
@@ -31,6 +36,9 @@ export class EventStreamController implements BeforeApplicationShutdown {
   constructor(
     @Inject(EventFeed) private readonly feed: EventFeed,
     @Inject(API_LOGGER) private readonly logger: Logger,
+    @Inject(ApiKeyVerifier) private readonly apiKeys: ApiKeyVerifier,
+    @Inject(SessionService) private readonly sessions: SessionService,
+    @Inject(STREAM_RECHECK_MS) private readonly recheckMs: number,
   ) {}
 
   beforeApplicationShutdown(): void {
@@ -70,6 +78,7 @@ export class EventStreamController implements BeforeApplicationShutdown {
       if (!open) return;
       open = false;
       clearInterval(heartbeat);
+      clearInterval(recheck);
       clearTimeout(deadline);
       this.streams.delete(close);
       void subscription.stop();
@@ -77,6 +86,29 @@ export class EventStreamController implements BeforeApplicationShutdown {
     this.streams.add(close);
     const heartbeat = setInterval(() => response.write(sseComment('heartbeat')), HEARTBEAT_MS);
     const deadline = setTimeout(close, query.maxSeconds * 1000);
+    const presented = bearerToken(request.headers.authorization);
+    let checking = false;
+    const recheck = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      authenticateBearer(this.apiKeys, this.sessions, presented)
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            if (!(error instanceof GureumError) || error.code !== ErrorCode.Unauthenticated) {
+              log.warn({ err: error }, 'could not re-check the credential of an event stream; keeping it open');
+              return;
+            }
+            log.info('ending an event stream: its credential is no longer valid');
+            if (open && !response.writableEnded) response.write(sseComment('the credential of this stream is no longer valid'));
+            close();
+            if (!response.writableEnded) response.end();
+          },
+        )
+        .finally(() => {
+          checking = false;
+        });
+    }, this.recheckMs);
     request.on('close', close);
     response.on('close', close);
 

@@ -43,3 +43,18 @@ function describeContentType(contentType: string | undefined): string {
   const mediaType = contentType.split(';')[0]!.trim().slice(0, 100);
   return /^[\x21-\x7e]+$/.test(mediaType) ? mediaType : 'an unreadable Content-Type';
 }
+
+/** U+0000 and unpaired surrogates: valid JSON escapes that PostgreSQL cannot store in text or jsonb. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * The JSON parser's reviver: refuses a string (value or member name) PostgreSQL could not
+ * store, so every route answers 400 instead of failing at the database with 500. A throw
+ * here becomes body-parser's 400 `entity.parse.failed`, mapped to `validation_failed`.
+ */
+export function rejectUnstorableStrings(key: string, value: unknown): unknown {
+  if (UNSTORABLE.test(key) || (typeof value === 'string' && UNSTORABLE.test(value))) {
+    throw new SyntaxError('the JSON body contains a NUL character (\\u0000) or an unpaired surrogate, which cannot be stored');
+  }
+  return value;
+}

@@ -293,7 +293,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'post',
     path: '/v1/auth/login',
     operationId: 'login',
-    summary: 'Log in with a password: a short-lived access token and a refresh token',
+    summary:
+      'Log in with a password: a short-lived access token and a refresh token. `login` is `<login>` for operators and first owners, `<tenant name>/<login>` for invited users. 429 with Retry-After after repeated failures from this source for this login, or too many failures from this source overall; failures elsewhere never refuse a correct password here',
     tag: 'auth',
     roles: null,
     credentialsInBody: true,
@@ -305,7 +306,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'post',
     path: '/v1/auth/refresh',
     operationId: 'refreshSession',
-    summary: 'Trade a refresh token for new tokens (both rotate; a refresh token works once)',
+    summary: 'Trade a refresh token for new tokens (both rotate; a refresh token works once — presenting an already-rotated one revokes the whole session)',
     tag: 'auth',
     roles: null,
     credentialsInBody: true,
@@ -425,7 +426,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'post',
     path: '/v1/users',
     operationId: 'inviteUser',
-    summary: 'Invite a user into the tenant with a role (a generated password is shown once)',
+    summary:
+      'Invite a user into the tenant with a role (a generated password is shown once). The login is unique within the tenant only (409 only for a name this tenant has); the user signs in as `<tenant name>/<login>` (`signInAs`)',
     tag: 'users',
     roles: OWNERS,
     requestBody: 'InviteUser',
@@ -529,7 +531,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     roles: OPERATORS,
     pathParams: TenantQuotaPathSchema,
     success: { status: 200, description: 'Limits and use', body: 'QuotaView' },
-    problems: [400, ...AUTHENTICATED],
+    problems: [400, ...AUTHENTICATED, 404],
   },
   {
     method: 'put',
@@ -541,7 +543,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pathParams: TenantQuotaPathSchema,
     requestBody: 'QuotaOverrides',
     success: { status: 200, description: 'Limits and use after the change', body: 'QuotaView' },
-    problems: [...WITH_BODY, ...AUTHENTICATED],
+    problems: [...WITH_BODY, ...AUTHENTICATED, 404],
   },
   {
     method: 'get',
@@ -873,7 +875,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     path: '/v1/events/stream',
     operationId: 'streamEvents',
     summary:
-      'Live workload state changes (and host changes, for operators) as server-sent events: `event: workload|host`, `id` = stream sequence (send it back as Last-Event-ID to resume), JSON `data`; a heartbeat comment every 15 s. Tenants see only their own workloads.',
+      'Live workload state changes (and host changes, for operators) as server-sent events: `event: workload|host`, `id` = stream sequence (send it back as Last-Event-ID to resume), JSON `data`; a heartbeat comment every 15 s. Tenants see only their own workloads. The credential is re-checked every few seconds: a revoked key or ended session ends the stream.',
     tag: 'events',
     roles: ANYONE_AUTHENTICATED,
     query: EventStreamQuerySchema,
@@ -1012,7 +1014,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pathParams: TenantPathSchema,
     requestBody: 'GrantCredits',
     success: { status: 200, description: 'The new balance', body: 'Credits' },
-    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 409],
+    problems: [...WITH_BODY, ...AUTHENTICATED_WRITE, 404, 409],
   },
   {
     method: 'get',

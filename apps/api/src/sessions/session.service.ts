@@ -80,23 +80,37 @@ export class SessionService {
     };
   }
 
-  /** Rotates both tokens; a refresh token works once. Null when it is unknown, used, expired or revoked. */
+  /**
+   * Rotates both tokens; a refresh token works once. Null when it is unknown, used, expired or
+   * revoked. Presenting a refresh token this session already rotated away from is reuse: the
+   * whole session (the token family) is revoked, so its current access and refresh tokens stop
+   * working too — whoever holds them, the thief or the client (OAuth 2.0 Security BCP 4.14).
+   */
   async refresh(refreshToken: string): Promise<SessionTokens | null> {
     if (!TOKEN.test(refreshToken) || refreshToken.startsWith(ACCESS_TOKEN_PREFIX)) return null;
     const tokens = this.newTokens();
-    const now = this.now();
-    const result = await this.dataSource
-      .getRepository(Session)
-      .createQueryBuilder()
-      .update()
-      .set({
-        accessDigest: tokenDigest(tokens.accessToken),
-        refreshDigest: tokenDigest(tokens.refreshToken),
-        accessExpiresAt: new Date(now + this.settings.accessTtlMs),
-      })
-      .where('refresh_digest = :digest AND revoked_at IS NULL AND refresh_expires_at > :now', { digest: tokenDigest(refreshToken), now: new Date(now) })
-      .execute();
-    return result.affected === 1 ? tokens : null;
+    const now = new Date(this.now());
+    const digest = tokenDigest(refreshToken);
+    return this.dataSource.transaction(async (manager) => {
+      const rotated = (await manager.query(
+        `UPDATE "api"."sessions" SET access_digest = $1, refresh_digest = $2, access_expires_at = $3
+          WHERE refresh_digest = $4 AND revoked_at IS NULL AND refresh_expires_at > $5
+          RETURNING id`,
+        [tokenDigest(tokens.accessToken), tokenDigest(tokens.refreshToken), new Date(now.getTime() + this.settings.accessTtlMs), digest, now],
+      )) as unknown;
+      const sessionId = returnedRows<{ id: string }>(rotated)[0]?.id;
+      if (sessionId) {
+        await manager.query(`INSERT INTO "api"."retired_refresh_tokens" (digest, session_id, retired_at) VALUES ($1, $2, $3)`, [digest, sessionId, now]);
+        return tokens;
+      }
+      // Not current: a token this family already rotated away from means reuse.
+      await manager.query(
+        `UPDATE "api"."sessions" SET revoked_at = $1
+          WHERE revoked_at IS NULL AND id = (SELECT session_id FROM "api"."retired_refresh_tokens" WHERE digest = $2)`,
+        [now, digest],
+      );
+      return null;
+    });
   }
 
   async revoke(sessionId: string): Promise<void> {
@@ -115,4 +129,10 @@ export class SessionService {
       tokenType: 'Bearer',
     };
   }
+}
+
+/** TypeORM answers an UPDATE … RETURNING as `[rows, affected]` (a SELECT as plain rows). */
+function returnedRows<T>(result: unknown): T[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
+  return Array.isArray(result) ? (result as T[]) : [];
 }

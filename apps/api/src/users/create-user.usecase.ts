@@ -4,7 +4,7 @@ import { QueryFailedError, type EntityManager } from 'typeorm';
 import { hashSecret } from '../auth/api-key-secret';
 import { normaliseLogin } from '../auth/password-authenticator';
 import type { ApiKeyRole } from '../auth/principal';
-import { User } from './user.entity';
+import { User, type LoginScope } from './user.entity';
 
 export interface CreateUserCommand {
   login: string;
@@ -13,6 +13,12 @@ export interface CreateUserCommand {
   role: ApiKeyRole;
   /** Omitted: a random one-time password is generated and returned once. */
   password?: string;
+  /**
+   * `global` (default): created by an operator (operators, a new tenant's owner); unique among
+   * global logins. `tenant`: invited by an owner; unique within the tenant only, so the answer
+   * never depends on other tenants' users.
+   */
+  loginScope?: LoginScope;
 }
 
 export interface CreatedUser {
@@ -32,6 +38,8 @@ export class CreateUser {
     if ((command.role === 'operator') !== (command.tenantId === null)) {
       throw new GureumError(ErrorCode.ValidationFailed, 'operators have no tenant and every other user has one');
     }
+    const loginScope = command.loginScope ?? 'global';
+    if (loginScope === 'tenant' && command.tenantId === null) throw new GureumError(ErrorCode.ValidationFailed, 'operators have global logins');
     if (command.password !== undefined && command.password.length < MIN_PASSWORD_LENGTH) {
       throw new GureumError(ErrorCode.ValidationFailed, `a password needs at least ${MIN_PASSWORD_LENGTH} characters`);
     }
@@ -41,6 +49,7 @@ export class CreateUser {
       id: randomUUID(),
       login: normaliseLogin(command.login),
       tenantId: command.tenantId,
+      loginScope,
       role: command.role,
       passwordHash: await hashSecret(password),
       createdAt: new Date(),
@@ -49,7 +58,7 @@ export class CreateUser {
       await manager.insert(User, user);
     } catch (error) {
       if (error instanceof QueryFailedError && (error.driverError as { code?: unknown } | undefined)?.code === '23505') {
-        throw new GureumError(ErrorCode.Conflict, `a user with login "${user.login}" already exists`);
+        throw new GureumError(ErrorCode.Conflict, `a user with login "${user.login}" already exists${loginScope === 'tenant' ? ' in this tenant' : ''}`);
       }
       throw error;
     }

@@ -5,6 +5,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { Context, TenantCaller } from '../auth/tenant-caller.decorator';
 import type { RequestContext } from '../http/http-context';
 import { CreateUser } from './create-user.usecase';
+import { Tenant } from '../tenants/tenant.entity';
 import { User } from './user.entity';
 import {
   ChangeRoleBodySchema,
@@ -16,8 +17,15 @@ import {
   type UserView,
 } from './user-http.schemas';
 
-function toUserView(user: User, tenantId: string): UserView {
-  return { id: user.id, login: user.login, role: user.role as UserView['role'], tenantId, createdAt: user.createdAt.toISOString() };
+function toUserView(user: User, tenantId: string, tenantName: string): UserView {
+  return {
+    id: user.id,
+    login: user.login,
+    signInAs: user.loginScope === 'tenant' ? `${tenantName}/${user.login}` : user.login,
+    role: user.role as UserView['role'],
+    tenantId,
+    createdAt: user.createdAt.toISOString(),
+  };
 }
 
 /** Owners manage the people of their tenant. Another tenant's user is a 404, never a 403. */
@@ -27,19 +35,20 @@ export class UsersController {
 
   @Get()
   async list(@TenantCaller() caller: Caller): Promise<{ items: UserView[] }> {
+    const tenantName = await this.tenantName(caller.tenantId);
     const users = await this.dataSource.getRepository(User).find({ where: { tenantId: caller.tenantId }, order: { createdAt: 'ASC', id: 'ASC' } });
-    return { items: users.map((user) => toUserView(user, caller.tenantId)) };
+    return { items: users.map((user) => toUserView(user, caller.tenantId, tenantName)) };
   }
 
   @Post()
   @HttpCode(201)
   async invite(@TenantCaller() caller: Caller, @Body(new ContractPipe(InviteUserBodySchema, 'user')) body: InviteUserBody, @Context() context: RequestContext) {
     const created = await this.dataSource.transaction((manager) =>
-      new CreateUser().execute(manager, { login: body.login, tenantId: caller.tenantId, role: body.role, ...(body.password ? { password: body.password } : {}) }),
+      new CreateUser().execute(manager, { login: body.login, tenantId: caller.tenantId, role: body.role, loginScope: 'tenant', ...(body.password ? { password: body.password } : {}) }),
     );
     context.auditTarget = `user:${created.id}`;
     const user = await this.dataSource.getRepository(User).findOneByOrFail({ id: created.id });
-    return { ...toUserView(user, caller.tenantId), ...(created.initialPassword ? { initialPassword: created.initialPassword } : {}) };
+    return { ...toUserView(user, caller.tenantId, await this.tenantName(caller.tenantId)), ...(created.initialPassword ? { initialPassword: created.initialPassword } : {}) };
   }
 
   @Patch(':id')
@@ -55,7 +64,7 @@ export class UsersController {
       if (user.role === 'owner' && body.role !== 'owner') await assertNotLastOwner(manager, caller.tenantId);
       user.role = body.role;
       await manager.update(User, { id }, { role: body.role });
-      return toUserView(user, caller.tenantId);
+      return toUserView(user, caller.tenantId, await this.tenantName(caller.tenantId));
     });
   }
 
@@ -69,6 +78,10 @@ export class UsersController {
       // Sessions go with the row (ON DELETE CASCADE), so the user is logged out at once.
       await manager.delete(User, { id });
     });
+  }
+
+  private async tenantName(tenantId: string): Promise<string> {
+    return (await this.dataSource.getRepository(Tenant).findOneByOrFail({ id: tenantId })).name;
   }
 }
 
