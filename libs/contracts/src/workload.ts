@@ -126,6 +126,8 @@ export const WORKLOAD_STATES = [
   'stopped',
   'migrating',
   'failed',
+  /** Its host is unreachable (silent) but within the disconnect grace window: it keeps its placement and probably still runs. */
+  'unknown',
   'lost',
   'deleted',
 ] as const;

@@ -14,6 +14,7 @@ import type { AfterCommit, CommittedChanges } from '../common/after-commit';
 import type { SchedulerSettings } from '../common/tokens';
 import { createSchedulerDataSource, migrateSchedulerDatabase } from '../database/scheduler-data-source';
 import { DEFAULT_PLACEMENT_SETTINGS } from '../placement/placement';
+import { HeartbeatReceipts } from './heartbeat-receipts';
 import { RecordHeartbeatUseCase } from './record-heartbeat.usecase';
 
 let database: TestDatabase;
@@ -34,8 +35,8 @@ beforeAll(async () => {
   db = new Client({ connectionString: database.url });
   await db.connect();
   const logger = pino({ level: 'silent' });
-  replicaA = new RecordHeartbeatUseCase(dataSource, afterCommit, logger, settings);
-  replicaB = new RecordHeartbeatUseCase(dataSource, afterCommit, logger, settings);
+  replicaA = new RecordHeartbeatUseCase(dataSource, afterCommit, new HeartbeatReceipts(), logger, settings);
+  replicaB = new RecordHeartbeatUseCase(dataSource, afterCommit, new HeartbeatReceipts(), logger, settings);
 });
 
 afterAll(async () => {
