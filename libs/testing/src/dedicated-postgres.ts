@@ -78,7 +78,9 @@ export async function startDedicatedPostgres(label: string, logDir?: string): Pr
     // signal the postmaster itself for a fast one.
     const pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
     if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGINT');
-    await Promise.race([current.exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([current.exited, new Promise((resolve) => (timer = setTimeout(resolve, 20_000)))]);
+    clearTimeout(timer);
     await current.stop('SIGKILL', 1000);
   };
 

@@ -10,8 +10,8 @@
  * Past the grace window the host is `lost` and its containers are re-placed on a second host.
  *
  * Timings are scaled down from the issue's measurements (2 s × 3 heartbeat threshold, gaps of
- * 5.4–8.6 s): heartbeats every 500 ms, unreachable after 3 missed (1.5 s), gaps of 0.9–1.45 ×
- * the threshold before the agent starts again (its boot adds to the silence), grace 10 s.
+ * 5.4–8.6 s): heartbeats every 500 ms, unreachable after 3 missed (1.5 s), silences of about
+ * 0.9–1.8 × the threshold before the agent heartbeats again, grace 10 s.
  */
 import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
@@ -64,7 +64,7 @@ beforeAll(async () => {
     heartbeatMs: HEARTBEAT_MS,
     schedulerEnv: { GUREUM_HOST_LOST_AFTER_MISSED: String(MISSED), GUREUM_SCHEDULER_DISCONNECT_GRACE_MS: String(GRACE_MS) },
     pgAdminUrl: pg.adminUrl,
-    agent: { drivers: 'docker,vm', env: { GUREUM_AGENT_VM_TEMPLATES: TEMPLATES, GUREUM_AGENT_VM_ACCEL: 'tcg' } },
+    agent: { drivers: 'docker,vm', env: { GUREUM_AGENT_VM_TEMPLATES: TEMPLATES, GUREUM_AGENT_VM_ACCEL: 'tcg', GUREUM_AGENT_RECONCILE_MS: '1000' } },
     extraAgents: 1,
   });
   await system.start();
@@ -146,7 +146,7 @@ async function waitForWorkload(id: string, accept: (w: Workload) => boolean, wha
 }
 
 async function qemuPids(workloadId: string): Promise<number[]> {
-  const { stdout } = await exec('pgrep', ['-f', `-name gureum-${workloadId}`]).catch(() => ({ stdout: '' }));
+  const { stdout } = await exec('pgrep', ['-f', '--', `-name gureum-${workloadId}`]).catch(() => ({ stdout: '' }));
   return stdout.split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
 }
 
@@ -178,10 +178,10 @@ async function reconcilePasses(): Promise<number> {
  * `running` on it, and the agent through two more reconcile passes against its assignments
  * (a pass is where the old code removed and re-created the containers).
  */
-async function settledOnHostA(passesBefore: number): Promise<void> {
+async function settledOnHostA(passesBefore: number, passes = 2): Promise<void> {
   await waitFor(async () => ((await host(hostA)).state === 'ready' ? true : undefined), { timeoutMs: 30_000, what: 'host A ready' });
   for (const workload of [...containers, vm]) await waitForWorkload(workload.id, (w) => w.state === 'running' && w.hostId === hostA, `${workload.name} running on A`);
-  await waitFor(async () => ((await reconcilePasses()) >= passesBefore + 2 ? true : undefined), { timeoutMs: 30_000, what: 'two agent reconcile passes' });
+  await waitFor(async () => ((await reconcilePasses()) >= passesBefore + passes ? true : undefined), { timeoutMs: 30_000, what: `${passes} agent reconcile passes` });
 }
 
 /** Host A's heartbeat row written after `since` (the database's clock), i.e. the scheduler hears it again. */
@@ -203,21 +203,20 @@ async function dbNow(): Promise<Date> {
 it(`restarts nothing when the agent is SIGKILLed and started again ${KILL_ROUNDS} times, each gap about the heartbeat threshold`, async () => {
   const before = await snapshot();
   const started = await dbNow();
-  let sawUnreachable = 0;
   for (let round = 0; round < KILL_ROUNDS; round += 1) {
     await system.process('agent').kill9();
-    // 0.9–1.45 × the threshold, spread over the rounds (the issue measured 5.4–8.6 s against 6 s).
-    const gap = Math.round(THRESHOLD_MS * (0.9 + (0.55 * round) / (KILL_ROUNDS - 1)));
-    await sleep(gap);
-    if ((await host(hostA)).state === 'unreachable') sawUnreachable += 1;
+    // The silence is this pause plus the new agent's boot (about a second here): together
+    // about 0.9–1.8 × the threshold, spread over the rounds (the issue: 5.4–8.6 s against 6 s).
+    await sleep(Math.round(THRESHOLD_MS * (0.2 + (0.6 * round) / (KILL_ROUNDS - 1))));
     await system.startAgent();
-    await settledOnHostA(0);
+    await settledOnHostA(0, 1);
   }
-  // The gaps were long enough to matter: the host did go silent in most rounds.
-  expect(sawUnreachable).toBeGreaterThan(KILL_ROUNDS / 2);
   expectUntouched(before, await snapshot());
-  // Silent and adopted, never lost; the workloads only ever went unknown and back.
-  expect(new Set(await hostTransitionsSince(started))).toEqual(new Set(['unreachable', 'ready']));
+  const transitions = await hostTransitionsSince(started);
+  // The gaps were long enough to matter: the host went silent in most rounds, and was adopted
+  // every time, never lost; its workloads only ever went unknown and back.
+  expect(transitions.filter((to) => to === 'unreachable').length).toBeGreaterThan(KILL_ROUNDS / 2);
+  expect(new Set(transitions)).toEqual(new Set(['unreachable', 'ready']));
   expect(new Set(await workloadTransitionsSince(started))).toEqual(new Set(['unknown', 'running']));
 }, 300_000);
 
@@ -257,12 +256,13 @@ it('restarts nothing when PostgreSQL is down for 20 s; creates meanwhile answer 
   await freshHeartbeatAfter(recovered);
   await sleep(THRESHOLD_MS + HEARTBEAT_MS);
   await settledOnHostA(passes);
+  // The create's own container is not one of the eight: gone before the count.
+  expect((await api.call('DELETE', `/v1/workloads/${created.id}`)).status).toBeLessThan(300);
+  await waitFor(async () => ((await system.containerIds({ 'io.gureum.workload': created.id })).length === 0 ? true : undefined), { timeoutMs: 30_000, what: 'the outage create removed' });
   expectUntouched(before, await snapshot());
   // Heartbeats kept arriving: the host was never judged silent.
   expect(await hostTransitionsSince(started)).toEqual([]);
   expect(await workloadTransitionsSince(started)).toEqual([]);
-  await api.call('DELETE', `/v1/workloads/${created.id}`);
-  await waitForWorkload(created.id, (w) => w.state === 'deleted', 'the outage create deleted').catch(() => undefined);
 }, 120_000);
 
 it('restarts nothing when the agent is frozen past the heartbeat threshold within the grace window; meanwhile the host is unreachable and its workloads unknown', async () => {

@@ -139,7 +139,6 @@ export class System {
     const nodeId = index === 0 ? this.nodeId : this.extraNodeIds[index - 1]!;
     const creds = this.requireNats().agent(nodeId);
     return this.spawn(index === 0 ? 'agent' : `agent-x${index}`, ['apps/agent/dist/main.js', '--driver', this.options.agent?.drivers ?? 'docker'], {
-      ...this.options.agent?.env,
       GUREUM_NATS_URL: this.requireNats().url,
       GUREUM_NATS_USER: creds.user,
       GUREUM_NATS_PASSWORD: creds.password,
@@ -153,6 +152,8 @@ export class System {
       GUREUM_AGENT_PIDS: String(this.options.agentCapacity.pids),
       GUREUM_LOG_LEVEL: 'debug',
       ...(this.options.metering ? { GUREUM_AGENT_SAMPLE_MS: String(this.options.metering.sampleMs) } : {}),
+      // Last: a test's own settings (e.g. a shorter reconcile interval) win over the defaults above.
+      ...this.options.agent?.env,
     });
   }
 

@@ -85,7 +85,7 @@ export class MarkLostHostsUseCase {
       const hosts = await flipSilentHosts(
         manager,
         `"state" IN (${LOSABLE_STATES.map((state) => `'${state}'`).join(', ')})`,
-        `'unreachable', "state_before_lost" = "state"`,
+        `'unreachable', "state_before_lost" = "state", "unreachable_since" = now()`,
         afterMs,
         heard,
         `"state_before_lost"`,
@@ -107,7 +107,16 @@ export class MarkLostHostsUseCase {
   private async markLost(unreachableAfterMs: number, lostAfterMs: number, heard: string[]): Promise<Pick<LostHosts, 'hostIds' | 'workloadsLost' | 'workloadsDeleted' | 'workloadsReplaced'>> {
     const silenceSeconds = lostAfterMs / 1000;
     const result = await inTransaction(this.dataSource, async (manager) => {
-      const hosts = await flipSilentHosts(manager, `"state" = 'unreachable'`, `'lost'`, lostAfterMs, heard, `'unreachable'`);
+      // The whole window since it went unreachable, and silent all along: a row that was stale
+      // already (an outage of the control plane's own) does not shorten the window.
+      const hosts = await flipSilentHosts(
+        manager,
+        `"state" = 'unreachable' AND "unreachable_since" < now() - make_interval(secs => ${Number(this.settings.disconnectGraceMs) / 1000})`,
+        `'lost'`,
+        lostAfterMs,
+        heard,
+        `'unreachable'`,
+      );
       const hostIds = hosts.map((host) => host.id);
       if (hostIds.length === 0) return { hostIds, workloadsLost: 0, workloadsDeleted: 0, workloadsReplaced: 0, released: false };
       const reason = `no heartbeat for ${silenceSeconds}s (unreachable after ${unreachableAfterMs / 1000}s, then the ${this.settings.disconnectGraceMs / 1000}s grace window)`;
@@ -145,7 +154,7 @@ export class MarkLostHostsUseCase {
     });
 
     if (result.hostIds.length > 0) {
-      for (const hostId of result.hostIds) this.logger.warn({ nodeId: hostId, silenceSeconds }, 'host lost: no heartbeat through the grace window');
+      for (const hostId of result.hostIds) this.logger.warn({ nodeId: hostId, silenceSeconds }, 'host lost: no heartbeat');
       this.logger.warn(
         { hostIds: result.hostIds, workloadsLost: result.workloadsLost, workloadsDeleted: result.workloadsDeleted, workloadsReplaced: result.workloadsReplaced },
         'workloads of lost hosts updated',

@@ -17,6 +17,9 @@ export class DisconnectGrace1767900000000 implements MigrationInterface {
       `ALTER TABLE "scheduler"."hosts" ADD CONSTRAINT "hosts_state_check"
          CHECK ("state" IN ('ready', 'cordoned', 'draining', 'maintenance', 'unreachable', 'lost', 'decommissioned'))`,
     );
+    // When the host last went unreachable: the grace window runs from there, not from its last
+    // heartbeat row (which may be old for reasons of the control plane's own, e.g. an outage).
+    await queryRunner.query(`ALTER TABLE "scheduler"."hosts" ADD COLUMN "unreachable_since" timestamptz`);
     await queryRunner.query(`ALTER TABLE "scheduler"."workloads" DROP CONSTRAINT IF EXISTS "workloads_state_check"`);
     await queryRunner.query(
       `ALTER TABLE "scheduler"."workloads" ADD CONSTRAINT "workloads_state_check" CHECK ("state" IN (${list([...WORKLOAD_STATES_BEFORE, 'unknown'])}))`,
@@ -27,6 +30,7 @@ export class DisconnectGrace1767900000000 implements MigrationInterface {
     // What was unknown or unreachable is treated as the next sweep would have: lost.
     await queryRunner.query(`UPDATE "scheduler"."workloads" SET "state" = 'lost' WHERE "state" = 'unknown'`);
     await queryRunner.query(`UPDATE "scheduler"."hosts" SET "state" = 'lost' WHERE "state" = 'unreachable'`);
+    await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP COLUMN "unreachable_since"`);
     await queryRunner.query(`ALTER TABLE "scheduler"."workloads" DROP CONSTRAINT "workloads_state_check"`);
     await queryRunner.query(`ALTER TABLE "scheduler"."workloads" ADD CONSTRAINT "workloads_state_check" CHECK ("state" IN (${list(WORKLOAD_STATES_BEFORE)}))`);
     await queryRunner.query(`ALTER TABLE "scheduler"."hosts" DROP CONSTRAINT "hosts_state_check"`);
