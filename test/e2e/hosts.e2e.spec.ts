@@ -11,7 +11,13 @@ import { ensureBusyboxImage, waitFor } from '@gureum/testing';
 import { ApiClient, containerSpec, type Workload } from './support/api-client';
 import { dockerInspect, System, type TenantCredentials } from './support/system';
 
-const system = new System({ label: 'hosts', agentCapacity: { cpuMillis: 2000, memoryMiB: 1024, pids: 1024 }, secondAgent: true });
+// A short disconnect grace window (default 60 s): the loss test waits through it.
+const system = new System({
+  label: 'hosts',
+  agentCapacity: { cpuMillis: 2000, memoryMiB: 1024, pids: 1024 },
+  secondAgent: true,
+  schedulerEnv: { GUREUM_SCHEDULER_DISCONNECT_GRACE_MS: '3000' },
+});
 let tenant: TenantCredentials;
 let api: ApiClient;
 let ops: ApiClient;
@@ -138,6 +144,9 @@ it('re-places the container of a SIGKILLed agent on the other host, and the retu
   const stale = await runningContainerOn(hostA, workload.id);
 
   await system.process('agent').stop('SIGKILL', 5_000);
+  // Silent first (unreachable, workload unknown and still on A), lost only after the grace window.
+  await waitFor(async () => ((await host(hostA)).state === 'unreachable' ? true : undefined), { timeoutMs: 30_000, what: 'host A unreachable' });
+  await waitForWorkload(workload.id, (w) => w.state === 'unknown' && w.hostId === hostA, 'workload unknown on A');
   await waitFor(async () => ((await host(hostA)).state === 'lost' ? true : undefined), { timeoutMs: 30_000, what: 'host A lost' });
   const replaced = await waitForWorkload(workload.id, (w) => w.hostId === hostB && w.state === 'running', 'workload running on B after A was lost');
   expect(replaced.id).toBe(workload.id);

@@ -16,6 +16,7 @@ describe('scheduler configuration', () => {
       logLevel: 'info',
       heartbeatIntervalMs: 2000,
       hostLostAfterMissed: 3,
+      disconnectGraceMs: 60_000,
       migrationRecoveryAfterMs: 900_000,
       hostIndexRefreshMs: 500,
       createBatchGatherMs: 8,

@@ -25,6 +25,8 @@ export const SchedulerEnvSchema = z.object({
   GUREUM_LOG_LEVEL: env.logLevel(),
   GUREUM_HEARTBEAT_INTERVAL_MS: env.positiveInt(2000),
   GUREUM_HOST_LOST_AFTER_MISSED: env.positiveInt(3),
+  /** How long a silent (`unreachable`) host keeps its workloads before it is `lost` and they are re-placed; 0: at once. */
+  GUREUM_SCHEDULER_DISCONNECT_GRACE_MS: nonNegativeInt(60_000),
   GUREUM_MIGRATION_RECOVERY_AFTER_MS: env.positiveInt(900_000),
   // --- placement and quotas ---
   GUREUM_CPU_ALLOCATION_RATIO: ratio(4),
@@ -73,8 +75,10 @@ export interface SchedulerConfig {
   logLevel: z.output<typeof SchedulerEnvSchema>['GUREUM_LOG_LEVEL'];
   /** How often agents heartbeat; also the host monitor's sweep interval. */
   heartbeatIntervalMs: number;
-  /** A host missing this many heartbeats in a row is declared lost. */
+  /** A host missing this many heartbeats in a row is unreachable (its workloads `unknown`, kept in place). */
   hostLostAfterMissed: number;
+  /** How long an unreachable host stays so before it is lost and its restartable workloads are re-placed (default 60 s). */
+  disconnectGraceMs?: number;
   /** A VM migration claim older than this is from a crashed scheduler and is recovered. */
   migrationRecoveryAfterMs?: number;
   /** Retry interval of the placement loop (default 1 s). */
@@ -93,6 +97,8 @@ export interface SchedulerConfig {
   registryAddress?: string | null;
 }
 
+/** Nomad's `disconnect.lost_after` analogue; the agent fences itself after the same window (`GUREUM_AGENT_FENCE_AFTER_MS`). */
+export const DEFAULT_DISCONNECT_GRACE_MS = 60_000;
 
 export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env): SchedulerConfig {
   const vars = loadConfig(SchedulerEnvSchema, environment);
@@ -102,6 +108,7 @@ export function loadSchedulerConfig(environment: NodeJS.ProcessEnv = process.env
     logLevel: vars.GUREUM_LOG_LEVEL,
     heartbeatIntervalMs: vars.GUREUM_HEARTBEAT_INTERVAL_MS,
     hostLostAfterMissed: vars.GUREUM_HOST_LOST_AFTER_MISSED,
+    disconnectGraceMs: vars.GUREUM_SCHEDULER_DISCONNECT_GRACE_MS,
     migrationRecoveryAfterMs: vars.GUREUM_MIGRATION_RECOVERY_AFTER_MS,
     placement: {
       allocationRatios: { cpuMillis: vars.GUREUM_CPU_ALLOCATION_RATIO, memoryMiB: vars.GUREUM_MEMORY_ALLOCATION_RATIO, pids: vars.GUREUM_PIDS_ALLOCATION_RATIO },

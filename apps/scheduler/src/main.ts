@@ -6,7 +6,7 @@ import { createSchedulerApp } from './scheduler.app';
 /**
  * The scheduler service. Environment: GUREUM_DATABASE_URL, GUREUM_NATS_URL, GUREUM_NATS_USER,
  * GUREUM_NATS_PASSWORD, GUREUM_LOG_LEVEL (info), GUREUM_HEARTBEAT_INTERVAL_MS (2000),
- * GUREUM_HOST_LOST_AFTER_MISSED (3). Run migrate.js first.
+ * GUREUM_HOST_LOST_AFTER_MISSED (3), GUREUM_SCHEDULER_DISCONNECT_GRACE_MS (60000). Run migrate.js first.
  */
 async function main(): Promise<void> {
   const bootLogger = createLogger('scheduler');

@@ -2,7 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import type { CustomStrategy } from '@nestjs/microservices';
 import { Bus, connectNats, ensureEventsStream, GureumNatsServer, nestNatsOptions, OutboxRelay, RpcErrorFilter, type NatsConnection } from '@gureum/messaging';
 import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
-import { DEFAULT_QUOTAS, type SchedulerConfig } from './config';
+import { DEFAULT_DISCONNECT_GRACE_MS, DEFAULT_QUOTAS, type SchedulerConfig } from './config';
 import { DEFAULT_PLACEMENT_SETTINGS } from './placement/placement';
 import { assertSchemaUpToDate, createSchedulerDataSource } from './database/scheduler-data-source';
 import { SyncAgentAuthorizationUseCase } from './hosts/enrolment/sync-agent-authorization.usecase';
@@ -58,6 +58,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
     const settings = {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       hostLostAfterMissed: config.hostLostAfterMissed,
+      disconnectGraceMs: config.disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS,
       ...(config.migrationRecoveryAfterMs !== undefined ? { migrationRecoveryAfterMs: config.migrationRecoveryAfterMs } : {}),
       placementRetryIntervalMs: config.placementRetryIntervalMs ?? 1000,
       placementBatchSize: 50,
@@ -87,7 +88,7 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
     placementLoop.start();
     cleanup.push(() => placementLoop.stop());
 
-    logger.info({ heartbeatIntervalMs: settings.heartbeatIntervalMs, hostLostAfterMissed: settings.hostLostAfterMissed }, 'scheduler started');
+    logger.info({ heartbeatIntervalMs: settings.heartbeatIntervalMs, hostLostAfterMissed: settings.hostLostAfterMissed, disconnectGraceMs: settings.disconnectGraceMs }, 'scheduler started');
   } catch (error) {
     await closeAll();
     throw error;

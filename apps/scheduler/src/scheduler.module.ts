@@ -9,6 +9,7 @@ import { HostController } from './hosts/host.controller';
 import { HostMonitor } from './hosts/host-monitor';
 import { MarkLostHostsUseCase } from './hosts/mark-lost-hosts.usecase';
 import { RecordHeartbeatUseCase } from './hosts/record-heartbeat.usecase';
+import { HeartbeatReceipts } from './hosts/heartbeat-receipts';
 import { DrainHostsUseCase } from './hosts/drain-hosts.usecase';
 import { HostActionUseCase } from './hosts/host-action.usecase';
 import { HostAdminController } from './hosts/host-admin.controller';
@@ -103,6 +104,7 @@ export class SchedulerModule {
         DeleteWorkloadUseCase,
         SuspendTenantUseCase,
         ResumeTenantUseCase,
+        { provide: HeartbeatReceipts, useFactory: () => new HeartbeatReceipts() },
         RecordHeartbeatUseCase,
         MarkLostHostsUseCase,
         HostMonitor,

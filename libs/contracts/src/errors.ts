@@ -74,3 +74,40 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: stri
   if (!result.success) throw validationError(result.error, what);
   return result.data;
 }
+
+/** Node's socket errors that mean "the other end is not there (now)". */
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/**
+ * PostgreSQL SQLSTATEs of a server that is not (or no longer) serving us: class 08 (connection
+ * exception), 57P01–57P03 (admin/crash shutdown, cannot connect now), 53300 (too many connections).
+ */
+const UNAVAILABLE_SQLSTATES = /^(08...|57P0[123]|53300)$/;
+/** What node-postgres and TypeORM say, without a code, when the connection went away. */
+const CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is not established|Driver not Connected|the database system is (starting up|shutting down)/i;
+
+/**
+ * Whether `error` (or anything in its `cause`/`driverError` chain) says that a dependency —
+ * the database, typically — cannot be reached right now, as opposed to a bug or a bad request.
+ * Read from the error's shape only, so every transport can map it to `unavailable` without
+ * knowing the driver. Depth-limited: a cycle of causes cannot hang it.
+ */
+export function isDependencyUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current !== null && typeof current === 'object'; depth += 1) {
+    const candidate = current as { code?: unknown; message?: unknown; cause?: unknown; driverError?: unknown; errors?: unknown };
+    if (current instanceof GureumError) return current.code === ErrorCode.Unavailable;
+    if (typeof candidate.code === 'string' && (CONNECTION_ERROR_CODES.has(candidate.code) || UNAVAILABLE_SQLSTATES.test(candidate.code))) return true;
+    if (typeof candidate.message === 'string' && CONNECTION_MESSAGES.test(candidate.message)) return true;
+    // Node's AggregateError (a connect to several addresses: ::1 and 127.0.0.1) carries the socket errors in `errors`.
+    if (Array.isArray(candidate.errors) && candidate.errors.some((inner) => isDependencyUnavailable(inner))) return true;
+    current = candidate.driverError ?? candidate.cause;
+  }
+  return false;
+}
+
+/** `error` as the typed `unavailable` a caller may retry, when it is one; otherwise null. */
+export function unavailableFrom(error: unknown, what = 'a dependency'): GureumError | null {
+  if (error instanceof GureumError) return error.code === ErrorCode.Unavailable ? error : null;
+  if (!isDependencyUnavailable(error)) return null;
+  return new GureumError(ErrorCode.Unavailable, `${what} is unavailable; retry shortly`, undefined, { cause: error });
+}

@@ -7,10 +7,13 @@ import { OperatorCallerSchema } from './caller';
  * - cordoned: no new placements; what runs stays.
  * - draining: no new placements; what runs is moved elsewhere until nothing is left.
  * - maintenance: no new placements, and silence is expected (never declared lost).
- * - lost: no heartbeat for the configured number of intervals; restartable workloads are re-placed.
+ * - unreachable: silent for the configured number of heartbeat intervals, but within the disconnect
+ *   grace window: no new placements; its workloads keep their placement (shown `unknown`) and are
+ *   adopted untouched if it returns.
+ * - lost: still silent at the end of the grace window; restartable workloads are re-placed.
  * - decommissioned: retired for good; heartbeats are ignored.
  */
-export const HOST_STATES = ['ready', 'cordoned', 'draining', 'maintenance', 'lost', 'decommissioned'] as const;
+export const HOST_STATES = ['ready', 'cordoned', 'draining', 'maintenance', 'unreachable', 'lost', 'decommissioned'] as const;
 export const HostStateSchema = z.enum(HOST_STATES);
 export type HostStateName = z.infer<typeof HostStateSchema>;
 

@@ -128,9 +128,9 @@ export const WORKLOAD_STATES = [
   'stopped',
   'migrating',
   'failed',
-  'lost',
-  /** The host is unreachable (silent) but within the disconnect grace window: the workload keeps its placement. */
+  /** Its host is unreachable (silent) but within the disconnect grace window: it keeps its placement and probably still runs. */
   'unknown',
+  'lost',
   'deleted',
 ] as const;
 export const WorkloadStateSchema = z.enum(WORKLOAD_STATES);

@@ -8,6 +8,7 @@ import {
   nodeIdOfSubject,
   parseOrThrow,
   signalDef,
+  unavailableFrom,
   WireErrorSchema,
   type CommandSubject,
   type ReplyOf,
@@ -144,11 +145,11 @@ export class Bus {
             const response = await handler(request);
             msg.respond(JSON.stringify({ id, response, isDisposed: true }));
           } catch (handlerError) {
-            if (!(handlerError instanceof GureumError)) options.onError?.(handlerError, msg.subject);
-            const wire =
-              handlerError instanceof GureumError
-                ? handlerError.toWire()
-                : { code: ErrorCode.Internal, message: handlerError instanceof Error ? handlerError.message : String(handlerError) };
+            const typed = handlerError instanceof GureumError ? handlerError : unavailableFrom(handlerError);
+            if (!typed) options.onError?.(handlerError, msg.subject);
+            const wire = typed
+              ? typed.toWire()
+              : { code: ErrorCode.Internal, message: handlerError instanceof Error ? handlerError.message : String(handlerError) };
             msg.respond(JSON.stringify({ id, err: wire, isDisposed: true }));
           }
         })();

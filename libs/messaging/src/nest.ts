@@ -7,6 +7,7 @@ import {
   nodeIdOfSubject,
   parseOrThrow,
   signalDef,
+  unavailableFrom,
   type CommandSubject,
   type SignalSubject,
 } from '@gureum/contracts';
@@ -70,6 +71,13 @@ export class RpcErrorFilter implements ExceptionFilter {
       return throwError(() => exception.toWire());
     }
     const subject = host.getType() === 'rpc' ? host.switchToRpc().getContext<NatsContext>()?.getSubject?.() : undefined;
+    // The database (or another dependency) down is not a bug: the caller gets `unavailable`
+    // and may retry; logged without a stack, once per failed request.
+    const unavailable = unavailableFrom(exception);
+    if (unavailable) {
+      this.logger.warn({ subject, reason: exception instanceof Error ? exception.message : String(exception) }, 'dependency unavailable in message handler');
+      return throwError(() => unavailable.toWire());
+    }
     this.logger.error({ err: exception, subject }, 'unhandled error in message handler');
     return throwError(() => new GureumError(ErrorCode.Internal, 'internal error').toWire());
   }

@@ -4,6 +4,7 @@ import {
   concreteSubject,
   ErrorCode,
   GureumError,
+  unavailableFrom,
   validationError,
   type CommandSubject,
   type ReplyOf,
@@ -43,9 +44,9 @@ export function serveCommand<S extends CommandSubject>(
           const response = await handler(parsed.data as ValidRequestOf<S>);
           msg.respond(JSON.stringify({ id, response, isDisposed: true }));
         } catch (failure) {
-          const wire =
-            failure instanceof GureumError ? failure.toWire() : new GureumError(ErrorCode.Internal, `${def.subject} failed`).toWire();
-          if (!(failure instanceof GureumError) || failure.code === ErrorCode.Internal) options.onError?.(failure);
+          const typed = failure instanceof GureumError ? failure : unavailableFrom(failure);
+          const wire = typed ? typed.toWire() : new GureumError(ErrorCode.Internal, `${def.subject} failed`).toWire();
+          if (!typed || typed.code === ErrorCode.Internal) options.onError?.(failure);
           msg.respond(JSON.stringify({ id, err: wire, isDisposed: true }));
         }
       })();

@@ -12,5 +12,6 @@ export {
 export { repoRoot, testStateDir, testRunId } from './paths';
 export { freePort } from './ports';
 export { createTestDatabase, testPgAdminUrl, type TestDatabase } from './postgres';
+export { startDedicatedPostgres, type DedicatedPostgres } from './dedicated-postgres';
 export { spawnProcess, type ManagedProcess, type SpawnProcessOptions } from './process';
 export { sleep, waitFor, type WaitForOptions } from './wait-for';

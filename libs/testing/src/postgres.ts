@@ -23,11 +23,10 @@ export function testPgAdminUrl(): string {
 }
 
 /**
- * A fresh, empty database for one test file: `t_<label>_<random>`. Call `drop()` in
- * afterAll.
+ * A fresh, empty database for one test file: `t_<label>_<random>`, on the shared test server
+ * or on `adminUrl`'s (a `startDedicatedPostgres`). Call `drop()` in afterAll.
  */
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
-  const adminUrl = testPgAdminUrl();
+export async function createTestDatabase(label: string, adminUrl: string = testPgAdminUrl()): Promise<TestDatabase> {
   const suffix = randomBytes(4).toString('hex');
   const clean = label.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
   // PostgreSQL identifiers are at most 63 bytes: t_ + label + _ + 8 hex.

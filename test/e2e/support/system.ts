@@ -15,6 +15,8 @@ export interface TenantCredentials {
   apiKey: string;
 }
 
+export type SystemProcessName = 'api' | 'scheduler' | 'agent' | 'agent-b' | 'metering' | 'registry' | 'billing' | `agent-x${number}`;
+
 export interface SystemOptions {
   label: string;
   /** Capacity the agent offers, so tests can fill a host without filling the machine. */
@@ -34,6 +36,12 @@ export interface SystemOptions {
   extraAgents?: number;
   /** Also run the billing service (period e.g. `PT1H`); the api then enforces its hard-limit admission check. */
   billing?: { period: string; graceSeconds?: number; runIntervalMs?: number };
+  /** Heartbeat interval of the agents and the scheduler (ms, default 1000). */
+  heartbeatMs?: number;
+  /** Extra environment of the scheduler (e.g. `GUREUM_SCHEDULER_DISCONNECT_GRACE_MS`). */
+  schedulerEnv?: NodeJS.ProcessEnv;
+  /** The PostgreSQL server to make this system's database on (default: the shared test server, which must never be stopped). */
+  pgAdminUrl?: string;
 }
 
 /**
@@ -68,10 +76,9 @@ export class System {
 
   /** `apiEnv`: extra environment of the api process (e.g. rate limits). */
   async start(apiEnv: NodeJS.ProcessEnv = {}): Promise<void> {
-    this.db = await createTestDatabase(this.options.label);
+    this.db = await createTestDatabase(this.options.label, this.options.pgAdminUrl);
     this.nats = await startNats({ agents: [this.nodeId, ...this.extraNodeIds], ...(this.options.secondAgent ? { enrolment: true } : {}) });
-    this.pg = new Client({ connectionString: this.db.url });
-    await this.pg.connect();
+    this.pg = await this.connectPg();
 
     for (const app of ['api', 'scheduler', ...(this.options.metering ? ['metering'] : []), ...(this.options.registry ? ['registry'] : []), ...(this.options.billing ? ['billing'] : [])]) {
       const { stdout, stderr } = await exec('node', [path.join(ROOT, 'apps', app, 'dist', 'migrate.js')], { env: this.controlEnv(), cwd: ROOT }).catch(
@@ -88,8 +95,9 @@ export class System {
     if (this.options.registry) await this.startRegistry();
     await this.spawn('scheduler', ['apps/scheduler/dist/main.js'], {
       ...this.controlEnv(),
-      GUREUM_HEARTBEAT_INTERVAL_MS: '1000',
+      GUREUM_HEARTBEAT_INTERVAL_MS: String(this.heartbeatMs),
       ...this.enrolmentEnv(),
+      ...this.options.schedulerEnv,
       ...(this.registryAddress ? { GUREUM_REGISTRY_ADDRESS: this.registryAddress } : {}),
     });
     if (this.options.metering) await this.spawn('metering', ['apps/metering/dist/main.js'], { ...this.controlEnv(), ...this.options.metering.env });
@@ -131,13 +139,12 @@ export class System {
     const nodeId = index === 0 ? this.nodeId : this.extraNodeIds[index - 1]!;
     const creds = this.requireNats().agent(nodeId);
     return this.spawn(index === 0 ? 'agent' : `agent-x${index}`, ['apps/agent/dist/main.js', '--driver', this.options.agent?.drivers ?? 'docker'], {
-      ...this.options.agent?.env,
       GUREUM_NATS_URL: this.requireNats().url,
       GUREUM_NATS_USER: creds.user,
       GUREUM_NATS_PASSWORD: creds.password,
       GUREUM_AGENT_NODE_ID: nodeId,
       GUREUM_AGENT_STATE_DIR: this.agentStateDir(index),
-      GUREUM_AGENT_HEARTBEAT_MS: '1000',
+      GUREUM_AGENT_HEARTBEAT_MS: String(this.heartbeatMs),
       GUREUM_AGENT_RECONCILE_MS: '2000',
       GUREUM_AGENT_STOP_TIMEOUT_S: '2',
       GUREUM_AGENT_CPU_MILLIS: String(this.options.agentCapacity.cpuMillis),
@@ -145,6 +152,8 @@ export class System {
       GUREUM_AGENT_PIDS: String(this.options.agentCapacity.pids),
       GUREUM_LOG_LEVEL: 'debug',
       ...(this.options.metering ? { GUREUM_AGENT_SAMPLE_MS: String(this.options.metering.sampleMs) } : {}),
+      // Last: a test's own settings (e.g. a shorter reconcile interval) win over the defaults above.
+      ...this.options.agent?.env,
     });
   }
 
@@ -185,7 +194,7 @@ export class System {
       GUREUM_NATS_URL: this.requireNats().url,
       GUREUM_AGENT_NODE_ID: nodeId,
       GUREUM_AGENT_STATE_DIR: path.join(this.logDir, stateDir),
-      GUREUM_AGENT_HEARTBEAT_MS: '1000',
+      GUREUM_AGENT_HEARTBEAT_MS: String(this.heartbeatMs),
       GUREUM_AGENT_RECONCILE_MS: '2000',
       GUREUM_AGENT_STOP_TIMEOUT_S: '2',
       GUREUM_AGENT_CPU_MILLIS: String(this.options.agentCapacity.cpuMillis),
@@ -206,7 +215,23 @@ export class System {
     };
   }
 
-  process(name: 'api' | 'scheduler' | 'agent' | 'agent-b' | 'metering' | 'registry' | 'billing' | `agent-x${number}`): ManagedProcess {
+  private get heartbeatMs(): number {
+    return this.options.heartbeatMs ?? 1000;
+  }
+
+  /**
+   * Freezes a process (SIGSTOP), as a stalled machine or a debugger would: it holds its
+   * connections but answers nothing. `thaw` lets it run on (SIGCONT).
+   */
+  freeze(name: SystemProcessName): void {
+    process.kill(this.process(name).pid, 'SIGSTOP');
+  }
+
+  thaw(name: SystemProcessName): void {
+    process.kill(this.process(name).pid, 'SIGCONT');
+  }
+
+  process(name: SystemProcessName): ManagedProcess {
     const managed = this.processes.get(name);
     if (!managed) throw new Error(`${name} is not running`);
     return managed;
@@ -278,9 +303,28 @@ export class System {
   }
 
   async query<T extends object>(sql: string, params: unknown[] = []): Promise<{ rows: T[] }> {
-    if (!this.pg) throw new Error('system not started');
+    if (!this.db) throw new Error('system not started');
+    // A test may have taken the database server away and back (fault tests): connect again.
+    if (!this.pg || this.pgBroken) {
+      await this.pg?.end().catch(() => undefined);
+      this.pg = await this.connectPg();
+    }
     const result = await this.pg.query(sql, params);
     return { rows: result.rows as T[] };
+  }
+
+  private pgBroken = false;
+
+  private async connectPg(): Promise<Client> {
+    if (!this.db) throw new Error('system not started');
+    const client = new Client({ connectionString: this.db.url });
+    this.pgBroken = false;
+    // Without a listener, a server shutdown would crash the test process.
+    client.on('error', () => {
+      this.pgBroken = true;
+    });
+    await client.connect();
+    return client;
   }
 
   /** Containers this run's agent created (by its node label). */

@@ -41,6 +41,22 @@ describe('toProblem', () => {
     expect(problem.errors).toBeUndefined();
   });
 
+  it('answers a dependency that is down with 503 unavailable and Retry-After, whether a service said so or the api met it itself (issue 21)', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const shutdown = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+    for (const exception of [new GureumError(ErrorCode.Unavailable, 'no service is answering'), refused, shutdown, new Error('Connection terminated unexpectedly')]) {
+      const { problem, headers, isServerFault } = toProblem(exception, occurrence);
+      expect(problem).toMatchObject({ status: 503, code: 'unavailable' });
+      expect(problem.detail).not.toMatch(/5432|127\.0\.0\.1/);
+      expect(Number(headers['Retry-After'])).toBeGreaterThan(0);
+      expect(isServerFault).toBe(true);
+    }
+    expect(Number(toProblem(new GureumError(ErrorCode.Timeout, 'slow'), occurrence).headers['Retry-After'])).toBeGreaterThan(0);
+    expect(toProblem(new GureumError(ErrorCode.Internal, 'bug'), occurrence).headers['Retry-After']).toBeUndefined();
+    // A query that failed for its own reasons is a bug, not an outage.
+    expect(toProblem(Object.assign(new Error('syntax error at or near "FROM"'), { code: '42601' }), occurrence).problem.code).toBe('internal');
+  });
+
   it('asks for bearer credentials on 401 only', () => {
     expect(toProblem(new GureumError(ErrorCode.Unauthenticated, 'no key'), occurrence).headers['WWW-Authenticate']).toBe('Bearer realm="gureum"');
     expect(toProblem(new GureumError(ErrorCode.Forbidden, 'no'), occurrence).headers['WWW-Authenticate']).toBeUndefined();

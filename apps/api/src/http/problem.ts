@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
-import { ErrorCode, ErrorCodeSchema, GureumError, QuotaExceededDetailsSchema } from '@gureum/contracts';
+import { ErrorCode, ErrorCodeSchema, GureumError, isDependencyUnavailable, QuotaExceededDetailsSchema } from '@gureum/contracts';
 import { z } from 'zod';
 import { RateLimitedError } from '../auth/rate-limited.error';
 
@@ -78,6 +78,9 @@ export interface ProblemOccurrence {
   requestId: string;
 }
 
+/** Retry-After of `unavailable` and `timeout`: a failover or restart of PostgreSQL or NATS takes seconds. */
+export const DEPENDENCY_RETRY_AFTER_SECONDS = 2;
+
 const GENERIC_INTERNAL_DETAIL = 'an unexpected error occurred; quote the request id when reporting it';
 
 export function toProblem(exception: unknown, occurrence: ProblemOccurrence): ProblemResponse {
@@ -97,6 +100,8 @@ export function toProblem(exception: unknown, occurrence: ProblemOccurrence): Pr
   const headers: Record<string, string> = { 'Content-Type': PROBLEM_CONTENT_TYPE };
   if (code === ErrorCode.Unauthenticated) headers['WWW-Authenticate'] = 'Bearer realm="gureum"';
   if (exception instanceof RateLimitedError) headers['Retry-After'] = String(exception.retryAfterSeconds);
+  // A dependency down (or too slow) is expected to come back: say when to try again.
+  else if (code === ErrorCode.Unavailable || code === ErrorCode.Timeout) headers['Retry-After'] = String(DEPENDENCY_RETRY_AFTER_SECONDS);
   return { problem, headers, isServerFault: status >= 500 };
 }
 
@@ -120,6 +125,8 @@ function classify(exception: unknown, occurrence: ProblemOccurrence): Classified
   }
   if (exception instanceof RateLimitedError) return { code: HttpOnlyProblemCode.RateLimited, detail: exception.message };
   if (exception instanceof HttpException) return classifyHttpException(exception, occurrence);
+  // The api's own database (or any socket) gone: the same answer a service behind NATS gives.
+  if (isDependencyUnavailable(exception)) return { code: ErrorCode.Unavailable, detail: 'a dependency of the API is unavailable; retry shortly' };
   return { code: ErrorCode.Internal, detail: GENERIC_INTERNAL_DETAIL };
 }
 

@@ -30,6 +30,14 @@ describe('OpenAPI document', () => {
     expect(new Set(API_ROUTES.map((r) => r.operationId)).size).toBe(API_ROUTES.length);
   });
 
+  it('documents 503 unavailable with Retry-After on every route: any route can find a dependency down (issue 21)', () => {
+    for (const [path, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods as Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>)) {
+        expect({ route: `${method} ${path}`, headers: Object.keys(operation.responses['503']?.headers ?? {}) }).toEqual({ route: `${method} ${path}`, headers: expect.arrayContaining(['Retry-After']) });
+      }
+    }
+  });
+
   it('has no dangling $ref', () => {
     const refs = collectRefs(document);
     expect(refs.length).toBeGreaterThan(10);

@@ -54,10 +54,14 @@ export function buildOpenApiDocument(): OpenApiDocument {
       },
       headers: {
         [REQUEST_ID_HEADER]: { description: 'The request id, echoed or generated', schema: { type: 'string', maxLength: 128 } },
+        'Retry-After': { description: 'Seconds after which the request may be retried (RFC 9110 §10.2.3)', schema: { type: 'integer', minimum: 1 } },
       },
     },
   };
 }
+
+/** Statuses answered with a Retry-After header: rate limited, a dependency down, a dependency too slow. */
+const RETRY_AFTER_STATUSES = new Set([429, 503, 504]);
 
 function operationOf(route: ApiRoute): JsonObject {
   const parameters = [
@@ -78,10 +82,11 @@ function operationOf(route: ApiRoute): JsonObject {
     },
   ];
   const responses: Record<string, JsonObject> = { [String(route.success.status)]: successResponseOf(route) };
-  for (const status of [...new Set([...route.problems, 500])].sort((a, b) => a - b)) {
+  // Every route can fail (500) and can find a dependency down (503 `unavailable`, with Retry-After).
+  for (const status of [...new Set([...route.problems, 500, 503])].sort((a, b) => a - b)) {
     responses[String(status)] = {
       description: STATUS_CODES[status] ?? 'Error',
-      headers: requestIdHeader(),
+      headers: RETRY_AFTER_STATUSES.has(status) ? { ...requestIdHeader(), 'Retry-After': { $ref: '#/components/headers/Retry-After' } } : requestIdHeader(),
       content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: SCHEMA_REF('Problem') } } },
     };
   }

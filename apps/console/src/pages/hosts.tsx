@@ -11,7 +11,7 @@ const ACTIONS: Array<{ action: HostAction; label: string; when: (host: HostView)
   { action: 'cordon', label: 'Cordon', when: (host) => host.state === 'ready' },
   { action: 'uncordon', label: 'Uncordon', when: (host) => host.state === 'cordoned' || host.state === 'maintenance' || (host.state === 'draining' && !!host.drain?.done) },
   { action: 'drain', label: 'Drain', when: (host) => host.state === 'ready' || host.state === 'cordoned' },
-  { action: 'maintenance', label: 'Maintenance', when: (host) => host.state !== 'maintenance' && host.state !== 'decommissioned' && host.state !== 'lost' },
+  { action: 'maintenance', label: 'Maintenance', when: (host) => host.state !== 'maintenance' && host.state !== 'decommissioned' && host.state !== 'lost' && host.state !== 'unreachable' },
 ];
 
 function percent(part: number, whole: number): string {

@@ -61,6 +61,10 @@ export function OverviewPage() {
                 <dd>{byHostState.get('ready') ?? 0}</dd>
               </div>
               <div>
+                <dt>Unreachable</dt>
+                <dd>{byHostState.get('unreachable') ?? 0}</dd>
+              </div>
+              <div>
                 <dt>Lost</dt>
                 <dd className={(byHostState.get('lost') ?? 0) > 0 ? 'alarm' : ''}>{byHostState.get('lost') ?? 0}</dd>
               </div>

@@ -11,6 +11,8 @@ export interface SchedulerSettings {
   defaultQuotas: QuotaAmounts;
   heartbeatIntervalMs: number;
   hostLostAfterMissed: number;
+  /** How long a silent host is `unreachable` (workloads kept, `unknown`) before it is `lost` (ms). */
+  disconnectGraceMs: number;
   placementRetryIntervalMs: number;
   placementBatchSize: number;
   /** A migration claim older than this is from a crashed scheduler and is recovered (default 15 min). */

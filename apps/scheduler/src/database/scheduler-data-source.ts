@@ -11,6 +11,7 @@ import { VmWorkloads1767431234567 } from '../migrations/1767431234567-vm-workloa
 import { MaintenanceSilence1767600000000 } from '../migrations/1767600000000-maintenance-silence';
 import { DedicatedHostsIndex1767700000000 } from '../migrations/1767700000000-dedicated-hosts-index';
 import { HeartbeatsHot1767800000000 } from '../migrations/1767800000000-heartbeats-hot';
+import { DisconnectGrace1767900000000 } from '../migrations/1767900000000-disconnect-grace';
 import { ReadOnlyRootFilesystem1767912345678 } from '../migrations/1767912345678-read-only-root-filesystem';
 import { ClaimEntity } from '../placement/claim.entity';
 import { WorkloadEventEntity } from '../workloads/workload-event.entity';
@@ -29,6 +30,7 @@ export const SCHEDULER_MIGRATIONS = [
   MaintenanceSilence1767600000000,
   DedicatedHostsIndex1767700000000,
   HeartbeatsHot1767800000000,
+  DisconnectGrace1767900000000,
   QuotaPids1767910000000,
   ReadOnlyRootFilesystem1767912345678,
 ];

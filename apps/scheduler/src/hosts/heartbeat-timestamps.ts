@@ -11,7 +11,7 @@ export const HOST_CONTENT_HASH = (alias: string) =>
 export interface FlushResult {
   /** Timestamp written. */
   written: string[];
-  /** The row is not what this replica believed (lost, decommissioned, absent, or its content differs): take the full path. */
+  /** The row is not what this replica believed (unreachable, lost, decommissioned, absent, or its content differs): take the full path. */
   stale: string[];
   /** Locked by someone else right now: kept for the next flush. */
   busy: string[];
@@ -24,7 +24,7 @@ export interface FlushResult {
  * last wrote for the host needs only `last_heartbeat_at = now()`. At 10,000 hosts and one
  * heartbeat per 30 s that is 333 transactions per second otherwise; batched it is a few
  * `UPDATE … FROM unnest(…)` per second. Each row is updated only if, on its newest version,
- * the host is in a state heartbeats keep alive (not lost or decommissioned) and its content
+ * the host is in a state heartbeats keep alive (not unreachable, lost or decommissioned) and its content
  * still hashes to what this replica knows; rows another transaction holds are skipped (never
  * waited for, so a flush cannot deadlock with a create holding several host rows) and kept
  * for the next flush. Whatever fails the check goes back to the caller for the full,
@@ -109,13 +109,13 @@ export class HeartbeatTimestamps {
          SELECT * FROM unnest($1::text[], $2::text[]) AS b("id", "hash")
        ), "locked" AS (
          SELECT h."id" FROM "${SCHEMA}"."hosts" h JOIN "beat" b ON b."id" = h."id"
-          WHERE h."state" NOT IN ('lost', 'decommissioned') AND ${HOST_CONTENT_HASH('h')} = b."hash"
+          WHERE h."state" NOT IN ('unreachable', 'lost', 'decommissioned') AND ${HOST_CONTENT_HASH('h')} = b."hash"
           ORDER BY h."id" FOR UPDATE OF h SKIP LOCKED
        ), "updated" AS (
          UPDATE "${SCHEMA}"."hosts" h SET "last_heartbeat_at" = now() FROM "locked" WHERE h."id" = "locked"."id" RETURNING h."id"
        )
        SELECT b."id", (u."id" IS NOT NULL) AS "updated",
-              (h."id" IS NOT NULL AND h."state" NOT IN ('lost', 'decommissioned') AND ${HOST_CONTENT_HASH('h')} = b."hash") AS "matches"
+              (h."id" IS NOT NULL AND h."state" NOT IN ('unreachable', 'lost', 'decommissioned') AND ${HOST_CONTENT_HASH('h')} = b."hash") AS "matches"
          FROM "beat" b
          LEFT JOIN "updated" u ON u."id" = b."id"
          LEFT JOIN "${SCHEMA}"."hosts" h ON h."id" = b."id"`,

@@ -48,11 +48,11 @@ async function streamedHostEvents(): Promise<HostStateChanged[]> {
   return events;
 }
 
-/** Every host back to ready (a test may leave one cordoned, draining or lost). */
+/** Every host back to ready (a test may leave one cordoned, draining, unreachable or lost). */
 async function resetHosts(): Promise<void> {
   for (const id of NODES) {
     agents.get(id)!.keepHeartbeating(HEARTBEAT_MS / 2);
-    await waitFor(async () => (await host(id)).state !== 'lost', { timeoutMs: 5000, what: `${id} back` });
+    await waitFor(async () => !['lost', 'unreachable'].includes((await host(id)).state), { timeoutMs: 5000, what: `${id} back` });
     const state = (await host(id)).state;
     if (state !== 'ready' && state !== 'decommissioned') await act(id, 'uncordon');
   }
@@ -184,8 +184,8 @@ it('re-places the restartable containers of a lost host, and its returning agent
   expect(replaced.hostId).not.toBe(hostId);
   expect(await claimHost(running.id)).toEqual([replaced.hostId]);
   const { rows } = await scheduler.db.query(`SELECT from_state, to_state, reason FROM scheduler.workload_events WHERE workload_id = $1 ORDER BY id`, [running.id]);
-  expect(rows.map((row) => `${row.from_state}→${row.to_state}`)).toEqual(['null→scheduled', 'scheduled→running', 'running→lost', 'lost→pending', 'pending→scheduled']);
-  expect(rows[3].reason).toBe(`host ${hostId} lost`);
+  expect(rows.map((row) => `${row.from_state}→${row.to_state}`)).toEqual(['null→scheduled', 'scheduled→running', 'running→unknown', 'unknown→lost', 'lost→pending', 'pending→scheduled']);
+  expect(rows[4].reason).toBe(`host ${hostId} lost`);
   // A stopped workload had nothing to restart: it keeps its place.
   expect(await get(stoppedOne.id)).toMatchObject({ state: 'stopped', hostId });
 
@@ -195,7 +195,7 @@ it('re-places the restartable containers of a lost host, and its returning agent
   expect(await assigned(hostId)).toEqual([stoppedOne.id]);
   // A late report of the old copy changes nothing.
   expect(await silent.report([observedTask(running.id, 0, 'running')])).toEqual({ applied: 0 });
-  expect(await hostEvents(hostId)).toEqual(expect.arrayContaining(['ready→cordoned', 'cordoned→lost', 'lost→cordoned']));
+  expect(await hostEvents(hostId)).toEqual(expect.arrayContaining(['ready→cordoned', 'cordoned→unreachable', 'unreachable→lost', 'lost→cordoned']));
 });
 
 it('never declares a host in maintenance lost', async () => {
@@ -216,9 +216,9 @@ it('never declares a host in maintenance lost', async () => {
       WHERE subject = 'evt.host.state.v1' AND payload->>'hostId' = $1 AND payload->>'from' IN ('maintenance', 'ready') ORDER BY seq DESC LIMIT 2`,
     [hostId],
   );
-  const [lost, ready] = rows as Array<{ to: string; at: Date }>;
-  expect([ready?.to, lost?.to]).toEqual(['ready', 'lost']);
-  expect(lost!.at.getTime() - ready!.at.getTime()).toBeGreaterThanOrEqual(HEARTBEAT_MS * MISSED);
+  const [unreachable, ready] = rows as Array<{ to: string; at: Date }>;
+  expect([ready?.to, unreachable?.to]).toEqual(['ready', 'unreachable']);
+  expect(unreachable!.at.getTime() - ready!.at.getTime()).toBeGreaterThanOrEqual(HEARTBEAT_MS * MISSED);
 });
 
 it('keeps a VM on a draining host when no other host can take it live, blocking the drain with a reason', async () => {

@@ -85,7 +85,9 @@ it('declares a silent host lost with its workloads, keeps the others, and believ
   expect(rows.map((row) => `${row.from_state}→${row.to_state}`)).toEqual([
     'null→scheduled',
     'scheduled→running',
-    'running→lost',
+    // Silent: unknown, kept in place; lost at the end of the grace window (0 here), then re-placed.
+    'running→unknown',
+    'unknown→lost',
     'lost→pending',
     'pending→scheduled',
     'scheduled→running',

@@ -21,6 +21,7 @@ describe('host state machine', () => {
     'cordoned:decommission': 'decommissioned',
     'draining:decommission': 'decommissioned',
     'maintenance:decommission': 'decommissioned',
+    'unreachable:decommission': 'decommissioned',
     'lost:decommission': 'decommissioned',
     'decommissioned:decommission': 'decommissioned',
   };

@@ -4,7 +4,7 @@ import type { HostState } from '../placement/placement';
 /**
  * Which operator action is allowed from which host state, and where it leads. An action that
  * would not change anything (cordon a cordoned host) is allowed and returns the same state,
- * so operators' tooling can retry. `lost` and `ready` are reached only automatically
+ * so operators' tooling can retry. `unreachable`, `lost` and `ready` are reached only automatically
  * (heartbeats), except that uncordon returns an operator state to `ready`.
  */
 const ACTIONS: Readonly<Record<HostAction, { from: readonly HostState[]; to: HostState }>> = {
@@ -12,10 +12,10 @@ const ACTIONS: Readonly<Record<HostAction, { from: readonly HostState[]; to: Hos
   uncordon: { from: ['ready', 'cordoned', 'draining', 'maintenance'], to: 'ready' },
   drain: { from: ['ready', 'cordoned', 'maintenance', 'draining'], to: 'draining' },
   maintenance: { from: ['ready', 'cordoned', 'draining', 'maintenance'], to: 'maintenance' },
-  decommission: { from: ['ready', 'cordoned', 'draining', 'maintenance', 'lost', 'decommissioned'], to: 'decommissioned' },
+  decommission: { from: ['ready', 'cordoned', 'draining', 'maintenance', 'unreachable', 'lost', 'decommissioned'], to: 'decommissioned' },
 };
 
-/** States a silent host may be declared lost from; maintenance expects silence, decommissioned is gone. */
+/** States a silent host becomes unreachable from (and later lost); maintenance expects silence, decommissioned is gone. */
 export const LOSABLE_STATES: readonly HostState[] = ['ready', 'cordoned', 'draining'];
 
 /**

@@ -38,7 +38,7 @@ export async function loadHostViews(manager: EntityManager, hostId?: string): Pr
 }
 
 function toHostView(row: HostViewRow): HostView {
-  const draining = row.state === 'draining' || (row.state === 'lost' && row.drain_total !== null);
+  const draining = row.state === 'draining' || ((row.state === 'lost' || row.state === 'unreachable') && row.drain_total !== null);
   return {
     id: row.id,
     state: row.state,

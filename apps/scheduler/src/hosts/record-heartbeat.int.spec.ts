@@ -14,6 +14,7 @@ import type { AfterCommit, CommittedChanges } from '../common/after-commit';
 import type { SchedulerSettings } from '../common/tokens';
 import { createSchedulerDataSource, migrateSchedulerDatabase } from '../database/scheduler-data-source';
 import { DEFAULT_PLACEMENT_SETTINGS } from '../placement/placement';
+import { HeartbeatReceipts } from './heartbeat-receipts';
 import { RecordHeartbeatUseCase } from './record-heartbeat.usecase';
 
 let database: TestDatabase;
@@ -34,8 +35,8 @@ beforeAll(async () => {
   db = new Client({ connectionString: database.url });
   await db.connect();
   const logger = pino({ level: 'silent' });
-  replicaA = new RecordHeartbeatUseCase(dataSource, afterCommit, logger, settings);
-  replicaB = new RecordHeartbeatUseCase(dataSource, afterCommit, logger, settings);
+  replicaA = new RecordHeartbeatUseCase(dataSource, afterCommit, new HeartbeatReceipts(), logger, settings);
+  replicaB = new RecordHeartbeatUseCase(dataSource, afterCommit, new HeartbeatReceipts(), logger, settings);
 });
 
 afterAll(async () => {
@@ -121,6 +122,17 @@ it('brings a lost host back (to what it was before) when an unchanged heartbeat 
   await replicaA.flushTimestamps();
   await waitFor(async () => (await host('hb-3'))!.state === 'cordoned', { timeoutMs: 5000, intervalMs: 20, what: 'the lost host back as cordoned' });
   expect((await transitions('hb-3')).pop()).toEqual({ from: 'lost', to: 'cordoned', reason: 'heartbeat resumed' });
+});
+
+it('adopts an unreachable host (back to what it was) when an unchanged heartbeat finds it unreachable', async () => {
+  const boot = randomUUID();
+  await replicaA.execute({ nodeId: 'hb-3u', heartbeat: heartbeat('hb-3u', boot) });
+  await db.query(`UPDATE scheduler.hosts SET state = 'unreachable', state_before_lost = 'draining', unreachable_since = now() WHERE id = 'hb-3u'`);
+  // The timestamp-only path must not keep an unreachable row alive silently: it sends it back to the full path.
+  await replicaA.execute({ nodeId: 'hb-3u', heartbeat: heartbeat('hb-3u', boot) });
+  await replicaA.flushTimestamps();
+  await waitFor(async () => (await host('hb-3u'))!.state === 'draining', { timeoutMs: 5000, intervalMs: 20, what: 'the unreachable host back as draining' });
+  expect((await transitions('hb-3u')).pop()).toEqual({ from: 'unreachable', to: 'draining', reason: 'heartbeat resumed' });
 });
 
 it('keeps a decommissioned host retired', async () => {

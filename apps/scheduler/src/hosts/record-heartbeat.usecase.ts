@@ -1,11 +1,12 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { ErrorCode, GureumError, type Heartbeat } from '@gureum/contracts';
+import { ErrorCode, GureumError, isDependencyUnavailable, type Heartbeat } from '@gureum/contracts';
 import type { Logger } from '@gureum/runtime';
 import { DataSource } from 'typeorm';
 import { AfterCommit } from '../common/after-commit';
 import { LOGGER, SCHEDULER_SETTINGS, type SchedulerSettings } from '../common/tokens';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { normalizeImageRef, vmTemplateKey, type HostState } from '../placement/placement';
+import { HeartbeatReceipts } from './heartbeat-receipts';
 import { HeartbeatTimestamps, HOST_CONTENT_HASH, type FlushResult } from './heartbeat-timestamps';
 import { recordHostTransition } from './host-store';
 
@@ -51,6 +52,7 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
   constructor(
     private readonly dataSource: DataSource,
     private readonly afterCommit: AfterCommit,
+    private readonly receipts: HeartbeatReceipts,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SCHEDULER_SETTINGS) settings: SchedulerSettings,
   ) {
@@ -60,6 +62,7 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
       (result) => this.afterFlush(result),
       (error, nodeIds) => {
         this.logger.warn({ err: error, hosts: nodeIds.length }, 'could not write heartbeat timestamps; the next heartbeats retry');
+        if (isDependencyUnavailable(error)) this.receipts.databaseFailed();
         // Unsure what the rows hold now: their next heartbeat takes the full path.
         for (const nodeId of nodeIds) this.known.delete(nodeId);
       },
@@ -82,6 +85,8 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
         payloadNodeId: heartbeat.nodeId,
       });
     }
+    // Received is what counts for silence, whether or not the write below succeeds.
+    this.receipts.heard(nodeId);
     // Both drivers share one node's capacity (docker's when present); images are Docker's plus
     // the vm driver's templates in their own namespace (see vmTemplateKey).
     const docker = heartbeat.drivers.find((report) => report.driver === 'docker');
@@ -107,7 +112,12 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
       this.logger.trace({ nodeId, bootId: heartbeat.bootId }, 'heartbeat');
       return;
     }
-    await this.recordInFull(nodeId, heartbeat, values, content, capacity);
+    try {
+      await this.recordInFull(nodeId, heartbeat, values, content, capacity);
+    } catch (error) {
+      if (isDependencyUnavailable(error)) this.receipts.databaseFailed();
+      throw error;
+    }
   }
 
   private async recordInFull(nodeId: string, heartbeat: Heartbeat, values: unknown[], content: string, capacity: Heartbeat['drivers'][number]['capacity']): Promise<void> {
@@ -115,6 +125,7 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
     this.known.delete(nodeId);
     this.counts.full += 1;
     const outcome = await inTransaction(this.dataSource, async (manager) => {
+      // Silent hosts (unreachable, or lost after the grace window) come back through here.
       const [before] = await queryRows<{ state: HostState; boot_id: string; state_before_lost: HostState | null }>(
         manager,
         `SELECT "state", "boot_id", "state_before_lost" FROM "${SCHEMA}"."hosts" WHERE "id" = $1 FOR UPDATE`,
@@ -122,8 +133,8 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
       );
       // A decommissioned host stays retired whatever it sends.
       if (before?.state === 'decommissioned') return { previous: before, hash: null };
-      // Heartbeats only ever bring a host from lost back (to what it was before, so an
-      // operator's cordon or drain survives the outage); they never undo an operator's state.
+      // Heartbeats only ever bring a host from unreachable or lost back (to what it was before,
+      // so an operator's cordon or drain survives the outage); they never undo an operator's state.
       // ON CONFLICT covers two replicas seeing a new host's first heartbeats at once.
       const [written] = await queryRows<{ hash: string; at: Date }>(
         manager,
@@ -131,7 +142,7 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
            ("id", "state", "drivers", "labels", "capacity_cpu_millis", "capacity_memory_mib", "capacity_pids", "images", "boot_id", "last_heartbeat_at")
          VALUES ($1, 'ready', $2, $3, $4, $5, $6, $7, $8, now())
          ON CONFLICT ("id") DO UPDATE SET
-           "state" = CASE WHEN "hosts"."state" = 'lost' THEN COALESCE("hosts"."state_before_lost", 'ready') ELSE "hosts"."state" END,
+           "state" = CASE WHEN "hosts"."state" IN ('unreachable', 'lost') THEN COALESCE("hosts"."state_before_lost", 'ready') ELSE "hosts"."state" END,
            "state_before_lost" = NULL,
            "drivers" = EXCLUDED."drivers", "labels" = EXCLUDED."labels",
            "capacity_cpu_millis" = EXCLUDED."capacity_cpu_millis", "capacity_memory_mib" = EXCLUDED."capacity_memory_mib",
@@ -141,7 +152,11 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
         values,
       );
       if (!before) await recordHostTransition(manager, nodeId, null, 'ready', 'first heartbeat', written!.at);
-      else if (before.state === 'lost') await recordHostTransition(manager, nodeId, 'lost', before.state_before_lost ?? 'ready', 'heartbeat resumed', written!.at);
+      else if (before.state === 'lost' || before.state === 'unreachable') {
+        // An unreachable host is adopted as it is: its workloads kept their placement and stay
+        // `unknown` until its agent's next status report says what they are.
+        await recordHostTransition(manager, nodeId, before.state, before.state_before_lost ?? 'ready', 'heartbeat resumed', written!.at);
+      }
       return { previous: before ?? null, hash: written!.hash };
     });
     const { previous } = outcome;
@@ -155,10 +170,11 @@ export class RecordHeartbeatUseCase implements OnModuleDestroy {
     const log = { nodeId, bootId: heartbeat.bootId, agentVersion: heartbeat.agentVersion, capacity };
     if (previous === null) this.logger.info(log, 'host joined');
     else if (previous.state === 'lost') this.logger.info(log, 'lost host is back');
+    else if (previous.state === 'unreachable') this.logger.info(log, 'unreachable host is back within the grace window; adopted');
     else if (previous.boot_id !== heartbeat.bootId) this.logger.info(log, 'agent restarted');
     else this.logger.debug(log, 'host inventory changed');
     // New or returning capacity: pending workloads may fit now.
-    if (previous === null || previous.state === 'lost') this.afterCommit.run({ capacityFreed: true });
+    if (previous === null || previous.state === 'lost' || previous.state === 'unreachable') this.afterCommit.run({ capacityFreed: true });
   }
 
   /** Rows a flush could not vouch for (lost, decommissioned, changed elsewhere) get their newest heartbeat in full. */

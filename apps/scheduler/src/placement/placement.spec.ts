@@ -46,7 +46,7 @@ describe('placement filters', () => {
   });
 
   it('rejects a host that is not ready', () => {
-    for (const state of ['lost', 'cordoned', 'draining', 'maintenance', 'decommissioned'] as const) expect(filterOf(host('a', { state }))).toBe('host_state');
+    for (const state of ['unreachable', 'lost', 'cordoned', 'draining', 'maintenance', 'decommissioned'] as const) expect(filterOf(host('a', { state }))).toBe('host_state');
   });
 
   it('rejects a host without the requested driver', () => {

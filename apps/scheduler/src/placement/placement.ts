@@ -13,7 +13,7 @@ export interface ResourceAmounts {
 }
 
 /** Every host state; only `ready` hosts take new workloads. */
-export type HostState = 'ready' | 'cordoned' | 'draining' | 'maintenance' | 'lost' | 'decommissioned';
+export type HostState = 'ready' | 'cordoned' | 'draining' | 'maintenance' | 'unreachable' | 'lost' | 'decommissioned';
 export type DriverName = 'docker' | 'vm';
 export type ScoringPolicy = 'binpack' | 'spread';
 

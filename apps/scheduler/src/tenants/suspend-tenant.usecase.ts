@@ -11,7 +11,8 @@ import { WorkloadEntity } from '../workloads/workload.entity';
 
 export type SuspendTenantCommand = ValidRequestOf<'scheduler.cmd.tenant.suspend.v1'>;
 
-const RUNNING_STATES = ['scheduled', 'starting', 'running', 'paused'] as const;
+/** `unknown`: on an unreachable host, probably still running; the stop waits for its agent like the others. */
+const RUNNING_STATES = ['scheduled', 'starting', 'running', 'paused', 'unknown'] as const;
 
 /**
  * Marks the tenant suspended (its creates and starts are refused from now on) and stops every

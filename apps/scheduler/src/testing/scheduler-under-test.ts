@@ -29,6 +29,8 @@ export interface SchedulerUnderTestOptions {
   control: { user: string; password: string };
   heartbeatIntervalMs?: number;
   hostLostAfterMissed?: number;
+  /** Default 0 here (lost one sweep after unreachable), so tests of loss do not wait a minute. */
+  disconnectGraceMs?: number;
   migrationRecoveryAfterMs?: number;
   placementRetryIntervalMs?: number;
   placement?: PlacementSettings;
@@ -59,6 +61,7 @@ export async function startSchedulerUnderTest(options: SchedulerUnderTestOptions
       logLevel: 'info',
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
       hostLostAfterMissed: options.hostLostAfterMissed ?? 5,
+      disconnectGraceMs: options.disconnectGraceMs ?? 0,
       ...(options.migrationRecoveryAfterMs !== undefined ? { migrationRecoveryAfterMs: options.migrationRecoveryAfterMs } : {}),
       placementRetryIntervalMs: options.placementRetryIntervalMs ?? 1000,
       ...(options.placement ? { placement: options.placement } : {}),

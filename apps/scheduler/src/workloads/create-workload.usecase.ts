@@ -213,6 +213,15 @@ async function insertPending(manager: EntityManager, tenantId: string, spec: Wor
 }
 
 function assertSameSpec(existing: WorkloadEntity, spec: WorkloadSpec, idempotencyKey: string): WorkloadEntity {
+  // The key's workload is gone (or going): answering with it would tell the client that its
+  // create succeeded with a workload it can no longer use. A retry after a delete needs a new key.
+  if (existing.state === 'deleted' || existing.desiredState === 'deleted') {
+    throw new GureumError(ErrorCode.Conflict, `idempotency key ${idempotencyKey} belongs to workload ${existing.id}, which has been deleted; use a new key to create another`, {
+      idempotencyKey,
+      workloadId: existing.id,
+      state: existing.state,
+    });
+  }
   const common = { ...spec, ...spec.resources, placement: spec.placement ?? null, priority: spec.priority ?? 0, preemptible: spec.preemptible ?? false, readOnlyRootFilesystem: spec.kind === 'container' && spec.readOnlyRootFilesystem === true };
   const incoming: SpecFields =
     spec.kind === 'container'

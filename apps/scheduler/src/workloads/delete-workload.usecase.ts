@@ -36,7 +36,9 @@ export class DeleteWorkloadUseCase {
       const [host] = current.hostId
         ? await queryRows<{ state: string }>(manager, `SELECT "state" FROM "${SCHEMA}"."hosts" WHERE "id" = $1`, [current.hostId])
         : [];
-      if (host?.state !== 'ready') {
+      // An unreachable host probably still runs the task: the delete waits for its agent (or
+      // for the end of the grace window, when the host is declared lost and the delete finishes).
+      if (host?.state !== 'ready' && host?.state !== 'unreachable') {
         const released = (await releaseClaim(manager, current.id)) !== null;
         const workload = await changeWorkload(manager, current, { state: 'deleted', desiredState: 'deleted', reason: null });
         return { workload, changed: true, released };

@@ -40,6 +40,7 @@ export class StopWorkloadUseCase {
         case 'starting':
         case 'running':
         case 'paused':
+        case 'unknown': // its host is unreachable: the stop waits for the agent (or the end of the grace window)
           return { workload: await changeWorkload(manager, current, { state: 'stopping', desiredState: 'stopped', reason: null }), changed: true };
         default:
           throw workloadInWrongState(workloadId, 'stop', current.state);

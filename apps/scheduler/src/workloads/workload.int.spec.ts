@@ -177,6 +177,18 @@ describe('create', () => {
     expect(rows[0].n).toBe(2);
   });
 
+  it('answers 409 conflict, not the deleted workload, when the key belongs to a deleted workload (issue 21)', async () => {
+    const key = `deleted-${randomUUID()}`;
+    const first = await scheduler.api.request('scheduler.cmd.workload.create.v1', { caller: callerOf(TENANT_A), idempotencyKey: key, spec: spec('idem-deleted') });
+    await scheduler.api.request('scheduler.cmd.workload.delete.v1', { caller: callerOf(TENANT_A), workloadId: first.id });
+    const error = await expectError(
+      scheduler.api.request('scheduler.cmd.workload.create.v1', { caller: callerOf(TENANT_A), idempotencyKey: key, spec: spec('idem-deleted') }),
+      'conflict',
+      /deleted/,
+    );
+    expect(error.details).toMatchObject({ idempotencyKey: key, workloadId: first.id });
+  });
+
   it('creates once when the same idempotency key arrives concurrently', async () => {
     const key = `race-${randomUUID()}`;
     const results = await Promise.all(
