@@ -189,6 +189,10 @@ export class Agent {
     // Only act on a successful answer: without one we cannot tell "unassigned" from "unknown".
     // The tasks we kept last time without an assignment are named, so the answer can release them.
     const asked = this.held;
+    // Back from a gap (frozen, or cut off) longer than the scheduler's heartbeat threshold: it
+    // has marked our workloads `unknown`, and only a report brings them back, so the full one
+    // goes out even if nothing changed here.
+    const afterGap = this.fence.silentMs() > 2 * Math.max(this.options.reconcileMs, this.options.heartbeatMs);
     const reply = await bus.request('agent.*.req.assignments.v1', { nodeId, ...(asked.length > 0 ? { held: asked } : {}) }, { nodeId });
     this.fence.contact();
     const released = new Map((reply.released ?? []).map((task) => [task.workloadId, task.reason] as const));
@@ -223,7 +227,7 @@ export class Agent {
     this.sampler?.observe(running);
     // Changes reported mid-pass land first; the full report after them is the newer word.
     await this.flushing;
-    await this.report(observed, reply.assignments);
+    await this.report(observed, reply.assignments, afterGap);
     // A task newly held is asked about at once rather than a timer tick later.
     const askedBefore = new Set(asked);
     if (held.some((workloadId) => !askedBefore.has(workloadId))) this.kick('asking about held tasks');
@@ -268,10 +272,10 @@ export class Agent {
     return driver;
   }
 
-  private async report(observed: ObservedTask[], assignments: Assignment[]): Promise<void> {
+  private async report(observed: ObservedTask[], assignments: Assignment[], force = false): Promise<void> {
     const snapshot = JSON.stringify(observed);
     const now = Date.now();
-    if (snapshot === this.lastReport && now - this.lastReportAt < FULL_REPORT_EVERY_MS) return;
+    if (!force && snapshot === this.lastReport && now - this.lastReportAt < FULL_REPORT_EVERY_MS) return;
     const { nodeId } = this.options;
     const reply = await this.requireBus().request('agent.*.req.report.v1', { nodeId, observed }, { nodeId });
     this.fence.contact();

@@ -73,4 +73,13 @@ describe('Fence', () => {
     expect(fence.fenced).toBe(false);
     expect(engine.callsStartingWith('stopContainer')).toEqual([]);
   });
+
+  it('says how long the control plane has been silent, from the last exchange (the agent forces a full report after a gap)', () => {
+    const { fence, advance } = setup();
+    fence.contact();
+    advance(7_500);
+    expect(fence.silentMs()).toBe(7_500);
+    fence.contact();
+    expect(fence.silentMs()).toBe(0);
+  });
 });

@@ -34,6 +34,11 @@ export class Fence {
     return this.fencedAt !== null;
   }
 
+  /** How long since the last successful exchange (a frozen or cut-off agent sees a long one). */
+  silentMs(): number {
+    return this.options.now() - this.lastContactAt;
+  }
+
   /** A heartbeat acknowledged, assignments fetched or a report accepted. */
   contact(): void {
     const now = this.options.now();
