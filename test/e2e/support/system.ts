@@ -344,8 +344,14 @@ export class System {
       ...(this.options.secondAgent ? await this.containerIds({}, this.secondNodeId).catch(() => []) : []),
     ];
     if (leftovers.length > 0) await exec('docker', ['rm', '-f', ...leftovers]).catch(() => undefined);
-    const { stdout } = await exec('docker', ['network', 'ls', '-q', '--filter', 'label=io.gureum.managed=true']).catch(() => ({ stdout: '' }));
-    for (const network of stdout.split('\n').filter(Boolean)) await exec('docker', ['network', 'rm', network]).catch(() => undefined);
+    // Only this system's tenants' networks: the engine is shared with other runs, and Docker
+    // removes a network whose containers are merely stopped.
+    const ours = new Set((await this.query<{ id: string }>('SELECT id FROM api.tenants').catch(() => ({ rows: [] }))).rows.map((row) => row.id));
+    const { stdout } = await exec('docker', ['network', 'ls', '--filter', 'label=io.gureum.managed=true', '--format', '{{.ID}} {{.Label "io.gureum.tenant"}}']).catch(() => ({ stdout: '' }));
+    for (const line of stdout.split('\n').filter(Boolean)) {
+      const [network, tenantId] = line.split(' ');
+      if (network && tenantId && ours.has(tenantId)) await exec('docker', ['network', 'rm', network]).catch(() => undefined);
+    }
     await this.pg?.end().catch(() => undefined);
     await this.nats?.stop().catch(() => undefined);
     await this.db?.drop().catch(() => undefined);
