@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { Principal } from '@gureum/contracts';
-import { createTestDatabase, startNats, type TestDatabase, type TestNats } from '@gureum/testing';
+import { createTestDatabase, startNats, waitFor, type TestDatabase, type TestNats } from '@gureum/testing';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { TENANT_DELETIONS_DURABLE } from './metering/tenant-deletions';
 import { absolutePath, OciClient, sha256, type OciResponse } from './testing/oci-client';
 import { startRegistryUnderTest, type RegistryUnderTest } from './testing/registry-under-test';
 
@@ -179,6 +181,89 @@ describe("a deleted tenant's namespace", () => {
     expect(response.status).toBe(403);
     expect(errorCode(response)).toBe('DENIED');
     expect((await owner.request('GET', '/v2/twin/app/manifests/v1')).status).toBe(200);
+  });
+});
+
+describe('evt.tenant.deleted.v1 (the api deleted a tenant)', () => {
+  const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+  async function publishDeletion(payload: unknown, msgID = randomUUID()): Promise<number> {
+    const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    return (await jetstream(registry.nc).publish('evt.tenant.deleted.v1', data, { msgID })).seq;
+  }
+
+  /** The registry's durable consumer has acknowledged (or terminated) everything up to `seq`. */
+  async function consumed(seq: number): Promise<void> {
+    const jsm = await jetstreamManager(registry.nc);
+    await waitFor(async () => {
+      const info = await jsm.consumers.info('GUREUM_EVENTS', TENANT_DELETIONS_DURABLE);
+      return info.ack_floor.stream_seq >= seq && info.num_ack_pending === 0;
+    }, { timeoutMs: 15_000, what: `the tenant deletions consumer past seq ${seq}` });
+  }
+
+  async function storageRow(namespace: string) {
+    return (await registry.db.query(`SELECT tenant_id, used_bytes, quota_bytes FROM registry.tenant_storage WHERE namespace = $1`, [namespace])).rows[0] as
+      | { tenant_id: string | null; used_bytes: string; quota_bytes: string | null }
+      | undefined;
+  }
+
+  it("empties the namespace at once, public repositories included, without a new tenant claiming it; a redelivery changes nothing", async () => {
+    const oldId = randomUUID();
+    const old = member('ember', oldId);
+    const pushed = await pushImage(old.client, 'ember/pub', 'v1', randomBytes(4000));
+    await registry.control.request('registry.cmd.repository.visibility.v1', { name: 'ember/pub', public: true });
+    await registry.control.request('registry.cmd.quota.set.v1', { tenantName: 'ember', quotaBytes: 2_000_000 });
+    const anonymous = new OciClient(registry.url, 'anonymous');
+    expect((await anonymous.request('GET', '/v2/ember/pub/manifests/v1', { headers: { Accept: OCI_MANIFEST } })).status).toBe(200);
+    expect(Number((await storageRow('ember'))?.used_bytes)).toBeGreaterThan(4000);
+
+    registry.identity.deleteTenant(oldId);
+    const event = { tenantId: oldId, name: 'ember', deletedAt: new Date().toISOString() };
+    await publishDeletion(event, oldId);
+    // No new tenant named ember exists: only the event can empty the namespace.
+    const status = await waitFor(async () => {
+      const response = await anonymous.request('GET', '/v2/ember/pub/manifests/v1', { headers: { Accept: OCI_MANIFEST } });
+      return response.status === 200 ? undefined : response.status;
+    }, { timeoutMs: 15_000, what: "the deleted tenant's public repository no longer pullable" });
+    expect([401, 404]).toContain(status);
+    expect((await anonymous.request('GET', `/v2/ember/pub/blobs/${pushed.layerDigest}`)).status).not.toBe(200);
+    expect((await registry.db.query(`SELECT count(*)::int AS n FROM registry.repositories WHERE namespace = 'ember'`)).rows[0]?.n).toBe(0);
+    expect(await storageRow('ember')).toEqual({ tenant_id: oldId, used_bytes: '0', quota_bytes: null });
+
+    // A new tenant of the name takes the empty namespace over and pushes...
+    const newId = randomUUID();
+    const reborn = member('ember', newId);
+    await pushImage(reborn.client, 'ember/fresh', 'v1', randomBytes(3000));
+    const usedBefore = (await storageRow('ember'))?.used_bytes;
+    // ...then the old event comes again (a relay re-send after the dedupe window): nothing changes.
+    await consumed(await publishDeletion(event));
+    expect((await reborn.client.request('GET', '/v2/ember/fresh/manifests/v1', { headers: { Accept: OCI_MANIFEST } })).status).toBe(200);
+    expect(await storageRow('ember')).toEqual({ tenant_id: newId, used_bytes: usedBefore, quota_bytes: null });
+  });
+
+  it('terminates a malformed message (not redelivered) and goes on with the next one', async () => {
+    const terminated: number[] = [];
+    const advisories = registry.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.GUREUM_EVENTS.${TENANT_DELETIONS_DURABLE}`, {
+      callback: (error, msg) => {
+        if (!error) terminated.push((msg.json() as { stream_seq: number }).stream_seq);
+      },
+    });
+    await registry.nc.flush();
+    try {
+      const notJson = await publishDeletion('{not json');
+      const badId = await publishDeletion({ tenantId: 'not-a-uuid', name: 'x', deletedAt: new Date().toISOString() });
+      const extra = await publishDeletion({ tenantId: randomUUID(), name: 'x', deletedAt: new Date().toISOString(), drop: 'everything' });
+      const id = randomUUID();
+      const victim = member('cinder', id);
+      await pushImage(victim.client, 'cinder/app', 'v1');
+      const good = await publishDeletion({ tenantId: id, name: 'cinder', deletedAt: new Date().toISOString() });
+      await consumed(good);
+      await waitFor(async () => terminated.length >= 3, { timeoutMs: 10_000, what: 'three terminated advisories' });
+      expect(terminated.sort((x, y) => x - y)).toEqual([notJson, badId, extra]);
+      expect(Number((await storageRow('cinder'))?.used_bytes)).toBe(0);
+    } finally {
+      advisories.unsubscribe();
+    }
   });
 });
 

@@ -21,6 +21,7 @@ import { ListTags } from './manifests/list-tags.usecase';
 import { PutManifest } from './manifests/put-manifest.usecase';
 import { ReadManifest } from './manifests/read-manifest.usecase';
 import { StorageSampler } from './metering/storage-sampler';
+import { TenantDeletions } from './metering/tenant-deletions';
 import { TenantDirectory, tenantExistsVia } from './metering/tenant-directory';
 import { PrincipalCheck, principalActiveVia } from './auth/principal-check';
 import { SetStorageQuota } from './quota/set-storage-quota.usecase';
@@ -49,7 +50,7 @@ export interface RegistryAppOptions {
 
 /**
  * Boots the registry: database (schema must be migrated), blob storage, NATS with the
- * events stream and the outbox relay, the Nest microservice for its commands, the GC timer
+ * events stream, the outbox relay and the consumer of tenant deletions, the Nest microservice for its commands, the GC timer
  * and the HTTP server. Used by main.ts and, in-process, by integration tests.
  */
 export async function createRegistryApp(config: RegistryConfig, options: RegistryAppOptions = {}): Promise<RegistryApp> {
@@ -92,6 +93,10 @@ export async function createRegistryApp(config: RegistryConfig, options: Registr
       storageChanged: (namespace) => storageSampler.changed(namespace),
     };
     storageSampler.start(config.storageSampleSeconds);
+    // The api's evt.tenant.deleted.v1 empties the deleted tenant's namespace (durable: caught up after a restart).
+    const tenantDeletions = new TenantDeletions(nc, dataSource, logger, (namespace) => storageSampler.changed(namespace));
+    await tenantDeletions.start();
+    cleanup.push(() => tenantDeletions.stop());
     const collectGarbage = new CollectGarbage(context);
     const signer = createTokenSigner(config.tokenSecret, config.tokenTtlSeconds);
 

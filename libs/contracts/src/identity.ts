@@ -44,6 +44,20 @@ export const PrincipalStatusRequestSchema = z
   .strict();
 export const PrincipalStatusSchema = z.object({ active: z.boolean() });
 
+/**
+ * `evt.tenant.deleted.v1`: the api deleted a tenant (sent through its outbox after the
+ * deletion committed). The registry empties the tenant's namespace on it.
+ */
+export const TenantDeletedSchema = z
+  .object({
+    tenantId: z.uuid(),
+    /** The name it had; names are reusable, so consumers key on `tenantId`. */
+    name: z.string().min(1).max(63),
+    deletedAt: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+export type TenantDeleted = z.infer<typeof TenantDeletedSchema>;
+
 /** Operator commands on a whole tenant, served by the scheduler. */
 export const TenantSuspensionRequestSchema = z
   .object({

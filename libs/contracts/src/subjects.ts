@@ -28,7 +28,7 @@ import {
   WorkloadViewSchema,
 } from './workload';
 import { UsageQueryRequestSchema, UsageReplySchema, UsageSampleSchema, USAGE_STREAM } from './metering';
-import { PrincipalSchema, PrincipalStatusRequestSchema, PrincipalStatusSchema, TenantSuspensionReplySchema, TenantSuspensionRequestSchema, VerifyCredentialsRequestSchema } from './identity';
+import { PrincipalSchema, PrincipalStatusRequestSchema, PrincipalStatusSchema, TenantDeletedSchema, TenantSuspensionReplySchema, TenantSuspensionRequestSchema, VerifyCredentialsRequestSchema } from './identity';
 import {
   GcReportSchema,
   ImageDeletedSchema,
@@ -313,6 +313,8 @@ export const Events = {
   billingInvoiceFinalised: event('evt.billing.invoice.finalised.v1', EVENTS_STREAM, InvoiceFinalisedEventSchema),
   /** Every host state change (cordon, drain, lost, back, decommission). */
   hostStateChanged: event('evt.host.state.v1', EVENTS_STREAM, HostStateChangedSchema),
+  /** The api deleted a tenant (via its outbox, after the commit); the registry empties its namespace. */
+  tenantDeleted: event('evt.tenant.deleted.v1', EVENTS_STREAM, TenantDeletedSchema),
 } as const;
 
 type AnyCommand = (typeof Commands)[keyof typeof Commands];

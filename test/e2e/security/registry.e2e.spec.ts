@@ -4,7 +4,8 @@
  * - hole 3: tenant B names A's private VM template (already in the agent's template cache) or
  *   A's private container image (already in the engine) by digest through B's own namespace;
  * - hole 5: a tenant deleted and re-created with the same name must start with an empty
- *   namespace and zero usage;
+ *   namespace and zero usage; a deleted tenant's public repository stops being pullable, and its
+ *   usage counted, at the deletion (without any new tenant of its name);
  * - item 8: open upload sessions cannot hold more than the storage quota; a revoked API key's
  *   already-issued registry token stops working.
  */
@@ -12,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { RequestOf } from '@gureum/contracts';
 import { Bus, connectNats } from '@gureum/messaging';
 import { OciClientError, OciRegistryClient, pushVmTemplate, sha256Of } from '@gureum/oci-client';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, waitFor } from '@gureum/testing';
@@ -77,7 +79,7 @@ async function waitForState(api: ApiClient, id: string, states: string[], timeou
   );
 }
 
-async function registryCommand(subject: 'registry.cmd.quota.set.v1', payload: { tenantName: string; quotaBytes: number | null }): Promise<void> {
+async function registryCommand<S extends 'registry.cmd.quota.set.v1' | 'registry.cmd.repository.visibility.v1'>(subject: S, payload: RequestOf<S>): Promise<void> {
   const nats = system.natsControl();
   const nc = await connectNats({ url: nats.url, user: nats.user, password: nats.password, name: 'e2e-sec-registry' });
   try {
@@ -229,5 +231,35 @@ describe("hole 5: a deleted tenant's namespace", () => {
     expect(after.body.items.map((item) => item.name)).toEqual([`${second.name}/new`]);
     expect(after.body.storage.usedBytes).toBe(after.body.items[0]?.bytes);
     expect(after.body.storage.usedBytes).toBeLessThan(20_000);
+  });
+
+  it('stops serving its public repositories and counting its storage at the deletion, with no new tenant of its name', async () => {
+    const doomed = await system.createTenant('secember');
+    const client = new OciRegistryClient(`http://${system.registryAddress}`, { username: doomed.name, password: doomed.apiKey });
+    await pushSmallImage(client, `${doomed.name}/pub`, 'v1', Buffer.alloc(15_000, 5));
+    await registryCommand('registry.cmd.repository.visibility.v1', { name: `${doomed.name}/pub`, public: true });
+    const anonymous = new OciRegistryClient(`http://${system.registryAddress}`, { anonymous: true });
+    const accept = ['application/vnd.oci.image.manifest.v1+json'];
+    await expect(anonymous.getManifest(`${doomed.name}/pub`, 'v1', accept)).resolves.toBeDefined();
+    const operator = new ApiClient(system.apiUrl, await system.createOperatorKey('sec-registry-purge'));
+    const usage = () => operator.call<{ items: unknown[]; storage: { usedBytes: number } }>('GET', `/v1/admin/images?tenantId=${doomed.id}`);
+    expect((await usage()).body.storage.usedBytes).toBeGreaterThan(15_000);
+
+    expect((await operator.call('DELETE', `/v1/tenants/${doomed.id}`)).status).toBe(204);
+    // The api's evt.tenant.deleted.v1 reaches the registry through the outbox and JetStream.
+    const refusal = await waitFor(
+      async () =>
+        anonymous.getManifest(`${doomed.name}/pub`, 'v1', accept).then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+      { timeoutMs: 30_000, intervalMs: 250, what: "the deleted tenant's public repository no longer pullable" },
+    );
+    expect(refusal).toBeInstanceOf(OciClientError);
+    expect([401, 404]).toContain((refusal as OciClientError).status);
+    const gone = await usage();
+    expect(gone.status).toBe(200);
+    expect(gone.body.items).toEqual([]);
+    expect(gone.body.storage.usedBytes).toBe(0);
   });
 });

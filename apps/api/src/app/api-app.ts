@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import { Transport, type NatsOptions } from '@nestjs/microservices';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
-import { Bus, connectNats, nestNatsOptions, RpcErrorFilter, type NatsConnection } from '@gureum/messaging';
+import { Bus, connectNats, ensureEventsStream, nestNatsOptions, OutboxRelay, RpcErrorFilter, type NatsConnection } from '@gureum/messaging';
 import { createLogger, PinoNestLogger, type Logger } from '@gureum/runtime';
 import type { DataSource } from 'typeorm';
 import { ApiKeyVerifier } from '../auth/api-key-verifier';
@@ -74,6 +74,11 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
     const nc = await connectNats({ url: config.nats.url, user: config.nats.user, password: config.nats.password, name: 'gureum-api' });
     const natsState = new NatsConnectionState(nc);
     cleanups.push(() => closeNats(nc, natsState));
+    // The api's own facts (a tenant deleted) leave through its outbox, after their commit.
+    await ensureEventsStream(nc);
+    const relay = new OutboxRelay(dataSource, nc, logger.child({ component: 'outbox' }));
+    relay.start();
+    cleanups.push(() => relay.stop());
 
     const apiKeyVerifier = new ApiKeyVerifier(new TypeOrmApiKeyStore(dataSource), {
       onMarkUsedError: (error, keyId) => logger.warn({ err: error, keyId }, 'could not record API key use'),
@@ -117,6 +122,7 @@ export async function createApiApp(config: ApiConfig, options: ApiAppOptions = {
         logger,
         eventFeed: new JetStreamEventFeed(nc),
         workloadAdmission: new WorkloadAdmission(bus, config.billingAdmission ?? 'off', logger.child({ component: 'billing-admission' })),
+        outboxKick: () => relay.kick(),
       }),
       new ExpressAdapter(),
       { bodyParser: false, logger: new PinoNestLogger(logger.child({ component: 'nest' })), abortOnError: false },

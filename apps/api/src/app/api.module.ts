@@ -15,7 +15,7 @@ import { PasswordAuthenticator } from '../auth/password-authenticator';
 import { RateLimiter, SourceFailureLimiter } from '../auth/rate-limiter';
 import { IdentityController } from '../identity/identity.controller';
 import { VerifyCredentials } from '../identity/verify-credentials.usecase';
-import { API_LOGGER, STREAM_RECHECK_MS } from './tokens';
+import { API_LOGGER, OUTBOX_KICK, STREAM_RECHECK_MS } from './tokens';
 import { HealthController } from '../health/health.controller';
 import { NatsConnectionState } from '../health/nats-connection-state';
 import { OpenApiController } from '../openapi/openapi.controller';
@@ -60,6 +60,8 @@ export interface ApiModuleDependencies {
   eventFeed: EventFeed;
   /** Billing's hard-limit check on workload creates. */
   workloadAdmission: WorkloadAdmission;
+  /** Drains the outbox now (after a commit that enqueued events); without it, the relay's poll does. */
+  outboxKick?: () => void;
 }
 
 @Module({})
@@ -110,6 +112,7 @@ export class ApiModule {
         BuildReaper,
         { provide: EventFeed, useValue: dependencies.eventFeed },
         { provide: WorkloadAdmission, useValue: dependencies.workloadAdmission },
+        { provide: OUTBOX_KICK, useValue: dependencies.outboxKick ?? (() => undefined) },
         // The one guard of every HTTP route; it skips RPC handlers.
         { provide: APP_GUARD, useClass: AccessGuard },
       ],

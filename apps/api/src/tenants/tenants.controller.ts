@@ -4,6 +4,7 @@ import { decodeCursor, encodeCursor } from '@gureum/database';
 import { Bus, ContractPipe } from '@gureum/messaging';
 import { DataSource } from 'typeorm';
 import { Context, OperatorCallerParam } from '../auth/tenant-caller.decorator';
+import { OUTBOX_KICK } from '../app/tokens';
 import type { RequestContext } from '../http/http-context';
 import { CreateUser } from '../users/create-user.usecase';
 import { CreateTenant } from './create-tenant.usecase';
@@ -30,9 +31,10 @@ export class TenantsController {
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(Bus) bus: Bus,
+    @Inject(OUTBOX_KICK) outboxKick: () => void,
   ) {
     this.suspension = new SuspendTenant(dataSource, bus);
-    this.deletion = new DeleteTenant(dataSource, bus);
+    this.deletion = new DeleteTenant(dataSource, bus, outboxKick);
   }
 
   @Post()

@@ -1,7 +1,7 @@
 import { Commands, ErrorCode, GureumError } from '@gureum/contracts';
 import type { Bus } from '@gureum/messaging';
 import type { Logger } from '@gureum/runtime';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { inTransaction, queryRows, SCHEMA } from '../database/sql';
 import { OciError } from '../distribution/oci-error';
 
@@ -35,7 +35,8 @@ export function tenantExistsVia(bus: Bus): TenantExists {
  * recorded tenant still exists. If it was deleted, its namespace is emptied first —
  * repositories, tags, manifests and blob links removed (the blobs are left to GC), open
  * uploads expired, usage and quota override reset — and the new tenant starts empty and
- * correctly counted (issue 20, hole 5). If it still exists, the request is refused: a deleted
+ * correctly counted (issue 20, hole 5). The api's `evt.tenant.deleted.v1` normally did that
+ * already at the deletion (`TenantDeletions`); this is the backstop for a lost event. If it still exists, the request is refused: a deleted
  * tenant's token must not take the namespace back. Known owners are cached, so the common
  * case costs a Map lookup.
  */
@@ -71,13 +72,28 @@ export class TenantDirectory {
         return;
       }
       if (owner !== recorded) throw new OciError('DENIED', `namespace ${namespace} changed owner concurrently; try again`, { namespace });
-      const purged = await queryRows<{ name: string }>(tx, `DELETE FROM "${SCHEMA}"."repositories" WHERE namespace = $1 RETURNING name`, [namespace]);
-      await queryRows(tx, `UPDATE "${SCHEMA}"."uploads" SET updated_at = 'epoch' WHERE repository_name LIKE $1`, [`${escapeLike(namespace)}/%`]);
-      await queryRows(tx, `UPDATE "${SCHEMA}"."tenant_storage" SET tenant_id = $2, used_bytes = 0, quota_bytes = NULL WHERE namespace = $1`, [namespace, tenantId]);
-      this.logger?.info({ namespace, deletedTenantId: owner, tenantId, repositories: purged.length }, 'namespace of a deleted tenant emptied for the new tenant of that name');
+      // Normally done already when the api's `evt.tenant.deleted.v1` arrived (tenant-deletions.ts);
+      // this is the backstop for a deletion whose event never reached the registry.
+      const repositories = await emptyNamespace(tx, namespace);
+      await queryRows(tx, `UPDATE "${SCHEMA}"."tenant_storage" SET tenant_id = $2 WHERE namespace = $1`, [namespace, tenantId]);
+      this.logger?.info({ namespace, deletedTenantId: owner, tenantId, repositories }, 'namespace of a deleted tenant emptied for the new tenant of that name');
     });
     this.known.set(namespace, tenantId);
   }
+}
+
+/**
+ * Empties the namespace of a deleted tenant, inside the caller's transaction (which holds its
+ * `tenant_storage` row locked): repositories removed with their tags, manifests and blob links
+ * (ON DELETE CASCADE; the blobs are left to GC), open uploads expired, used bytes and the quota
+ * override reset. The recorded tenant id is left to the caller. Returns how many repositories
+ * went; running it again on an empty namespace changes nothing.
+ */
+export async function emptyNamespace(tx: EntityManager, namespace: string): Promise<number> {
+  const purged = await queryRows<{ name: string }>(tx, `DELETE FROM "${SCHEMA}"."repositories" WHERE namespace = $1 RETURNING name`, [namespace]);
+  await queryRows(tx, `UPDATE "${SCHEMA}"."uploads" SET updated_at = 'epoch' WHERE repository_name LIKE $1 AND updated_at <> 'epoch'`, [`${escapeLike(namespace)}/%`]);
+  await queryRows(tx, `UPDATE "${SCHEMA}"."tenant_storage" SET used_bytes = 0, quota_bytes = NULL WHERE namespace = $1`, [namespace]);
+  return purged.length;
 }
 
 function escapeLike(text: string): string {
