@@ -5,7 +5,7 @@
  */
 import { createCgroupManager, type CgroupSnapshot } from '@gureum/cgroups';
 import { ensureBusyboxImage, waitFor } from '@gureum/testing';
-import { ApiClient, containerSpec, type Workload } from './support/api-client';
+import { ApiClient, containerSpec, type Workload, waitForWorkloadState } from './support/api-client';
 import { dockerInspect, System, type TenantCredentials } from './support/system';
 
 const AGENT_MEMORY_MIB = 2048;
@@ -32,16 +32,8 @@ afterAll(async () => {
   await system.stop();
 }, 60_000);
 
-async function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 20_000): Promise<Workload> {
-  let last: Workload | undefined;
-  return waitFor(
-    async () => {
-      const res = await api.getWorkload(id);
-      last = res.body;
-      return res.status === 200 && states.includes(res.body.state) ? res.body : undefined;
-    },
-    { timeoutMs, what: `workload ${id} in ${states.join('|')} (last: ${JSON.stringify(last)})` },
-  );
+function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 20_000): Promise<Workload> {
+  return waitForWorkloadState(api, id, states, { timeoutMs });
 }
 
 async function containerOf(workloadId: string): Promise<string> {

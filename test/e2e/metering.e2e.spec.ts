@@ -6,7 +6,7 @@
  */
 import { createCgroupManager } from '@gureum/cgroups';
 import { ensureBusyboxImage, waitFor } from '@gureum/testing';
-import { ApiClient, containerSpec, type Workload } from './support/api-client';
+import { ApiClient, containerSpec, type Workload, waitForWorkloadState } from './support/api-client';
 import { dockerInspect, System, type TenantCredentials } from './support/system';
 
 const system = new System({ label: 'metering', agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 }, metering: { sampleMs: 1000 } });
@@ -37,14 +37,8 @@ afterAll(async () => {
   await system.stop();
 }, 60_000);
 
-async function waitForState(id: string, states: string[], timeoutMs = 20_000): Promise<Workload> {
-  return waitFor(
-    async () => {
-      const res = await api.getWorkload(id);
-      return res.status === 200 && states.includes(res.body.state) ? res.body : undefined;
-    },
-    { timeoutMs, what: `workload ${id} in ${states.join('|')}` },
-  );
+function waitForState(id: string, states: string[], timeoutMs = 20_000): Promise<Workload> {
+  return waitForWorkloadState(api, id, states, { timeoutMs });
 }
 
 async function usageOf(client: ApiClient, workloadId: string, from: Date): Promise<Map<string, number>> {

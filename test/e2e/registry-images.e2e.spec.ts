@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, waitFor } from '@gureum/testing';
-import { ApiClient, containerSpec, type Problem, type Workload } from './support/api-client';
+import { ApiClient, containerSpec, type Problem, type Workload, waitForWorkloadState } from './support/api-client';
 import { DockerCli } from './support/docker-cli';
 import { System, type TenantCredentials } from './support/system';
 
@@ -49,16 +49,8 @@ function spec(name: string, overrides: Record<string, unknown> = {}): Record<str
   return containerSpec(name, { resources: { cpuMillis: 50, memoryMiB: 32, pids: 32 }, ...overrides });
 }
 
-async function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 60_000): Promise<Workload> {
-  let last: Workload | undefined;
-  return waitFor(
-    async () => {
-      const res = await api.getWorkload(id);
-      last = res.body;
-      return res.status === 200 && states.includes(res.body.state) ? res.body : undefined;
-    },
-    { timeoutMs, what: `workload ${id} in ${states.join('|')} (last: ${JSON.stringify(last)})` },
-  );
+function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 60_000): Promise<Workload> {
+  return waitForWorkloadState(api, id, states, { timeoutMs });
 }
 
 describe('workloads from the registry', () => {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Commands, GureumError } from '@gureum/contracts';
 import { Bus, connectNats, type NatsConnection } from '@gureum/messaging';
 import { ensureBusyboxImage, waitFor } from '@gureum/testing';
-import { ApiClient, containerSpec, type Workload } from './support/api-client';
+import { ApiClient, containerSpec, type Workload, waitForWorkloadState } from './support/api-client';
 import { dockerInspect, System } from './support/system';
 
 const system = new System({ label: 'tenancy', agentCapacity: { cpuMillis: 2000, memoryMiB: 2048, pids: 4096 } });
@@ -40,16 +40,8 @@ afterAll(async () => {
   await system.stop();
 }, 60_000);
 
-async function waitForState(id: string, states: string[]): Promise<Workload> {
-  let last: unknown;
-  return waitFor(
-    async () => {
-      const res = await owner.getWorkload(id);
-      last = res.body;
-      return res.status === 200 && states.includes(res.body.state) ? res.body : undefined;
-    },
-    { timeoutMs: 30_000, what: `workload ${id} in ${states.join('|')} (last: ${JSON.stringify(last)})` },
-  );
+function waitForState(id: string, states: string[]): Promise<Workload> {
+  return waitForWorkloadState(owner, id, states, { timeoutMs: 30_000 });
 }
 
 async function runningContainer(workloadId: string): Promise<string> {

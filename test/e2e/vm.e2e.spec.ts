@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { UsageSampleSchema, type UsageSample } from '@gureum/contracts';
 import { connectNats } from '@gureum/messaging';
 import { ensureBusyboxImage, sleep, waitFor } from '@gureum/testing';
-import { ApiClient, containerSpec, type Problem, type Workload } from './support/api-client';
+import { ApiClient, containerSpec, type Problem, type Workload, waitForWorkloadState } from './support/api-client';
 import { System } from './support/system';
 import { consoleText as consoleOf, heartbeats, removeVms } from './support/vm';
 
@@ -78,16 +78,8 @@ afterAll(async () => {
   await system.stop();
 }, 120_000);
 
-async function waitForState(id: string, states: string[], timeoutMs = 90_000): Promise<VmWorkload> {
-  let last: unknown;
-  return waitFor(
-    async () => {
-      const res = await owner.call<VmWorkload>('GET', `/v1/workloads/${id}`);
-      last = res.body;
-      return res.status === 200 && states.includes(res.body.state) ? res.body : undefined;
-    },
-    { timeoutMs, intervalMs: 250, what: `workload ${id} in ${states.join('|')} (last: ${JSON.stringify(last)})` },
-  );
+function waitForState(id: string, states: string[], timeoutMs = 90_000): Promise<VmWorkload> {
+  return waitForWorkloadState<VmWorkload>(owner, id, states, { timeoutMs, intervalMs: 250 });
 }
 
 function consoleText(id: string): Promise<string> {

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ensureBusyboxImage, waitFor } from '@gureum/testing';
-import { ApiClient, containerSpec, type Workload } from '../support/api-client';
+import { ApiClient, containerSpec, type Workload, waitForWorkloadState } from '../support/api-client';
 import { System, type TenantCredentials } from '../support/system';
 
 const exec = promisify(execFile);
@@ -25,16 +25,8 @@ afterAll(async () => {
   await system.stop();
 }, 60_000);
 
-async function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 90_000): Promise<Workload> {
-  let last: Workload | undefined;
-  return waitFor(
-    async () => {
-      const res = await api.getWorkload(id);
-      last = res.body;
-      return res.status === 200 && states.includes(res.body.state) ? res.body : undefined;
-    },
-    { timeoutMs, what: `workload ${id} in ${states.join('|')} (last: ${JSON.stringify(last)})` },
-  );
+function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 90_000): Promise<Workload> {
+  return waitForWorkloadState(api, id, states, { timeoutMs });
 }
 
 async function tenantNetworkExists(tenant: TenantCredentials): Promise<boolean> {

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { HeartbeatSchema } from '@gureum/contracts';
 import { connectNats } from '@gureum/messaging';
 import { ensureBusyboxImage, waitFor } from '@gureum/testing';
-import { ApiClient, containerSpec, type Workload } from '../support/api-client';
+import { ApiClient, containerSpec, type Workload, waitForWorkloadState } from '../support/api-client';
 import { dockerInspect, System } from '../support/system';
 import { removeVms } from '../support/vm';
 
@@ -52,16 +52,8 @@ afterAll(async () => {
   await system.stop();
 }, 120_000);
 
-async function waitForState(id: string, states: string[], timeoutMs = 30_000): Promise<Workload> {
-  let last: Workload | undefined;
-  return waitFor(
-    async () => {
-      const res = await api.getWorkload(id);
-      last = res.body;
-      return res.status === 200 && states.includes(res.body.state) ? res.body : undefined;
-    },
-    { timeoutMs, what: `workload ${id} in ${states.join('|')} (last: ${JSON.stringify(last)})` },
-  );
+function waitForState(id: string, states: string[], timeoutMs = 30_000): Promise<Workload> {
+  return waitForWorkloadState(api, id, states, { timeoutMs });
 }
 
 async function create(spec: Record<string, unknown>): Promise<string> {

@@ -17,7 +17,7 @@ import type { RequestOf } from '@gureum/contracts';
 import { Bus, connectNats } from '@gureum/messaging';
 import { OciClientError, OciRegistryClient, pushVmTemplate, sha256Of } from '@gureum/oci-client';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, waitFor } from '@gureum/testing';
-import { ApiClient, containerSpec, type Workload } from '../support/api-client';
+import { ApiClient, containerSpec, type Workload, waitForWorkloadState } from '../support/api-client';
 import { DockerCli } from '../support/docker-cli';
 import { System, type TenantCredentials } from '../support/system';
 import { removeVms } from '../support/vm';
@@ -67,16 +67,8 @@ afterAll(async () => {
   await bCli?.dispose();
 }, 120_000);
 
-async function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 120_000): Promise<Workload> {
-  let last: Workload | undefined;
-  return waitFor(
-    async () => {
-      const res = await api.getWorkload(id);
-      last = res.body;
-      return res.status === 200 && states.includes(res.body.state) ? res.body : undefined;
-    },
-    { timeoutMs, what: `workload ${id} in ${states.join('|')} (last: ${JSON.stringify(last)})` },
-  );
+function waitForState(api: ApiClient, id: string, states: string[], timeoutMs = 120_000): Promise<Workload> {
+  return waitForWorkloadState(api, id, states, { timeoutMs });
 }
 
 async function registryCommand<S extends 'registry.cmd.quota.set.v1' | 'registry.cmd.repository.visibility.v1'>(subject: S, payload: RequestOf<S>): Promise<void> {

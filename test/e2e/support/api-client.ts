@@ -1,3 +1,5 @@
+import { waitFor } from '@gureum/testing';
+
 /** A thin client for the public REST API, as a tenant would use it. */
 export interface ApiResponse<T = unknown> {
   status: number;
@@ -67,4 +69,24 @@ export function containerSpec(name: string, overrides: Record<string, unknown> =
     resources: { cpuMillis: 500, memoryMiB: 64, pids: 64 },
     ...overrides,
   };
+}
+
+/**
+ * Polls a workload until it is in one of `states`. On timeout the error names the last state
+ * the api answered (the probe throws it, and `waitFor` reports the probe's last error).
+ */
+export async function waitForWorkloadState<T extends { state: string } = Workload>(
+  api: ApiClient,
+  id: string,
+  states: string[],
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  return waitFor(
+    async () => {
+      const res = await api.call<T>('GET', `/v1/workloads/${id}`);
+      if (res.status === 200 && states.includes(res.body.state)) return res.body;
+      throw new Error(`last answer ${res.status}: ${JSON.stringify(res.body)}`);
+    },
+    { timeoutMs: options.timeoutMs ?? 30_000, intervalMs: options.intervalMs ?? 100, what: `workload ${id} in ${states.join('|')}` },
+  );
 }
