@@ -46,11 +46,10 @@ export async function createSchedulerApp(config: SchedulerConfig, options: Sched
     const nc: NatsConnection = await connectNats(natsSettings);
     cleanup.push(() => nc.drain());
     await ensureEventsStream(nc);
-    // Two events per create (pending, scheduled): at ~2,000 creates/s the relay's default
-    // batches of 100 meant two drain transactions per create batch. Batches of 500, started
-    // 20 ms after a commit (so one drain takes a whole create batch's events), cut the
-    // relay's share of the scheduler's and PostgreSQL's CPU (bench:scheduler, 50,000 creates:
-    // scheduler 12.7 s -> 10.9 s, PostgreSQL 12.8 s -> 9.4-11.2 s). Events still leave after commit.
+    // A create batch of up to 128 workloads leaves one event per create (plus heartbeats'
+    // and migrations' events): batches of 500, drained 20 ms after a commit, let one relay
+    // transaction take a whole create batch's events instead of several. Events still leave
+    // after commit. Measured in docs/benchmarks.md (bench:scheduler).
     const relay = new OutboxRelay(dataSource, nc, logger, { batchSize: 500, kickDelayMs: 20 });
     relay.start();
     cleanup.push(() => relay.stop());

@@ -40,10 +40,6 @@ const PROBLEM_TYPES: Record<ProblemCode, { status: number; title: string }> = {
   timeout: { status: 504, title: 'A service did not answer in time' },
 };
 
-export function statusOfCode(code: ProblemCode): number {
-  return PROBLEM_TYPES[code].status;
-}
-
 export const ProblemFieldErrorSchema = z.object({ path: z.string(), message: z.string() });
 
 export const ProblemSchema = z.object({

@@ -21,6 +21,3 @@ export const T = {
 export async function lockTenant(manager: EntityManager, tenantId: string): Promise<void> {
   await manager.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`billing.tenant.${tenantId}`]);
 }
-
-/** numeric comes back from pg as text; keep it text. */
-export type NumericText = string;

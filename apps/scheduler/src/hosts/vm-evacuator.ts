@@ -1,4 +1,3 @@
-import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { WorkloadEntity } from '../workloads/workload.entity';
 
@@ -17,14 +16,3 @@ export interface VmEvacuator {
 }
 
 export const VM_EVACUATOR = Symbol('scheduler.vm-evacuator');
-
-/**
- * Until live migration (`MigrateWorkload`) is wired in, a VM blocks the drain with a reason
- * the operator can read in the host's drain progress, rather than being stopped silently.
- */
-@Injectable()
-export class BlockingVmEvacuator implements VmEvacuator {
-  evacuate(): Promise<EvacuationOutcome> {
-    return Promise.resolve({ kind: 'blocked', reason: 'VM live migration is not available; migrate or stop this VM to finish the drain' });
-  }
-}

@@ -2,8 +2,6 @@ import { ErrorCode, GureumError, QUOTA_NAMES, type QuotaAmounts, type QuotaExcee
 
 /** Pure quota arithmetic; the store applies it under the tenant's quota row lock. */
 
-export const NO_USE: QuotaAmounts = { cpuMillis: 0, memoryMiB: 0, pids: 0, workloads: 0, vms: 0 };
-
 /** What one workload holds against its tenant's quotas, from creation until it is deleted. */
 export function quotaDeltaOf(workload: { kind: string; cpuMillis: number; memoryMiB: number; pids: number }): QuotaAmounts {
   return { cpuMillis: workload.cpuMillis, memoryMiB: workload.memoryMiB, pids: workload.pids, workloads: 1, vms: workload.kind === 'vm' ? 1 : 0 };
