@@ -106,6 +106,12 @@ export interface DockerEngine {
   removeContainer(id: string): Promise<void>;
   /** Resolves once the container is not running. */
   waitContainer(id: string): Promise<void>;
+  /**
+   * What the container wrote to stdout and stderr, as the engine keeps it for the container's
+   * life, oldest first, each entry with the engine's timestamp. `sinceNs` is inclusive (the
+   * engine's rule); `tail` keeps only the last entries.
+   */
+  containerLogs(id: string, options: { sinceNs?: bigint; tail?: number }): Promise<EngineLogEntry[]>;
   inspectNetwork(name: string): Promise<NetworkRecord | null>;
   /** EngineError `conflict` when a network of that name exists. */
   createNetwork(request: NetworkCreateRequest): Promise<void>;
@@ -115,6 +121,24 @@ export interface DockerEngine {
   listNetworkContainerIds(name: string): Promise<string[]>;
   /** Succeeds when it is gone already; EngineError `conflict` while a container uses it. */
   removeNetwork(name: string): Promise<void>;
+}
+
+export interface EngineLogEntry {
+  stream: 'stdout' | 'stderr';
+  /** RFC 3339 with nanoseconds, as the engine stamped the line. */
+  time: string;
+  /** Nanoseconds since the epoch of `time`. */
+  timeNs: bigint;
+  data: Buffer;
+}
+
+/** `2026-12-08T04:40:00.123456789Z` → nanoseconds since the epoch; null when it is not such a timestamp. */
+export function rfc3339ToNs(time: string): bigint | null {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(time);
+  if (!match) return null;
+  const ms = Date.parse(`${match[1]}${match[3]}`);
+  if (!Number.isFinite(ms)) return null;
+  return BigInt(ms) * 1_000_000n + BigInt((match[2] ?? '').padEnd(9, '0'));
 }
 
 export interface ImageBuildRequest {
