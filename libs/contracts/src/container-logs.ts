@@ -50,3 +50,12 @@ export const ContainerLogChunkSchema = z.object({
   running: z.boolean(),
 });
 export type ContainerLogChunk = z.infer<typeof ContainerLogChunkSchema>;
+
+/** `2026-12-08T04:40:00.123456789Z` → nanoseconds since the epoch; null when it is not such a timestamp. */
+export function rfc3339ToNs(time: string): bigint | null {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(time);
+  if (!match) return null;
+  const ms = Date.parse(`${match[1]}${match[3]}`);
+  if (!Number.isFinite(ms)) return null;
+  return BigInt(ms) * 1_000_000n + BigInt((match[2] ?? '').padEnd(9, '0'));
+}

@@ -3,7 +3,7 @@ import { InMemoryTaskStateStore } from '../task-state.store';
 import { InMemoryTaskOwnershipStore } from '../task-ownership.store';
 import { DockerDriver } from './docker.driver';
 import { demuxLogs, nsToDockerSince } from './dockerode.engine';
-import { rfc3339ToNs } from './docker-engine';
+import { rfc3339ToNs } from '@gureum/contracts';
 import { FakeDockerEngine } from './testing/fake-docker-engine';
 
 const IMAGE = 'gureum/busybox:latest';

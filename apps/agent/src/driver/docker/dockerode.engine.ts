@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { rfc3339ToNs } from '@gureum/contracts';
 import { stripReservedLabels } from '../../builds/image-archive';
 
 import {
@@ -14,7 +15,6 @@ import {
   type NetworkCreateRequest,
   type NetworkRecord,
   type RegistryCredentials,
-  rfc3339ToNs,
 } from './docker-engine';
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
