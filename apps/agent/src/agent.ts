@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { DriverError, VmDriver, type DriverFingerprint, type DriverName, type TaskStatus, type WorkloadDriver } from './driver';
 import { createHostIoCounterSource } from './metering/io-counters';
 import { commitWorkload, committableDriverOf } from './image-commands';
+import { loggingDriverOf, readContainerLogs } from './container-logs';
 import { BuildRunner, type BuildEngine, type BuildRunnerOptions } from './builds/build-runner';
 import { natsUsagePublisher, sampleIntervalFromEnv, UsageSampler } from './metering/usage-sampler';
 import { Fence } from './reconcile/fence';
@@ -128,6 +129,10 @@ export class Agent {
     serveCommand(this.nc, 'agent.*.cmd.commit.v1', (request) => commitWorkload(committableDriverOf(this.drivers), nodeId, request), {
       nodeId,
       onError: (error) => this.logger.error({ err: error }, 'commit command failed'),
+    });
+    serveCommand(this.nc, 'agent.*.cmd.container.logs.v1', (request) => readContainerLogs(loggingDriverOf(this.drivers), nodeId, request), {
+      nodeId,
+      onError: (error) => this.logger.warn({ err: error }, 'container logs command failed'),
     });
     if (this.options.buildEngine && this.options.buildRunner) {
       await this.options.buildRunner.sandboxes.reap().catch((error: unknown) => this.logger.error({ err: error }, 'could not reap leftover build sandboxes'));

@@ -16,3 +16,4 @@ export * from './vm';
 export * from './workload-admin';
 export * from './vm-snapshot-template';
 export * from './vm-recovery';
+export * from './container-logs';

@@ -122,6 +122,7 @@ import {
 } from './image-access';
 import { AgentVmTemplateRequestSchema, SaveSnapshotTemplateRequestSchema, SavedVmTemplateSchema } from './vm-snapshot-template';
 import { VmStatusReplySchema, VmStatusRequestSchema } from './vm-recovery';
+import { ContainerLogChunkSchema, ContainerLogsRequestSchema } from './container-logs';
 import {
   AgentBuildAcceptedSchema,
   AgentBuildRequestSchema,
@@ -249,6 +250,8 @@ export const Commands = {
   workloadMigrate: command('scheduler.cmd.workload.migrate.v1', MigrateWorkloadRequestSchema, MigrationViewSchema),
   /** Node-scoped, served by the agent: a chunk of a VM's serial console log. */
   agentVmConsole: command('agent.*.cmd.vm.console.v1', VmConsoleRequestSchema, VmConsoleChunkSchema),
+  /** Node-scoped, served by the agent: a chunk of a container's stdout/stderr (only a container it created, of the tenant named). */
+  agentContainerLogs: command('agent.*.cmd.container.logs.v1', ContainerLogsRequestSchema, ContainerLogChunkSchema),
   agentVmControl: command('agent.*.cmd.vm.control.v1', VmControlRequestSchema, VmControlReplySchema),
   agentVmSnapshot: command('agent.*.cmd.vm.snapshot.v1', VmSnapshotRequestSchema, SnapshotListSchema),
   agentVmMigratePrepare: command('agent.*.cmd.vm.migrate.prepare.v1', VmMigratePrepareRequestSchema, MigrationEndpointSchema),

@@ -32,6 +32,16 @@ export interface PreparedCall {
 
 export type Fixture = (world: MatrixWorld) => Promise<PreparedCall>;
 
+/** The kept workload once its container runs (its log exists only then). */
+async function runningWorkloadOfA(world: MatrixWorld): Promise<string> {
+  for (let attempt = 0; attempt < 60; attempt += 1) {
+    const res = await world.ownerA.getWorkload(world.workloadAId);
+    if (res.status === 200 && res.body.state === 'running') return world.workloadAId;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`fixture: workload ${world.workloadAId} never ran`);
+}
+
 const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 
 async function expectCreated<T>(promise: Promise<{ status: number; body: unknown }>, what: string): Promise<T> {
@@ -124,6 +134,7 @@ export const FIXTURES: Record<string, Fixture> = {
   createJoinToken: async () => ({ path: {}, body: { ttlSeconds: 300 } }),
   // VM routes (vm helper): the matrix runs a docker agent only, so they are called on tenant A's
   // container, which an allowed caller gets a 409 for ("a container, not a VM") after the guard.
+  getContainerLogs: async (world) => ({ path: { id: await runningWorkloadOfA(world) }, query: { tail: '0' } }),
   getVmConsole: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
   pauseVm: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),
   resumeVm: async (world) => ({ path: { id: world.workloadAId }, allowedStatus: 409 }),

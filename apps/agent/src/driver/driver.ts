@@ -170,6 +170,37 @@ export interface CommittableDriver {
   commit(spec: CommitSpec): Promise<{ image: string; digest: string }>;
 }
 
+/** Where a log read goes on from: the timestamp of the last entry read and how many entries of exactly that time were read. */
+export interface LogCursorPosition {
+  sinceNs: bigint;
+  skip: number;
+}
+
+export interface LogsSpec {
+  workloadId: string;
+  tenantId: string;
+  nodeId: string;
+  cursor?: LogCursorPosition;
+  /** First read only: the last `tail` entries. */
+  tail?: number;
+  /** At most this many bytes of log text. */
+  maxBytes: number;
+}
+
+export interface TaskLogs {
+  entries: Array<{ stream: 'stdout' | 'stderr'; time: string; data: Buffer }>;
+  /** Null only when nothing was ever read. */
+  cursor: LogCursorPosition | null;
+  /** Entries were left out to keep within `maxBytes`. */
+  more: boolean;
+  running: boolean;
+}
+
+/** Optional capability: read what a task wrote to stdout and stderr. */
+export interface LoggingDriver {
+  logs(spec: LogsSpec): Promise<TaskLogs>;
+}
+
 export type DriverErrorCode =
   | 'image_not_found'
   /** the image was not local and pulling it failed; the message says why */

@@ -25,6 +25,7 @@ import { QuotasController } from '../quotas/quotas.controller';
 import { ImagesController } from '../images/images.controller';
 import { HostsController } from '../hosts/hosts.controller';
 import { VmWorkloadsController } from '../workloads/vm-workloads.controller';
+import { ContainerLogsController } from '../workloads/container-logs.controller';
 import { TenantNameController } from '../identity/tenant-name.controller';
 import { CommitController } from '../images/commit.controller';
 import { AdminImagesController } from '../admin-images/admin-images.controller';
@@ -84,6 +85,7 @@ export class ApiModule {
         ImagesController,
         HostsController,
         VmWorkloadsController,
+        ContainerLogsController,
         TenantNameController,
         CommitController,
         AdminImagesController,

@@ -4,7 +4,8 @@ import { ErrorCode, GureumError } from '@gureum/contracts';
 import { ContractPipe } from '@gureum/messaging';
 import type { Logger } from 'pino';
 import { API_LOGGER, STREAM_RECHECK_MS } from '../app/tokens';
-import { authenticateBearer, bearerToken } from '../auth/access-guard';
+import { bearerToken } from '../auth/access-guard';
+import { watchCredential } from '../auth/credential-watch';
 import { ApiKeyVerifier } from '../auth/api-key-verifier';
 import type { Principal } from '../auth/principal';
 import { Context, CurrentPrincipal } from '../auth/tenant-caller.decorator';
@@ -78,7 +79,7 @@ export class EventStreamController implements BeforeApplicationShutdown {
       if (!open) return;
       open = false;
       clearInterval(heartbeat);
-      clearInterval(recheck);
+      stopWatching();
       clearTimeout(deadline);
       this.streams.delete(close);
       void subscription.stop();
@@ -86,29 +87,19 @@ export class EventStreamController implements BeforeApplicationShutdown {
     this.streams.add(close);
     const heartbeat = setInterval(() => response.write(sseComment('heartbeat')), HEARTBEAT_MS);
     const deadline = setTimeout(close, query.maxSeconds * 1000);
-    const presented = bearerToken(request.headers.authorization);
-    let checking = false;
-    const recheck = setInterval(() => {
-      if (checking) return;
-      checking = true;
-      authenticateBearer(this.apiKeys, this.sessions, presented)
-        .then(
-          () => undefined,
-          (error: unknown) => {
-            if (!(error instanceof GureumError) || error.code !== ErrorCode.Unauthenticated) {
-              log.warn({ err: error }, 'could not re-check the credential of an event stream; keeping it open');
-              return;
-            }
-            log.info('ending an event stream: its credential is no longer valid');
-            if (open && !response.writableEnded) response.write(sseComment('the credential of this stream is no longer valid'));
-            close();
-            if (!response.writableEnded) response.end();
-          },
-        )
-        .finally(() => {
-          checking = false;
-        });
-    }, this.recheckMs);
+    const stopWatching = watchCredential({
+      apiKeys: this.apiKeys,
+      sessions: this.sessions,
+      presented: bearerToken(request.headers.authorization),
+      everyMs: this.recheckMs,
+      log,
+      onRevoked: () => {
+        log.info('ending an event stream: its credential is no longer valid');
+        if (open && !response.writableEnded) response.write(sseComment('the credential of this stream is no longer valid'));
+        close();
+        if (!response.writableEnded) response.end();
+      },
+    });
     request.on('close', close);
     response.on('close', close);
 

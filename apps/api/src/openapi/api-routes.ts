@@ -5,6 +5,7 @@ import { ImageListSchema } from '@gureum/contracts';
 import { CreateSnapshotBodySchema, MigrateWorkloadBodySchema, MigrationViewSchema, SnapshotListSchema, SnapshotViewSchema } from '@gureum/contracts';
 import { SaveSnapshotTemplateBodySchema, SavedVmTemplateSchema } from '@gureum/contracts';
 import { ConsoleQuerySchema, SnapshotPathSchema } from '../workloads/vm-http.schemas';
+import { ContainerLogsQuerySchema } from '../workloads/container-logs-http.schemas';
 import { WorkloadEventListSchema } from '@gureum/contracts';
 import { z } from 'zod';
 import { BuildPathSchema } from '../builds/builds.controller';
@@ -652,6 +653,19 @@ export const API_ROUTES: readonly ApiRoute[] = [
     requestBody: 'CreateJoinToken',
     success: { status: 201, description: 'Created; the token is shown only here', body: 'JoinToken' },
     problems: [...WITH_BODY, ...AUTHENTICATED_WRITE],
+  },
+  {
+    method: 'get',
+    path: '/v1/workloads/{id}/logs',
+    operationId: 'getContainerLogs',
+    summary:
+      "A container's stdout and stderr as text/plain, one line per entry prefixed `stdout ` or `stderr ` (and the engine's RFC 3339 timestamp with timestamps=true); with follow=true the response streams new lines until the container exits, the client disconnects or the credential is revoked. A VM answers 409 invalid_state (details.console names its console route)",
+    tag: 'workloads',
+    roles: TENANT_READERS,
+    pathParams: WorkloadPathSchema,
+    query: ContainerLogsQuerySchema,
+    success: { status: 200, description: 'The log, as the engine keeps it for the life of the container', body: 'text' },
+    problems: [400, ...AUTHENTICATED, 404, 409],
   },
   // --- VMs (vm helper) ---
   {

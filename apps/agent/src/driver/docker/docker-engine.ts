@@ -106,6 +106,12 @@ export interface DockerEngine {
   removeContainer(id: string): Promise<void>;
   /** Resolves once the container is not running. */
   waitContainer(id: string): Promise<void>;
+  /**
+   * What the container wrote to stdout and stderr, as the engine keeps it for the container's
+   * life, oldest first, each entry with the engine's timestamp. `sinceNs` is inclusive (the
+   * engine's rule); `tail` keeps only the last entries.
+   */
+  containerLogs(id: string, options: { sinceNs?: bigint; tail?: number }): Promise<EngineLogEntry[]>;
   inspectNetwork(name: string): Promise<NetworkRecord | null>;
   /** EngineError `conflict` when a network of that name exists. */
   createNetwork(request: NetworkCreateRequest): Promise<void>;
@@ -115,6 +121,15 @@ export interface DockerEngine {
   listNetworkContainerIds(name: string): Promise<string[]>;
   /** Succeeds when it is gone already; EngineError `conflict` while a container uses it. */
   removeNetwork(name: string): Promise<void>;
+}
+
+export interface EngineLogEntry {
+  stream: 'stdout' | 'stderr';
+  /** RFC 3339 with nanoseconds, as the engine stamped the line. */
+  time: string;
+  /** Nanoseconds since the epoch of `time`. */
+  timeNs: bigint;
+  data: Buffer;
 }
 
 export interface ImageBuildRequest {

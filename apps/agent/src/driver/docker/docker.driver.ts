@@ -7,6 +7,9 @@ import {
   type CommitSpec,
   type CommittableDriver,
   type DriverFingerprint,
+  type LoggingDriver,
+  type LogsSpec,
+  type TaskLogs,
   type TaskResources,
   type TaskSpec,
   type TaskStats,
@@ -64,7 +67,7 @@ export interface DockerDriverOptions {
  * looks like ours is logged and left alone. Container pids and cgroups are read on this host, so the agent must run
  * on the engine's host, in its pid namespace.
  */
-export class DockerDriver implements WorkloadDriver, CommittableDriver {
+export class DockerDriver implements WorkloadDriver, CommittableDriver, LoggingDriver {
   readonly name = 'docker' as const;
   private cgroups: Promise<CgroupReader> | undefined;
   /** Per workload, so two starts of one workload never race each other in this process. */
@@ -258,6 +261,47 @@ export class DockerDriver implements WorkloadDriver, CommittableDriver {
         if (error instanceof EngineError && error.kind === 'unavailable') throw error;
         throw pushError(error);
       }
+    });
+  }
+
+  /**
+   * What the workload's container wrote, in chunks of at most `maxBytes`. Only this node's
+   * container of that workload and tenant, and only one this agent created: a container that
+   * merely carries our labels (or another tenant's) reads as not found.
+   */
+  async logs(spec: LogsSpec): Promise<TaskLogs> {
+    assertId('workloadId', spec.workloadId);
+    assertId('tenantId', spec.tenantId);
+    if (!Number.isSafeInteger(spec.maxBytes) || spec.maxBytes < 1) throw new DriverError('invalid_spec', `maxBytes must be a positive integer, got ${spec.maxBytes}`);
+    return this.guard(async () => {
+      const record = await this.engine.inspectContainer(containerName(spec.nodeId, spec.workloadId));
+      if (!record || !(await this.ownedTask(record)) || record.labels[LABELS.tenant] !== spec.tenantId || record.labels[LABELS.node] !== spec.nodeId) {
+        throw new DriverError('task_not_found', `workload ${spec.workloadId} has no container on this node`);
+      }
+      const cursor = spec.cursor;
+      const all = await this.engine.containerLogs(record.id, cursor ? { sinceNs: cursor.sinceNs } : spec.tail !== undefined ? { tail: spec.tail } : {});
+      // The engine's `since` is inclusive: drop the entries of the cursor's instant already read.
+      let start = 0;
+      while (cursor && start < cursor.skip && start < all.length && all[start]!.timeNs === cursor.sinceNs) start += 1;
+      const entries: TaskLogs['entries'] = [];
+      let bytes = 0;
+      let index = start;
+      for (; index < all.length; index += 1) {
+        const entry = all[index]!;
+        if (entries.length > 0 && bytes + entry.data.length > spec.maxBytes) break;
+        // One entry larger than a whole chunk (the engine splits lines at 16 KiB, so never in practice) is cut.
+        const data = entry.data.length > spec.maxBytes ? entry.data.subarray(0, spec.maxBytes) : entry.data;
+        entries.push({ stream: entry.stream, time: entry.time, data });
+        bytes += data.length;
+      }
+      let next = cursor ?? null;
+      if (index > start) {
+        const last = all[index - 1]!;
+        let same = 0;
+        for (let at = index - 1; at >= start && all[at]!.timeNs === last.timeNs; at -= 1) same += 1;
+        next = { sinceNs: last.timeNs, skip: cursor && cursor.sinceNs === last.timeNs ? start + same : same };
+      }
+      return { entries, cursor: next, more: index < all.length, running: isLive(record) };
     });
   }
 

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
+import { rfc3339ToNs } from '@gureum/contracts';
 import { stripReservedLabels } from '../../builds/image-archive';
 
 import {
@@ -9,6 +10,7 @@ import {
   type ContainerStatus,
   type DockerEngine,
   type EngineInfo,
+  type EngineLogEntry,
   type ImageBuildRequest,
   type NetworkCreateRequest,
   type NetworkRecord,
@@ -205,6 +207,22 @@ export class DockerodeEngine implements DockerEngine {
     await call(`wait for container ${id}`, () => this.docker.getContainer(id).wait({ condition: 'not-running' }));
   }
 
+  async containerLogs(id: string, options: { sinceNs?: bigint; tail?: number }): Promise<EngineLogEntry[]> {
+    const since = options.sinceNs === undefined ? undefined : nsToDockerSince(options.sinceNs);
+    const raw = await call(`read the logs of container ${id}`, () =>
+      this.docker.getContainer(id).logs({
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        follow: false,
+        // dockerode types `since` as a number; the engine takes `seconds.nanoseconds`.
+        ...(since !== undefined ? { since: since as unknown as number } : {}),
+        ...(options.tail !== undefined ? { tail: options.tail } : {}),
+      }),
+    );
+    return demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as unknown as string, 'binary'));
+  }
+
   async inspectNetwork(name: string): Promise<NetworkRecord | null> {
     // dockerode types network inspect() as `any`.
     const info = (await orNullWhenMissing(() => call(`inspect network ${name}`, () => this.docker.getNetwork(name).inspect()))) as {
@@ -252,6 +270,36 @@ interface StreamLine {
 }
 
 /** dockerode rejects with `statusCode` + `json` for HTTP answers and an errno `code` for socket failures. */
+/** Nanoseconds since the epoch as the engine's `since`: `seconds.nanoseconds`. */
+export function nsToDockerSince(ns: bigint): string {
+  return `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+}
+
+/**
+ * The engine's multiplexed log stream (a container without a TTY): frames of an 8-byte header
+ * (stream 1 = stdout, 2 = stderr; a big-endian length) and a payload that starts with the
+ * engine's timestamp and a space. A truncated last frame is dropped.
+ */
+export function demuxLogs(raw: Buffer): EngineLogEntry[] {
+  const entries: EngineLogEntry[] = [];
+  let at = 0;
+  while (at + 8 <= raw.length) {
+    const kind = raw[at];
+    const length = raw.readUInt32BE(at + 4);
+    const end = at + 8 + length;
+    if (end > raw.length) break;
+    const payload = raw.subarray(at + 8, end);
+    at = end;
+    if (kind !== 1 && kind !== 2) continue;
+    const space = payload.indexOf(0x20);
+    const time = (space < 0 ? payload : payload.subarray(0, space)).toString('latin1');
+    const timeNs = rfc3339ToNs(time);
+    if (timeNs === null) continue;
+    entries.push({ stream: kind === 1 ? 'stdout' : 'stderr', time, timeNs, data: Buffer.from(space < 0 ? Buffer.alloc(0) : payload.subarray(space + 1)) });
+  }
+  return entries;
+}
+
 async function call<T>(what: string, operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();

@@ -4,6 +4,7 @@ import {
   type ContainerRecord,
   type DockerEngine,
   type EngineInfo,
+  type EngineLogEntry,
   type ImageBuildRequest,
   type NetworkCreateRequest,
   type NetworkRecord,
@@ -156,6 +157,32 @@ export class FakeDockerEngine implements DockerEngine {
       list.push(resolve);
       this.waiters.set(container.record.id, list);
     });
+  }
+
+  /** What each container wrote, by id (`write` adds to it). */
+  private readonly logs = new Map<string, EngineLogEntry[]>();
+  private lastLogNs = 1_800_000_000_000_000_000n;
+
+  async containerLogs(id: string, options: { sinceNs?: bigint; tail?: number }): Promise<EngineLogEntry[]> {
+    this.enter(`containerLogs ${id}`);
+    const container = this.require(id);
+    let entries = this.logs.get(container.record.id) ?? [];
+    if (options.tail !== undefined) entries = options.tail === 0 ? [] : entries.slice(-options.tail);
+    const since = options.sinceNs;
+    if (since !== undefined) entries = entries.filter((entry) => entry.timeNs >= since);
+    return entries.map((entry) => ({ ...entry, data: Buffer.from(entry.data) }));
+  }
+
+  /** Test control: the container prints `text` on `stream`, stamped `sameTimeAsLast` with the previous line's time. */
+  write(idOrName: string, stream: 'stdout' | 'stderr', text: string, options: { sameTimeAsLast?: boolean } = {}): void {
+    const container = this.require(idOrName);
+    if (!options.sameTimeAsLast) this.lastLogNs += 1_000n;
+    const seconds = Number(this.lastLogNs / 1_000_000_000n);
+    const fraction = (this.lastLogNs % 1_000_000_000n).toString().padStart(9, '0');
+    const time = `${new Date(seconds * 1000).toISOString().slice(0, 19)}.${fraction}Z`;
+    const list = this.logs.get(container.record.id) ?? [];
+    list.push({ stream, time, timeNs: this.lastLogNs, data: Buffer.from(text) });
+    this.logs.set(container.record.id, list);
   }
 
   async inspectNetwork(name: string): Promise<NetworkRecord | null> {
