@@ -20,6 +20,8 @@ export interface ContainerHostConfig {
   Init: boolean;
   RestartPolicy: { Name: 'no' };
   NetworkMode: string;
+  /** The engine's log driver with a size bound: a tenant's output cannot fill the host's disk. */
+  LogConfig: { Type: 'json-file'; Config: { 'max-size': string; 'max-file': string } };
 }
 
 export interface ContainerCreateRequest {

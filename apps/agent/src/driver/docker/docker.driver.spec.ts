@@ -76,6 +76,7 @@ describe('DockerDriver', () => {
         Init: true,
         RestartPolicy: { Name: 'no' },
         NetworkMode: `gureum-t-${TENANT}`,
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
       });
     });
 

@@ -38,4 +38,8 @@ describe('toContainerCreate', () => {
     expect(tmpfsSizeMiB(1024)).toBe(256);
     expect(tmpfsSizeMiB(65_536)).toBe(256);
   });
+
+  it('bounds the container log on the host: json-file, 10 MiB, two files', () => {
+    expect(toContainerCreate(spec(), 'net').HostConfig.LogConfig).toEqual({ Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } });
+  });
 });

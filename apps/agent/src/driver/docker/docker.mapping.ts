@@ -58,6 +58,13 @@ export function validateSpec(spec: TaskSpec): void {
  * (tmpfs pages are charged to the container's memory cgroup, so a full /tmp can never take
  * more than the tenant pays for, and a quarter leaves the process room), 1..256 MiB.
  */
+/**
+ * A container's log is kept for its life but bounded: at most 2 × 10 MiB on the host's disk
+ * (json-file rotates), which also bounds what a logs read costs the agent.
+ */
+export const CONTAINER_LOG_MAX_SIZE = '10m';
+export const CONTAINER_LOG_MAX_FILES = 2;
+
 export function tmpfsSizeMiB(memoryMiB: number): number {
   return Math.min(256, Math.max(1, Math.floor(memoryMiB / 4)));
 }
@@ -102,6 +109,7 @@ export function toContainerCreate(spec: TaskSpec, network: string): ContainerCre
       Init: true,
       RestartPolicy: { Name: 'no' },
       NetworkMode: network,
+      LogConfig: { Type: 'json-file', Config: { 'max-size': CONTAINER_LOG_MAX_SIZE, 'max-file': String(CONTAINER_LOG_MAX_FILES) } },
     },
   };
 }
